@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Real protocol round-trips used by scripts/services to decide whether a server is up.
+
+Each probe opens a TCP connection to 127.0.0.1 and performs one genuine request of the server's
+own protocol (not just a port check). Exit code 0 means the server answered correctly.
+Usage: probe.py postgres|redis|nats|cassandra|ferretdb PORT
+"""
+import socket
+import struct
+import sys
+
+TIMEOUT_S = 2.0
+
+
+def connect(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S)
+
+
+def read_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        data += chunk
+    return data
+
+
+def probe_postgres(port):
+    # StartupMessage v3.0 for user postgres; any authentication request or ReadyForQuery
+    # ('R' message) proves a live PostgreSQL backend answered.
+    params = b"user\x00postgres\x00database\x00postgres\x00\x00"
+    body = struct.pack("!I", 196608) + params
+    with connect(port) as s:
+        s.sendall(struct.pack("!I", len(body) + 4) + body)
+        return read_exact(s, 1) == b"R"
+
+
+def probe_redis(port):
+    with connect(port) as s:
+        s.sendall(b"*2\r\n$4\r\nECHO\r\n$9\r\nudl-probe\r\n")
+        return read_exact(s, 15) == b"$9\r\nudl-probe\r\n"
+
+
+def probe_nats(port):
+    with connect(port) as s:
+        info = b""
+        while not info.endswith(b"\r\n"):
+            info += read_exact(s, 1)
+        if not info.startswith(b"INFO ") or b'"jetstream":true' not in info:
+            return False
+        s.sendall(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
+        return read_exact(s, 6) == b"PONG\r\n"
+
+
+def probe_cassandra(port):
+    # CQL v4 OPTIONS frame; the server must answer with SUPPORTED (opcode 0x06).
+    with connect(port) as s:
+        s.sendall(struct.pack("!BBhBI", 0x04, 0, 0, 0x05, 0))
+        header = read_exact(s, 9)
+        return header[4] == 0x06
+
+
+def bson_doc(pairs):
+    out = b""
+    for key, value in pairs:
+        k = key.encode() + b"\x00"
+        if isinstance(value, int):
+            out += b"\x10" + k + struct.pack("<i", value)
+        else:
+            v = value.encode() + b"\x00"
+            out += b"\x02" + k + struct.pack("<i", len(v)) + v
+    return struct.pack("<i", len(out) + 5) + out + b"\x00"
+
+
+def probe_ferretdb(port):
+    # OP_MSG {ping: 1, $db: "admin"}; the reply must carry ok: 1.0.
+    doc = bson_doc([("ping", 1), ("$db", "admin")])
+    body = struct.pack("<I", 0) + b"\x00" + doc
+    header = struct.pack("<iiii", 16 + len(body), 1, 0, 2013)
+    with connect(port) as s:
+        s.sendall(header + body)
+        length = struct.unpack("<i", read_exact(s, 4))[0]
+        reply = read_exact(s, length - 4)
+        return b"\x01ok\x00" + struct.pack("<d", 1.0) in reply
+
+
+PROBES = {
+    "postgres": probe_postgres,
+    "redis": probe_redis,
+    "nats": probe_nats,
+    "cassandra": probe_cassandra,
+    "ferretdb": probe_ferretdb,
+}
+
+if __name__ == "__main__":
+    name, port = sys.argv[1], int(sys.argv[2])
+    try:
+        ok = PROBES[name](port)
+    except (OSError, ConnectionError, IndexError, struct.error):
+        ok = False
+    sys.exit(0 if ok else 1)
