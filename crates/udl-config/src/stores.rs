@@ -1,0 +1,275 @@
+//! Per-store sections: `[postgres]`, `[mongo]`, `[redis]`, `[scylla]`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::pool::PoolConfig;
+use crate::problem::Problem;
+use crate::reader::Section;
+use crate::secret::{Secret, SecretUrl};
+
+/// `[postgres]`: the source of truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// `postgres://` or `postgresql://` URL; `sslmode=require` (or stricter) turns on TLS.
+    pub url: SecretUrl,
+    /// Schema holding udl's tables (`search_path` of every connection).
+    pub schema: String,
+    /// Server-side limit for one statement.
+    pub statement_timeout: Duration,
+    /// Pool, default 5–20 connections.
+    pub pool: PoolConfig,
+}
+
+/// `[mongo]`: documents, conversations, embeddings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MongoConfig {
+    /// `mongodb://` or `mongodb+srv://` URL.
+    pub url: SecretUrl,
+    /// Database name.
+    pub database: String,
+    /// Pool, default 10–50 connections.
+    pub pool: PoolConfig,
+}
+
+/// `[redis]`: caches, sessions, rate limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://` or `rediss://` URL.
+    pub url: SecretUrl,
+    /// Prefix of every key udl writes.
+    pub key_prefix: String,
+    /// Pool, default 5–25 connections.
+    pub pool: PoolConfig,
+}
+
+/// `[scylla]`: time series, archives, analytics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScyllaConfig {
+    /// Contact points, `host:port`.
+    pub nodes: Vec<String>,
+    /// Keyspace name.
+    pub keyspace: String,
+    /// Local data center for DC-aware routing, if any.
+    pub local_dc: Option<String>,
+    /// User name, if authentication is on.
+    pub username: Option<String>,
+    /// Password, if authentication is on.
+    pub password: Option<Secret>,
+    /// Default consistency level (`local_quorum`, `one`, `quorum`, ...).
+    pub consistency: String,
+    /// Connections per host, default 3–10.
+    pub pool: PoolConfig,
+}
+
+const CONSISTENCY_LEVELS: &[&str] = &[
+    "any",
+    "one",
+    "two",
+    "three",
+    "quorum",
+    "all",
+    "local_quorum",
+    "each_quorum",
+    "local_one",
+];
+
+impl PostgresConfig {
+    pub(crate) fn read(mut s: Section, problems: &mut Vec<Problem>) -> Option<Self> {
+        let url = s.url(&["postgres", "postgresql"], problems);
+        let schema = s
+            .string("schema", problems)
+            .unwrap_or_else(|| "public".into());
+        check_identifier(&s, "schema", &schema, problems);
+        let statement_timeout = s
+            .duration("statement_timeout", problems)
+            .unwrap_or(Duration::from_secs(30));
+        let pool = PoolConfig::read(&mut s, PoolConfig::sized(5, 20), problems);
+        s.finish(problems);
+        Some(PostgresConfig {
+            url: url?,
+            schema,
+            statement_timeout,
+            pool,
+        })
+    }
+}
+
+impl MongoConfig {
+    pub(crate) fn read(mut s: Section, problems: &mut Vec<Problem>) -> Option<Self> {
+        let url = s.url(&["mongodb", "mongodb+srv"], problems);
+        let database = s
+            .string("database", problems)
+            .unwrap_or_else(|| "udl".into());
+        check_identifier(&s, "database", &database, problems);
+        let pool = PoolConfig::read(&mut s, PoolConfig::sized(10, 50), problems);
+        s.finish(problems);
+        Some(MongoConfig {
+            url: url?,
+            database,
+            pool,
+        })
+    }
+}
+
+impl RedisConfig {
+    pub(crate) fn read(mut s: Section, problems: &mut Vec<Problem>) -> Option<Self> {
+        let url = s.url(&["redis", "rediss"], problems);
+        let key_prefix = s
+            .string("key_prefix", problems)
+            .unwrap_or_else(|| "udl:".into());
+        let pool = PoolConfig::read(&mut s, PoolConfig::sized(5, 25), problems);
+        s.finish(problems);
+        Some(RedisConfig {
+            url: url?,
+            key_prefix,
+            pool,
+        })
+    }
+}
+
+impl ScyllaConfig {
+    pub(crate) fn read(mut s: Section, problems: &mut Vec<Problem>) -> Option<Self> {
+        let nodes = s.string_list("nodes", problems);
+        match &nodes {
+            None if !problems.iter().any(|p| p.key.ends_with("scylla.nodes")) => {
+                problems.push(Problem {
+                    key: format!("{}.nodes", s.path()),
+                    problem: "required (list of host:port)".into(),
+                })
+            }
+            Some(list) if list.is_empty() => problems.push(Problem {
+                key: format!("{}.nodes", s.path()),
+                problem: "must name at least one host:port".into(),
+            }),
+            Some(list) => {
+                for node in list.iter().filter(|n| !is_host_port(n)) {
+                    problems.push(Problem {
+                        key: format!("{}.nodes", s.path()),
+                        problem: format!("{node:?} is not host:port"),
+                    });
+                }
+            }
+            None => {}
+        }
+        let keyspace = s
+            .string("keyspace", problems)
+            .unwrap_or_else(|| "udl".into());
+        check_identifier(&s, "keyspace", &keyspace, problems);
+        let local_dc = s.string("local_dc", problems);
+        let username = s.string("username", problems);
+        let password = s
+            .secret("password", "password_file", problems)
+            .map(Secret::new);
+        let consistency = s
+            .string("consistency", problems)
+            .unwrap_or_else(|| "local_quorum".into());
+        if !CONSISTENCY_LEVELS.contains(&consistency.as_str()) {
+            problems.push(Problem {
+                key: format!("{}.consistency", s.path()),
+                problem: format!(
+                    "unknown level; expected one of {}",
+                    CONSISTENCY_LEVELS.join(", ")
+                ),
+            });
+        }
+        let pool = PoolConfig::read(&mut s, PoolConfig::sized(3, 10), problems);
+        s.finish(problems);
+        Some(ScyllaConfig {
+            nodes: nodes?,
+            keyspace,
+            local_dc,
+            username,
+            password,
+            consistency,
+            pool,
+        })
+    }
+}
+
+fn is_host_port(node: &str) -> bool {
+    match node.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+/// Schema, database and keyspace names end up in DDL, so only plain identifiers are allowed.
+fn check_identifier(s: &Section, key: &str, value: &str, problems: &mut Vec<Problem>) {
+    let ok = !value.is_empty()
+        && value.len() <= 48
+        && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        problems.push(Problem {
+            key: format!("{}.{key}", s.path()),
+            problem: "must be 1-48 characters of a-z, 0-9 and _, starting with a letter or _"
+                .into(),
+        });
+    }
+}
+
+fn pool_section(f: &mut fmt::Formatter<'_>, store: &str, pool: &PoolConfig) -> fmt::Result {
+    write!(f, "\n[{store}.pool]\n{pool}")
+}
+
+impl fmt::Display for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "[postgres]\nurl = \"{}\"\nschema = \"{}\"",
+            self.url, self.schema
+        )?;
+        writeln!(
+            f,
+            "statement_timeout = \"{}\"",
+            humantime::format_duration(self.statement_timeout)
+        )?;
+        pool_section(f, "postgres", &self.pool)
+    }
+}
+
+impl fmt::Display for MongoConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "[mongo]\nurl = \"{}\"\ndatabase = \"{}\"",
+            self.url, self.database
+        )?;
+        pool_section(f, "mongo", &self.pool)
+    }
+}
+
+impl fmt::Display for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "[redis]\nurl = \"{}\"\nkey_prefix = \"{}\"",
+            self.url, self.key_prefix
+        )?;
+        pool_section(f, "redis", &self.pool)
+    }
+}
+
+impl fmt::Display for ScyllaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "[scylla]\nnodes = {:?}\nkeyspace = \"{}\"",
+            self.nodes, self.keyspace
+        )?;
+        if let Some(dc) = &self.local_dc {
+            writeln!(f, "local_dc = \"{dc}\"")?;
+        }
+        if let Some(user) = &self.username {
+            writeln!(f, "username = \"{user}\"")?;
+        }
+        if self.password.is_some() {
+            writeln!(f, "password = \"***\"")?;
+        }
+        writeln!(f, "consistency = \"{}\"", self.consistency)?;
+        pool_section(f, "scylla", &self.pool)
+    }
+}

@@ -1,0 +1,147 @@
+use std::time::Duration;
+
+use super::*;
+
+fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    vars.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn problems_of(file: Option<&str>, vars: &[(&str, &str)]) -> Vec<String> {
+    UdlConfig::from_sources(file.map(|t| ("udl.toml", t)), env(vars))
+        .unwrap_err()
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn defaults_apply_per_store() {
+    let c = UdlConfig::from_sources(
+        Some((
+            "udl.toml",
+            "[postgres]\nurl = \"postgres://u@h/db\"\n[mongo]\nurl = \"mongodb://h\"\n\
+             [redis]\nurl = \"redis://h\"\n[scylla]\nnodes = [\"h:9042\"]\n",
+        )),
+        vec![],
+    )
+    .unwrap();
+    let sizes = |p: &PoolConfig| (p.min, p.max);
+    assert_eq!(sizes(&c.postgres.unwrap().pool), (5, 20));
+    assert_eq!(sizes(&c.mongo.unwrap().pool), (10, 50));
+    assert_eq!(sizes(&c.redis.unwrap().pool), (5, 25));
+    assert_eq!(sizes(&c.scylla.unwrap().pool), (3, 10));
+}
+
+#[test]
+fn environment_overrides_file() {
+    let c = UdlConfig::from_sources(
+        Some((
+            "udl.toml",
+            "[postgres]\nurl = \"postgres://u@file/db\"\n[postgres.pool]\nmax = 7\n",
+        )),
+        env(&[
+            ("UDL__POSTGRES__URL", "postgres://u@env/db"),
+            ("UDL__POSTGRES__POOL__MAX", "30"),
+            ("UDL__POSTGRES__POOL__ACQUIRE_TIMEOUT", "250ms"),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    let pg = c.postgres.unwrap();
+    assert_eq!(pg.url.expose_url().host_str(), Some("env"));
+    assert_eq!(pg.pool.max, 30);
+    assert_eq!(pg.pool.acquire_timeout, Duration::from_millis(250));
+}
+
+#[test]
+fn secret_from_file() {
+    let dir = std::env::temp_dir().join(format!("udl-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pg-url");
+    std::fs::write(&path, "postgres://app:fake-secret@h/db\n").unwrap();
+    let c = UdlConfig::from_sources(
+        None,
+        env(&[("UDL__POSTGRES__URL_FILE", path.to_str().unwrap())]),
+    )
+    .unwrap();
+    let pg = c.postgres.unwrap();
+    assert_eq!(pg.url.expose_url().password(), Some("fake-secret"));
+    assert!(!c_display(&pg).contains("fake-secret"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn c_display(pg: &PostgresConfig) -> String {
+    format!("{pg} {pg:?}")
+}
+
+#[test]
+fn every_problem_is_reported_once_per_line_without_secrets() {
+    let problems = problems_of(
+        Some(
+            "[postgres]\nurl = \"mysql://app:fake-secret@h/db\"\nsurprise = 1\n\
+             [postgres.pool]\nmin = 50\nmax = 5000\n[redis]\nurl = \"not a url fake-secret\"\n\
+             [mongo]\n[bogus]\n",
+        ),
+        &[],
+    );
+    let joined = problems.join("\n");
+    assert!(!joined.contains("fake-secret"), "{joined}");
+    for expected in [
+        "postgres.url: unknown scheme \"mysql\"",
+        "postgres.surprise: unknown key",
+        "postgres.pool.max: must be between 1 and 1000 (got 5000)",
+        "redis.url: not a valid URL",
+        "mongo.url: required",
+        "bogus: unknown key",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "missing {expected:?} in\n{joined}"
+        );
+    }
+}
+
+#[test]
+fn min_above_max_is_refused() {
+    let problems = problems_of(
+        None,
+        &[
+            ("UDL__REDIS__URL", "redis://h"),
+            ("UDL__REDIS__POOL__MIN", "9"),
+            ("UDL__REDIS__POOL__MAX", "3"),
+        ],
+    );
+    assert_eq!(
+        problems,
+        ["redis.pool.min: must not exceed pool.max (9 > 3)"]
+    );
+}
+
+#[test]
+fn malformed_toml_reports_line_not_content() {
+    let problems = problems_of(
+        Some("[postgres]\nurl = \"postgres://u:fake-secret@h\nx=1\n"),
+        &[],
+    );
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].starts_with("udl.toml: invalid TOML at line"),
+        "{problems:?}"
+    );
+    assert!(!problems[0].contains("fake-secret"));
+}
+
+#[test]
+fn scylla_nodes_and_consistency_are_checked() {
+    let problems = problems_of(
+        None,
+        &[
+            ("UDL__SCYLLA__NODES", "127.0.0.1:9042,nohost"),
+            ("UDL__SCYLLA__CONSISTENCY", "most"),
+        ],
+    );
+    assert_eq!(problems.len(), 2, "{problems:?}");
+}

@@ -1,0 +1,251 @@
+//! Entities: typed models, their fields, and each field's sensitivity declared once.
+
+use crate::error::{Error, Result};
+use crate::record::Record;
+use crate::value::{FieldValue, ValueKind};
+
+/// How sensitive a field's content is. Everything downstream (encryption, masking, audit,
+/// cache eligibility, exports) reads this declaration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Sensitivity {
+    /// Safe to show anyone.
+    Public,
+    /// Internal to the platform but not personal.
+    Internal,
+    /// Personally identifiable information.
+    Pii,
+    /// Protected health information (HIPAA).
+    Phi,
+}
+
+/// How a masked field is shown to humans and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MaskRule {
+    /// Replaced entirely.
+    Full,
+    /// Only the last four characters kept.
+    Last4,
+    /// For e-mail addresses: only the domain kept.
+    EmailDomain,
+    /// A short keyed hash, stable for correlation but unreadable.
+    Hash,
+}
+
+/// What to do with a field beyond storing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Handling {
+    /// Encrypt at rest.
+    pub encrypt: bool,
+    /// Replace by a deterministic token where it leaves its store.
+    pub tokenize: bool,
+    /// How to mask it for humans and logs; `None` means shown as is.
+    pub mask: Option<MaskRule>,
+    /// Leave it out of exports.
+    pub drop_from_export: bool,
+}
+
+impl Handling {
+    /// No special handling.
+    pub const NONE: Handling = Handling {
+        encrypt: false,
+        tokenize: false,
+        mask: None,
+        drop_from_export: false,
+    };
+}
+
+/// One field of an entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldMeta {
+    /// Field (and column/attribute) name.
+    pub name: &'static str,
+    /// Value kind.
+    pub kind: ValueKind,
+    /// Whether it may be null.
+    pub nullable: bool,
+    /// Sensitivity, explicit or defaulted.
+    pub sensitivity: Sensitivity,
+    /// Whether `sensitivity` was declared rather than defaulted.
+    pub classified: bool,
+    /// Extra handling.
+    pub handling: Handling,
+}
+
+impl FieldMeta {
+    /// An unclassified field of Rust type `T` (defaults to [`Sensitivity::Internal`]).
+    pub const fn of<T: FieldValue>(name: &'static str) -> Self {
+        FieldMeta {
+            name,
+            kind: T::KIND,
+            nullable: T::NULLABLE,
+            sensitivity: Sensitivity::Internal,
+            classified: false,
+            handling: Handling::NONE,
+        }
+    }
+
+    /// The same field with a declared sensitivity.
+    pub const fn classified(mut self, sensitivity: Sensitivity) -> Self {
+        self.sensitivity = sensitivity;
+        self.classified = true;
+        self
+    }
+
+    /// The same field with extra handling.
+    pub const fn handled(mut self, handling: Handling) -> Self {
+        self.handling = handling;
+        self
+    }
+}
+
+/// Everything a backend needs to know about an entity.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EntityMeta {
+    /// Table or collection name.
+    pub name: &'static str,
+    /// Fields in declaration order.
+    pub fields: &'static [FieldMeta],
+    /// Name of the id field.
+    pub id_field: &'static str,
+    /// Name of the optimistic-concurrency version field, if any.
+    pub version_field: Option<&'static str>,
+}
+
+impl EntityMeta {
+    /// The field called `name`, if the entity has one.
+    pub fn field(&self, name: &str) -> Option<&'static FieldMeta> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The field called `name`, or `InvalidInput` naming the entity (the name is the
+    /// caller's input, so it is not echoed).
+    pub fn require_field(&self, name: &str) -> Result<&'static FieldMeta> {
+        self.field(name)
+            .ok_or_else(|| Error::invalid(format!("unknown field for entity {}", self.name)))
+    }
+
+    /// The id field.
+    pub fn id(&self) -> &'static FieldMeta {
+        self.field(self.id_field)
+            .expect("EntityMeta::validate guarantees the id field exists")
+    }
+
+    /// Whether any field holds PHI.
+    pub fn has_phi(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.sensitivity == Sensitivity::Phi)
+    }
+
+    /// Checks the declaration: id and version fields exist with sensible kinds, names are
+    /// unique, and a PHI-bearing entity classifies every field. Run at startup by every
+    /// repository, so a hand-written `Entity` cannot skip what the derive enforces.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |problem: String| Err(Error::new(crate::ErrorKind::Config, problem));
+        if self.name.is_empty() || self.fields.is_empty() {
+            return fail("entity must have a name and at least one field".into());
+        }
+        for (i, f) in self.fields.iter().enumerate() {
+            if self.fields[..i].iter().any(|g| g.name == f.name) {
+                return fail(format!(
+                    "entity {}: field {} declared twice",
+                    self.name, f.name
+                ));
+            }
+        }
+        match self.field(self.id_field) {
+            None => {
+                return fail(format!(
+                    "entity {}: id field {} missing",
+                    self.name, self.id_field
+                ))
+            }
+            Some(id) if id.nullable => {
+                return fail(format!(
+                    "entity {}: id field may not be optional",
+                    self.name
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(v) = self.version_field {
+            match self.field(v) {
+                Some(f) if f.kind == ValueKind::Int && !f.nullable => {}
+                _ => {
+                    return fail(format!(
+                        "entity {}: version field {v} must be a non-optional integer",
+                        self.name
+                    ))
+                }
+            }
+        }
+        if self.has_phi() {
+            let unclassified: Vec<_> = self
+                .fields
+                .iter()
+                .filter(|f| !f.classified)
+                .map(|f| f.name)
+                .collect();
+            if !unclassified.is_empty() {
+                return fail(format!(
+                    "entity {} holds PHI, so every field must be classified; unclassified: {}",
+                    self.name,
+                    unclassified.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A typed model stored by udl. Usually derived: `#[derive(udl::Entity)]`.
+pub trait Entity: Sized + Send + Sync + 'static {
+    /// The id type.
+    type Id: FieldValue + Clone + Send + Sync;
+
+    /// The entity's metadata.
+    fn meta() -> &'static EntityMeta;
+
+    /// This record's id.
+    fn id(&self) -> Self::Id;
+
+    /// Converts into a record holding every field.
+    fn into_record(self) -> Record;
+
+    /// Converts back from a record; a missing field or a wrong kind is `DataCorruption`.
+    fn from_record(record: Record) -> Result<Self>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static PHI_WITH_GAP: EntityMeta = EntityMeta {
+        name: "notes",
+        fields: &[
+            FieldMeta::of::<i64>("id").classified(Sensitivity::Internal),
+            FieldMeta::of::<String>("body").classified(Sensitivity::Phi),
+            FieldMeta::of::<String>("author"),
+        ],
+        id_field: "id",
+        version_field: None,
+    };
+
+    #[test]
+    fn phi_entity_with_unclassified_field_is_refused() {
+        let err = PHI_WITH_GAP.validate().unwrap_err();
+        assert!(err.message().contains("author"), "{err}");
+    }
+
+    static BAD_VERSION: EntityMeta = EntityMeta {
+        name: "things",
+        fields: &[FieldMeta::of::<i64>("id"), FieldMeta::of::<String>("rev")],
+        id_field: "id",
+        version_field: Some("rev"),
+    };
+
+    #[test]
+    fn version_field_must_be_an_integer() {
+        assert!(BAD_VERSION.validate().is_err());
+    }
+}

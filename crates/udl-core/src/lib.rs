@@ -1,0 +1,39 @@
+//! Contracts shared by every udl backend and layer. No I/O lives here.
+//!
+//! A typed [`Repository`] is written once over any [`RecordStore`]; backends only ever see
+//! [`Record`]s described by an [`EntityMeta`], which is what lets encryption, masking, audit
+//! and caching be layers that behave the same on every store.
+
+mod capability;
+mod changes;
+mod context;
+mod cursor;
+mod entity;
+mod error;
+mod filter;
+mod query;
+mod record;
+mod repository;
+mod store;
+mod text_enum;
+mod value;
+
+pub use capability::{Capabilities, Capability};
+pub use changes::{Changes, ValidChanges};
+pub use context::{AccessContext, Purpose, Role};
+pub use cursor::Cursor;
+pub use entity::{Entity, EntityMeta, FieldMeta, Handling, MaskRule, Sensitivity};
+pub use error::{Error, ErrorKind, Result};
+pub use filter::{field, FieldFilter, Filter};
+pub use query::{Direction, Page, PageOf, Query, SortKey};
+pub use record::Record;
+pub use repository::Repository;
+pub use store::{RecordStore, StoreKind};
+pub use value::{FieldValue, Value, ValueKind};
+
+/// Re-exported so the derive macro's generated code and `text_enum!` can name them.
+#[doc(hidden)]
+pub mod __private {
+    pub use chrono;
+    pub use uuid;
+}

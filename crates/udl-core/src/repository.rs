@@ -1,0 +1,255 @@
+//! The typed repository, written once over any [`RecordStore`].
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capability::Capability;
+use crate::changes::Changes;
+use crate::context::AccessContext;
+use crate::cursor::Cursor;
+use crate::entity::{Entity, EntityMeta};
+use crate::error::{Error, ErrorKind, Result};
+use crate::filter::Filter;
+use crate::query::{Page, PageOf, Query, SortKey};
+use crate::record::Record;
+use crate::store::RecordStore;
+use crate::value::{FieldValue, ValueKind};
+
+/// Typed access to the records of entity `T` in one store.
+///
+/// Every call takes an [`AccessContext`]; input is validated against `T`'s declaration
+/// before it reaches the store, and operations the store cannot do are refused with
+/// `Unsupported` before anything is sent.
+pub struct Repository<T> {
+    store: Arc<dyn RecordStore>,
+    _entity: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Repository<T> {
+    fn clone(&self) -> Self {
+        Repository {
+            store: Arc::clone(&self.store),
+            _entity: PhantomData,
+        }
+    }
+}
+
+impl<T: Entity> Repository<T> {
+    /// Repository of `T` over `store`; fails if `T`'s declaration is invalid (for example a
+    /// PHI-bearing entity with an unclassified field).
+    pub fn new(store: Arc<dyn RecordStore>) -> Result<Self> {
+        T::meta().validate()?;
+        Ok(Repository {
+            store,
+            _entity: PhantomData,
+        })
+    }
+
+    /// The store behind this repository.
+    pub fn store(&self) -> &Arc<dyn RecordStore> {
+        &self.store
+    }
+
+    fn meta() -> &'static EntityMeta {
+        T::meta()
+    }
+
+    fn require(&self, cap: Capability, operation: &'static str) -> Result<()> {
+        if self.store.capabilities().supports(cap) {
+            Ok(())
+        } else {
+            Err(Error::unsupported(self.store.kind(), operation))
+        }
+    }
+
+    fn record_of(entity: T) -> Result<Record> {
+        let record = entity.into_record();
+        record.validate(Self::meta())?;
+        Ok(record)
+    }
+
+    /// Stores a new record; a duplicate id is `Conflict`. Returns the id.
+    pub async fn create(&self, ctx: &AccessContext, entity: T) -> Result<T::Id> {
+        let id = entity.id();
+        let record = Self::record_of(entity).map_err(|e| e.with_operation("create"))?;
+        self.store.insert(ctx, Self::meta(), record).await?;
+        Ok(id)
+    }
+
+    /// Stores many new records, all or nothing. Returns how many were stored.
+    pub async fn create_many(&self, ctx: &AccessContext, entities: Vec<T>) -> Result<u64> {
+        self.require(Capability::BulkInsert, "create_many")?;
+        let records = entities
+            .into_iter()
+            .map(Self::record_of)
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| e.with_operation("create_many"))?;
+        if records.is_empty() {
+            return Ok(0);
+        }
+        self.store.insert_many(ctx, Self::meta(), records).await
+    }
+
+    /// Stores a new record that the store deletes by itself after `ttl`.
+    pub async fn create_with_ttl(
+        &self,
+        ctx: &AccessContext,
+        entity: T,
+        ttl: Duration,
+    ) -> Result<T::Id> {
+        self.require(Capability::Ttl, "insert_with_ttl")?;
+        let id = entity.id();
+        let record = Self::record_of(entity).map_err(|e| e.with_operation("insert_with_ttl"))?;
+        self.store
+            .insert_with_ttl(ctx, Self::meta(), record, ttl)
+            .await?;
+        Ok(id)
+    }
+
+    /// The record with `id`, if any.
+    pub async fn get(&self, ctx: &AccessContext, id: &T::Id) -> Result<Option<T>> {
+        let id = id.clone().into_value();
+        match self.store.fetch(ctx, Self::meta(), &id).await? {
+            Some(record) => T::from_record(record)
+                .map(Some)
+                .map_err(|e| e.with_store(self.store.kind()).with_operation("get")),
+            None => Ok(None),
+        }
+    }
+
+    /// The record with `id`, or `NotFound`.
+    pub async fn get_required(&self, ctx: &AccessContext, id: &T::Id) -> Result<T> {
+        self.get(ctx, id).await?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("no {} with that id", Self::meta().name),
+            )
+            .with_store(self.store.kind())
+            .with_operation("get")
+        })
+    }
+
+    /// Whether a record with `id` exists.
+    pub async fn exists(&self, ctx: &AccessContext, id: &T::Id) -> Result<bool> {
+        let id = id.clone().into_value();
+        self.store.exists(ctx, Self::meta(), &id).await
+    }
+
+    /// Sets the given fields of the record with `id`. `Ok(false)` when there is no such
+    /// record; `Conflict` when [`Changes::expect_version`] no longer matches. The version
+    /// field, if the entity has one, is incremented by every update.
+    pub async fn update(&self, ctx: &AccessContext, id: &T::Id, changes: Changes) -> Result<bool> {
+        let changes = changes
+            .validate(Self::meta())
+            .map_err(|e| e.with_operation("update"))?;
+        let id = id.clone().into_value();
+        self.store.update(ctx, Self::meta(), &id, &changes).await
+    }
+
+    /// Deletes the record with `id`; `Ok(false)` when there was none.
+    pub async fn delete(&self, ctx: &AccessContext, id: &T::Id) -> Result<bool> {
+        let id = id.clone().into_value();
+        self.store.delete(ctx, Self::meta(), &id).await
+    }
+
+    /// Number of records matching `filter`.
+    pub async fn count(&self, ctx: &AccessContext, filter: &Filter) -> Result<u64> {
+        self.require(Capability::Count, "count")?;
+        self.check_filter(filter, "count")?;
+        self.store.count(ctx, Self::meta(), filter).await
+    }
+
+    /// One page of records matching `filter` in `sort` order. The id field is appended to
+    /// the sort as a tie-breaker, so pages never overlap or skip records.
+    pub async fn list(
+        &self,
+        ctx: &AccessContext,
+        filter: &Filter,
+        sort: &[SortKey],
+        page: Page,
+    ) -> Result<PageOf<T>> {
+        self.check_filter(filter, "list")?;
+        let meta = Self::meta();
+        let limit = page.limit();
+        if limit == 0 || limit > Page::MAX_LIMIT {
+            return Err(Error::invalid(format!(
+                "page limit must be between 1 and {}",
+                Page::MAX_LIMIT
+            ))
+            .with_operation("list"));
+        }
+        let sort = full_sort(meta, sort).map_err(|e| e.with_operation("list"))?;
+        let (filter, offset) = match &page {
+            Page::First { .. } => (filter.clone(), 0),
+            Page::Offset { offset, .. } => {
+                self.require(Capability::OffsetPagination, "list with offset")?;
+                (filter.clone(), *offset)
+            }
+            Page::After { cursor, .. } => {
+                let resume = cursor
+                    .resume_filter(meta, &sort)
+                    .map_err(|e| e.with_operation("list"))?;
+                (filter.clone().and(resume), 0)
+            }
+        };
+        let query = Query {
+            filter,
+            sort,
+            // One extra record tells whether another page follows.
+            limit: limit + 1,
+            offset,
+        };
+        let mut records = self.store.list(ctx, meta, &query).await?;
+        let next = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|last| Cursor::after(last, &query.sort))
+        } else {
+            None
+        };
+        let items = records
+            .into_iter()
+            .map(T::from_record)
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| e.with_store(self.store.kind()).with_operation("list"))?;
+        Ok(PageOf { items, next })
+    }
+
+    fn check_filter(&self, filter: &Filter, operation: &'static str) -> Result<()> {
+        filter
+            .validate(Self::meta())
+            .map_err(|e| e.with_operation(operation))?;
+        if filter.uses_prefix() {
+            self.require(Capability::PrefixFilter, "prefix filter")?;
+        }
+        Ok(())
+    }
+}
+
+/// The caller's sort, checked, with the id appended as the final tie-breaker.
+fn full_sort(meta: &EntityMeta, sort: &[SortKey]) -> Result<Vec<SortKey>> {
+    let mut out = Vec::with_capacity(sort.len() + 1);
+    for key in sort {
+        let field = meta.require_field(&key.field)?;
+        if matches!(field.kind, ValueKind::Json) {
+            return Err(Error::invalid(format!(
+                "entity {}: cannot sort on JSON field {}",
+                meta.name, field.name
+            )));
+        }
+        if out.iter().any(|k: &SortKey| k.field == field.name) {
+            return Err(Error::invalid(format!(
+                "entity {}: field {} sorted twice",
+                meta.name, field.name
+            )));
+        }
+        out.push(SortKey {
+            field: field.name.to_owned(),
+            direction: key.direction,
+        });
+    }
+    if !out.iter().any(|k| k.field == meta.id_field) {
+        out.push(SortKey::asc(meta.id_field));
+    }
+    Ok(out)
+}

@@ -1,0 +1,155 @@
+//! The record-level contract every backend implements.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::capability::Capabilities;
+use crate::changes::ValidChanges;
+use crate::context::AccessContext;
+use crate::entity::EntityMeta;
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::query::Query;
+use crate::record::Record;
+use crate::value::Value;
+
+/// Which database a store is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// PostgreSQL.
+    Postgres,
+    /// MongoDB (FerretDB in tests).
+    Mongo,
+    /// Redis.
+    Redis,
+    /// ScyllaDB (Apache Cassandra in tests).
+    Scylla,
+    /// The in-process store used for unit tests of generic code.
+    Memory,
+}
+
+impl StoreKind {
+    /// Lower-case name used in messages, metrics and config keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Postgres => "postgres",
+            StoreKind::Mongo => "mongo",
+            StoreKind::Redis => "redis",
+            StoreKind::Scylla => "scylla",
+            StoreKind::Memory => "memory",
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A backend as the generic layer sees it: records described by entity metadata.
+///
+/// Inputs arrive validated by [`crate::Repository`] (known fields, matching kinds), but a
+/// backend still takes every identifier from `entity`, never from the caller. Operations a
+/// backend cannot do keep the default body, which refuses with `Unsupported`.
+#[async_trait]
+pub trait RecordStore: Send + Sync + 'static {
+    /// Which store this is.
+    fn kind(&self) -> StoreKind;
+
+    /// What this store can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Inserts one record; a duplicate id is `Conflict`.
+    async fn insert(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+    ) -> Result<()>;
+
+    /// Inserts many records all-or-nothing; returns how many were written.
+    async fn insert_many(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        records: Vec<Record>,
+    ) -> Result<u64>;
+
+    /// Reads one record by id.
+    async fn fetch(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<Option<Record>>;
+
+    /// Applies changes to one record; `Ok(false)` when no record has that id, `Conflict` when
+    /// an expected version no longer matches.
+    async fn update(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+        changes: &ValidChanges,
+    ) -> Result<bool>;
+
+    /// Deletes one record; `Ok(false)` when no record has that id.
+    async fn delete(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool>;
+
+    /// Records matching the query's filter, in its order, within its limit and offset.
+    async fn list(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        query: &Query,
+    ) -> Result<Vec<Record>>;
+
+    /// Number of records matching the filter.
+    async fn count(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        filter: &Filter,
+    ) -> Result<u64>;
+
+    /// Whether a record with this id exists.
+    async fn exists(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool>;
+
+    /// Inserts a record that the store removes by itself after `ttl`.
+    async fn insert_with_ttl(
+        &self,
+        _ctx: &AccessContext,
+        _entity: &'static EntityMeta,
+        _record: Record,
+        _ttl: Duration,
+    ) -> Result<()> {
+        Err(Error::unsupported(self.kind(), "insert_with_ttl"))
+    }
+
+    /// Ids and similarity scores of the `k` records whose vector field is nearest to `vector`.
+    async fn nearest(
+        &self,
+        _ctx: &AccessContext,
+        _entity: &'static EntityMeta,
+        _vector_field: &'static str,
+        _vector: &[f32],
+        _k: usize,
+        _prefilter: &Filter,
+    ) -> Result<Vec<(Value, f32)>> {
+        Err(Error::unsupported(self.kind(), "nearest"))
+    }
+}

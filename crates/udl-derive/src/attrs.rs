@@ -1,0 +1,90 @@
+//! Parsing of `#[udl(...)]` attributes on the struct and its fields.
+
+use syn::{Attribute, LitStr, Path};
+
+/// Struct-level options.
+pub struct EntityAttrs {
+    pub table: Option<LitStr>,
+    pub krate: Option<Path>,
+}
+
+/// Field-level options.
+#[derive(Default)]
+pub struct FieldAttrs {
+    pub id: bool,
+    pub version: bool,
+    pub sensitivity: Option<&'static str>,
+    pub encrypt: bool,
+    pub tokenize: bool,
+    pub mask: Option<&'static str>,
+    pub no_export: bool,
+}
+
+pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
+    let mut out = EntityAttrs {
+        table: None,
+        krate: None,
+    };
+    for attr in attrs.iter().filter(|a| a.path().is_ident("udl")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("table") {
+                out.table = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("crate") {
+                let path: LitStr = meta.value()?.parse()?;
+                out.krate = Some(path.parse()?);
+            } else {
+                return Err(meta.error("expected `table = \"...\"` or `crate = \"...\"`"));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
+    let mut out = FieldAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("udl")) {
+        attr.parse_nested_meta(|meta| {
+            let p = &meta.path;
+            let sensitivity = ["public", "internal", "pii", "phi"]
+                .into_iter()
+                .find(|s| p.is_ident(s));
+            if let Some(s) = sensitivity {
+                if out.sensitivity.replace(s).is_some() {
+                    return Err(meta.error("field classified twice"));
+                }
+            } else if p.is_ident("id") {
+                out.id = true;
+            } else if p.is_ident("version") {
+                out.version = true;
+            } else if p.is_ident("encrypt") {
+                out.encrypt = true;
+            } else if p.is_ident("tokenize") {
+                out.tokenize = true;
+            } else if p.is_ident("no_export") {
+                out.no_export = true;
+            } else if p.is_ident("mask") {
+                let rule: LitStr = meta.value()?.parse()?;
+                out.mask = Some(match rule.value().as_str() {
+                    "full" => "Full",
+                    "last4" => "Last4",
+                    "email_domain" => "EmailDomain",
+                    "hash" => "Hash",
+                    _ => {
+                        return Err(syn::Error::new(
+                            rule.span(),
+                            "mask must be \"full\", \"last4\", \"email_domain\" or \"hash\"",
+                        ))
+                    }
+                });
+            } else {
+                return Err(meta.error(
+                    "unknown udl field option; expected id, version, public, internal, pii, \
+                     phi, encrypt, tokenize, mask = \"...\" or no_export",
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,201 @@
+//! Code generation for `#[derive(Entity)]`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Data, DeriveInput, Fields, Ident, Type};
+
+use crate::attrs::{entity_attrs, field_attrs, FieldAttrs};
+
+struct Field<'a> {
+    ident: &'a Ident,
+    ty: &'a Type,
+    attrs: FieldAttrs,
+}
+
+pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let name = &input.ident;
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "an Entity cannot be generic",
+        ));
+    }
+    let Data::Struct(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            name,
+            "Entity can only be derived for structs",
+        ));
+    };
+    let Fields::Named(named) = &data.fields else {
+        return Err(syn::Error::new_spanned(name, "Entity needs named fields"));
+    };
+    let attrs = entity_attrs(&input.attrs)?;
+    let table = attrs
+        .table
+        .ok_or_else(|| syn::Error::new_spanned(name, "missing #[udl(table = \"...\")]"))?;
+    let krate = attrs
+        .krate
+        .map(|p| quote!(#p))
+        .unwrap_or_else(|| quote!(::udl_core));
+
+    let fields = named
+        .named
+        .iter()
+        .map(|f| {
+            Ok(Field {
+                ident: f.ident.as_ref().expect("named field"),
+                ty: &f.ty,
+                attrs: field_attrs(&f.attrs)?,
+            })
+        })
+        .collect::<syn::Result<Vec<_>>>()?;
+
+    check_phi_classification(&fields)?;
+    let id = single(&fields, name, "id", |a| a.id)?
+        .ok_or_else(|| syn::Error::new_spanned(name, "one field needs #[udl(id)]"))?;
+    let version = single(&fields, name, "version", |a| a.version)?;
+
+    let id_ident = id.ident;
+    let id_ty = id.ty;
+    let id_name = id_ident.to_string();
+    let version_name = match version {
+        Some(v) => {
+            let n = v.ident.to_string();
+            quote!(::core::option::Option::Some(#n))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let field_metas = fields.iter().map(|f| field_meta(&krate, f));
+    let to_record = fields.iter().map(|f| {
+        let ident = f.ident;
+        let n = ident.to_string();
+        quote!(record.set(#n, #krate::FieldValue::into_value(self.#ident));)
+    });
+    let from_record = fields.iter().map(|f| {
+        let ident = f.ident;
+        let ty = f.ty;
+        let n = ident.to_string();
+        quote!(#ident: record.take_field::<#ty>(#table, #n)?,)
+    });
+    let debug_fields = fields.iter().map(|f| {
+        let ident = f.ident;
+        let n = ident.to_string();
+        match f.attrs.sensitivity {
+            Some("pii") | Some("phi") => quote!(.field(#n, &"<redacted>")),
+            _ => quote!(.field(#n, &self.#ident)),
+        }
+    });
+    let n_fields = fields.len();
+    let name_str = name.to_string();
+
+    Ok(quote! {
+        impl #krate::Entity for #name {
+            type Id = #id_ty;
+
+            fn meta() -> &'static #krate::EntityMeta {
+                static META: #krate::EntityMeta = #krate::EntityMeta {
+                    name: #table,
+                    fields: &[#(#field_metas),*],
+                    id_field: #id_name,
+                    version_field: #version_name,
+                };
+                &META
+            }
+
+            fn id(&self) -> Self::Id {
+                ::core::clone::Clone::clone(&self.#id_ident)
+            }
+
+            fn into_record(self) -> #krate::Record {
+                let mut record = #krate::Record::with_capacity(#n_fields);
+                #(#to_record)*
+                record
+            }
+
+            fn from_record(mut record: #krate::Record) -> #krate::Result<Self> {
+                ::core::result::Result::Ok(#name { #(#from_record)* })
+            }
+        }
+
+        /// PII and PHI fields are shown as `<redacted>`.
+        impl ::core::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#name_str) #(#debug_fields)* .finish()
+            }
+        }
+    })
+}
+
+fn field_meta(krate: &TokenStream, f: &Field) -> TokenStream {
+    let ty = f.ty;
+    let n = f.ident.to_string();
+    let mut meta = quote!(#krate::FieldMeta::of::<#ty>(#n));
+    if let Some(s) = f.attrs.sensitivity {
+        let variant = match s {
+            "public" => quote!(Public),
+            "internal" => quote!(Internal),
+            "pii" => quote!(Pii),
+            _ => quote!(Phi),
+        };
+        meta = quote!(#meta.classified(#krate::Sensitivity::#variant));
+    }
+    let a = &f.attrs;
+    if a.encrypt || a.tokenize || a.mask.is_some() || a.no_export {
+        let (encrypt, tokenize, no_export) = (a.encrypt, a.tokenize, a.no_export);
+        let mask = match a.mask {
+            Some(rule) => {
+                let rule = format_ident!("{}", rule);
+                quote!(::core::option::Option::Some(#krate::MaskRule::#rule))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        meta = quote!(#meta.handled(#krate::Handling {
+            encrypt: #encrypt,
+            tokenize: #tokenize,
+            mask: #mask,
+            drop_from_export: #no_export,
+        }));
+    }
+    meta
+}
+
+/// A PHI-bearing entity must classify every field: refuse to compile otherwise.
+fn check_phi_classification(fields: &[Field]) -> syn::Result<()> {
+    if !fields.iter().any(|f| f.attrs.sensitivity == Some("phi")) {
+        return Ok(());
+    }
+    let mut errors = fields
+        .iter()
+        .filter(|f| f.attrs.sensitivity.is_none())
+        .map(|f| {
+            syn::Error::new_spanned(
+                f.ident,
+                "this entity holds PHI, so every field must be classified: add one of \
+                 #[udl(public)], #[udl(internal)], #[udl(pii)], #[udl(phi)]",
+            )
+        });
+    match errors.next() {
+        None => Ok(()),
+        Some(mut first) => {
+            errors.for_each(|e| first.combine(e));
+            Err(first)
+        }
+    }
+}
+
+fn single<'a>(
+    fields: &'a [Field<'a>],
+    name: &Ident,
+    what: &str,
+    pick: impl Fn(&FieldAttrs) -> bool,
+) -> syn::Result<Option<&'a Field<'a>>> {
+    let mut found = fields.iter().filter(|f| pick(&f.attrs));
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(syn::Error::new_spanned(
+            name,
+            format!("only one field may be #[udl({what})]"),
+        ));
+    }
+    Ok(first)
+}
