@@ -6,44 +6,46 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-/// The actor's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Role {
-    /// The patient themself.
-    Patient,
-    /// A therapist or clinician treating patients.
-    Clinician,
-    /// Customer support staff.
-    Support,
-    /// Billing staff.
-    Billing,
-    /// Administrator of the platform.
-    Admin,
-    /// Compliance auditor.
-    Auditor,
-    /// An automated service or job.
-    Service,
+crate::text_enum! {
+    /// The actor's role.
+    #[non_exhaustive]
+    pub enum Role {
+        /// The patient themself.
+        Patient => "patient",
+        /// A therapist or clinician treating patients.
+        Clinician => "clinician",
+        /// Customer support staff.
+        Support => "support",
+        /// Billing staff.
+        Billing => "billing",
+        /// Administrator of the platform.
+        Admin => "admin",
+        /// Compliance auditor.
+        Auditor => "auditor",
+        /// An automated service or job.
+        Service => "service",
+    }
 }
 
-/// Purpose of use, in HIPAA's terms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Purpose {
-    /// Treatment of the patient.
-    Treatment,
-    /// Payment for care.
-    Payment,
-    /// Health-care operations (quality, administration).
-    Operations,
-    /// The patient's own request for their data.
-    PatientRequest,
-    /// Research under an approved protocol.
-    Research,
-    /// Emergency (break-glass) access.
-    Emergency,
-    /// Platform maintenance: migrations, key rotation, retention jobs.
-    System,
+crate::text_enum! {
+    /// Purpose of use, in HIPAA's terms.
+    #[non_exhaustive]
+    pub enum Purpose {
+        /// Treatment of the patient.
+        Treatment => "treatment",
+        /// Payment for care.
+        Payment => "payment",
+        /// Health-care operations (quality, administration).
+        Operations => "operations",
+        /// The patient's own request for their data.
+        PatientRequest => "patient_request",
+        /// Research under an approved protocol.
+        Research => "research",
+        /// Emergency (break-glass) access.
+        Emergency => "emergency",
+        /// Platform maintenance: migrations, key rotation, retention jobs.
+        System => "system",
+    }
 }
 
 /// Who (actor, role), why (purpose), on whose data (patient, when known) and which request.

@@ -17,7 +17,7 @@ macro_rules! text_enum {
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        $vis enum $name { $($(#[$vmeta])* $variant),+ }
+        $vis enum $name { $($(#[$vmeta])* #[doc = concat!("Stored as `", $text, "`.")] $variant),+ }
 
         impl $name {
             /// Every variant, in declaration order.

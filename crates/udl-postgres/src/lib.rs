@@ -1,0 +1,24 @@
+//! PostgreSQL backend of udl: the platform's source of truth.
+//!
+//! [`PgStore`] is a [`udl_core::RecordStore`] over an sqlx pool; every statement is
+//! parameterised and every identifier comes from entity metadata. It adds what only
+//! PostgreSQL offers: closure-style [transactions](PgStore::transaction), bulk insert by
+//! `COPY`, versioned [migrations](Migrator), and the platform's relational [models].
+
+mod copy;
+mod error;
+mod executor;
+mod health;
+mod migrate;
+pub mod models;
+mod records;
+mod sql;
+mod store;
+mod transaction;
+mod values;
+
+pub use error::classify;
+pub use health::PgHealth;
+pub use migrate::{Migration, MigrationReport, MigrationState, MigrationStatus, Migrator};
+pub use store::PgStore;
+pub use transaction::PgTransaction;

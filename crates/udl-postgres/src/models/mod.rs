@@ -1,0 +1,47 @@
+//! The platform's relational models and the migrations that create their tables.
+
+mod access_log;
+mod app_config;
+mod billing;
+mod care;
+mod users;
+
+pub use access_log::{AccessOutcome, PhiAccessLogEntry};
+pub use app_config::AppConfigEntry;
+pub use billing::{Invoice, InvoiceStatus, Subscription, SubscriptionStatus};
+pub use care::{ConsentRecord, PatientRelationship, RelationshipKind};
+pub use users::{User, UserCredential, UserStatus};
+
+use crate::migrate::{Migration, Migrator};
+
+/// Migrations creating every model's table, in order.
+pub fn migrations() -> Vec<Migration> {
+    vec![
+        Migration::new(1, "users", include_str!("../../migrations/0001_users.sql")),
+        Migration::new(
+            2,
+            "billing",
+            include_str!("../../migrations/0002_billing.sql"),
+        ),
+        Migration::new(
+            3,
+            "care_and_consent",
+            include_str!("../../migrations/0003_care_and_consent.sql"),
+        ),
+        Migration::new(
+            4,
+            "app_config",
+            include_str!("../../migrations/0004_app_config.sql"),
+        ),
+        Migration::new(
+            5,
+            "phi_access_log",
+            include_str!("../../migrations/0005_phi_access_log.sql"),
+        ),
+    ]
+}
+
+/// The migrator for the platform's models.
+pub fn migrator() -> Migrator {
+    Migrator::new(migrations()).expect("built-in migration versions are unique and positive")
+}

@@ -1,0 +1,270 @@
+//! The generic record operations of PostgreSQL, on whichever executor they are given.
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgQueryResult, PgRow};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+use udl_core::{
+    AccessContext, Capabilities, Capability, EntityMeta, Error, ErrorKind, Filter, Query, Record,
+    RecordStore, Result, StoreKind, ValidChanges, Value,
+};
+
+use crate::copy;
+use crate::error::classify;
+use crate::executor::Executor;
+use crate::sql::{column_list, ident, Sql};
+use crate::values;
+
+/// What PostgreSQL offers through the generic API. No TTL and no vector search: asking for
+/// them is refused with `Unsupported`.
+pub const CAPABILITIES: Capabilities = Capabilities::of(&[
+    Capability::Transactions,
+    Capability::SecondaryFilters,
+    Capability::Sorting,
+    Capability::OffsetPagination,
+    Capability::Count,
+    Capability::BulkInsert,
+    Capability::PrefixFilter,
+]);
+
+/// Record operations over an executor (pool or transaction).
+#[derive(Clone)]
+pub struct PgRecords {
+    pub(crate) exec: Executor,
+}
+
+async fn fetch_rows(conn: &mut PgConnection, sql: Sql, op: &'static str) -> Result<Vec<PgRow>> {
+    let args = values::arguments(sql.params).map_err(|e| e.with_operation(op))?;
+    // SQL text is assembled from entity metadata only; every value is a bind parameter.
+    sqlx::query_with(AssertSqlSafe(sql.text), args)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| classify(&e, op))
+}
+
+async fn execute(conn: &mut PgConnection, sql: Sql, op: &'static str) -> Result<PgQueryResult> {
+    let args = values::arguments(sql.params).map_err(|e| e.with_operation(op))?;
+    // SQL text is assembled from entity metadata only; every value is a bind parameter.
+    sqlx::query_with(AssertSqlSafe(sql.text), args)
+        .execute(conn)
+        .await
+        .map_err(|e| classify(&e, op))
+}
+
+fn where_id(sql: &mut Sql, entity: &'static EntityMeta, id: &Value) -> Result<()> {
+    sql.push(" WHERE ");
+    sql.push(&ident(entity.id_field));
+    sql.push(" = ");
+    sql.param(entity, entity.id(), id.clone())
+}
+
+fn insert_sql(entity: &'static EntityMeta, mut record: Record) -> Result<Sql> {
+    let mut sql = Sql::new(format!(
+        "INSERT INTO {} ({}) VALUES (",
+        ident(entity.name),
+        column_list(entity)
+    ));
+    for (i, field) in entity.fields.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        let value = record.take(field.name).unwrap_or(Value::Null);
+        sql.param(entity, field, value)?;
+    }
+    sql.push(")");
+    Ok(sql)
+}
+
+impl PgRecords {
+    async fn id_exists(
+        &self,
+        conn: &mut PgConnection,
+        entity: &'static EntityMeta,
+        id: &Value,
+        op: &'static str,
+    ) -> Result<bool> {
+        let mut sql = Sql::new(format!(
+            "SELECT EXISTS (SELECT 1 FROM {}",
+            ident(entity.name)
+        ));
+        where_id(&mut sql, entity, id).map_err(|e| e.with_operation(op))?;
+        sql.push(")");
+        let rows = fetch_rows(conn, sql, op).await?;
+        rows.first()
+            .map(|r| r.try_get::<bool, _>(0))
+            .transpose()
+            .map_err(|e| classify(&e, op))
+            .map(|found| found.unwrap_or(false))
+    }
+}
+
+#[async_trait]
+impl RecordStore for PgRecords {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Postgres
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn insert(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+    ) -> Result<()> {
+        let sql = insert_sql(entity, record).map_err(|e| e.with_operation("insert"))?;
+        let mut conn = self.exec.conn("insert").await?;
+        execute(&mut conn, sql, "insert").await.map(|_| ())
+    }
+
+    async fn insert_many(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        records: Vec<Record>,
+    ) -> Result<u64> {
+        let mut conn = self.exec.conn("insert_many").await?;
+        copy::copy_records(&mut conn, entity, records).await
+    }
+
+    async fn fetch(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<Option<Record>> {
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM {}",
+            column_list(entity),
+            ident(entity.name)
+        ));
+        where_id(&mut sql, entity, id).map_err(|e| e.with_operation("get"))?;
+        let mut conn = self.exec.conn("get").await?;
+        let rows = fetch_rows(&mut conn, sql, "get").await?;
+        rows.first()
+            .map(|row| values::record(entity, row).map_err(|e| e.with_operation("get")))
+            .transpose()
+    }
+
+    async fn update(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+        changes: &ValidChanges,
+    ) -> Result<bool> {
+        let op = "update";
+        let mut sql = Sql::new(format!("UPDATE {} SET ", ident(entity.name)));
+        for (i, (name, value)) in changes.sets.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            let field = entity.require_field(name)?;
+            sql.push(&ident(field.name));
+            sql.push(" = ");
+            sql.param(entity, field, value.clone())
+                .map_err(|e| e.with_operation(op))?;
+        }
+        if let Some(version) = entity.version_field {
+            let v = ident(version);
+            sql.push(&format!(", {v} = {v} + 1"));
+        }
+        where_id(&mut sql, entity, id).map_err(|e| e.with_operation(op))?;
+        if let (Some(expected), Some(version)) = (changes.expected_version, entity.version_field) {
+            let field = entity.require_field(version)?;
+            sql.push(&format!(" AND {} = ", ident(version)));
+            sql.param(entity, field, Value::Int(expected))?;
+        }
+        let mut conn = self.exec.conn(op).await?;
+        let done = execute(&mut conn, sql, op).await?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        if changes.expected_version.is_some() && self.id_exists(&mut conn, entity, id, op).await? {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{} was changed by someone else (version mismatch)",
+                    entity.name
+                ),
+            )
+            .with_store(StoreKind::Postgres)
+            .with_operation(op));
+        }
+        Ok(false)
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        let mut sql = Sql::new(format!("DELETE FROM {}", ident(entity.name)));
+        where_id(&mut sql, entity, id).map_err(|e| e.with_operation("delete"))?;
+        let mut conn = self.exec.conn("delete").await?;
+        Ok(execute(&mut conn, sql, "delete").await?.rows_affected() > 0)
+    }
+
+    async fn list(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        query: &Query,
+    ) -> Result<Vec<Record>> {
+        let op = "list";
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM {} WHERE ",
+            column_list(entity),
+            ident(entity.name)
+        ));
+        let built = sql
+            .filter(entity, &query.filter)
+            .and_then(|_| sql.order_by(entity, &query.sort));
+        built.map_err(|e| e.with_operation(op))?;
+        sql.push(&format!(" LIMIT {}", query.limit));
+        if query.offset > 0 {
+            sql.push(&format!(" OFFSET {}", query.offset));
+        }
+        let mut conn = self.exec.conn(op).await?;
+        let rows = fetch_rows(&mut conn, sql, op).await?;
+        rows.iter()
+            .map(|row| values::record(entity, row).map_err(|e| e.with_operation(op)))
+            .collect()
+    }
+
+    async fn count(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        filter: &Filter,
+    ) -> Result<u64> {
+        let op = "count";
+        let mut sql = Sql::new(format!(
+            "SELECT count(*) FROM {} WHERE ",
+            ident(entity.name)
+        ));
+        sql.filter(entity, filter)
+            .map_err(|e| e.with_operation(op))?;
+        let mut conn = self.exec.conn(op).await?;
+        let rows = fetch_rows(&mut conn, sql, op).await?;
+        let n: i64 = rows
+            .first()
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(|e| classify(&e, op))?
+            .unwrap_or(0);
+        Ok(n.max(0) as u64)
+    }
+
+    async fn exists(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        let mut conn = self.exec.conn("exists").await?;
+        self.id_exists(&mut conn, entity, id, "exists").await
+    }
+}
