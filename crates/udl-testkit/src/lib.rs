@@ -1,1 +1,8 @@
-//! placeholder
+//! udl's test kit: the conformance suite every backend runs against its real server, the
+//! fixtures it uses, and discovery of the local servers started by `scripts/services up`.
+
+pub mod conformance;
+pub mod fixtures;
+pub mod servers;
+
+pub use conformance::{Harness, Subject};

@@ -1,0 +1,133 @@
+//! The entity the conformance suite stores, and obviously fake data for it.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use udl_derive::Entity;
+use uuid::Uuid;
+
+/// A note with one field of every kind. The body is classified PHI, so every field is
+/// classified, as the derive requires.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "conformance_notes")]
+pub struct Note {
+    /// Id.
+    #[udl(id, internal)]
+    pub id: Uuid,
+    /// Owner handle.
+    #[udl(internal)]
+    pub owner: String,
+    /// Title.
+    #[udl(internal)]
+    pub title: String,
+    /// Free text; PHI in real life.
+    #[udl(phi)]
+    pub body: String,
+    /// Integer for ordering and range filters.
+    #[udl(internal)]
+    pub rank: i64,
+    /// Optional float, null in some records.
+    #[udl(internal)]
+    pub score: Option<f64>,
+    /// Flag.
+    #[udl(internal)]
+    pub active: bool,
+    /// Optional text.
+    #[udl(internal)]
+    pub tag: Option<String>,
+    /// JSON document.
+    #[udl(internal)]
+    pub attrs: serde_json::Value,
+    /// Timestamp (microsecond precision, as every store keeps).
+    #[udl(internal)]
+    pub created_at: DateTime<Utc>,
+    /// Optional date.
+    #[udl(internal)]
+    pub due_on: Option<NaiveDate>,
+    /// Optional bytes.
+    #[udl(internal)]
+    pub blob: Option<Vec<u8>>,
+    /// Optimistic-concurrency version.
+    #[udl(version, internal)]
+    pub version: i64,
+}
+
+/// The conformance entity's fields as (name, portable type) pairs, for backends that create
+/// its table or collection.
+pub const NOTE_FIELDS: &[(&str, &str)] = &[
+    ("id", "uuid"),
+    ("owner", "text"),
+    ("title", "text"),
+    ("body", "text"),
+    ("rank", "int"),
+    ("score", "float"),
+    ("active", "bool"),
+    ("tag", "text"),
+    ("attrs", "json"),
+    ("created_at", "timestamp"),
+    ("due_on", "date"),
+    ("blob", "bytes"),
+    ("version", "int"),
+];
+
+/// A note numbered `n` with fake, deterministic content.
+pub fn note(n: i64) -> Note {
+    Note {
+        id: Uuid::new_v4(),
+        owner: format!("owner-{}", n % 3),
+        title: format!("title {n:04}"),
+        body: format!("fake body text {n}"),
+        rank: n,
+        score: if n % 4 == 0 {
+            None
+        } else {
+            Some((n % 5) as f64 * 1.5)
+        },
+        active: n % 2 == 0,
+        tag: if n % 3 == 0 {
+            None
+        } else {
+            Some(format!("tag-{}", n % 2))
+        },
+        attrs: serde_json::json!({"n": n, "nested": {"list": [1, "two", null]}}),
+        created_at: Utc
+            .timestamp_opt(1_750_000_000 + n * 3600, 123_456_000)
+            .unwrap(),
+        due_on: NaiveDate::from_ymd_opt(2026, 1, 1)
+            .and_then(|d| d.checked_add_days(chrono::Days::new(n as u64))),
+        blob: if n % 2 == 0 {
+            Some(vec![0, 1, 2, 255, n as u8])
+        } else {
+            None
+        },
+        version: 1,
+    }
+}
+
+/// Notes numbered `0..count`.
+pub fn notes(count: i64) -> Vec<Note> {
+    (0..count).map(note).collect()
+}
+
+/// Strings that have broken data layers before: quotes, statement separators, comments,
+/// wildcards, escapes and Unicode edge cases.
+pub fn hostile_strings() -> Vec<String> {
+    [
+        "O'Brien",
+        "\"double\" and 'single' quotes",
+        "'; DROP TABLE conformance_notes; --",
+        "' OR '1'='1",
+        "/* comment */ SELECT 1; -- trailing",
+        "back\\slash \\x00 \\N \\.",
+        "100% _match_ [a-z]* $where {$gt: 1}",
+        "tab\tnew\nline\rcarriage",
+        "👩‍⚕️ zwj sequence, 🇺🇸 flag, emoji 😀",
+        "مرحبا بالعالم RTL \u{202E}override",
+        "e\u{301} combining, \u{200B}zero width, \u{FEFF}bom",
+        "\u{10FFFF} highest code point, \u{FFFD} replacement",
+        "日本語のテキスト",
+        "",
+        " leading and trailing spaces ",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}

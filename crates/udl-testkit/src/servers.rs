@@ -1,0 +1,55 @@
+//! Where the local test servers are. Each address can be overridden by the same environment
+//! variable udl's config reads; defaults match `scripts/services up`.
+
+/// PostgreSQL URL (`UDL__POSTGRES__URL`).
+pub fn postgres_url() -> String {
+    var_or(
+        "UDL__POSTGRES__URL",
+        "postgres://postgres@127.0.0.1:5432/udl",
+    )
+}
+
+/// MongoDB (FerretDB) URL (`UDL__MONGO__URL`).
+pub fn mongo_url() -> String {
+    var_or("UDL__MONGO__URL", "mongodb://127.0.0.1:27017/")
+}
+
+/// Redis URL (`UDL__REDIS__URL`).
+pub fn redis_url() -> String {
+    var_or("UDL__REDIS__URL", "redis://127.0.0.1:6379/")
+}
+
+/// CQL contact point (`UDL__SCYLLA__NODES`, first entry).
+pub fn scylla_node() -> String {
+    var_or("UDL__SCYLLA__NODES", "127.0.0.1:9042")
+        .split(',')
+        .next()
+        .unwrap_or("127.0.0.1:9042")
+        .trim()
+        .to_owned()
+}
+
+/// NATS URL (`UDL_NATS_URL`).
+pub fn nats_url() -> String {
+    var_or("UDL_NATS_URL", "nats://127.0.0.1:4222")
+}
+
+fn var_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Fails the test with a message saying how to start the servers.
+#[track_caller]
+pub fn unreachable(server: &str, address: &str, error: &dyn std::fmt::Display) -> ! {
+    panic!(
+        "{server} is not reachable at {address}: {error}\n\
+         Start the local test servers with `scripts/services up` \
+         (`scripts/services status` shows which one is down)."
+    )
+}
+
+/// A fresh name for a per-test namespace (schema, database, keyspace, key prefix).
+pub fn unique_namespace(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..12])
+}
