@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures_util::FutureExt as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Mutex;
 use udl_config::PostgresConfig;
 use udl_core::{Entity, Error, ErrorKind, RecordStore, Repository, Result, StoreKind};
@@ -31,6 +31,21 @@ impl PgStore {
     pub async fn connect(config: &PostgresConfig) -> Result<Self> {
         let options = connect_options(config)?;
         let pool = config.pool.clone();
+        // One direct connection first: the pool would retry until its acquire timeout and
+        // report only that, while this says why (refused, authentication, unknown database).
+        let probe =
+            tokio::time::timeout(pool.acquire_timeout, PgConnection::connect_with(&options))
+                .await
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::Timeout,
+                        "connecting took longer than the acquire timeout",
+                    )
+                    .with_store(StoreKind::Postgres)
+                    .with_operation("connect")
+                })?
+                .map_err(|e| classify(&e, "connect"))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .min_connections(pool.min)
             .max_connections(pool.max)

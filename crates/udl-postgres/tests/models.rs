@@ -1,0 +1,254 @@
+//! The platform's PostgreSQL models on the real server, through the platform migrations.
+
+mod common;
+
+use chrono::{Duration, TimeZone, Utc};
+use udl_core::{AccessContext, Changes, Entity, ErrorKind, Purpose, Role, Sensitivity};
+use udl_postgres::models::*;
+use udl_postgres::PgStore;
+use uuid::Uuid;
+
+fn ctx() -> AccessContext {
+    AccessContext::new("models-test", Role::Admin, Purpose::Operations).unwrap()
+}
+
+fn at(hour: i64) -> chrono::DateTime<Utc> {
+    Utc.timestamp_opt(1_760_000_000 + hour * 3600, 0).unwrap()
+}
+
+async fn platform() -> PgStore {
+    let store = common::fresh_store().await;
+    migrator().up(&store).await.expect("platform migrations");
+    store
+}
+
+fn user(n: u32, role: Role) -> User {
+    User {
+        id: Uuid::new_v4(),
+        email: format!("fake.user{n}@example.test"),
+        display_name: format!("Fake User {n}"),
+        role,
+        status: UserStatus::Active,
+        created_at: at(0),
+        updated_at: at(0),
+        version: 1,
+    }
+}
+
+async fn round_trip<T: Entity + Clone + PartialEq + std::fmt::Debug>(store: &PgStore, value: T) {
+    let repo = store.repository::<T>().unwrap();
+    let id = repo.create(&ctx(), value.clone()).await.expect("create");
+    let back = repo.get(&ctx(), &id).await.expect("get").expect("stored");
+    assert!(back == value, "{} changed: {back:?}", T::meta().name);
+}
+
+#[tokio::test]
+async fn every_model_round_trips() {
+    let store = platform().await;
+    let patient = user(1, Role::Patient);
+    let clinician = user(2, Role::Clinician);
+    round_trip(&store, patient.clone()).await;
+    round_trip(&store, clinician.clone()).await;
+    round_trip(
+        &store,
+        UserCredential {
+            user_id: patient.id,
+            password_hash: "$argon2id$v=19$m=65536,t=3,p=4$ZmFrZXNhbHQ$ZmFrZWhhc2g".into(),
+            algorithm: "argon2id".into(),
+            updated_at: at(1),
+            version: 1,
+        },
+    )
+    .await;
+    let sub = Subscription {
+        id: Uuid::new_v4(),
+        user_id: patient.id,
+        plan: "therapy-monthly".into(),
+        status: SubscriptionStatus::Active,
+        current_period_start: at(0),
+        current_period_end: at(24 * 30),
+        cancel_at: None,
+        external_ref: Some("fake_sub_0001".into()),
+        created_at: at(0),
+        version: 1,
+    };
+    round_trip(&store, sub.clone()).await;
+    round_trip(
+        &store,
+        Invoice {
+            id: Uuid::new_v4(),
+            subscription_id: sub.id,
+            user_id: patient.id,
+            amount_cents: 4_999,
+            currency: "USD".into(),
+            status: InvoiceStatus::Paid,
+            issued_at: at(1),
+            paid_at: Some(at(2)),
+            version: 1,
+        },
+    )
+    .await;
+    round_trip(
+        &store,
+        PatientRelationship {
+            id: Uuid::new_v4(),
+            patient_id: patient.id,
+            actor_id: clinician.id,
+            kind: RelationshipKind::Therapist,
+            valid_from: at(0),
+            valid_until: Some(at(24 * 365)),
+            created_at: at(0),
+            version: 1,
+        },
+    )
+    .await;
+    round_trip(
+        &store,
+        ConsentRecord {
+            id: Uuid::new_v4(),
+            patient_id: patient.id,
+            grantee_id: Some(clinician.id),
+            grantee_role: None,
+            purpose: Purpose::Treatment,
+            scope: "conversations".into(),
+            granted_at: at(0),
+            expires_at: Some(at(24 * 90)),
+            revoked_at: None,
+            version: 1,
+        },
+    )
+    .await;
+    round_trip(
+        &store,
+        AppConfigEntry {
+            key: "rag.top_k".into(),
+            value: serde_json::json!({"default": 8, "max": 32}),
+            description: Some("chunks retrieved per question".into()),
+            updated_at: at(0),
+            version: 1,
+        },
+    )
+    .await;
+    round_trip(&store, access_entry(Some(patient.id.to_string()))).await;
+    common::drop_schema(&store).await;
+}
+
+fn access_entry(patient: Option<String>) -> PhiAccessLogEntry {
+    PhiAccessLogEntry {
+        id: Uuid::new_v4(),
+        occurred_at: at(3),
+        actor_id: "clinician-fake-1".into(),
+        actor_role: Role::Clinician,
+        purpose: Purpose::Treatment,
+        patient_id: patient,
+        entity: "conversations".into(),
+        record_ids: serde_json::json!(["c-1"]),
+        fields: serde_json::json!(["messages"]),
+        operation: "get".into(),
+        outcome: AccessOutcome::Allowed,
+        request_id: "req-fake-1".into(),
+        prev_hash: None,
+        hash: vec![1; 32],
+    }
+}
+
+#[tokio::test]
+async fn access_log_is_append_only() {
+    let store = platform().await;
+    let log = store.repository::<PhiAccessLogEntry>().unwrap();
+    let entry = access_entry(None);
+    log.create(&ctx(), entry.clone()).await.unwrap();
+    let err = log
+        .update(
+            &ctx(),
+            &entry.id,
+            Changes::new().set("outcome", AccessOutcome::Denied),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let err = log.delete(&ctx(), &entry.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(log.get(&ctx(), &entry.id).await.unwrap().unwrap() == entry);
+    common::drop_schema(&store).await;
+}
+
+#[tokio::test]
+async fn relational_rules_hold() {
+    let store = platform().await;
+    let users = store.repository::<User>().unwrap();
+    let a = user(1, Role::Patient);
+    users.create(&ctx(), a.clone()).await.unwrap();
+    let mut twin = user(2, Role::Patient);
+    twin.email = a.email.clone();
+    let err = users.create(&ctx(), twin).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(!err.to_string().contains(&a.email), "{err}");
+
+    let orphan = Subscription {
+        id: Uuid::new_v4(),
+        user_id: Uuid::new_v4(),
+        plan: "p".into(),
+        status: SubscriptionStatus::Trialing,
+        current_period_start: at(0),
+        current_period_end: at(1),
+        cancel_at: None,
+        external_ref: None,
+        created_at: at(0),
+        version: 1,
+    };
+    let err = store
+        .repository::<Subscription>()
+        .unwrap()
+        .create(&ctx(), orphan)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+
+    let backwards = ConsentRecord {
+        id: Uuid::new_v4(),
+        patient_id: a.id,
+        grantee_id: None,
+        grantee_role: None,
+        purpose: Purpose::Research,
+        scope: "all".into(),
+        granted_at: at(0),
+        expires_at: Some(at(0) - Duration::hours(1)),
+        revoked_at: None,
+        version: 1,
+    };
+    let err = store
+        .repository::<ConsentRecord>()
+        .unwrap()
+        .create(&ctx(), backwards)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidInput,
+        "a consent without grantee is refused: {err}"
+    );
+    common::drop_schema(&store).await;
+}
+
+#[test]
+fn phi_fields_are_classified_and_hidden_from_debug() {
+    for meta in [
+        PatientRelationship::meta(),
+        ConsentRecord::meta(),
+        PhiAccessLogEntry::meta(),
+    ] {
+        assert!(meta.has_phi(), "{} must declare PHI", meta.name);
+        assert!(meta.fields.iter().all(|f| f.classified), "{}", meta.name);
+        meta.validate().unwrap();
+    }
+    let patient_field = PatientRelationship::meta().field("patient_id").unwrap();
+    assert_eq!(patient_field.sensitivity, Sensitivity::Phi);
+    assert!(patient_field.handling.tokenize);
+    let u = user(7, Role::Patient);
+    let shown = format!("{u:?}");
+    assert!(
+        !shown.contains("fake.user7") && !shown.contains("Fake User 7"),
+        "{shown}"
+    );
+}
