@@ -1,0 +1,113 @@
+//! The `udl` command.
+//!
+//! Exit codes: 0 success, 1 the operation failed, 2 invalid configuration or usage,
+//! 3 a store could not be reached.
+
+mod commands;
+mod exit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// udl: the unified data layer's command-line tool.
+#[derive(Parser)]
+#[command(name = "udl", version, about)]
+struct Cli {
+    /// TOML config file (default: $UDL_CONFIG if set). Environment variables
+    /// (UDL__POSTGRES__URL, ...) override it.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Schema migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration (a no-op when none is pending).
+    Up,
+    /// List migrations and whether each is applied, pending or modified.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate the configuration and print it with secrets redacted.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::usage()
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("UDL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let config_path = cli
+        .config
+        .or_else(|| std::env::var_os("UDL_CONFIG").map(PathBuf::from));
+    let config = match udl::UdlConfig::load(config_path.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::usage();
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("udl: cannot start the async runtime: {e}");
+            return exit::failed();
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Config {
+                action: ConfigAction::Check,
+            } => commands::config_check(&config),
+            Command::Migrate {
+                action: MigrateAction::Up,
+            } => commands::migrate_up(&config).await,
+            Command::Migrate {
+                action: MigrateAction::Status,
+            } => commands::migrate_status(&config).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("udl: {e}");
+            exit::for_error(&e)
+        }
+    }
+}

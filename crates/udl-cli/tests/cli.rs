@@ -1,0 +1,159 @@
+//! The `udl` binary end to end, against the local PostgreSQL.
+
+use std::process::{Command, Output};
+
+use udl_testkit::servers;
+
+fn udl(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udl"));
+    cmd.args(args);
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("UDL")) {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("udl runs")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_config_prints_one_line_per_problem_and_exits_2_without_secrets() {
+    let dir = std::env::temp_dir().join(servers::unique_namespace("udl_cli"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("udl.toml");
+    std::fs::write(
+        &file,
+        "[postgres]\nurl = \"mysql://app:fake-s3cret@db/x\"\n[postgres.pool]\nmax = 0\n\
+         [redis]\nurl = \"redis://:fake-s3cret@\"\n[mongo]\nurl = \"mongodb://h\"\nsurprise = true\n",
+    )
+    .unwrap();
+    let out = udl(
+        &["--config", file.to_str().unwrap(), "config", "check"],
+        &[("UDL__SCYLLA__PASSWORD", "fake-s3cret")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 5, "{stderr}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("invalid config: ")),
+        "{stderr}"
+    );
+    for key in [
+        "postgres.url",
+        "postgres.pool.max",
+        "redis.url",
+        "mongo.surprise",
+        "scylla.nodes",
+    ] {
+        assert!(stderr.contains(key), "no line for {key}:\n{stderr}");
+    }
+    assert!(!format!("{stdout}{stderr}").contains("fake-s3cret"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn config_check_redacts_credentials() {
+    let out = udl(
+        &["config", "check"],
+        &[(
+            "UDL__POSTGRES__URL",
+            "postgres://app:fake-s3cret@db.example.test/udl?sslmode=require",
+        )],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("postgres://app:***@db.example.test/udl?sslmode=require"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("fake-s3cret"));
+}
+
+#[test]
+fn unreachable_store_exits_3() {
+    let out = udl(
+        &["migrate", "up"],
+        &[(
+            "UDL__POSTGRES__URL",
+            "postgres://u:fake-s3cret@127.0.0.1:1/udl",
+        )],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("Unavailable"), "{stderr}");
+    assert!(!stderr.contains("fake-s3cret"));
+}
+
+#[test]
+fn migrate_up_twice_then_tampering_is_refused() {
+    let schema = servers::unique_namespace("cli");
+    let url = servers::postgres_url();
+    let env = [
+        ("UDL__POSTGRES__URL", url.as_str()),
+        ("UDL__POSTGRES__SCHEMA", schema.as_str()),
+    ];
+
+    let first = udl(&["migrate", "up"], &env);
+    assert_eq!(first.status.code(), Some(0), "{:?}", text(&first));
+    assert!(
+        text(&first).0.contains("applied 5 migration(s)"),
+        "{:?}",
+        text(&first)
+    );
+    let second = udl(&["migrate", "up"], &env);
+    assert_eq!(second.status.code(), Some(0));
+    assert!(
+        text(&second).0.contains("up to date"),
+        "{:?}",
+        text(&second)
+    );
+    let status = udl(&["migrate", "status"], &env);
+    assert_eq!(status.status.code(), Some(0));
+    assert_eq!(
+        text(&status).0.matches("applied 20").count(),
+        5,
+        "{}",
+        text(&status).0
+    );
+
+    // Simulate an edited migration file: the recorded checksum no longer matches.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let sql =
+            format!("UPDATE \"{schema}\".udl_migrations SET checksum = 'edited' WHERE version = 2");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let status = udl(&["migrate", "status"], &env);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(text(&status).0.contains("MODIFIED"), "{}", text(&status).0);
+    let refused = udl(&["migrate", "up"], &env);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused)
+            .1
+            .contains("migration 2 (billing) was edited after it was applied"),
+        "{}",
+        text(&refused).1
+    );
+
+    runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let sql = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+}

@@ -1,0 +1,46 @@
+//! udl: the data layer every service of the platform goes through, so that pooling, retries,
+//! caching, encryption, masking, audit and retention cannot be forgotten.
+//!
+//! Entities declare their fields and each field's sensitivity once:
+//!
+//! ```
+//! use udl::Entity;
+//!
+//! #[derive(Entity, Clone, PartialEq)]
+//! #[udl(table = "notes", crate = "udl")]
+//! struct Note {
+//!     #[udl(id, internal)]
+//!     id: uuid::Uuid,
+//!     #[udl(phi)]
+//!     body: String,
+//!     #[udl(internal)]
+//!     author: String,
+//! }
+//! assert!(<Note as udl::Entity>::meta().has_phi());
+//! ```
+//!
+//! A PHI-bearing entity with an unclassified field does not compile:
+//!
+//! ```compile_fail
+//! use udl::Entity;
+//!
+//! #[derive(Entity)]
+//! #[udl(table = "notes", crate = "udl")]
+//! struct Note {
+//!     #[udl(id, internal)]
+//!     id: uuid::Uuid,
+//!     #[udl(phi)]
+//!     body: String,
+//!     author: String, // error: this entity holds PHI, so every field must be classified
+//! }
+//! ```
+
+mod data_layer;
+
+pub use data_layer::DataLayer;
+pub use udl_config as config;
+pub use udl_config::UdlConfig;
+pub use udl_core::*;
+pub use udl_derive::Entity;
+#[cfg(feature = "postgres")]
+pub use udl_postgres as postgres;
