@@ -34,6 +34,12 @@ impl Record {
             .map(|(_, v)| v)
     }
 
+    /// Appends `field` without checking whether it is already present; for decoders that
+    /// produce each field exactly once.
+    pub fn push(&mut self, field: &'static str, value: Value) {
+        self.values.push((field, value));
+    }
+
     /// Removes and returns the value of `field`.
     pub fn take(&mut self, field: &str) -> Option<Value> {
         let pos = self.values.iter().position(|(name, _)| *name == field)?;

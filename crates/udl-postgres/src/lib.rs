@@ -13,6 +13,7 @@ mod migrate;
 pub mod models;
 mod records;
 mod sql;
+mod statements;
 mod store;
 mod transaction;
 mod values;

@@ -5,13 +5,16 @@ use sqlx::postgres::{PgQueryResult, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use udl_core::{
     AccessContext, Capabilities, Capability, EntityMeta, Error, ErrorKind, Filter, Query, Record,
-    RecordStore, Result, StoreKind, ValidChanges, Value,
+    RecordStore, Result, StoreKind, ValidChanges, Value, ValueKind,
 };
+
+use std::sync::Arc;
 
 use crate::copy;
 use crate::error::classify;
 use crate::executor::Executor;
-use crate::sql::{column_list, ident, Sql};
+use crate::sql::{ident, Sql};
+use crate::statements::{self, Statement};
 use crate::values;
 
 /// What PostgreSQL offers through the generic API. No TTL and no vector search: asking for
@@ -32,18 +35,71 @@ pub struct PgRecords {
     pub(crate) exec: Executor,
 }
 
-async fn fetch_rows(conn: &mut PgConnection, sql: Sql, op: &'static str) -> Result<Vec<PgRow>> {
+/// SQL text with its parameters: text assembled from entity metadata only, every value a
+/// bind parameter.
+struct Prepared {
+    text: Arc<str>,
+    params: Vec<(ValueKind, Value)>,
+}
+
+impl From<Sql> for Prepared {
+    fn from(sql: Sql) -> Self {
+        Prepared {
+            text: sql.text.into(),
+            params: sql.params,
+        }
+    }
+}
+
+/// A cached per-entity statement whose only parameter is the id.
+fn by_id(
+    entity: &'static EntityMeta,
+    statement: Statement,
+    id: &Value,
+    op: &'static str,
+) -> Result<Prepared> {
+    let mut sql = Sql::default();
+    sql.bind(entity, entity.id(), id.clone())
+        .map_err(|e| e.with_operation(op))?;
+    Ok(Prepared {
+        text: statements::get(entity, statement),
+        params: sql.params,
+    })
+}
+
+async fn fetch_row(
+    conn: &mut PgConnection,
+    sql: impl Into<Prepared>,
+    op: &'static str,
+) -> Result<Option<PgRow>> {
+    let sql = sql.into();
     let args = values::arguments(sql.params).map_err(|e| e.with_operation(op))?;
-    // SQL text is assembled from entity metadata only; every value is a bind parameter.
+    sqlx::query_with(AssertSqlSafe(sql.text), args)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| classify(&e, op))
+}
+
+async fn fetch_rows(
+    conn: &mut PgConnection,
+    sql: impl Into<Prepared>,
+    op: &'static str,
+) -> Result<Vec<PgRow>> {
+    let sql = sql.into();
+    let args = values::arguments(sql.params).map_err(|e| e.with_operation(op))?;
     sqlx::query_with(AssertSqlSafe(sql.text), args)
         .fetch_all(conn)
         .await
         .map_err(|e| classify(&e, op))
 }
 
-async fn execute(conn: &mut PgConnection, sql: Sql, op: &'static str) -> Result<PgQueryResult> {
+async fn execute(
+    conn: &mut PgConnection,
+    sql: impl Into<Prepared>,
+    op: &'static str,
+) -> Result<PgQueryResult> {
+    let sql = sql.into();
     let args = values::arguments(sql.params).map_err(|e| e.with_operation(op))?;
-    // SQL text is assembled from entity metadata only; every value is a bind parameter.
     sqlx::query_with(AssertSqlSafe(sql.text), args)
         .execute(conn)
         .await
@@ -57,21 +113,16 @@ fn where_id(sql: &mut Sql, entity: &'static EntityMeta, id: &Value) -> Result<()
     sql.param(entity, entity.id(), id.clone())
 }
 
-fn insert_sql(entity: &'static EntityMeta, mut record: Record) -> Result<Sql> {
-    let mut sql = Sql::new(format!(
-        "INSERT INTO {} ({}) VALUES (",
-        ident(entity.name),
-        column_list(entity)
-    ));
-    for (i, field) in entity.fields.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
+fn insert_sql(entity: &'static EntityMeta, mut record: Record) -> Result<Prepared> {
+    let mut sql = Sql::default();
+    for field in entity.fields {
         let value = record.take(field.name).unwrap_or(Value::Null);
-        sql.param(entity, field, value)?;
+        sql.bind(entity, field, value)?;
     }
-    sql.push(")");
-    Ok(sql)
+    Ok(Prepared {
+        text: statements::get(entity, Statement::Insert),
+        params: sql.params,
+    })
 }
 
 impl PgRecords {
@@ -82,14 +133,8 @@ impl PgRecords {
         id: &Value,
         op: &'static str,
     ) -> Result<bool> {
-        let mut sql = Sql::new(format!(
-            "SELECT EXISTS (SELECT 1 FROM {}",
-            ident(entity.name)
-        ));
-        where_id(&mut sql, entity, id).map_err(|e| e.with_operation(op))?;
-        sql.push(")");
-        let rows = fetch_rows(conn, sql, op).await?;
-        rows.first()
+        let row = fetch_row(conn, by_id(entity, Statement::Exists, id, op)?, op).await?;
+        row.as_ref()
             .map(|r| r.try_get::<bool, _>(0))
             .transpose()
             .map_err(|e| classify(&e, op))
@@ -134,15 +179,10 @@ impl RecordStore for PgRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        let mut sql = Sql::new(format!(
-            "SELECT {} FROM {}",
-            column_list(entity),
-            ident(entity.name)
-        ));
-        where_id(&mut sql, entity, id).map_err(|e| e.with_operation("get"))?;
+        let sql = by_id(entity, Statement::Fetch, id, "get")?;
         let mut conn = self.exec.conn("get").await?;
-        let rows = fetch_rows(&mut conn, sql, "get").await?;
-        rows.first()
+        let row = fetch_row(&mut conn, sql, "get").await?;
+        row.as_ref()
             .map(|row| values::record(entity, row).map_err(|e| e.with_operation("get")))
             .transpose()
     }
@@ -201,8 +241,7 @@ impl RecordStore for PgRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        let mut sql = Sql::new(format!("DELETE FROM {}", ident(entity.name)));
-        where_id(&mut sql, entity, id).map_err(|e| e.with_operation("delete"))?;
+        let sql = by_id(entity, Statement::Delete, id, "delete")?;
         let mut conn = self.exec.conn("delete").await?;
         Ok(execute(&mut conn, sql, "delete").await?.rows_affected() > 0)
     }
@@ -214,11 +253,7 @@ impl RecordStore for PgRecords {
         query: &Query,
     ) -> Result<Vec<Record>> {
         let op = "list";
-        let mut sql = Sql::new(format!(
-            "SELECT {} FROM {} WHERE ",
-            column_list(entity),
-            ident(entity.name)
-        ));
+        let mut sql = Sql::new(&*statements::get(entity, Statement::SelectWhere));
         let built = sql
             .filter(entity, &query.filter)
             .and_then(|_| sql.order_by(entity, &query.sort));
@@ -248,9 +283,9 @@ impl RecordStore for PgRecords {
         sql.filter(entity, filter)
             .map_err(|e| e.with_operation(op))?;
         let mut conn = self.exec.conn(op).await?;
-        let rows = fetch_rows(&mut conn, sql, op).await?;
-        let n: i64 = rows
-            .first()
+        let row = fetch_row(&mut conn, sql, op).await?;
+        let n: i64 = row
+            .as_ref()
             .map(|r| r.try_get(0))
             .transpose()
             .map_err(|e| classify(&e, op))?

@@ -16,7 +16,21 @@ pub struct Sql {
 /// Quotes an identifier. Identifiers only ever come from entity metadata, but quoting keeps
 /// reserved words (`user`, `order`) and case intact.
 pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let mut quoted = String::with_capacity(name.len() + 2);
+    push_ident(&mut quoted, name);
+    quoted
+}
+
+/// Appends `name` quoted as an identifier.
+pub fn push_ident(out: &mut String, name: &str) {
+    out.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 /// Comma-separated quoted column list of every field, in declaration order.
@@ -71,6 +85,13 @@ impl Sql {
         self
     }
 
+    /// Adds a parameter without writing its placeholder (for prepared statement text).
+    pub fn bind(&mut self, entity: &EntityMeta, field: &FieldMeta, value: Value) -> Result<()> {
+        check_storable(entity, field, &value)?;
+        self.params.push((field.kind, value));
+        Ok(())
+    }
+
     /// Appends a placeholder for `value`, checked storable for `field`.
     pub fn param(&mut self, entity: &EntityMeta, field: &FieldMeta, value: Value) -> Result<()> {
         check_storable(entity, field, &value)?;
@@ -119,13 +140,18 @@ impl Sql {
     }
 
     /// Appends `ORDER BY` for `sort`; nulls are the smallest value.
+    /// (An index on a nullable sort column should say `NULLS FIRST` for ascending use.)
     pub fn order_by(&mut self, entity: &EntityMeta, sort: &[SortKey]) -> Result<()> {
         for (i, key) in sort.iter().enumerate() {
             self.push(if i == 0 { " ORDER BY " } else { ", " });
-            self.column(entity, &key.field)?;
-            self.push(match key.direction {
-                Direction::Asc => " ASC NULLS FIRST",
-                Direction::Desc => " DESC NULLS LAST",
+            let field = self.column(entity, &key.field)?;
+            // The NULLS clause is only written where nulls can occur: on a NOT NULL column it
+            // would stop PostgreSQL from reading an ordinary index in order.
+            self.push(match (key.direction, field.nullable) {
+                (Direction::Asc, true) => " ASC NULLS FIRST",
+                (Direction::Desc, true) => " DESC NULLS LAST",
+                (Direction::Asc, false) => " ASC",
+                (Direction::Desc, false) => " DESC",
             });
         }
         Ok(())
@@ -134,7 +160,7 @@ impl Sql {
     /// Appends the quoted column of `name`, taken from the entity, never from the caller.
     fn column(&mut self, entity: &EntityMeta, name: &str) -> Result<&'static FieldMeta> {
         let field = entity.require_field(name)?;
-        self.text.push_str(&ident(field.name));
+        push_ident(&mut self.text, field.name);
         Ok(field)
     }
 

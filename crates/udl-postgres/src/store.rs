@@ -94,7 +94,7 @@ impl PgStore {
     /// Runs `work` in one transaction: commits when it returns `Ok`, rolls back when it
     /// returns `Err` or panics (the panic then continues).
     ///
-    /// ```ignore
+    /// ```text
     /// store.transaction(|tx| async move {
     ///     let subs = tx.repository::<Subscription>()?;
     ///     subs.update(&ctx, &id, Changes::new().set("status", "cancelled")).await?;

@@ -61,16 +61,16 @@ pub fn record(entity: &'static EntityMeta, row: &PgRow) -> Result<Record> {
             )
             .with_store(udl_core::StoreKind::Postgres)
         })?;
-        record.set(field.name, value);
+        record.push(field.name, value);
     }
     Ok(record)
 }
 
 fn decode(row: &PgRow, i: usize, kind: ValueKind) -> std::result::Result<Value, sqlx::Error> {
-    let column_type = row.column(i).type_info().name().to_owned();
+    let column_type = row.column(i).type_info().name();
     let value = match kind {
         ValueKind::Bool => row.try_get::<Option<bool>, _>(i)?.map(Value::Bool),
-        ValueKind::Int => match column_type.as_str() {
+        ValueKind::Int => match column_type {
             "INT2" => row
                 .try_get::<Option<i16>, _>(i)?
                 .map(|v| Value::Int(v.into())),
@@ -79,7 +79,7 @@ fn decode(row: &PgRow, i: usize, kind: ValueKind) -> std::result::Result<Value, 
                 .map(|v| Value::Int(v.into())),
             _ => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
         },
-        ValueKind::Float => match column_type.as_str() {
+        ValueKind::Float => match column_type {
             "FLOAT4" => row
                 .try_get::<Option<f32>, _>(i)?
                 .map(|v| Value::Float(v.into())),
@@ -88,7 +88,7 @@ fn decode(row: &PgRow, i: usize, kind: ValueKind) -> std::result::Result<Value, 
         ValueKind::Text => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
         ValueKind::Bytes => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Bytes),
         ValueKind::Uuid => row.try_get::<Option<Uuid>, _>(i)?.map(Value::Uuid),
-        ValueKind::Timestamp => match column_type.as_str() {
+        ValueKind::Timestamp => match column_type {
             "TIMESTAMP" => row
                 .try_get::<Option<NaiveDateTime>, _>(i)?
                 .map(|v| Value::Timestamp(v.and_utc())),

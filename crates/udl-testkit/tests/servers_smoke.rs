@@ -17,7 +17,10 @@ async fn cassandra_answers_cql_through_the_scylla_driver() {
         .expect("query system.local");
     let rows = result.into_rows_result().expect("rows");
     let (version,) = rows.single_row::<(String,)>().expect("one row");
-    assert!(version.starts_with("5.0"), "expected Cassandra 5.0, got {version}");
+    assert!(
+        version.starts_with("5.0"),
+        "expected Cassandra 5.0, got {version}"
+    );
 }
 
 #[tokio::test]
@@ -33,7 +36,12 @@ async fn ferretdb_answers_ping_insert_and_find_through_the_mongodb_driver() {
         Ok(reply) => reply,
         Err(e) => servers::unreachable("FerretDB", &url, &e),
     };
-    assert_eq!(pong.get_f64("ok").ok().or(pong.get_i32("ok").ok().map(f64::from)), Some(1.0));
+    assert_eq!(
+        pong.get_f64("ok")
+            .ok()
+            .or(pong.get_i32("ok").ok().map(f64::from)),
+        Some(1.0)
+    );
 
     let notes = db.collection::<Document>("notes");
     notes

@@ -1,0 +1,82 @@
+//! Throughput measurement: the same closed loop for udl and for the raw driver.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to run: measurement window per side and round, rounds, and optionally one scenario.
+pub struct Plan {
+    /// Length of one measurement of one side.
+    pub window: Duration,
+    /// Alternating udl/raw rounds per scenario.
+    pub rounds: usize,
+    /// Run only the scenario with this name.
+    pub only: Option<String>,
+}
+
+impl Plan {
+    /// Whether `scenario` is to be run.
+    pub fn wants(&self, scenario: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == scenario)
+    }
+}
+
+/// Operations per second of `op` run by `concurrency` tasks in a closed loop for `window`.
+/// `op` gets a per-call sequence number.
+pub async fn throughput<F, Fut>(concurrency: usize, window: Duration, op: F) -> f64
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let deadline = started + window;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|task| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    op(task as u64 * 1_000_000_000 + done).await;
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("benchmark task");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Runs udl and raw alternately `rounds` times each, after one uncounted warm-up of each
+/// (connections, prepared statements, plans), and returns the mean ops/s of each. The side
+/// that goes first alternates, so drift on a shared machine hits both sides alike.
+pub async fn compare<U, R, UF, RF>(rounds: usize, mut udl: U, mut raw: R) -> (f64, f64)
+where
+    U: FnMut() -> UF,
+    R: FnMut() -> RF,
+    UF: Future<Output = f64>,
+    RF: Future<Output = f64>,
+{
+    udl().await;
+    raw().await;
+    let (mut u, mut r) = (0.0, 0.0);
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            u += udl().await;
+            r += raw().await;
+        } else {
+            r += raw().await;
+            u += udl().await;
+        }
+    }
+    (u / rounds as f64, r / rounds as f64)
+}
+
+/// Prints one result line.
+pub fn report(scenario: &str, udl: f64, raw: f64) {
+    println!("{scenario:<24} {udl:>12.0} {raw:>12.0} {:>6.3}", udl / raw);
+}
