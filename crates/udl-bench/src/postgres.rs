@@ -66,7 +66,7 @@ fn row(n: usize) -> BenchRow {
     BenchRow {
         id: Uuid::new_v4(),
         owner: format!("owner-{}", n % OWNERS),
-        active: (n / OWNERS) % 2 == 0,
+        active: (n / OWNERS).is_multiple_of(2),
         score: n as f64 * 0.5,
         payload: format!("fake event payload {n} {}", "x".repeat(64)),
         created_at: Utc.timestamp_opt(1_760_000_000 + n as i64, 0).unwrap(),
