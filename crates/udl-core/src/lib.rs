@@ -26,7 +26,7 @@ pub use entity::{Entity, EntityMeta, FieldMeta, Handling, MaskRule, Sensitivity}
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{field, FieldFilter, Filter};
 pub use query::{Direction, Page, PageOf, Query, SortKey};
-pub use record::Record;
+pub use record::{OrderedValues, Record};
 pub use repository::Repository;
 pub use store::{RecordStore, StoreKind};
 pub use value::{FieldValue, Value, ValueKind};

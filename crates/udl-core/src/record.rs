@@ -46,15 +46,28 @@ impl Record {
         Some(self.values.swap_remove(pos).1)
     }
 
-    /// Removes `field` and converts it to `T`; used by derived `from_record`.
-    pub fn take_field<T: FieldValue>(&mut self, entity: &str, field: &'static str) -> Result<T> {
-        let value = self.take(field).unwrap_or(Value::Null);
-        T::from_value(value).map_err(|e| {
-            Error::new(
-                ErrorKind::DataCorruption,
-                format!("entity {entity}, field {field}: {}", e.message()),
-            )
-        })
+    /// The values in `entity`'s field order (absent fields as null), for converting into a
+    /// typed entity; used by derived `from_record`. Records built by decoders are already in
+    /// that order, which makes this a check and no copy.
+    pub fn into_ordered(mut self, entity: &'static EntityMeta) -> OrderedValues {
+        let in_order = self.values.len() == entity.fields.len()
+            && self
+                .values
+                .iter()
+                .zip(entity.fields)
+                .all(|((n, _), f)| *n == f.name);
+        if !in_order {
+            let mut ordered = Vec::with_capacity(entity.fields.len());
+            for f in entity.fields {
+                ordered.push((f.name, self.take(f.name).unwrap_or(Value::Null)));
+            }
+            self.values = ordered;
+        }
+        OrderedValues {
+            entity,
+            values: self.values.into_iter(),
+            next: 0,
+        }
     }
 
     /// Field names and values in insertion order.
@@ -88,6 +101,33 @@ impl Record {
             }
         }
         Ok(())
+    }
+}
+
+/// A record's values in entity field order, taken one field at a time.
+pub struct OrderedValues {
+    entity: &'static EntityMeta,
+    values: std::vec::IntoIter<(&'static str, Value)>,
+    next: usize,
+}
+
+impl OrderedValues {
+    /// Converts the next field's value to `T`; a wrong kind is `DataCorruption` naming the
+    /// entity and field.
+    pub fn next_field<T: FieldValue>(&mut self) -> Result<T> {
+        let field = self.entity.fields.get(self.next).map_or("?", |f| f.name);
+        self.next += 1;
+        let value = self.values.next().map_or(Value::Null, |(_, v)| v);
+        T::from_value(value).map_err(|e| {
+            Error::new(
+                ErrorKind::DataCorruption,
+                format!(
+                    "entity {}, field {field}: {}",
+                    self.entity.name,
+                    e.message()
+                ),
+            )
+        })
     }
 }
 

@@ -69,13 +69,13 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
     let to_record = fields.iter().map(|f| {
         let ident = f.ident;
         let n = ident.to_string();
-        quote!(record.set(#n, #krate::FieldValue::into_value(self.#ident));)
+        quote!(record.push(#n, #krate::FieldValue::into_value(self.#ident));)
     });
+    // Fields are read in declaration order, the order `into_ordered` yields them in.
     let from_record = fields.iter().map(|f| {
         let ident = f.ident;
         let ty = f.ty;
-        let n = ident.to_string();
-        quote!(#ident: record.take_field::<#ty>(#table, #n)?,)
+        quote!(#ident: values.next_field::<#ty>()?,)
     });
     let debug_fields = fields.iter().map(|f| {
         let ident = f.ident;
@@ -112,7 +112,8 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
                 record
             }
 
-            fn from_record(mut record: #krate::Record) -> #krate::Result<Self> {
+            fn from_record(record: #krate::Record) -> #krate::Result<Self> {
+                let mut values = record.into_ordered(<Self as #krate::Entity>::meta());
                 ::core::result::Result::Ok(#name { #(#from_record)* })
             }
         }

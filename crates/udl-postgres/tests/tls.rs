@@ -27,7 +27,10 @@ async fn connection_uses_tls(sslmode: &str) -> bool {
 
 #[tokio::test]
 async fn sslmode_require_encrypts_the_connection() {
-    assert!(connection_uses_tls("require").await, "sslmode=require must give a TLS session");
+    assert!(
+        connection_uses_tls("require").await,
+        "sslmode=require must give a TLS session"
+    );
 }
 
 #[tokio::test]
