@@ -25,6 +25,19 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Every capability, in declaration order.
+    pub const ALL: &'static [Capability] = &[
+        Capability::Transactions,
+        Capability::Ttl,
+        Capability::SecondaryFilters,
+        Capability::Sorting,
+        Capability::OffsetPagination,
+        Capability::Count,
+        Capability::BulkInsert,
+        Capability::VectorSearch,
+        Capability::PrefixFilter,
+    ];
+
     const fn bit(self) -> u32 {
         1 << self as u32
     }
@@ -67,20 +80,8 @@ impl Capabilities {
 
 impl std::fmt::Debug for Capabilities {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use Capability::*;
-        let all = [
-            Transactions,
-            Ttl,
-            SecondaryFilters,
-            Sorting,
-            OffsetPagination,
-            Count,
-            BulkInsert,
-            VectorSearch,
-            PrefixFilter,
-        ];
         f.debug_set()
-            .entries(all.iter().filter(|c| self.supports(**c)))
+            .entries(Capability::ALL.iter().filter(|c| self.supports(**c)))
             .finish()
     }
 }

@@ -1,8 +1,8 @@
 //! The generic record operations of PostgreSQL, on whichever executor they are given.
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgQueryResult, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 use udl_core::{
     AccessContext, Capabilities, Capability, EntityMeta, Error, ErrorKind, Filter, Query, Record,
     RecordStore, Result, StoreKind, ValidChanges, Value, ValueKind,
@@ -67,14 +67,23 @@ fn by_id(
     })
 }
 
+impl Prepared {
+    /// The sqlx query with its arguments bound.
+    fn query(self, op: &'static str) -> Result<PgQuery> {
+        let args = values::arguments(self.params).map_err(|e| e.with_operation(op))?;
+        Ok(sqlx::query_with(AssertSqlSafe(self.text), args))
+    }
+}
+
+type PgQuery = sqlx::query::Query<'static, Postgres, PgArguments>;
+
 async fn fetch_row(
     conn: &mut PgConnection,
     sql: impl Into<Prepared>,
     op: &'static str,
 ) -> Result<Option<PgRow>> {
-    let sql = sql.into();
-    let args = values::arguments(sql.params).map_err(|e| e.with_operation(op))?;
-    sqlx::query_with(AssertSqlSafe(sql.text), args)
+    let query = sql.into().query(op)?;
+    query
         .fetch_optional(conn)
         .await
         .map_err(|e| classify(&e, op))
@@ -85,12 +94,8 @@ async fn fetch_rows(
     sql: impl Into<Prepared>,
     op: &'static str,
 ) -> Result<Vec<PgRow>> {
-    let sql = sql.into();
-    let args = values::arguments(sql.params).map_err(|e| e.with_operation(op))?;
-    sqlx::query_with(AssertSqlSafe(sql.text), args)
-        .fetch_all(conn)
-        .await
-        .map_err(|e| classify(&e, op))
+    let query = sql.into().query(op)?;
+    query.fetch_all(conn).await.map_err(|e| classify(&e, op))
 }
 
 async fn execute(
@@ -98,12 +103,8 @@ async fn execute(
     sql: impl Into<Prepared>,
     op: &'static str,
 ) -> Result<PgQueryResult> {
-    let sql = sql.into();
-    let args = values::arguments(sql.params).map_err(|e| e.with_operation(op))?;
-    sqlx::query_with(AssertSqlSafe(sql.text), args)
-        .execute(conn)
-        .await
-        .map_err(|e| classify(&e, op))
+    let query = sql.into().query(op)?;
+    query.execute(conn).await.map_err(|e| classify(&e, op))
 }
 
 fn where_id(sql: &mut Sql, entity: &'static EntityMeta, id: &Value) -> Result<()> {

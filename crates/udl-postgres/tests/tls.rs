@@ -7,8 +7,8 @@ use udl_testkit::servers;
 
 async fn connection_uses_tls(sslmode: &str) -> bool {
     let base = servers::postgres_url();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}sslmode={sslmode}");
+    let without_query = base.split('?').next().unwrap_or(&base);
+    let url = format!("{without_query}?sslmode={sslmode}");
     let config = UdlConfig::from_sources(None, [("UDL__POSTGRES__URL".to_owned(), url)])
         .unwrap()
         .postgres

@@ -1,11 +1,12 @@
 //! Where the local test servers are. Each address can be overridden by the same environment
 //! variable udl's config reads; defaults match `scripts/services up`.
 
-/// PostgreSQL URL (`UDL__POSTGRES__URL`).
+/// PostgreSQL URL (`UDL__POSTGRES__URL`). Plain TCP by default: the local server also
+/// offers TLS, which the TLS tests ask for explicitly.
 pub fn postgres_url() -> String {
     var_or(
         "UDL__POSTGRES__URL",
-        "postgres://postgres@127.0.0.1:5432/udl",
+        "postgres://postgres@127.0.0.1:5432/udl?sslmode=disable",
     )
 }
 
