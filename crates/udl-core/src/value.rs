@@ -22,7 +22,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// UUID.
     Uuid(Uuid),
-    /// Instant in UTC. Stores keep at least microsecond precision.
+    /// Instant in UTC. Every store keeps at least millisecond precision (PostgreSQL keeps
+    /// microseconds; MongoDB and CQL milliseconds).
     Timestamp(DateTime<Utc>),
     /// Calendar date without time zone.
     Date(NaiveDate),

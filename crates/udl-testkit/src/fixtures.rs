@@ -36,7 +36,7 @@ pub struct Note {
     /// JSON document.
     #[udl(internal)]
     pub attrs: serde_json::Value,
-    /// Timestamp (microsecond precision, as every store keeps).
+    /// Timestamp (millisecond precision, what every store keeps).
     #[udl(internal)]
     pub created_at: DateTime<Utc>,
     /// Optional date.
@@ -89,7 +89,7 @@ pub fn note(n: i64) -> Note {
         },
         attrs: serde_json::json!({"n": n, "nested": {"list": [1, "two", null]}}),
         created_at: Utc
-            .timestamp_opt(1_750_000_000 + n * 3600, 123_456_000)
+            .timestamp_opt(1_750_000_000 + n * 3600, 123_000_000)
             .unwrap(),
         due_on: NaiveDate::from_ymd_opt(2026, 1, 1)
             .and_then(|d| d.checked_add_days(chrono::Days::new(n as u64))),

@@ -1,0 +1,17 @@
+//! MongoDB backend of udl: documents, conversations and embeddings for retrieval.
+//!
+//! [`MongoStore`] is a [`udl_core::RecordStore`] over one database of the official driver.
+//! The entity's id field is stored as `_id`; every other field under its own name. What the
+//! server can do (transactions on a replica set; FerretDB's gaps) is detected at connect and
+//! declared as capabilities, never faked.
+
+mod convert;
+mod error;
+mod filter;
+mod records;
+mod server;
+mod store;
+
+pub use error::classify;
+pub use server::ServerInfo;
+pub use store::MongoStore;

@@ -1,0 +1,268 @@
+//! The generic record operations over MongoDB collections.
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt as _;
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::{Collection, Database};
+use udl_core::{
+    AccessContext, Capabilities, EntityMeta, Error, ErrorKind, Filter, Query, Record, RecordStore,
+    Result, StoreKind, ValidChanges, Value,
+};
+
+use crate::convert::{self, doc_key, to_bson};
+use crate::error::classify;
+use crate::filter;
+
+/// Record operations over one database.
+pub struct MongoRecords {
+    db: Database,
+    caps: Capabilities,
+}
+
+impl MongoRecords {
+    pub(crate) fn new(db: Database, caps: Capabilities) -> Self {
+        MongoRecords { db, caps }
+    }
+
+    fn collection(&self, entity: &EntityMeta) -> Collection<Document> {
+        self.db.collection(entity.name)
+    }
+
+    fn by_id(entity: &EntityMeta, id: &Value) -> Result<Document> {
+        Ok(doc! { "_id": to_bson(entity, entity.id(), id.clone())? })
+    }
+
+    async fn id_exists(
+        &self,
+        entity: &'static EntityMeta,
+        id: &Value,
+        op: &'static str,
+    ) -> Result<bool> {
+        let filter = Self::by_id(entity, id).map_err(|e| e.with_operation(op))?;
+        let n = self
+            .collection(entity)
+            .count_documents(filter)
+            .limit(1)
+            .await
+            .map_err(|e| classify(&e, op))?;
+        Ok(n > 0)
+    }
+}
+
+fn refused(op: &'static str) -> impl Fn(Error) -> Error {
+    move |e| e.with_store(StoreKind::Mongo).with_operation(op)
+}
+
+#[async_trait]
+impl RecordStore for MongoRecords {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Mongo
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    async fn insert(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+    ) -> Result<()> {
+        let doc = convert::document(entity, record).map_err(refused("insert"))?;
+        self.collection(entity)
+            .insert_one(doc)
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e, "insert"))
+    }
+
+    /// Unordered `insert_many`. Without transactions a failed batch is undone by deleting
+    /// the documents it did insert, so nothing stays half-written; the error lists which
+    /// documents were refused.
+    async fn insert_many(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        records: Vec<Record>,
+    ) -> Result<u64> {
+        let op = "insert_many";
+        let docs = records
+            .into_iter()
+            .map(|r| convert::document(entity, r))
+            .collect::<Result<Vec<_>>>()
+            .map_err(refused(op))?;
+        let ids: Vec<Bson> = docs
+            .iter()
+            .map(|d| d.get("_id").cloned().unwrap_or(Bson::Null))
+            .collect();
+        let total = docs.len() as u64;
+        let coll = self.collection(entity);
+        let err = match coll.insert_many(docs).ordered(false).await {
+            Ok(_) => return Ok(total),
+            Err(err) => err,
+        };
+        let failed: Vec<usize> = match err.kind.as_ref() {
+            mongodb::error::ErrorKind::InsertMany(many) => many
+                .write_errors
+                .iter()
+                .flatten()
+                .map(|w| w.index)
+                .collect(),
+            _ => (0..ids.len()).collect(),
+        };
+        let written: Vec<Bson> = ids
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !failed.contains(i))
+            .map(|(_, id)| id)
+            .collect();
+        if !written.is_empty() {
+            coll.delete_many(doc! { "_id": { "$in": written } })
+                .await
+                .map_err(|e| classify(&e, op))?;
+        }
+        let classified = classify(&err, op);
+        let shown: Vec<String> = failed.iter().take(10).map(ToString::to_string).collect();
+        Err(Error::new(
+            classified.kind(),
+            format!(
+                "{} of {total} documents refused (indices {}{}): {}; nothing was kept",
+                failed.len(),
+                shown.join(", "),
+                if failed.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                },
+                classified.message()
+            ),
+        )
+        .temporary(classified.is_temporary())
+        .with_store(StoreKind::Mongo)
+        .with_operation(op))
+    }
+
+    async fn fetch(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<Option<Record>> {
+        let filter = Self::by_id(entity, id).map_err(refused("get"))?;
+        let found = self
+            .collection(entity)
+            .find_one(filter)
+            .await
+            .map_err(|e| classify(&e, "get"))?;
+        found
+            .map(|d| convert::record(entity, d).map_err(refused("get")))
+            .transpose()
+    }
+
+    async fn update(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+        changes: &ValidChanges,
+    ) -> Result<bool> {
+        let op = "update";
+        let mut filter = Self::by_id(entity, id).map_err(refused(op))?;
+        let mut set = Document::new();
+        for (name, value) in &changes.sets {
+            let field = entity.require_field(name)?;
+            set.insert(
+                doc_key(entity, name),
+                to_bson(entity, field, value.clone()).map_err(refused(op))?,
+            );
+        }
+        let mut update = doc! { "$set": set };
+        if let Some(version) = entity.version_field {
+            update.insert("$inc", doc! { version: 1_i64 });
+            if let Some(expected) = changes.expected_version {
+                filter.insert(version, expected);
+            }
+        }
+        let done = self
+            .collection(entity)
+            .update_one(filter, update)
+            .await
+            .map_err(|e| classify(&e, op))?;
+        if done.matched_count > 0 {
+            return Ok(true);
+        }
+        if changes.expected_version.is_some() && self.id_exists(entity, id, op).await? {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{} was changed by someone else (version mismatch)",
+                    entity.name
+                ),
+            )
+            .with_store(StoreKind::Mongo)
+            .with_operation(op));
+        }
+        Ok(false)
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        let filter = Self::by_id(entity, id).map_err(refused("delete"))?;
+        let done = self
+            .collection(entity)
+            .delete_one(filter)
+            .await
+            .map_err(|e| classify(&e, "delete"))?;
+        Ok(done.deleted_count > 0)
+    }
+
+    async fn list(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        query: &Query,
+    ) -> Result<Vec<Record>> {
+        let op = "list";
+        let filter = filter::query(entity, &query.filter).map_err(refused(op))?;
+        let sort = filter::sort(entity, &query.sort).map_err(refused(op))?;
+        let cursor = self
+            .collection(entity)
+            .find(filter)
+            .sort(sort)
+            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
+            .skip(query.offset as u64)
+            .await
+            .map_err(|e| classify(&e, op))?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(|e| classify(&e, op))?;
+        docs.into_iter()
+            .map(|d| convert::record(entity, d).map_err(refused(op)))
+            .collect()
+    }
+
+    async fn count(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        filter: &Filter,
+    ) -> Result<u64> {
+        let query = filter::query(entity, filter).map_err(refused("count"))?;
+        self.collection(entity)
+            .count_documents(query)
+            .await
+            .map_err(|e| classify(&e, "count"))
+    }
+
+    async fn exists(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        self.id_exists(entity, id, "exists").await
+    }
+}

@@ -1,0 +1,96 @@
+//! The MongoDB store: client and pool, server capabilities, repositories, health.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mongodb::bson::doc;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+use udl_config::MongoConfig;
+use udl_core::{
+    Capabilities, Capability, Entity, Error, ErrorKind, RecordStore, Repository, Result, StoreKind,
+};
+
+use crate::error::classify;
+use crate::records::MongoRecords;
+use crate::server::ServerInfo;
+
+/// What MongoDB offers through the generic API on every server. Transactions are added
+/// when the server is a replica set or sharded cluster.
+const BASE: Capabilities = Capabilities::of(&[
+    Capability::SecondaryFilters,
+    Capability::Sorting,
+    Capability::OffsetPagination,
+    Capability::Count,
+    Capability::BulkInsert,
+    Capability::PrefixFilter,
+]);
+
+/// A connected MongoDB store.
+#[derive(Clone)]
+pub struct MongoStore {
+    database: Database,
+    info: ServerInfo,
+    records: Arc<MongoRecords>,
+}
+
+impl MongoStore {
+    /// Connects as configured (pool size, idle time, selection and connect timeouts from the
+    /// pool's acquire timeout, TLS when the URL asks for it) and asks the server what it can do.
+    pub async fn connect(config: &MongoConfig) -> Result<Self> {
+        let mut options = ClientOptions::parse(config.url.expose())
+            .await
+            .map_err(|e| classify(&e, "connect").with_operation("connect"))?;
+        options.app_name = Some("udl".into());
+        options.min_pool_size = Some(config.pool.min);
+        options.max_pool_size = Some(config.pool.max);
+        options.max_idle_time = Some(config.pool.idle_timeout);
+        options.server_selection_timeout = Some(config.pool.acquire_timeout);
+        options.connect_timeout = Some(config.pool.acquire_timeout);
+        let client = Client::with_options(options).map_err(|e| classify(&e, "connect"))?;
+        let database = client.database(&config.database);
+        let info = ServerInfo::detect(&database).await?;
+        let mut caps = BASE;
+        if info.transactions {
+            caps = caps.with(Capability::Transactions);
+        }
+        let records = Arc::new(MongoRecords::new(database.clone(), caps));
+        Ok(MongoStore {
+            database,
+            info,
+            records,
+        })
+    }
+
+    /// The database, for BSON pipelines the generic API cannot express.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// What the server said about itself at connect.
+    pub fn server(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// The record-level store, for layers that wrap any backend.
+    pub fn records(&self) -> Arc<dyn RecordStore> {
+        self.records.clone()
+    }
+
+    /// A typed repository of `T`.
+    pub fn repository<T: Entity>(&self) -> Result<Repository<T>> {
+        Repository::new(self.records())
+    }
+
+    /// A real round-trip (`ping`) within `timeout`; returns its latency.
+    pub async fn health(&self, timeout: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        match tokio::time::timeout(timeout, self.database.run_command(doc! { "ping": 1 })).await {
+            Ok(Ok(_)) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(classify(&e, "health")),
+            Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
+                .with_store(StoreKind::Mongo)
+                .with_operation("health")),
+        }
+    }
+}
