@@ -1,11 +1,13 @@
-//! `cargo run --release -p udl-bench -- postgres [--seconds N] [--rounds N] [--only SCENARIO]`
+//! `cargo run --release -p udl-bench -- postgres|mongo [--seconds N] [--rounds N] [--only SCENARIO]`
 //!
 //! Runs udl and the raw driver doing the same work, with the same pool and concurrency, in
 //! one process against the local servers, and prints one line per scenario:
 //! `scenario udl_ops_per_s raw_ops_per_s ratio`. Absolute figures on shared machines are
 //! noise; the ratio is the figure to keep.
 
+mod fixture;
 mod measure;
+mod mongo;
 mod postgres;
 
 use std::process::ExitCode;
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
     };
     let outcome = match target.as_deref() {
         Some("postgres") => runtime.block_on(postgres::run(&plan)),
+        Some("mongo") => runtime.block_on(mongo::run(&plan)),
         _ => return usage(),
     };
     match outcome {
@@ -69,6 +72,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

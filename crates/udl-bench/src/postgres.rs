@@ -4,52 +4,17 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, TimeZone, Utc};
 use sqlx::{PgPool, Row};
 use udl::postgres::{Migration, Migrator, PgStore};
-use udl::{field, AccessContext, Page, Purpose, Repository, Result, Role, UdlConfig};
-use udl_derive::Entity;
+use udl::{field, Page, Repository, Result, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
 
+use crate::fixture::{ctx, row, BenchRow, RawRow, CONCURRENCY, OWNERS};
 use crate::measure::{compare, report, throughput, Plan};
 
-const CONCURRENCY: usize = 16;
 const SEEDED: usize = 10_000;
-const OWNERS: usize = 20;
 const BULK_ROWS: usize = 100_000;
-
-/// A row of the benchmark table.
-#[derive(Entity, Clone, PartialEq)]
-#[udl(table = "bench_events")]
-pub struct BenchRow {
-    #[udl(id, internal)]
-    id: Uuid,
-    #[udl(internal)]
-    owner: String,
-    #[udl(internal)]
-    active: bool,
-    #[udl(internal)]
-    score: f64,
-    #[udl(internal)]
-    payload: String,
-    #[udl(internal)]
-    created_at: DateTime<Utc>,
-    #[udl(version, internal)]
-    version: i64,
-}
-
-/// The same row as a raw sqlx user would decode it.
-#[allow(dead_code)] // fields are decoded to do the same work as udl, not read
-struct RawRow {
-    id: Uuid,
-    owner: String,
-    active: bool,
-    score: f64,
-    payload: String,
-    created_at: DateTime<Utc>,
-    version: i64,
-}
 
 const DDL: &str = "CREATE TABLE bench_events (id UUID PRIMARY KEY, owner TEXT NOT NULL,
     active BOOLEAN NOT NULL, score DOUBLE PRECISION NOT NULL, payload TEXT NOT NULL,
@@ -62,18 +27,6 @@ const INSERT: &str = "INSERT INTO bench_events (id, owner, active, score, payloa
 const LIST: &str = "SELECT id, owner, active, score, payload, created_at, version \
     FROM bench_events WHERE owner = $1 AND active = $2 ORDER BY id ASC LIMIT 51";
 
-fn row(n: usize) -> BenchRow {
-    BenchRow {
-        id: Uuid::new_v4(),
-        owner: format!("owner-{}", n % OWNERS),
-        active: (n / OWNERS).is_multiple_of(2),
-        score: n as f64 * 0.5,
-        payload: format!("fake event payload {n} {}", "x".repeat(64)),
-        created_at: Utc.timestamp_opt(1_760_000_000 + n as i64, 0).unwrap(),
-        version: 1,
-    }
-}
-
 fn decode(r: &sqlx::postgres::PgRow) -> RawRow {
     RawRow {
         id: r.get(0),
@@ -84,15 +37,6 @@ fn decode(r: &sqlx::postgres::PgRow) -> RawRow {
         created_at: r.get(5),
         version: r.get(6),
     }
-}
-
-/// One request context shared by every call: services build it once per request, so it is
-/// not part of the per-operation cost measured here.
-fn ctx() -> &'static AccessContext {
-    static CTX: std::sync::OnceLock<AccessContext> = std::sync::OnceLock::new();
-    CTX.get_or_init(|| {
-        AccessContext::new("udl-bench", Role::Service, Purpose::Operations).expect("valid context")
-    })
 }
 
 /// Runs every PostgreSQL scenario and prints its line.

@@ -8,6 +8,8 @@ use udl_core::{Error, ErrorKind, Result, StoreKind};
 pub struct DataLayer {
     #[cfg(feature = "postgres")]
     postgres: Option<udl_postgres::PgStore>,
+    #[cfg(feature = "mongo")]
+    mongo: Option<udl_mongo::MongoStore>,
 }
 
 impl DataLayer {
@@ -19,6 +21,11 @@ impl DataLayer {
                 Some(pg) => Some(udl_postgres::PgStore::connect(pg).await?),
                 None => None,
             },
+            #[cfg(feature = "mongo")]
+            mongo: match &config.mongo {
+                Some(m) => Some(udl_mongo::MongoStore::connect(m).await?),
+                None => None,
+            },
         })
     }
 
@@ -28,6 +35,14 @@ impl DataLayer {
         self.postgres
             .as_ref()
             .ok_or_else(|| not_configured(StoreKind::Postgres))
+    }
+
+    /// The MongoDB store, or a `Config` error when `[mongo]` is not configured.
+    #[cfg(feature = "mongo")]
+    pub fn mongo(&self) -> Result<&udl_mongo::MongoStore> {
+        self.mongo
+            .as_ref()
+            .ok_or_else(|| not_configured(StoreKind::Mongo))
     }
 }
 

@@ -42,5 +42,7 @@ pub use udl_config as config;
 pub use udl_config::UdlConfig;
 pub use udl_core::*;
 pub use udl_derive::Entity;
+#[cfg(feature = "mongo")]
+pub use udl_mongo as mongo;
 #[cfg(feature = "postgres")]
 pub use udl_postgres as postgres;

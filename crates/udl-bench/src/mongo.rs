@@ -1,0 +1,152 @@
+//! MongoDB: udl's repository against the raw `mongodb` driver on the same client and pool.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{doc, Binary, Bson, Document};
+use mongodb::Collection;
+use udl::mongo::MongoStore;
+use udl::{Repository, Result, UdlConfig};
+use udl_testkit::servers;
+use uuid::Uuid;
+
+use crate::fixture::{ctx, row, BenchRow, RawRow, CONCURRENCY};
+use crate::measure::{compare, report, throughput, Plan};
+
+const SEEDED: usize = 10_000;
+
+fn uuid_bson(id: Uuid) -> Bson {
+    Bson::Binary(Binary {
+        subtype: BinarySubtype::Uuid,
+        bytes: id.as_bytes().to_vec(),
+    })
+}
+
+/// The document a raw driver user would write for a row.
+fn raw_document(r: BenchRow) -> Document {
+    doc! {
+        "_id": uuid_bson(r.id),
+        "owner": r.owner,
+        "active": r.active,
+        "score": r.score,
+        "payload": r.payload,
+        "created_at": mongodb::bson::DateTime::from_millis(r.created_at.timestamp_millis()),
+        "version": r.version,
+    }
+}
+
+/// A raw driver user's decoding of a stored row.
+fn decode(d: &Document) -> Option<RawRow> {
+    let id = match d.get("_id")? {
+        Bson::Binary(b) => Uuid::from_slice(&b.bytes).ok()?,
+        _ => return None,
+    };
+    Some(RawRow {
+        id,
+        owner: d.get_str("owner").ok()?.to_owned(),
+        active: d.get_bool("active").ok()?,
+        score: d.get_f64("score").ok()?,
+        payload: d.get_str("payload").ok()?.to_owned(),
+        created_at: DateTime::<Utc>::from_timestamp_millis(
+            d.get_datetime("created_at").ok()?.timestamp_millis(),
+        )?,
+        version: d.get_i64("version").ok()?,
+    })
+}
+
+/// Runs every MongoDB scenario and prints its line.
+pub async fn run(plan: &Plan) -> Result<()> {
+    let database = servers::unique_namespace("bench");
+    let vars = [
+        ("UDL__MONGO__URL", servers::mongo_url()),
+        ("UDL__MONGO__DATABASE", database),
+        ("UDL__MONGO__POOL__MIN", CONCURRENCY.to_string()),
+        ("UDL__MONGO__POOL__MAX", CONCURRENCY.to_string()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+        .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))?;
+    let store = MongoStore::connect(config.mongo.as_ref().expect("mongo configured")).await?;
+    let outcome = scenarios(&store, plan).await;
+    let _ = store.database().drop().await;
+    outcome
+}
+
+async fn scenarios(store: &MongoStore, plan: &Plan) -> Result<()> {
+    let (window, rounds) = (plan.window, plan.rounds);
+    let repo: Repository<BenchRow> = store.repository()?;
+    let raw: Collection<Document> = store.database().collection("bench_events");
+    let seeded: Vec<BenchRow> = (0..SEEDED).map(row).collect();
+    let ids: Arc<Vec<Uuid>> = Arc::new(seeded.iter().map(|r| r.id).collect());
+    repo.create_many(ctx(), seeded).await?;
+
+    println!("mongo ({}): {CONCURRENCY} tasks on one client pool of {CONCURRENCY}, {}s per side per round, {rounds} rounds",
+        if store.server().ferretdb { "FerretDB" } else { "MongoDB" }, window.as_secs());
+    println!(
+        "{:<24} {:>12} {:>12} {:>6}",
+        "scenario", "udl_ops/s", "raw_ops/s", "ratio"
+    );
+
+    if plan.wants("get_by_id") {
+        let (u, r) = compare(
+            rounds,
+            || {
+                let (repo, ids) = (repo.clone(), Arc::clone(&ids));
+                throughput(CONCURRENCY, window, move |i| {
+                    let (repo, ids) = (repo.clone(), Arc::clone(&ids));
+                    async move {
+                        let id = ids[(i as usize * 7919) % ids.len()];
+                        assert!(repo.get(ctx(), &id).await.expect("udl get").is_some());
+                    }
+                })
+            },
+            || {
+                let (raw, ids) = (raw.clone(), Arc::clone(&ids));
+                throughput(CONCURRENCY, window, move |i| {
+                    let (raw, ids) = (raw.clone(), Arc::clone(&ids));
+                    async move {
+                        let id = ids[(i as usize * 7919) % ids.len()];
+                        let found = raw
+                            .find_one(doc! { "_id": uuid_bson(id) })
+                            .await
+                            .expect("raw get");
+                        assert!(found.as_ref().and_then(decode).is_some());
+                    }
+                })
+            },
+        )
+        .await;
+        report("get_by_id", u, r);
+    }
+
+    if plan.wants("insert_one") {
+        let (u, r) = compare(
+            rounds,
+            || {
+                let repo = repo.clone();
+                throughput(CONCURRENCY, window, move |i| {
+                    let repo = repo.clone();
+                    async move {
+                        repo.create(ctx(), row(i as usize))
+                            .await
+                            .expect("udl insert");
+                    }
+                })
+            },
+            || {
+                let raw = raw.clone();
+                throughput(CONCURRENCY, window, move |i| {
+                    let raw = raw.clone();
+                    async move {
+                        raw.insert_one(raw_document(row(i as usize)))
+                            .await
+                            .expect("raw insert");
+                    }
+                })
+            },
+        )
+        .await;
+        report("insert_one", u, r);
+    }
+    Ok(())
+}
