@@ -142,6 +142,12 @@ impl Filter {
         }
         let compare = |name: &str, v: &Value| -> Result<()> {
             let f = entity.require_field(name)?;
+            if f.kind == ValueKind::Vector {
+                return Err(Error::invalid(format!(
+                    "entity {}: vector field {} can only be searched by similarity",
+                    entity.name, f.name
+                )));
+            }
             if v.is_null() {
                 return Ok(());
             }

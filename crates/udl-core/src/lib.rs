@@ -29,7 +29,7 @@ pub use query::{Direction, Page, PageOf, Query, SortKey};
 pub use record::{OrderedValues, Record};
 pub use repository::Repository;
 pub use store::{RecordStore, StoreKind};
-pub use value::{FieldValue, Value, ValueKind};
+pub use value::{FieldValue, Json, Value, ValueKind};
 
 /// Re-exported so the derive macro's generated code and `text_enum!` can name them.
 #[doc(hidden)]

@@ -2,7 +2,7 @@
 
 use crate::entity::EntityMeta;
 use crate::error::{Error, ErrorKind, Result};
-use crate::value::{FieldValue, Value};
+use crate::value::{FieldValue, Value, ValueKind};
 
 /// Field values of one entity instance, keyed by the entity's own field names.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -143,6 +143,13 @@ pub(crate) fn check_value(
             "entity {}: field {} may not be null",
             entity.name, field.name
         ))),
+        Some(ValueKind::Vector) if field.kind == ValueKind::Vector => match value {
+            Value::Vector(v) if v.iter().all(|x| x.is_finite()) => Ok(()),
+            _ => Err(Error::invalid(format!(
+                "entity {}: field {} holds a NaN or infinite component",
+                entity.name, field.name
+            ))),
+        },
         Some(kind) if kind == field.kind => Ok(()),
         Some(kind) => Err(Error::invalid(format!(
             "entity {}: field {} expects {:?}, got {kind:?}",

@@ -231,9 +231,9 @@ fn full_sort(meta: &EntityMeta, sort: &[SortKey]) -> Result<Vec<SortKey>> {
     let mut out = Vec::with_capacity(sort.len() + 1);
     for key in sort {
         let field = meta.require_field(&key.field)?;
-        if matches!(field.kind, ValueKind::Json) {
+        if matches!(field.kind, ValueKind::Json | ValueKind::Vector) {
             return Err(Error::invalid(format!(
-                "entity {}: cannot sort on JSON field {}",
+                "entity {}: cannot sort on JSON or vector field {}",
                 meta.name, field.name
             )));
         }

@@ -29,6 +29,8 @@ pub enum Value {
     Date(NaiveDate),
     /// Arbitrary JSON document.
     Json(serde_json::Value),
+    /// Embedding or other dense vector; every component finite.
+    Vector(Vec<f32>),
 }
 
 /// The type of a field, declared once on the entity and checked against every value.
@@ -52,6 +54,8 @@ pub enum ValueKind {
     Date,
     /// [`Value::Json`].
     Json,
+    /// [`Value::Vector`].
+    Vector,
 }
 
 impl Value {
@@ -68,6 +72,7 @@ impl Value {
             Value::Timestamp(_) => ValueKind::Timestamp,
             Value::Date(_) => ValueKind::Date,
             Value::Json(_) => ValueKind::Json,
+            Value::Vector(_) => ValueKind::Vector,
         })
     }
 
@@ -93,6 +98,7 @@ impl Value {
             }
             Value::Date(d) => J::String(d.to_string()),
             Value::Json(j) => j.clone(),
+            Value::Vector(v) => J::Array(v.iter().map(|x| J::from(f64::from(*x))).collect()),
         }
     }
 
@@ -125,6 +131,12 @@ impl Value {
             ),
             (ValueKind::Date, J::String(s)) => Value::Date(s.parse().map_err(|_| bad())?),
             (ValueKind::Json, j) => Value::Json(j.clone()),
+            (ValueKind::Vector, J::Array(items)) => Value::Vector(
+                items
+                    .iter()
+                    .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(bad))
+                    .collect::<Result<_, _>>()?,
+            ),
             _ => return Err(bad()),
         })
     }
@@ -137,6 +149,7 @@ impl std::fmt::Debug for Value {
             Value::Null => f.write_str("Null"),
             Value::Text(s) => write!(f, "Text(<{} bytes>)", s.len()),
             Value::Bytes(b) => write!(f, "Bytes(<{} bytes>)", b.len()),
+            Value::Vector(v) => write!(f, "Vector(<{} dimensions>)", v.len()),
             other => write!(
                 f,
                 "{:?}(<redacted>)",
@@ -202,6 +215,31 @@ direct_field_value!(Uuid, Uuid);
 direct_field_value!(DateTime<Utc>, Timestamp);
 direct_field_value!(NaiveDate, Date);
 direct_field_value!(serde_json::Value, Json);
+direct_field_value!(Vec<f32>, Vector);
+
+/// A field stored as JSON but typed in Rust: `messages: Json<Vec<Message>>`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> FieldValue for Json<T> {
+    const KIND: ValueKind = ValueKind::Json;
+    /// A value serde cannot express as JSON (a map with non-text keys) becomes null, which
+    /// validation then refuses for a required field: loud, never silently stored.
+    fn into_value(self) -> Value {
+        Value::Json(serde_json::to_value(&self.0).unwrap_or(serde_json::Value::Null))
+    }
+    fn from_value(value: Value) -> Result<Self, Error> {
+        match value {
+            Value::Json(j) => serde_json::from_value(j).map(Json).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    "JSON does not match the field's type",
+                )
+            }),
+            other => Err(wrong_kind(ValueKind::Json, &other)),
+        }
+    }
+}
 
 impl FieldValue for i32 {
     const KIND: ValueKind = ValueKind::Int;
@@ -275,6 +313,14 @@ mod tests {
             let kind = v.kind().unwrap();
             assert_eq!(Value::from_json(kind, &v.to_json()).unwrap(), v);
         }
+    }
+
+    #[test]
+    fn typed_json_round_trips_and_rejects_other_shapes() {
+        let v = Json(vec![1_u8, 2]).into_value();
+        assert_eq!(Json::<Vec<u8>>::from_value(v).unwrap(), Json(vec![1, 2]));
+        let wrong = Value::Json(serde_json::json!({"not": "a list"}));
+        assert!(Json::<Vec<u8>>::from_value(wrong).is_err());
     }
 
     #[test]

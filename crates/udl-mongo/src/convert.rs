@@ -45,6 +45,7 @@ pub fn to_bson(entity: &EntityMeta, field: &FieldMeta, value: Value) -> Result<B
             check_json(entity, field, &j, 0)?;
             json_to_bson(j)
         }
+        Value::Vector(v) => Bson::Array(v.into_iter().map(|x| Bson::Double(x.into())).collect()),
     })
 }
 
@@ -138,6 +139,17 @@ fn from_bson(kind: ValueKind, b: Bson) -> Option<Value> {
             Value::Date(NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()?)
         }
         (ValueKind::Json, b) => Value::Json(bson_to_json(b)?),
+        (ValueKind::Vector, Bson::Array(items)) => Value::Vector(
+            items
+                .into_iter()
+                .map(|x| match x {
+                    Bson::Double(f) => Some(f as f32),
+                    Bson::Int32(i) => Some(i as f32),
+                    Bson::Int64(i) => Some(i as f32),
+                    _ => None,
+                })
+                .collect::<Option<_>>()?,
+        ),
         _ => return None,
     })
 }

@@ -97,6 +97,17 @@ fn encode_value(buf: &mut String, value: &Value) {
             let _ = write!(buf, "{d}");
         }
         Value::Json(j) => escape(buf, &j.to_string()),
+        // Array literal of finite floats (validation refuses NaN and infinities).
+        Value::Vector(v) => {
+            buf.push('{');
+            for (i, x) in v.iter().enumerate() {
+                if i > 0 {
+                    buf.push(',');
+                }
+                let _ = write!(buf, "{x}");
+            }
+            buf.push('}');
+        }
     }
 }
 

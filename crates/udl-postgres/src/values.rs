@@ -28,6 +28,7 @@ fn bind(args: &mut PgArguments, kind: ValueKind, value: Value) -> Result<()> {
             ValueKind::Timestamp => args.add(None::<DateTime<Utc>>),
             ValueKind::Date => args.add(None::<NaiveDate>),
             ValueKind::Json => args.add(None::<serde_json::Value>),
+            ValueKind::Vector => args.add(None::<Vec<f32>>),
         },
         Value::Bool(v) => args.add(v),
         Value::Int(v) => args.add(v),
@@ -38,6 +39,7 @@ fn bind(args: &mut PgArguments, kind: ValueKind, value: Value) -> Result<()> {
         Value::Timestamp(v) => args.add(v),
         Value::Date(v) => args.add(v),
         Value::Json(v) => args.add(v),
+        Value::Vector(v) => args.add(v),
     };
     added.map_err(|_| {
         Error::new(
@@ -100,6 +102,7 @@ fn decode(row: &PgRow, i: usize, kind: ValueKind) -> std::result::Result<Value, 
         ValueKind::Json => row
             .try_get::<Option<serde_json::Value>, _>(i)?
             .map(Value::Json),
+        ValueKind::Vector => row.try_get::<Option<Vec<f32>>, _>(i)?.map(Value::Vector),
     };
     Ok(value.unwrap_or(Value::Null))
 }

@@ -552,7 +552,8 @@ pub async fn unknown_fields_are_invalid_input(s: Subject) {
     assert!(r.get(&ctx(), &n.id).await.unwrap().unwrap() == n);
 }
 
-/// Values of the wrong kind, updates of the id or version, and bad page sizes are refused.
+/// Values of the wrong kind, updates of the id or version, bad page sizes, NaN vector
+/// components and filters on vectors are refused.
 pub async fn wrong_value_kind_is_invalid_input(s: Subject) {
     let r = repo(&s);
     let n = note(1);
@@ -587,6 +588,23 @@ pub async fn wrong_value_kind_is_invalid_input(s: Subject) {
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     }
     assert!(r.get(&ctx(), &n.id).await.unwrap().unwrap() == n);
+    let mut nan = note(2);
+    nan.embedding = Some(vec![0.5, f32::NAN]);
+    let err = r.create(&ctx(), nan.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(
+        r.get(&ctx(), &nan.id).await.unwrap().is_none(),
+        "nothing stored"
+    );
+    let err = r
+        .count(&ctx(), &field("embedding").eq(vec![0.5_f32]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidInput,
+        "vectors are not filterable"
+    );
 }
 
 /// Operations outside the store's capabilities are `Unsupported`, naming store and operation;

@@ -45,6 +45,9 @@ pub struct Note {
     /// Optional bytes.
     #[udl(internal)]
     pub blob: Option<Vec<u8>>,
+    /// Optional vector (embedding).
+    #[udl(internal)]
+    pub embedding: Option<Vec<f32>>,
     /// Optimistic-concurrency version.
     #[udl(version, internal)]
     pub version: i64,
@@ -65,6 +68,7 @@ pub const NOTE_FIELDS: &[(&str, &str)] = &[
     ("created_at", "timestamp"),
     ("due_on", "date"),
     ("blob", "bytes"),
+    ("embedding", "vector"),
     ("version", "int"),
 ];
 
@@ -95,6 +99,11 @@ pub fn note(n: i64) -> Note {
             .and_then(|d| d.checked_add_days(chrono::Days::new(n as u64))),
         blob: if n % 2 == 0 {
             Some(vec![0, 1, 2, 255, n as u8])
+        } else {
+            None
+        },
+        embedding: if n % 2 == 0 {
+            Some(vec![n as f32 * 0.25, -1.5, 3.0e-8])
         } else {
             None
         },

@@ -10,7 +10,7 @@ use udl_testkit::{servers, Harness, Subject};
 pub const NOTES_DDL: &str = "CREATE TABLE conformance_notes (
     id UUID PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
     rank BIGINT NOT NULL, score DOUBLE PRECISION, active BOOLEAN NOT NULL, tag TEXT,
-    attrs JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL, due_on DATE, blob BYTEA,
+    attrs JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL, due_on DATE, blob BYTEA, embedding REAL[],
     version BIGINT NOT NULL)";
 
 pub struct PgHarness {
