@@ -8,6 +8,7 @@
 mod convert;
 mod error;
 mod filter;
+pub mod models;
 mod records;
 mod server;
 mod store;

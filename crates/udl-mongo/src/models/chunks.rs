@@ -1,0 +1,45 @@
+//! Document chunks and their embeddings, for retrieval-augmented generation.
+
+use chrono::{DateTime, Utc};
+use udl_derive::Entity;
+use uuid::Uuid;
+
+/// One chunk of a source document with its embedding. Chunks can come from documents a
+/// patient uploaded, so the text and its embedding (which can be inverted to text) are PHI.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "document_chunks")]
+pub struct DocumentChunk {
+    /// Id.
+    #[udl(id, internal)]
+    pub id: Uuid,
+    /// The source document.
+    #[udl(internal)]
+    pub document_id: Uuid,
+    /// Position of this chunk in the document, from 0.
+    #[udl(internal)]
+    pub chunk_index: i64,
+    /// The chunk's text.
+    #[udl(phi)]
+    pub text: String,
+    /// Embedding of the text.
+    #[udl(phi)]
+    pub embedding: Vec<f32>,
+    /// Model that produced the embedding.
+    #[udl(internal)]
+    pub embedding_model: String,
+    /// Embedding dimension (the model's).
+    #[udl(internal)]
+    pub dimension: i64,
+    /// Content type used to prefilter searches ("playbook", "patient_upload", ...).
+    #[udl(internal)]
+    pub content_type: String,
+    /// Free metadata (page, section, language).
+    #[udl(internal)]
+    pub metadata: serde_json::Value,
+    /// The media asset (in PostgreSQL) the document came from, if any.
+    #[udl(internal)]
+    pub source_media_asset_id: Option<Uuid>,
+    /// Creation time.
+    #[udl(internal)]
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,63 @@
+//! Therapeutic content and playbooks: curated, versioned, not patient data.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use udl_core::{text_enum, Json};
+use udl_derive::Entity;
+use uuid::Uuid;
+
+text_enum! {
+    /// What a content item is.
+    pub enum ContentKind {
+        Psychoeducation => "psychoeducation", Exercise => "exercise", Playbook => "playbook",
+    }
+}
+
+/// One step of a playbook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlaybookStep {
+    /// Short title.
+    pub title: String,
+    /// What the assistant or clinician does.
+    pub instruction: String,
+}
+
+/// A piece of therapeutic content; playbooks carry ordered steps. `content_version` counts
+/// editorial revisions; `version` guards concurrent edits.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "therapeutic_content")]
+pub struct TherapeuticContent {
+    /// Id.
+    #[udl(id, internal)]
+    pub id: Uuid,
+    /// Stable name, unique.
+    #[udl(public)]
+    pub slug: String,
+    /// Title.
+    #[udl(public)]
+    pub title: String,
+    /// Kind.
+    #[udl(public)]
+    pub kind: ContentKind,
+    /// Body (markdown).
+    #[udl(public)]
+    pub body: String,
+    /// Steps, for playbooks.
+    #[udl(public)]
+    pub steps: Json<Vec<PlaybookStep>>,
+    /// Tags for retrieval.
+    #[udl(public)]
+    pub tags: Json<Vec<String>>,
+    /// Editorial revision.
+    #[udl(internal)]
+    pub content_version: i64,
+    /// Visible to patients.
+    #[udl(internal)]
+    pub published: bool,
+    /// Last change.
+    #[udl(internal)]
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version.
+    #[udl(version, internal)]
+    pub version: i64,
+}
