@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
-use udl::postgres::{models, MigrationState, PgStore};
-use udl::{Result, UdlConfig};
+use udl::{
+    DataLayer, Error, ErrorKind, MigrationReport, MigrationState, MigrationStatus, Result,
+    UdlConfig,
+};
 
 /// `udl config check`: the effective configuration, secrets redacted.
 pub fn config_check(config: &UdlConfig) -> Result<ExitCode> {
@@ -12,43 +14,77 @@ pub fn config_check(config: &UdlConfig) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn postgres(config: &UdlConfig) -> Result<PgStore> {
-    let data = udl::DataLayer::connect(config).await?;
-    data.postgres().cloned()
+/// Connects the stores that have migrations, refusing when none is configured.
+async fn migratable(config: &UdlConfig) -> Result<DataLayer> {
+    if config.postgres.is_none() && config.mongo.is_none() {
+        return Err(Error::new(
+            ErrorKind::Config,
+            "no store with migrations is configured (set UDL__POSTGRES__URL and/or UDL__MONGO__URL)",
+        ));
+    }
+    DataLayer::connect(config).await
 }
 
-/// `udl migrate up`: applies pending migrations of every configured store.
-pub async fn migrate_up(config: &UdlConfig) -> Result<ExitCode> {
-    let store = postgres(config).await?;
-    let report = models::migrator().up(&store).await?;
+fn print_report(store: &str, report: &MigrationReport) {
     if report.applied.is_empty() {
         println!(
-            "postgres: up to date ({} migrations applied earlier)",
+            "{store}: up to date ({} migrations applied earlier)",
             report.already_applied
         );
     } else {
         let list: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
         println!(
-            "postgres: applied {} migration(s): {}",
+            "{store}: applied {} migration(s): {}",
             report.applied.len(),
             list.join(", ")
         );
     }
+}
+
+/// `udl migrate up`: applies pending migrations of every configured store.
+pub async fn migrate_up(config: &UdlConfig) -> Result<ExitCode> {
+    let data = migratable(config).await?;
+    if config.postgres.is_some() {
+        let report = udl::postgres::models::migrator()
+            .up(data.postgres()?)
+            .await?;
+        print_report("postgres", &report);
+    }
+    if config.mongo.is_some() {
+        let report = udl::mongo::models::migrator().up(data.mongo()?).await?;
+        print_report("mongo", &report);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `udl migrate status`: every migration and its state; exits 1 when the database has
-/// drifted (an applied migration edited, or unknown to this build).
-pub async fn migrate_status(config: &UdlConfig) -> Result<ExitCode> {
-    let store = postgres(config).await?;
-    let status = models::migrator().status(&store).await?;
-    println!("postgres (schema {}):", store.schema());
-    for line in &status {
+fn print_status(heading: String, status: &[MigrationStatus]) -> bool {
+    println!("{heading}:");
+    for line in status {
         println!("  {line}");
     }
-    let drifted = status
+    status
         .iter()
-        .any(|s| matches!(s.state, MigrationState::Modified | MigrationState::Unknown));
+        .any(|s| matches!(s.state, MigrationState::Modified | MigrationState::Unknown))
+}
+
+/// `udl migrate status`: every migration and its state; exits 1 when a database has
+/// drifted (an applied migration edited, or unknown to this build).
+pub async fn migrate_status(config: &UdlConfig) -> Result<ExitCode> {
+    let data = migratable(config).await?;
+    let mut drifted = false;
+    if config.postgres.is_some() {
+        let store = data.postgres()?;
+        let status = udl::postgres::models::migrator().status(store).await?;
+        drifted |= print_status(format!("postgres (schema {})", store.schema()), &status);
+    }
+    if config.mongo.is_some() {
+        let store = data.mongo()?;
+        let status = udl::mongo::models::migrator().status(store).await?;
+        drifted |= print_status(
+            format!("mongo (database {})", store.database().name()),
+            &status,
+        );
+    }
     Ok(if drifted {
         ExitCode::FAILURE
     } else {

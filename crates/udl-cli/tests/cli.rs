@@ -157,3 +157,48 @@ fn migrate_up_twice_then_tampering_is_refused() {
         pool.close().await;
     });
 }
+
+#[test]
+fn migrate_covers_mongo_when_configured() {
+    let database = servers::unique_namespace("cli");
+    let url = servers::mongo_url();
+    let env = [
+        ("UDL__MONGO__URL", url.as_str()),
+        ("UDL__MONGO__DATABASE", database.as_str()),
+    ];
+    let first = udl(&["migrate", "up"], &env);
+    assert_eq!(first.status.code(), Some(0), "{:?}", text(&first));
+    assert!(
+        text(&first).0.contains("mongo: applied 1 migration(s): 1"),
+        "{:?}",
+        text(&first)
+    );
+    let second = udl(&["migrate", "up"], &env);
+    assert!(
+        text(&second).0.contains("mongo: up to date"),
+        "{:?}",
+        text(&second)
+    );
+    let status = udl(&["migrate", "status"], &env);
+    assert_eq!(status.status.code(), Some(0));
+    assert!(
+        text(&status).0.contains("collections_and_indexes"),
+        "{}",
+        text(&status).0
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+        client.database(&database).drop().await.unwrap();
+    });
+}
+
+#[test]
+fn migrate_without_any_store_is_a_config_error() {
+    let out = udl(&["migrate", "up"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out)
+        .1
+        .contains("no store with migrations is configured"));
+}

@@ -109,6 +109,20 @@ pub struct EntityMeta {
     pub id_field: &'static str,
     /// Name of the optimistic-concurrency version field, if any.
     pub version_field: Option<&'static str>,
+    /// Secondary indexes the store should maintain.
+    pub indexes: &'static [IndexMeta],
+}
+
+/// A secondary index over one or more fields (ascending), declared on the entity:
+/// `#[udl(index(name = "by_owner", fields = "owner, created_at", unique))]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexMeta {
+    /// Index name, unique within the entity.
+    pub name: &'static str,
+    /// Indexed fields, in order.
+    pub fields: &'static [&'static str],
+    /// Whether two records may not share the indexed values.
+    pub unique: bool,
 }
 
 impl EntityMeta {
@@ -179,6 +193,20 @@ impl EntityMeta {
                 }
             }
         }
+        for (i, index) in self.indexes.iter().enumerate() {
+            if index.fields.is_empty() || index.fields.iter().any(|f| self.field(f).is_none()) {
+                return fail(format!(
+                    "entity {}: index {} must name existing fields",
+                    self.name, index.name
+                ));
+            }
+            if self.indexes[..i].iter().any(|j| j.name == index.name) {
+                return fail(format!(
+                    "entity {}: index {} declared twice",
+                    self.name, index.name
+                ));
+            }
+        }
         if self.has_phi() {
             let unclassified: Vec<_> = self
                 .fields
@@ -229,6 +257,7 @@ mod tests {
         ],
         id_field: "id",
         version_field: None,
+        indexes: &[],
     };
 
     #[test]
@@ -242,6 +271,7 @@ mod tests {
         fields: &[FieldMeta::of::<i64>("id"), FieldMeta::of::<String>("rev")],
         id_field: "id",
         version_field: Some("rev"),
+        indexes: &[],
     };
 
     #[test]

@@ -221,6 +221,7 @@ mod tests {
         ],
         id_field: "id",
         version_field: None,
+        indexes: &[],
     };
 
     #[test]

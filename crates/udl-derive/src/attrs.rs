@@ -6,6 +6,14 @@ use syn::{Attribute, LitStr, Path};
 pub struct EntityAttrs {
     pub table: Option<LitStr>,
     pub krate: Option<Path>,
+    pub indexes: Vec<IndexAttr>,
+}
+
+/// `index(name = "...", fields = "a, b", unique)`.
+pub struct IndexAttr {
+    pub name: LitStr,
+    pub fields: Vec<String>,
+    pub unique: bool,
 }
 
 /// Field-level options.
@@ -24,6 +32,7 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
     let mut out = EntityAttrs {
         table: None,
         krate: None,
+        indexes: Vec::new(),
     };
     for attr in attrs.iter().filter(|a| a.path().is_ident("udl")) {
         attr.parse_nested_meta(|meta| {
@@ -32,13 +41,47 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
             } else if meta.path.is_ident("crate") {
                 let path: LitStr = meta.value()?.parse()?;
                 out.krate = Some(path.parse()?);
+            } else if meta.path.is_ident("index") {
+                out.indexes.push(index_attr(&meta)?);
             } else {
-                return Err(meta.error("expected `table = \"...\"` or `crate = \"...\"`"));
+                return Err(
+                    meta.error("expected `table = \"...\"`, `index(...)` or `crate = \"...\"`")
+                );
             }
             Ok(())
         })?;
     }
     Ok(out)
+}
+
+fn index_attr(meta: &syn::meta::ParseNestedMeta) -> syn::Result<IndexAttr> {
+    let (mut name, mut fields, mut unique) = (None, None, false);
+    meta.parse_nested_meta(|inner| {
+        if inner.path.is_ident("name") {
+            name = Some(inner.value()?.parse::<LitStr>()?);
+        } else if inner.path.is_ident("fields") {
+            let list: LitStr = inner.value()?.parse()?;
+            fields = Some(
+                list.value()
+                    .split(',')
+                    .map(|f| f.trim().to_owned())
+                    .collect(),
+            );
+        } else if inner.path.is_ident("unique") {
+            unique = true;
+        } else {
+            return Err(inner.error("expected `name = \"...\"`, `fields = \"a, b\"` or `unique`"));
+        }
+        Ok(())
+    })?;
+    match (name, fields) {
+        (Some(name), Some(fields)) => Ok(IndexAttr {
+            name,
+            fields,
+            unique,
+        }),
+        _ => Err(meta.error("an index needs `name = \"...\"` and `fields = \"a, b\"`")),
+    }
 }
 
 pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {

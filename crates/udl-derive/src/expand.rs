@@ -66,6 +66,21 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
         None => quote!(::core::option::Option::None),
     };
     let field_metas = fields.iter().map(|f| field_meta(&krate, f));
+    let mut indexes = Vec::new();
+    for index in &attrs.indexes {
+        if let Some(unknown) = index
+            .fields
+            .iter()
+            .find(|n| !fields.iter().any(|f| f.ident == n.as_str()))
+        {
+            return Err(syn::Error::new_spanned(
+                &index.name,
+                format!("index field `{unknown}` is not a field of this struct"),
+            ));
+        }
+        let (index_name, index_fields, unique) = (&index.name, &index.fields, index.unique);
+        indexes.push(quote!(#krate::IndexMeta { name: #index_name, fields: &[#(#index_fields),*], unique: #unique }));
+    }
     let to_record = fields.iter().map(|f| {
         let ident = f.ident;
         let n = ident.to_string();
@@ -98,6 +113,7 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
                     fields: &[#(#field_metas),*],
                     id_field: #id_name,
                     version_field: #version_name,
+                    indexes: &[#(#indexes),*],
                 };
                 &META
             }

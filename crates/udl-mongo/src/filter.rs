@@ -110,6 +110,7 @@ mod tests {
         fields: &[FieldMeta::of::<i64>("id"), FieldMeta::of::<String>("title")],
         id_field: "id",
         version_field: None,
+        indexes: &[],
     };
 
     #[test]

@@ -8,11 +8,15 @@
 mod convert;
 mod error;
 mod filter;
+mod lock;
+mod migrate;
 pub mod models;
 mod records;
 mod server;
 mod store;
 
 pub use error::classify;
+pub use migrate::{MongoMigration, MongoMigrator, Step};
 pub use server::ServerInfo;
 pub use store::MongoStore;
+pub use udl_core::{MigrationReport, MigrationState, MigrationStatus};

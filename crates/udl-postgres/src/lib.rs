@@ -20,6 +20,7 @@ mod values;
 
 pub use error::classify;
 pub use health::PgHealth;
-pub use migrate::{Migration, MigrationReport, MigrationState, MigrationStatus, Migrator};
+pub use migrate::{Migration, Migrator};
 pub use store::PgStore;
 pub use transaction::PgTransaction;
+pub use udl_core::{MigrationReport, MigrationState, MigrationStatus};

@@ -8,6 +8,8 @@ use uuid::Uuid;
 /// patient uploaded, so the text and its embedding (which can be inverted to text) are PHI.
 #[derive(Entity, Clone, PartialEq)]
 #[udl(table = "document_chunks")]
+#[udl(index(name = "by_document", fields = "document_id, chunk_index", unique))]
+#[udl(index(name = "by_content_type", fields = "content_type"))]
 pub struct DocumentChunk {
     /// Id.
     #[udl(id, internal)]

@@ -26,6 +26,7 @@ pub struct PlaybookStep {
 /// editorial revisions; `version` guards concurrent edits.
 #[derive(Entity, Clone, PartialEq)]
 #[udl(table = "therapeutic_content")]
+#[udl(index(name = "by_slug", fields = "slug", unique))]
 pub struct TherapeuticContent {
     /// Id.
     #[udl(id, internal)]

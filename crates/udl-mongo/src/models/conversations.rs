@@ -50,6 +50,7 @@ impl std::fmt::Debug for Message {
 /// A conversation and its messages.
 #[derive(Entity, Clone, PartialEq)]
 #[udl(table = "conversations")]
+#[udl(index(name = "by_patient", fields = "patient_id, updated_at"))]
 pub struct Conversation {
     /// Id.
     #[udl(id, internal)]

@@ -7,6 +7,7 @@ use uuid::Uuid;
 /// One interaction of a patient (opened an exercise, completed a check-in, flagged risk).
 #[derive(Entity, Clone, PartialEq)]
 #[udl(table = "patient_interaction_logs")]
+#[udl(index(name = "by_patient", fields = "patient_id, occurred_at"))]
 pub struct PatientInteractionLog {
     /// Id.
     #[udl(id, internal)]

@@ -12,3 +12,26 @@ pub use content::{ContentKind, PlaybookStep, TherapeuticContent};
 pub use conversations::{Conversation, ConversationStatus, Message, MessageRole};
 pub use interactions::PatientInteractionLog;
 pub use responses::{AiResponse, Feedback};
+
+use crate::migrate::{MongoMigration, MongoMigrator, Step};
+
+/// Migrations creating every model's collection and indexes, in order.
+pub fn migrations() -> Vec<MongoMigration> {
+    let mut steps = Vec::new();
+    steps.push(Step::collection_of::<DocumentChunk>());
+    steps.extend(Step::indexes_of::<DocumentChunk>());
+    steps.push(Step::collection_of::<Conversation>());
+    steps.extend(Step::indexes_of::<Conversation>());
+    steps.push(Step::collection_of::<TherapeuticContent>());
+    steps.extend(Step::indexes_of::<TherapeuticContent>());
+    steps.push(Step::collection_of::<PatientInteractionLog>());
+    steps.extend(Step::indexes_of::<PatientInteractionLog>());
+    steps.push(Step::collection_of::<AiResponse>());
+    steps.extend(Step::indexes_of::<AiResponse>());
+    vec![MongoMigration::new(1, "collections_and_indexes", steps)]
+}
+
+/// The migrator for the platform's MongoDB models.
+pub fn migrator() -> MongoMigrator {
+    MongoMigrator::new(migrations()).expect("built-in migration versions are unique and positive")
+}

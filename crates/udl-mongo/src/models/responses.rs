@@ -34,6 +34,7 @@ impl std::fmt::Debug for Feedback {
 /// One generated answer, with what produced it and how it was received.
 #[derive(Entity, Clone, PartialEq)]
 #[udl(table = "ai_responses")]
+#[udl(index(name = "by_conversation", fields = "conversation_id, created_at"))]
 pub struct AiResponse {
     /// Id.
     #[udl(id, internal)]
