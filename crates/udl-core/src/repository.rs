@@ -215,6 +215,52 @@ impl<T: Entity> Repository<T> {
         Ok(PageOf { items, next })
     }
 
+    /// Largest `k` a similarity search returns.
+    pub const MAX_NEAREST: usize = 1000;
+
+    /// The `k` records matching `prefilter` whose vector field `field` is most similar
+    /// (cosine) to `vector`, most similar first, each with its similarity.
+    pub async fn nearest(
+        &self,
+        ctx: &AccessContext,
+        field: &str,
+        vector: &[f32],
+        k: usize,
+        prefilter: &Filter,
+    ) -> Result<Vec<(T, f32)>> {
+        self.require(Capability::VectorSearch, "nearest")?;
+        let meta = Self::meta();
+        let f = meta
+            .require_field(field)
+            .map_err(|e| e.with_operation("nearest"))?;
+        let invalid = |m: String| Err(Error::invalid(m).with_operation("nearest"));
+        if f.kind != ValueKind::Vector {
+            return invalid(format!(
+                "entity {}: field {} is not a vector",
+                meta.name, f.name
+            ));
+        }
+        if k == 0 || k > Self::MAX_NEAREST {
+            return invalid(format!("k must be between 1 and {}", Self::MAX_NEAREST));
+        }
+        if vector.is_empty()
+            || vector.iter().any(|x| !x.is_finite())
+            || vector.iter().all(|x| *x == 0.0)
+        {
+            return invalid("query vector must be non-empty, finite and not all zero".into());
+        }
+        self.check_filter(prefilter, "nearest")?;
+        let found = self
+            .store
+            .nearest(ctx, meta, f.name, vector, k, prefilter)
+            .await?;
+        found
+            .into_iter()
+            .map(|(record, score)| T::from_record(record).map(|t| (t, score)))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| e.with_store(self.store.kind()).with_operation("nearest"))
+    }
+
     fn check_filter(&self, filter: &Filter, operation: &'static str) -> Result<()> {
         filter
             .validate(Self::meta())

@@ -140,7 +140,8 @@ pub trait RecordStore: Send + Sync + 'static {
         Err(Error::unsupported(self.kind(), "insert_with_ttl"))
     }
 
-    /// Ids and similarity scores of the `k` records whose vector field is nearest to `vector`.
+    /// The `k` records matching `prefilter` whose vector field is most similar (cosine) to
+    /// `vector`, most similar first, with their similarity in [-1, 1].
     async fn nearest(
         &self,
         _ctx: &AccessContext,
@@ -149,7 +150,7 @@ pub trait RecordStore: Send + Sync + 'static {
         _vector: &[f32],
         _k: usize,
         _prefilter: &Filter,
-    ) -> Result<Vec<(Value, f32)>> {
+    ) -> Result<Vec<(Record, f32)>> {
         Err(Error::unsupported(self.kind(), "nearest"))
     }
 }

@@ -14,9 +14,11 @@ pub mod models;
 mod records;
 mod server;
 mod store;
+mod vector;
 
 pub use error::classify;
 pub use migrate::{MongoMigration, MongoMigrator, Step};
 pub use server::ServerInfo;
 pub use store::MongoStore;
 pub use udl_core::{MigrationReport, MigrationState, MigrationStatus};
+pub use vector::MAX_EXACT_CANDIDATES;

@@ -12,6 +12,7 @@ use udl_core::{
 use crate::convert::{self, doc_key, to_bson};
 use crate::error::classify;
 use crate::filter;
+use crate::vector;
 
 /// Record operations over one database.
 pub struct MongoRecords {
@@ -255,6 +256,26 @@ impl RecordStore for MongoRecords {
             .count_documents(query)
             .await
             .map_err(|e| classify(&e, "count"))
+    }
+
+    async fn nearest(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        field: &'static str,
+        vector: &[f32],
+        k: usize,
+        prefilter: &Filter,
+    ) -> Result<Vec<(Record, f32)>> {
+        vector::nearest(
+            &self.collection(entity),
+            entity,
+            field,
+            vector,
+            k,
+            prefilter,
+        )
+        .await
     }
 
     async fn exists(

@@ -15,8 +15,8 @@ use crate::error::classify;
 use crate::records::MongoRecords;
 use crate::server::ServerInfo;
 
-/// What MongoDB offers through the generic API on every server. Transactions are added
-/// when the server is a replica set or sharded cluster.
+/// What MongoDB offers through the generic API on every server (vector search as a bounded
+/// exact scan). Transactions are added when the server is a replica set or sharded cluster.
 const BASE: Capabilities = Capabilities::of(&[
     Capability::SecondaryFilters,
     Capability::Sorting,
@@ -24,6 +24,7 @@ const BASE: Capabilities = Capabilities::of(&[
     Capability::Count,
     Capability::BulkInsert,
     Capability::PrefixFilter,
+    Capability::VectorSearch,
 ]);
 
 /// A connected MongoDB store.

@@ -28,17 +28,15 @@ async fn ferretdb_capabilities_are_detected_not_faked() {
     assert!(info.ferretdb, "the local server is FerretDB: {info:?}");
     assert!(!info.transactions);
     let caps = h.store.records().capabilities();
-    for missing in [
-        Capability::Transactions,
-        Capability::Ttl,
-        Capability::VectorSearch,
-    ] {
+    for missing in [Capability::Transactions, Capability::Ttl] {
         assert!(
             !caps.supports(missing),
             "{missing:?} must be off on FerretDB"
         );
     }
     assert!(caps.supports(Capability::BulkInsert) && caps.supports(Capability::Count));
+    // Similarity is computed by udl (a bounded exact scan), not by the server.
+    assert!(caps.supports(Capability::VectorSearch));
     assert!(h.store.health(Duration::from_secs(2)).await.is_ok());
     h.teardown().await;
 }
@@ -145,5 +143,26 @@ async fn bulk_conflict_names_the_refused_documents_without_values() {
     );
     let store: Arc<dyn RecordStore> = h.store.records();
     assert_eq!(store.kind(), udl_core::StoreKind::Mongo);
+    h.teardown().await;
+}
+
+#[tokio::test]
+async fn similarity_search_refuses_an_unbounded_scan() {
+    let h = common::MongoHarness::new().await;
+    let coll = h
+        .store
+        .database()
+        .collection::<mongodb::bson::Document>("conformance_notes");
+    let over = udl_mongo::MAX_EXACT_CANDIDATES as usize + 1;
+    let docs: Vec<mongodb::bson::Document> = (0..over)
+        .map(|i| mongodb::bson::doc! { "_id": i as i64, "embedding": [1.0, 0.5, i as f64] })
+        .collect();
+    coll.insert_many(docs).await.unwrap();
+    let err = repo(&h)
+        .nearest(&ctx(), "embedding", &[1.0, 0.0, 0.0], 3, &Filter::All)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("narrow the prefilter"), "{err}");
     h.teardown().await;
 }
