@@ -40,7 +40,14 @@ pub fn query(entity: &EntityMeta, filter: &Filter) -> Result<Document> {
             d
         }
         Filter::Ne(name, Value::Null) => op(entity, name, "$ne", &Value::Null)?,
-        Filter::Eq(name, v) => op(entity, name, "$eq", v)?,
+        // The implicit form lets FerretDB push equality down to its storage; a JSON value
+        // keeps `$eq` so a document can never be read as operators.
+        Filter::Eq(name, v @ Value::Json(_)) => op(entity, name, "$eq", v)?,
+        Filter::Eq(name, v) => {
+            let mut d = Document::new();
+            d.insert(key(entity, name)?, value(entity, name, v)?);
+            d
+        }
         Filter::Ne(name, v) => op(entity, name, "$ne", v)?,
         Filter::Lt(name, v) => op(entity, name, "$lt", v)?,
         Filter::Lte(name, v) => op(entity, name, "$lte", v)?,
@@ -116,9 +123,9 @@ mod tests {
     #[test]
     fn operator_lookalikes_stay_values() {
         let q = query(&NOTES, &field("title").eq("{\"$gt\": \"\"}")).unwrap();
-        assert_eq!(q, doc! { "title": { "$eq": "{\"$gt\": \"\"}" } });
+        assert_eq!(q, doc! { "title": "{\"$gt\": \"\"}" });
         let q = query(&NOTES, &field("id").eq(5_i64).not()).unwrap();
-        assert_eq!(q, doc! { "$nor": [{ "_id": { "$eq": 5_i64 } }] });
+        assert_eq!(q, doc! { "$nor": [{ "_id": 5_i64 }] });
     }
 
     #[test]
