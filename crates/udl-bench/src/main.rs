@@ -1,4 +1,4 @@
-//! `cargo run --release -p udl-bench -- postgres|mongo [--seconds N] [--rounds N] [--only SCENARIO]`
+//! `cargo run --release -p udl-bench -- postgres|mongo|vector [--seconds N] [--rounds N] [--only SCENARIO]`
 //!
 //! Runs udl and the raw driver doing the same work, with the same pool and concurrency, in
 //! one process against the local servers, and prints one line per scenario:
@@ -9,6 +9,7 @@ mod fixture;
 mod measure;
 mod mongo;
 mod postgres;
+mod vector;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -60,6 +61,10 @@ fn main() -> ExitCode {
     let outcome = match target.as_deref() {
         Some("postgres") => runtime.block_on(postgres::run(&plan)),
         Some("mongo") => runtime.block_on(mongo::run(&plan)),
+        Some("vector") => {
+            vector::run();
+            Ok(())
+        }
         _ => return usage(),
     };
     match outcome {
@@ -72,6 +77,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres|mongo [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo|vector [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

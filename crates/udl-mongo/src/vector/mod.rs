@@ -15,6 +15,10 @@ use crate::convert::{self, doc_key};
 use crate::error::classify;
 use crate::filter;
 
+mod index;
+
+pub use index::{exact_top_k, VectorIndex};
+
 /// Most documents one exact search may score.
 pub const MAX_EXACT_CANDIDATES: u64 = 20_000;
 
@@ -131,12 +135,12 @@ fn stored_vector(doc: &Document, key: &str) -> Option<Vec<f32>> {
     }
 }
 
-fn norm(v: &[f32]) -> f32 {
+pub(crate) fn norm(v: &[f32]) -> f32 {
     v.iter().map(|x| x * x).sum::<f32>().sqrt()
 }
 
 /// Cosine similarity; a zero stored vector scores 0.
-fn cosine(query: &[f32], query_norm: f32, stored: &[f32]) -> f32 {
+pub(crate) fn cosine(query: &[f32], query_norm: f32, stored: &[f32]) -> f32 {
     let stored_norm = norm(stored);
     if stored_norm == 0.0 {
         return 0.0;
