@@ -21,4 +21,4 @@ pub use migrate::{MongoMigration, MongoMigrator, Step};
 pub use server::ServerInfo;
 pub use store::MongoStore;
 pub use udl_core::{MigrationReport, MigrationState, MigrationStatus};
-pub use vector::{exact_top_k, VectorIndex, MAX_EXACT_CANDIDATES};
+pub use vector::{exact_top_k, VectorIndex, EXACT_SCAN_LIMIT};

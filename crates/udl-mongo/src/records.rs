@@ -6,23 +6,32 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
 use udl_core::{
     AccessContext, Capabilities, EntityMeta, Error, ErrorKind, Filter, Query, Record, RecordStore,
-    Result, StoreKind, ValidChanges, Value,
+    Result, StoreKind, ValidChanges, Value, ValueKind,
 };
 
 use crate::convert::{self, doc_key, to_bson};
 use crate::error::classify;
 use crate::filter;
-use crate::vector;
+use crate::vector::{self, VectorIndexes};
 
 /// Record operations over one database.
 pub struct MongoRecords {
     db: Database,
     caps: Capabilities,
+    vectors: VectorIndexes,
+}
+
+fn has_vector(entity: &EntityMeta) -> bool {
+    entity.fields.iter().any(|f| f.kind == ValueKind::Vector)
 }
 
 impl MongoRecords {
     pub(crate) fn new(db: Database, caps: Capabilities) -> Self {
-        MongoRecords { db, caps }
+        MongoRecords {
+            db,
+            caps,
+            vectors: VectorIndexes::default(),
+        }
     }
 
     fn collection(&self, entity: &EntityMeta) -> Collection<Document> {
@@ -70,12 +79,16 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
+        let indexed = has_vector(entity).then(|| record.clone());
         let doc = convert::document(entity, record).map_err(refused("insert"))?;
         self.collection(entity)
             .insert_one(doc)
             .await
-            .map(|_| ())
-            .map_err(|e| classify(&e, "insert"))
+            .map_err(|e| classify(&e, "insert"))?;
+        if let Some(record) = indexed {
+            self.vectors.upsert(entity, &record);
+        }
+        Ok(())
     }
 
     /// Unordered `insert_many`. Without transactions a failed batch is undone by deleting
@@ -88,6 +101,11 @@ impl RecordStore for MongoRecords {
         records: Vec<Record>,
     ) -> Result<u64> {
         let op = "insert_many";
+        let indexed = if has_vector(entity) {
+            records.clone()
+        } else {
+            Vec::new()
+        };
         let docs = records
             .into_iter()
             .map(|r| convert::document(entity, r))
@@ -100,7 +118,12 @@ impl RecordStore for MongoRecords {
         let total = docs.len() as u64;
         let coll = self.collection(entity);
         let err = match coll.insert_many(docs).ordered(false).await {
-            Ok(_) => return Ok(total),
+            Ok(_) => {
+                for record in &indexed {
+                    self.vectors.upsert(entity, record);
+                }
+                return Ok(total);
+            }
             Err(err) => err,
         };
         let failed: Vec<usize> = match err.kind.as_ref() {
@@ -191,6 +214,14 @@ impl RecordStore for MongoRecords {
             .await
             .map_err(|e| classify(&e, op))?;
         if done.matched_count > 0 {
+            if has_vector(entity) {
+                let mut changed = Record::with_capacity(changes.sets.len() + 1);
+                changed.push(entity.id_field, id.clone());
+                for (name, value) in &changes.sets {
+                    changed.push(name, value.clone());
+                }
+                self.vectors.upsert(entity, &changed);
+            }
             return Ok(true);
         }
         if changes.expected_version.is_some() && self.id_exists(entity, id, op).await? {
@@ -219,6 +250,10 @@ impl RecordStore for MongoRecords {
             .delete_one(filter)
             .await
             .map_err(|e| classify(&e, "delete"))?;
+        if done.deleted_count > 0 && has_vector(entity) {
+            let id = to_bson(entity, entity.id(), id.clone()).map_err(refused("delete"))?;
+            self.vectors.remove(entity, &id);
+        }
         Ok(done.deleted_count > 0)
     }
 
@@ -268,6 +303,7 @@ impl RecordStore for MongoRecords {
         prefilter: &Filter,
     ) -> Result<Vec<(Record, f32)>> {
         vector::nearest(
+            &self.vectors,
             &self.collection(entity),
             entity,
             field,

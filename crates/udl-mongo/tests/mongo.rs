@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use udl_config::UdlConfig;
 use udl_core::{
-    AccessContext, Capability, Changes, ErrorKind, Filter, Purpose, RecordStore, Repository, Role,
+    field, AccessContext, Capability, Changes, ErrorKind, Filter, Purpose, RecordStore, Repository,
+    Role,
 };
 use udl_mongo::MongoStore;
 use udl_testkit::fixtures::{note, notes, Note};
@@ -146,23 +147,70 @@ async fn bulk_conflict_names_the_refused_documents_without_values() {
     h.teardown().await;
 }
 
+fn direction(n: i64) -> Vec<f32> {
+    let angle = n as f32 * 2.399_963; // golden angle: every note points somewhere else
+    vec![angle.cos(), angle.sin(), 0.01 * (n % 7) as f32]
+}
+
 #[tokio::test]
-async fn similarity_search_refuses_an_unbounded_scan() {
+async fn above_the_exact_limit_the_index_answers_and_follows_writes() {
     let h = common::MongoHarness::new().await;
-    let coll = h
-        .store
-        .database()
-        .collection::<mongodb::bson::Document>("conformance_notes");
-    let over = udl_mongo::MAX_EXACT_CANDIDATES as usize + 1;
-    let docs: Vec<mongodb::bson::Document> = (0..over)
-        .map(|i| mongodb::bson::doc! { "_id": i as i64, "embedding": [1.0, 0.5, i as f64] })
+    let r = repo(&h);
+    let over = 2 * udl_mongo::EXACT_SCAN_LIMIT as i64 + 200;
+    let batch: Vec<Note> = (0..over)
+        .map(|n| Note {
+            embedding: Some(direction(n)),
+            ..note(n)
+        })
         .collect();
-    coll.insert_many(docs).await.unwrap();
-    let err = repo(&h)
-        .nearest(&ctx(), "embedding", &[1.0, 0.0, 0.0], 3, &Filter::All)
+    r.create_many(&ctx(), batch.clone()).await.unwrap();
+    let active = field("active").eq(true);
+    let query = [0.3_f32, 0.9, 0.05];
+    let expected: Vec<i64> = {
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let mut scored: Vec<(i64, f32)> = batch
+            .iter()
+            .filter(|n| n.active)
+            .map(|n| {
+                let e = n.embedding.as_ref().unwrap();
+                let dot: f32 = e.iter().zip(&query).map(|(a, b)| a * b).sum();
+                (n.rank, dot / (norm(e) * norm(&query)))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.into_iter().take(5).map(|(rank, _)| rank).collect()
+    };
+    let found = r
+        .nearest(&ctx(), "embedding", &query, 5, &active)
+        .await
+        .unwrap();
+    let got: Vec<i64> = found.iter().map(|(n, _)| n.rank).collect();
+    assert_eq!(
+        got, expected,
+        "index + exact re-ranking finds the true top 5"
+    );
+    assert!(found.iter().all(|(n, _)| n.active), "prefilter holds");
+
+    let mut exact_match = note(over + 2);
+    exact_match.active = true;
+    exact_match.embedding = Some(query.to_vec());
+    r.create(&ctx(), exact_match.clone()).await.unwrap();
+    let found = r
+        .nearest(&ctx(), "embedding", &query, 1, &active)
+        .await
+        .unwrap();
+    assert_eq!(found[0].0.id, exact_match.id, "a write reaches the index");
+    assert!(found[0].1 > 0.999);
+    r.delete(&ctx(), &exact_match.id).await.unwrap();
+    let found = r
+        .nearest(&ctx(), "embedding", &query, 1, &active)
+        .await
+        .unwrap();
+    assert_ne!(found[0].0.id, exact_match.id, "a delete reaches the index");
+    let err = r
+        .nearest(&ctx(), "embedding", &[1.0, 0.0], 3, &active)
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
-    assert!(err.to_string().contains("narrow the prefilter"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     h.teardown().await;
 }

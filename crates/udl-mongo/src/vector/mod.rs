@@ -1,26 +1,32 @@
-//! Similarity search over a vector field: exact cosine similarity, computed here.
+//! Similarity search over a vector field (cosine), computed by udl because FerretDB and
+//! non-Atlas MongoDB have no `$vectorSearch`.
 //!
-//! The prefilter runs in MongoDB; only `_id` and the vector of matching documents travel,
-//! and the full documents of the best `k` are fetched afterwards. The scan is bounded: when
-//! more documents match than [`MAX_EXACT_CANDIDATES`], the search is refused rather than
-//! silently scanning a large collection. (Atlas `$vectorSearch` and an in-process HNSW index
-//! for large collections are the next steps.)
+//! The prefilter always runs in MongoDB. When at most [`EXACT_SCAN_LIMIT`] documents match,
+//! their vectors are scored exactly. Above that, an in-process HNSW index of the field
+//! (built from the collection on first use, kept current by this process's writes) proposes
+//! candidates, which are fetched with the prefilter and re-scored exactly from their stored
+//! vectors, so a result is never stale or outside the prefilter. Writes by other processes
+//! reach the index only when it is rebuilt (on restart).
 
-use futures_util::TryStreamExt as _;
+mod exact;
+mod index;
+mod indexes;
+
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
 use udl_core::{EntityMeta, Error, ErrorKind, Filter, Record, Result, StoreKind};
 
-use crate::convert::{self, doc_key};
+use crate::convert::doc_key;
 use crate::error::classify;
 use crate::filter;
 
-mod index;
-
 pub use index::{exact_top_k, VectorIndex};
+pub use indexes::VectorIndexes;
 
-/// Most documents one exact search may score.
-pub const MAX_EXACT_CANDIDATES: u64 = 20_000;
+/// Up to this many matching documents, search is an exact scan.
+pub const EXACT_SCAN_LIMIT: u64 = 2_000;
+/// Candidates explored per index search.
+const EF_SEARCH: usize = 128;
 
 const OP: &str = "nearest";
 
@@ -32,6 +38,7 @@ fn fail(kind: ErrorKind, message: String) -> Error {
 
 /// The `k` documents matching `prefilter` most similar to `query`, best first.
 pub async fn nearest(
+    indexes: &VectorIndexes,
     coll: &Collection<Document>,
     entity: &'static EntityMeta,
     field: &'static str,
@@ -47,79 +54,40 @@ pub async fn nearest(
         .count_documents(matching.clone())
         .await
         .map_err(|e| classify(&e, OP))?;
-    if candidates > MAX_EXACT_CANDIDATES {
-        return Err(fail(
-            ErrorKind::Unsupported,
-            format!(
-                "exact similarity search would score {candidates} documents (limit \
-                 {MAX_EXACT_CANDIDATES}); narrow the prefilter"
-            ),
-        ));
+    if candidates <= EXACT_SCAN_LIMIT {
+        return exact::nearest(coll, entity, field, query, k, matching).await;
     }
-    let mut projection = doc! { "_id": 1 };
-    projection.insert(key, 1);
-    let mut cursor = coll
-        .find(matching)
-        .projection(projection)
-        .await
-        .map_err(|e| classify(&e, OP))?;
-    let query_norm = norm(query);
-    let mut best: Vec<(Bson, f32)> = Vec::with_capacity(k + 1);
-    while let Some(doc) = cursor.try_next().await.map_err(|e| classify(&e, OP))? {
-        let Some(stored) = stored_vector(&doc, key) else {
-            return Err(fail(
-                ErrorKind::DataCorruption,
-                format!("entity {}: field {field} holds a non-vector", entity.name),
-            ));
-        };
-        if stored.len() != query.len() {
-            return Err(fail(
-                ErrorKind::InvalidInput,
-                format!(
-                    "query has {} dimensions, stored {field} vectors have {}",
-                    query.len(),
-                    stored.len()
-                ),
-            ));
-        }
-        let score = cosine(query, query_norm, &stored);
-        if best.len() < k || best.last().is_some_and(|(_, worst)| score > *worst) {
-            let at = best.partition_point(|(_, s)| *s >= score);
-            best.insert(at, (doc.get("_id").cloned().unwrap_or(Bson::Null), score));
-            best.truncate(k);
-        }
+    let index = indexes.get_or_build(coll, entity, field).await?;
+    if query.len() != index.dimension() {
+        return Err(dimension_mismatch(field, query.len(), index.dimension()));
     }
-    fetch_ranked(coll, entity, best).await
+    // Overfetch, then widen while the prefilter leaves fewer than k candidates.
+    let mut fetch = (k * 4).max(32);
+    loop {
+        let proposed = index.search(query, fetch, EF_SEARCH.max(fetch));
+        let ids: Vec<Bson> = proposed
+            .iter()
+            .filter_map(|(key, _)| indexes::id_of(key))
+            .collect();
+        let mut within = Document::new();
+        within.insert("_id", doc! { "$in": ids });
+        let restricted = doc! { "$and": [matching.clone(), within] };
+        let found = exact::nearest(coll, entity, field, query, k, restricted).await?;
+        if found.len() >= k || fetch >= index.len() {
+            return Ok(found);
+        }
+        fetch *= 4;
+    }
 }
 
-/// Full documents of the ranked ids, in rank order.
-async fn fetch_ranked(
-    coll: &Collection<Document>,
-    entity: &'static EntityMeta,
-    ranked: Vec<(Bson, f32)>,
-) -> Result<Vec<(Record, f32)>> {
-    if ranked.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Bson> = ranked.iter().map(|(id, _)| id.clone()).collect();
-    let docs: Vec<Document> = coll
-        .find(doc! { "_id": { "$in": ids } })
-        .await
-        .map_err(|e| classify(&e, OP))?
-        .try_collect()
-        .await
-        .map_err(|e| classify(&e, OP))?;
-    let mut out = Vec::with_capacity(ranked.len());
-    for (id, score) in ranked {
-        // A document deleted between the two reads is simply left out.
-        if let Some(doc) = docs.iter().find(|d| d.get("_id") == Some(&id)) {
-            let record = convert::record(entity, doc.clone()).map_err(|e| e.with_operation(OP))?;
-            out.push((record, score));
-        }
-    }
-    Ok(out)
+fn dimension_mismatch(field: &str, query: usize, stored: usize) -> Error {
+    fail(
+        ErrorKind::InvalidInput,
+        format!("query has {query} dimensions, stored {field} vectors have {stored}"),
+    )
 }
 
+/// The vector stored under `key`, if it is an array of numbers.
 fn stored_vector(doc: &Document, key: &str) -> Option<Vec<f32>> {
     match doc.get(key)? {
         Bson::Array(items) => items
@@ -135,6 +103,7 @@ fn stored_vector(doc: &Document, key: &str) -> Option<Vec<f32>> {
     }
 }
 
+/// Euclidean norm.
 pub(crate) fn norm(v: &[f32]) -> f32 {
     v.iter().map(|x| x * x).sum::<f32>().sqrt()
 }
