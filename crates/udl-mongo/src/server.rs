@@ -15,6 +15,10 @@ pub struct ServerInfo {
     pub transactions: bool,
     /// FerretDB: no transactions, TTL indexes, `$vectorSearch` or change streams.
     pub ferretdb: bool,
+    /// TTL indexes expire documents (every MongoDB; not FerretDB).
+    pub ttl_indexes: bool,
+    /// Atlas Search answers (`$listSearchIndexes`), so `$vectorSearch` exists.
+    pub native_vector_search: bool,
 }
 
 impl ServerInfo {
@@ -28,7 +32,14 @@ impl ServerInfo {
             .run_command(doc! { "buildInfo": 1 })
             .await
             .map_err(|e| classify(&e, "connect"))?;
-        Ok(Self::from_replies(&hello, &build))
+        let mut info = Self::from_replies(&hello, &build);
+        // Only Atlas (and Atlas local) knows this stage; everything else refuses it.
+        info.native_vector_search = !info.ferretdb
+            && db
+                .run_command(doc! { "aggregate": "udl_probe", "pipeline": [{ "$listSearchIndexes": {} }], "cursor": {} })
+                .await
+                .is_ok();
+        Ok(info)
     }
 
     fn from_replies(hello: &Document, build: &Document) -> Self {
@@ -39,6 +50,8 @@ impl ServerInfo {
             version: build.get_str("version").unwrap_or("unknown").to_owned(),
             transactions: (replica_set || sharded) && !ferretdb,
             ferretdb,
+            ttl_indexes: !ferretdb,
+            native_vector_search: false,
         }
     }
 }
@@ -54,7 +67,7 @@ mod tests {
         assert!(ServerInfo::from_replies(&rs, &mongo).transactions);
         let ferret = doc! { "version": "7.0.42", "ferretdbVersion": "v1.24.2" };
         let info = ServerInfo::from_replies(&doc! {}, &ferret);
-        assert!(info.ferretdb && !info.transactions);
+        assert!(info.ferretdb && !info.transactions && !info.ttl_indexes);
         assert!(!ServerInfo::from_replies(&doc! {}, &mongo).transactions);
     }
 }

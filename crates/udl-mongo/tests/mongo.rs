@@ -27,7 +27,7 @@ async fn ferretdb_capabilities_are_detected_not_faked() {
     let h = common::MongoHarness::new().await;
     let info = h.store.server().clone();
     assert!(info.ferretdb, "the local server is FerretDB: {info:?}");
-    assert!(!info.transactions);
+    assert!(!info.transactions && !info.ttl_indexes && !info.native_vector_search);
     let caps = h.store.records().capabilities();
     for missing in [Capability::Transactions, Capability::Ttl] {
         assert!(
