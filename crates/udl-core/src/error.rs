@@ -77,6 +77,16 @@ impl Error {
         .with_operation(operation)
     }
 
+    /// The `Conflict` of an update whose expected version no longer matches.
+    pub fn stale_version(store: StoreKind, entity: &str) -> Self {
+        Error::new(
+            ErrorKind::Conflict,
+            format!("{entity} was changed by someone else (version mismatch)"),
+        )
+        .with_store(store)
+        .with_operation("update")
+    }
+
     /// Shorthand for an `InvalidInput` error.
     pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorKind::InvalidInput, message)

@@ -26,7 +26,10 @@ pub use cursor::Cursor;
 pub use entity::{Entity, EntityMeta, FieldMeta, Handling, IndexMeta, MaskRule, Sensitivity};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{field, FieldFilter, Filter};
-pub use migration::{MigrationReport, MigrationState, MigrationStatus};
+pub use migration::{
+    check_applied, statuses, AppliedMigration, KnownMigration, MigrationReport, MigrationState,
+    MigrationStatus,
+};
 pub use query::{Direction, Page, PageOf, Query, SortKey};
 pub use record::{OrderedValues, Record};
 pub use repository::Repository;

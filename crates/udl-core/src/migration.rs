@@ -53,3 +53,79 @@ pub struct MigrationReport {
     /// Migrations that were already applied before this run.
     pub already_applied: usize,
 }
+
+/// A migration as recorded in a database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedMigration {
+    /// Version.
+    pub version: i64,
+    /// Name when applied.
+    pub name: String,
+    /// Checksum when applied.
+    pub checksum: String,
+    /// When applied.
+    pub at: DateTime<Utc>,
+}
+
+/// A migration as this build knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownMigration {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// Checksum of its current definition.
+    pub checksum: String,
+}
+
+/// Refuses (with `Conflict`) a database holding a migration that was edited after it was
+/// applied, or one this build does not know.
+pub fn check_applied(known: &[KnownMigration], applied: &[AppliedMigration]) -> crate::Result<()> {
+    for a in applied {
+        let message = match known.iter().find(|m| m.version == a.version) {
+            None => format!(
+                "database has migration {} ({}) that this build does not know; run a build that includes it",
+                a.version, a.name
+            ),
+            Some(m) if m.checksum != a.checksum => format!(
+                "migration {} ({}) was edited after it was applied (checksum mismatch); restore the \
+                 applied version and add a new migration",
+                m.version, m.name
+            ),
+            Some(_) => continue,
+        };
+        return Err(crate::Error::new(crate::ErrorKind::Conflict, message));
+    }
+    Ok(())
+}
+
+/// Every migration known here or applied there, with its state, by version.
+pub fn statuses(known: &[KnownMigration], applied: &[AppliedMigration]) -> Vec<MigrationStatus> {
+    let mut out: Vec<MigrationStatus> = known
+        .iter()
+        .map(|m| {
+            let state = match applied.iter().find(|a| a.version == m.version) {
+                None => MigrationState::Pending,
+                Some(a) if a.checksum != m.checksum => MigrationState::Modified,
+                Some(a) => MigrationState::Applied { at: a.at },
+            };
+            MigrationStatus {
+                version: m.version,
+                name: m.name.clone(),
+                state,
+            }
+        })
+        .collect();
+    for a in applied
+        .iter()
+        .filter(|a| !known.iter().any(|m| m.version == a.version))
+    {
+        out.push(MigrationStatus {
+            version: a.version,
+            name: a.name.clone(),
+            state: MigrationState::Unknown,
+        });
+    }
+    out.sort_by_key(|s| s.version);
+    out
+}

@@ -12,7 +12,8 @@ use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 use sha2::{Digest, Sha256};
 use udl_core::{
-    Entity, Error, ErrorKind, MigrationReport, MigrationState, MigrationStatus, Result, StoreKind,
+    check_applied, statuses, AppliedMigration, Entity, Error, ErrorKind, KnownMigration,
+    MigrationReport, MigrationStatus, Result, StoreKind,
 };
 
 use crate::convert::doc_key;
@@ -219,13 +220,6 @@ pub struct MongoMigrator {
     migrations: Vec<MongoMigration>,
 }
 
-struct Applied {
-    version: i64,
-    name: String,
-    checksum: String,
-    at: chrono::DateTime<chrono::Utc>,
-}
-
 impl MongoMigrator {
     /// A migrator over `migrations`; versions must be positive and unique.
     pub fn new(mut migrations: Vec<MongoMigration>) -> Result<Self> {
@@ -253,19 +247,8 @@ impl MongoMigrator {
 
     async fn apply_locked(&self, store: &MongoStore) -> Result<MigrationReport> {
         let applied = read_applied(store).await?;
-        for a in &applied {
-            match self.migrations.iter().find(|m| m.version == a.version) {
-                None => return Err(fail(ErrorKind::Conflict, format!(
-                    "database has migration {} ({}) that this build does not know; run a build that includes it",
-                    a.version, a.name
-                ))),
-                Some(m) if m.checksum() != a.checksum => return Err(fail(ErrorKind::Conflict, format!(
-                    "migration {} ({}) was edited after it was applied (checksum mismatch); restore the applied version and add a new migration",
-                    m.version, m.name
-                ))),
-                Some(_) => {}
-            }
-        }
+        check_applied(&self.known(), &applied)
+            .map_err(|e| e.with_store(StoreKind::Mongo).with_operation("migrate"))?;
         let mut report = MigrationReport {
             applied: vec![],
             already_applied: applied.len(),
@@ -307,38 +290,22 @@ impl MongoMigrator {
     /// Every migration known here or applied there, with its state.
     pub async fn status(&self, store: &MongoStore) -> Result<Vec<MigrationStatus>> {
         let applied = read_applied(store).await?;
-        let mut out: Vec<MigrationStatus> = self
-            .migrations
+        Ok(statuses(&self.known(), &applied))
+    }
+
+    fn known(&self) -> Vec<KnownMigration> {
+        self.migrations
             .iter()
-            .map(|m| {
-                let state = match applied.iter().find(|a| a.version == m.version) {
-                    None => MigrationState::Pending,
-                    Some(a) if a.checksum != m.checksum() => MigrationState::Modified,
-                    Some(a) => MigrationState::Applied { at: a.at },
-                };
-                MigrationStatus {
-                    version: m.version,
-                    name: m.name.to_string(),
-                    state,
-                }
+            .map(|m| KnownMigration {
+                version: m.version,
+                name: m.name.to_string(),
+                checksum: m.checksum(),
             })
-            .collect();
-        for a in applied
-            .iter()
-            .filter(|a| !self.migrations.iter().any(|m| m.version == a.version))
-        {
-            out.push(MigrationStatus {
-                version: a.version,
-                name: a.name.clone(),
-                state: MigrationState::Unknown,
-            });
-        }
-        out.sort_by_key(|s| s.version);
-        Ok(out)
+            .collect()
     }
 }
 
-async fn read_applied(store: &MongoStore) -> Result<Vec<Applied>> {
+async fn read_applied(store: &MongoStore) -> Result<Vec<AppliedMigration>> {
     use futures_util::TryStreamExt as _;
     let cursor = store
         .database()
@@ -359,7 +326,7 @@ async fn read_applied(store: &MongoStore) -> Result<Vec<Applied>> {
                     "udl_migrations holds a malformed record".into(),
                 )
             };
-            Ok(Applied {
+            Ok(AppliedMigration {
                 version: d
                     .get_i64("_id")
                     .or_else(|_| d.get_i32("_id").map(i64::from))

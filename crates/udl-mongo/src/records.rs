@@ -5,8 +5,8 @@ use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
 use udl_core::{
-    AccessContext, Capabilities, EntityMeta, Error, ErrorKind, Filter, Query, Record, RecordStore,
-    Result, StoreKind, ValidChanges, Value, ValueKind,
+    AccessContext, Capabilities, EntityMeta, Error, Filter, Query, Record, RecordStore, Result,
+    StoreKind, ValidChanges, Value, ValueKind,
 };
 
 use crate::convert::{self, doc_key, to_bson};
@@ -225,15 +225,7 @@ impl RecordStore for MongoRecords {
             return Ok(true);
         }
         if changes.expected_version.is_some() && self.id_exists(entity, id, op).await? {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "{} was changed by someone else (version mismatch)",
-                    entity.name
-                ),
-            )
-            .with_store(StoreKind::Mongo)
-            .with_operation(op));
+            return Err(Error::stale_version(StoreKind::Mongo, entity.name));
         }
         Ok(false)
     }

@@ -2,11 +2,11 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use udl_core::{
-    Error, ErrorKind, MigrationReport, MigrationState, MigrationStatus, Result, StoreKind,
+    check_applied, statuses, AppliedMigration, Error, ErrorKind, KnownMigration, MigrationReport,
+    MigrationStatus, Result, StoreKind,
 };
 
 use crate::error::classify;
@@ -48,13 +48,6 @@ impl Migration {
 #[derive(Clone, Debug)]
 pub struct Migrator {
     migrations: Vec<Migration>,
-}
-
-struct Applied {
-    version: i64,
-    name: String,
-    checksum: String,
-    at: DateTime<Utc>,
 }
 
 const TABLE: &str = "udl_migrations";
@@ -126,7 +119,8 @@ impl Migrator {
             .await
             .map_err(|e| classify(&e, "migrate"))?;
         let applied = read_applied(conn).await?;
-        self.check_applied(&applied)?;
+        check_applied(&self.known(), &applied)
+            .map_err(|e| e.with_store(StoreKind::Postgres).with_operation("migrate"))?;
         let mut report = MigrationReport {
             applied: vec![],
             already_applied: applied.len(),
@@ -143,33 +137,15 @@ impl Migrator {
         Ok(report)
     }
 
-    fn check_applied(&self, applied: &[Applied]) -> Result<()> {
-        for a in applied {
-            match self.migrations.iter().find(|m| m.version == a.version) {
-                None => {
-                    return Err(fail(
-                        ErrorKind::Conflict,
-                        format!(
-                            "database has migration {} ({}) that this build does not know; \
-                             run a build that includes it",
-                            a.version, a.name
-                        ),
-                    ))
-                }
-                Some(m) if m.checksum() != a.checksum => {
-                    return Err(fail(
-                        ErrorKind::Conflict,
-                        format!(
-                            "migration {} ({}) was edited after it was applied (checksum \
-                             mismatch); restore the applied version and add a new migration",
-                            m.version, m.name
-                        ),
-                    ))
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
+    fn known(&self) -> Vec<KnownMigration> {
+        self.migrations
+            .iter()
+            .map(|m| KnownMigration {
+                version: m.version,
+                name: m.name.to_string(),
+                checksum: m.checksum(),
+            })
+            .collect()
     }
 
     /// Every migration known here or applied there, with its state.
@@ -189,34 +165,7 @@ impl Migrator {
         } else {
             vec![]
         };
-        let mut out: Vec<MigrationStatus> = self
-            .migrations
-            .iter()
-            .map(|m| {
-                let state = match applied.iter().find(|a| a.version == m.version) {
-                    None => MigrationState::Pending,
-                    Some(a) if a.checksum != m.checksum() => MigrationState::Modified,
-                    Some(a) => MigrationState::Applied { at: a.at },
-                };
-                MigrationStatus {
-                    version: m.version,
-                    name: m.name.to_string(),
-                    state,
-                }
-            })
-            .collect();
-        for a in applied
-            .iter()
-            .filter(|a| !self.migrations.iter().any(|m| m.version == a.version))
-        {
-            out.push(MigrationStatus {
-                version: a.version,
-                name: a.name.clone(),
-                state: MigrationState::Unknown,
-            });
-        }
-        out.sort_by_key(|s| s.version);
-        Ok(out)
+        Ok(statuses(&self.known(), &applied))
     }
 }
 
@@ -238,7 +187,7 @@ fn lock_key(schema: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
-async fn read_applied(conn: &mut PgConnection) -> Result<Vec<Applied>> {
+async fn read_applied(conn: &mut PgConnection) -> Result<Vec<AppliedMigration>> {
     let rows = sqlx::query(
         "SELECT version, name, checksum, applied_at FROM udl_migrations ORDER BY version",
     )
@@ -247,7 +196,7 @@ async fn read_applied(conn: &mut PgConnection) -> Result<Vec<Applied>> {
     .map_err(|e| classify(&e, "migrate"))?;
     rows.iter()
         .map(|r| {
-            Ok(Applied {
+            Ok(AppliedMigration {
                 version: r.try_get(0)?,
                 name: r.try_get(1)?,
                 checksum: r.try_get(2)?,

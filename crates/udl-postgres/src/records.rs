@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 use udl_core::{
-    AccessContext, Capabilities, Capability, EntityMeta, Error, ErrorKind, Filter, Query, Record,
-    RecordStore, Result, StoreKind, ValidChanges, Value, ValueKind,
+    AccessContext, Capabilities, Capability, EntityMeta, Error, Filter, Query, Record, RecordStore,
+    Result, StoreKind, ValidChanges, Value, ValueKind,
 };
 
 use std::sync::Arc;
@@ -223,15 +223,7 @@ impl RecordStore for PgRecords {
             return Ok(true);
         }
         if changes.expected_version.is_some() && self.id_exists(&mut conn, entity, id, op).await? {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "{} was changed by someone else (version mismatch)",
-                    entity.name
-                ),
-            )
-            .with_store(StoreKind::Postgres)
-            .with_operation(op));
+            return Err(Error::stale_version(StoreKind::Postgres, entity.name));
         }
         Ok(false)
     }
