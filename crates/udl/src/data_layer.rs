@@ -10,6 +10,8 @@ pub struct DataLayer {
     postgres: Option<udl_postgres::PgStore>,
     #[cfg(feature = "mongo")]
     mongo: Option<udl_mongo::MongoStore>,
+    #[cfg(feature = "redis")]
+    redis: Option<udl_redis::RedisStore>,
 }
 
 impl DataLayer {
@@ -24,6 +26,11 @@ impl DataLayer {
             #[cfg(feature = "mongo")]
             mongo: match &config.mongo {
                 Some(m) => Some(udl_mongo::MongoStore::connect(m).await?),
+                None => None,
+            },
+            #[cfg(feature = "redis")]
+            redis: match &config.redis {
+                Some(r) => Some(udl_redis::RedisStore::connect(r).await?),
                 None => None,
             },
         })
@@ -43,6 +50,16 @@ impl DataLayer {
         self.mongo
             .as_ref()
             .ok_or_else(|| not_configured(StoreKind::Mongo))
+    }
+}
+
+impl DataLayer {
+    /// The Redis store, or a `Config` error when `[redis]` is not configured.
+    #[cfg(feature = "redis")]
+    pub fn redis(&self) -> Result<&udl_redis::RedisStore> {
+        self.redis
+            .as_ref()
+            .ok_or_else(|| not_configured(StoreKind::Redis))
     }
 }
 

@@ -46,3 +46,5 @@ pub use udl_derive::Entity;
 pub use udl_mongo as mongo;
 #[cfg(feature = "postgres")]
 pub use udl_postgres as postgres;
+#[cfg(feature = "redis")]
+pub use udl_redis as redis;

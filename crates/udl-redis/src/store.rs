@@ -1,0 +1,79 @@
+//! The Redis store: a self-reconnecting connection, the key prefix, health.
+
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use udl_config::RedisConfig;
+use udl_core::{Error, ErrorKind, Result, StoreKind};
+
+use crate::error::classify;
+
+/// A connected Redis store.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisStore {
+    /// Connects as configured. The connection manager multiplexes every command over one
+    /// connection and reconnects by itself; connect and response timeouts come from the
+    /// pool's acquire timeout.
+    pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        let client = redis::Client::open(config.url.expose())
+            .map_err(|e| classify(&e, "connect").with_operation("connect"))?;
+        let timeout = config.pool.acquire_timeout;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let connect = ConnectionManager::new_with_config(client, manager_config);
+        let connection = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    "Redis did not answer within the acquire timeout",
+                )
+                .with_store(StoreKind::Redis)
+                .with_operation("connect")
+            })?
+            .map_err(|e| classify(&e, "connect"))?;
+        Ok(RedisStore {
+            connection,
+            prefix: config.key_prefix.clone(),
+        })
+    }
+
+    /// A clone of the connection, for commands the typed helpers do not cover.
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// `prefix` + `suffix`: every key udl writes.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// `PING` with a unique token, which must come back unchanged, within `timeout`.
+    pub async fn health(&self, timeout: Duration) -> Result<Duration> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let started = Instant::now();
+        let mut conn = self.connection();
+        let mut command = redis::cmd("PING");
+        command.arg(&token);
+        let ping = command.query_async::<String>(&mut conn);
+        match tokio::time::timeout(timeout, ping).await {
+            Ok(Ok(echo)) if echo == token => Ok(started.elapsed()),
+            Ok(Ok(_)) => Err(
+                Error::new(ErrorKind::Internal, "PING answered with another token")
+                    .with_store(StoreKind::Redis)
+                    .with_operation("health"),
+            ),
+            Ok(Err(e)) => Err(classify(&e, "health")),
+            Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
+                .with_store(StoreKind::Redis)
+                .with_operation("health")),
+        }
+    }
+}

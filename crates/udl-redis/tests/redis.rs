@@ -1,0 +1,246 @@
+//! The Redis backend on real servers: health, embedding cache, rate limiting, outages.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use udl_config::{RedisConfig, UdlConfig};
+use udl_core::ErrorKind;
+use udl_redis::{EmbeddingCache, OnOutage, RateLimit, RateLimiter, RedisStore};
+use udl_testkit::servers;
+
+fn config(url: &str, prefix: &str) -> RedisConfig {
+    let vars = [
+        ("UDL__REDIS__URL", url.to_owned()),
+        ("UDL__REDIS__KEY_PREFIX", prefix.to_owned()),
+        ("UDL__REDIS__POOL__ACQUIRE_TIMEOUT", "1s".to_owned()),
+    ];
+    UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+        .expect("test config is valid")
+        .redis
+        .expect("redis section present")
+}
+
+/// A store on the shared local server with a fresh key prefix.
+async fn store() -> RedisStore {
+    let prefix = format!("{}:", servers::unique_namespace("t"));
+    match RedisStore::connect(&config(&servers::redis_url(), &prefix)).await {
+        Ok(s) => s,
+        Err(e) => servers::unreachable("Redis", &servers::redis_url(), &e),
+    }
+}
+
+/// Deletes every key under the store's prefix.
+async fn cleanup(store: &RedisStore) {
+    let mut conn = store.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(store.key("*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn health_echoes_a_unique_token() {
+    let s = store().await;
+    assert!(s.health(Duration::from_secs(2)).await.is_ok());
+}
+
+#[tokio::test]
+async fn unreachable_server_is_temporary_unavailable() {
+    let err = RedisStore::connect(&config("redis://:fake-s3cret@127.0.0.1:1/", "x:"))
+        .await
+        .err()
+        .expect("nothing on port 1");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_temporary());
+    assert!(!format!("{err} {err:?}").contains("fake-s3cret"));
+}
+
+#[tokio::test]
+async fn embedding_cache_round_trips_in_batches_and_keys_hide_text() {
+    let s = store().await;
+    let cache = EmbeddingCache::new(s.clone(), Duration::from_secs(600));
+    let a = [0.25_f32, -1.0, 2.5];
+    let b = [1.0_f32, 0.0, -0.5];
+    cache
+        .set_many(
+            "fake-embed",
+            &[("fake patient says hello", &a), ("second text", &b)],
+        )
+        .await
+        .unwrap();
+    let got = cache
+        .get_many(
+            "fake-embed",
+            3,
+            &[
+                "  fake patient   says hello ",
+                "second text",
+                "never cached",
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, vec![Some(a.to_vec()), Some(b.to_vec()), None]);
+    assert_eq!(
+        cache
+            .get_many("other-model", 3, &["second text"])
+            .await
+            .unwrap(),
+        vec![None]
+    );
+    assert_eq!(
+        cache
+            .get_many("fake-embed", 4, &["second text"])
+            .await
+            .unwrap(),
+        vec![None],
+        "dimension mismatch is a miss"
+    );
+    let key = cache.key("fake-embed", "fake patient says hello");
+    assert!(!key.contains("patient"), "{key}");
+    let mut conn = s.connection();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 600, "ttl {ttl}");
+    cache
+        .forget("fake-embed", "fake patient says hello")
+        .await
+        .unwrap();
+    assert_eq!(
+        cache
+            .get_many("fake-embed", 3, &["fake patient says hello"])
+            .await
+            .unwrap(),
+        vec![None]
+    );
+    cleanup(&s).await;
+}
+
+#[tokio::test]
+async fn rate_limit_never_admits_more_than_the_limit_under_concurrency() {
+    let s = store().await;
+    let limiter = Arc::new(RateLimiter::new(s.clone()));
+    let limit = RateLimit {
+        limit: 10,
+        period: Duration::from_secs(60),
+    };
+    let tasks: Vec<_> = (0..60)
+        .map(|_| {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.check("user-fake-1", limit).await.unwrap() })
+        })
+        .collect();
+    let mut decisions = Vec::new();
+    for t in tasks {
+        decisions.push(t.await.unwrap());
+    }
+    assert_eq!(decisions.iter().filter(|d| d.allowed).count(), 10);
+    assert!(decisions.iter().all(|d| !d.degraded));
+    let denied = decisions.iter().find(|d| !d.allowed).unwrap();
+    assert!(denied.retry_after > Duration::ZERO && denied.retry_after <= Duration::from_secs(6));
+    let other = limiter.check("user-fake-2", limit).await.unwrap();
+    assert!(other.allowed, "limits are per subject");
+    cleanup(&s).await;
+}
+
+/// A private redis-server on a free port, so a test can take it away.
+struct PrivateRedis {
+    child: Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed by scripts/services up");
+        // Owned at once, so Drop kills and reaps it whatever happens next.
+        let server = PrivateRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+        };
+        let client = redis::Client::open(server.url.as_str()).unwrap();
+        for _ in 0..100 {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                if redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+                {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("private redis-server did not start");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn outage_follows_the_declared_policy() {
+    let mut server = PrivateRedis::start().await;
+    let s = RedisStore::connect(&config(&server.url, "outage:"))
+        .await
+        .unwrap();
+    let limit = RateLimit {
+        limit: 5,
+        period: Duration::from_secs(60),
+    };
+    let open = RateLimiter::new(s.clone());
+    let closed = RateLimiter::new(s.clone()).on_outage(OnOutage::Deny);
+    assert!(open.check("u", limit).await.unwrap().allowed);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let d = open.check("u", limit).await.unwrap();
+    assert!(
+        d.allowed && d.degraded,
+        "rate limits fail open by default: {d:?}"
+    );
+    let d = closed.check("u", limit).await.unwrap();
+    assert!(!d.allowed && d.degraded, "{d:?}");
+    let err = EmbeddingCache::new(s, Duration::from_secs(60))
+        .get_many("m", 3, &["t"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert!(err.is_temporary());
+}
