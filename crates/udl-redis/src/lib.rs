@@ -1,15 +1,22 @@
 //! Redis backend of udl: the platform's shared fast state.
 //!
 //! [`RedisStore`] holds a self-reconnecting multiplexed connection and the key prefix every
-//! key udl writes carries. On top of it: the [`EmbeddingCache`] and the atomic GCRA
-//! [`RateLimiter`] with a declared policy for when Redis is down.
+//! key udl writes carries. On top of it: the [`EmbeddingCache`], the [`GenerationCache`],
+//! [`SessionStore`] (sessions and JWT revocation), [`Counters`] for real-time analytics, and the
+//! atomic GCRA [`RateLimiter`], each with a declared behaviour for when Redis is down.
 
+mod counters;
 mod embedding_cache;
 mod error;
+mod generation_cache;
 mod rate_limit;
+mod sessions;
 mod store;
 
+pub use counters::Counters;
 pub use embedding_cache::EmbeddingCache;
 pub use error::classify;
+pub use generation_cache::{GenerationCache, GenerationKey};
 pub use rate_limit::{Decision, OnOutage, RateLimit, RateLimiter};
+pub use sessions::{Session, SessionStore};
 pub use store::RedisStore;

@@ -1,62 +1,22 @@
 //! The Redis backend on real servers: health, embedding cache, rate limiting, outages.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use udl_config::{RedisConfig, UdlConfig};
 use udl_core::ErrorKind;
 use udl_redis::{EmbeddingCache, OnOutage, RateLimit, RateLimiter, RedisStore};
-use udl_testkit::servers;
-
-fn config(url: &str, prefix: &str) -> RedisConfig {
-    let vars = [
-        ("UDL__REDIS__URL", url.to_owned()),
-        ("UDL__REDIS__KEY_PREFIX", prefix.to_owned()),
-        ("UDL__REDIS__POOL__ACQUIRE_TIMEOUT", "1s".to_owned()),
-    ];
-    UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
-        .expect("test config is valid")
-        .redis
-        .expect("redis section present")
-}
-
-/// A store on the shared local server with a fresh key prefix.
-async fn store() -> RedisStore {
-    let prefix = format!("{}:", servers::unique_namespace("t"));
-    match RedisStore::connect(&config(&servers::redis_url(), &prefix)).await {
-        Ok(s) => s,
-        Err(e) => servers::unreachable("Redis", &servers::redis_url(), &e),
-    }
-}
-
-/// Deletes every key under the store's prefix.
-async fn cleanup(store: &RedisStore) {
-    let mut conn = store.connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(store.key("*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(&keys)
-            .query_async::<()>(&mut conn)
-            .await
-            .unwrap();
-    }
-}
 
 #[tokio::test]
 async fn health_echoes_a_unique_token() {
-    let s = store().await;
+    let s = common::store().await;
     assert!(s.health(Duration::from_secs(2)).await.is_ok());
 }
 
 #[tokio::test]
 async fn unreachable_server_is_temporary_unavailable() {
-    let err = RedisStore::connect(&config("redis://:fake-s3cret@127.0.0.1:1/", "x:"))
+    let err = RedisStore::connect(&common::config("redis://:fake-s3cret@127.0.0.1:1/", "x:"))
         .await
         .err()
         .expect("nothing on port 1");
@@ -67,7 +27,7 @@ async fn unreachable_server_is_temporary_unavailable() {
 
 #[tokio::test]
 async fn embedding_cache_round_trips_in_batches_and_keys_hide_text() {
-    let s = store().await;
+    let s = common::store().await;
     let cache = EmbeddingCache::new(s.clone(), Duration::from_secs(600));
     let a = [0.25_f32, -1.0, 2.5];
     let b = [1.0_f32, 0.0, -0.5];
@@ -126,12 +86,12 @@ async fn embedding_cache_round_trips_in_batches_and_keys_hide_text() {
             .unwrap(),
         vec![None]
     );
-    cleanup(&s).await;
+    common::cleanup(&s).await;
 }
 
 #[tokio::test]
 async fn rate_limit_never_admits_more_than_the_limit_under_concurrency() {
-    let s = store().await;
+    let s = common::store().await;
     let limiter = Arc::new(RateLimiter::new(s.clone()));
     let limit = RateLimit {
         limit: 10,
@@ -153,69 +113,13 @@ async fn rate_limit_never_admits_more_than_the_limit_under_concurrency() {
     assert!(denied.retry_after > Duration::ZERO && denied.retry_after <= Duration::from_secs(6));
     let other = limiter.check("user-fake-2", limit).await.unwrap();
     assert!(other.allowed, "limits are per subject");
-    cleanup(&s).await;
-}
-
-/// A private redis-server on a free port, so a test can take it away.
-struct PrivateRedis {
-    child: Child,
-    url: String,
-}
-
-impl PrivateRedis {
-    async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed by scripts/services up");
-        // Owned at once, so Drop kills and reaps it whatever happens next.
-        let server = PrivateRedis {
-            child,
-            url: format!("redis://127.0.0.1:{port}/"),
-        };
-        let client = redis::Client::open(server.url.as_str()).unwrap();
-        for _ in 0..100 {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                if redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .is_ok()
-                {
-                    return server;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("private redis-server did not start");
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    common::cleanup(&s).await;
 }
 
 #[tokio::test]
 async fn outage_follows_the_declared_policy() {
-    let mut server = PrivateRedis::start().await;
-    let s = RedisStore::connect(&config(&server.url, "outage:"))
+    let mut server = common::PrivateRedis::start().await;
+    let s = RedisStore::connect(&common::config(&server.url, "outage:"))
         .await
         .unwrap();
     let limit = RateLimit {

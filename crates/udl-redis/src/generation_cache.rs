@@ -1,0 +1,75 @@
+//! LLM generation cache: the response to (model, prompt, generation parameters).
+//!
+//! A response whose classification is PHI is not cached at all until field encryption is
+//! available (the privacy layer); PII is treated the same way. Keys are hashes.
+
+use std::time::Duration;
+
+use redis::AsyncCommands as _;
+use sha2::{Digest, Sha256};
+use udl_core::{Result, Sensitivity};
+
+use crate::error::classify;
+use crate::store::RedisStore;
+
+/// What identifies one generation.
+#[derive(Clone, Copy, Debug)]
+pub struct GenerationKey<'a> {
+    /// Model name and version.
+    pub model: &'a str,
+    /// The full prompt.
+    pub prompt: &'a str,
+    /// Generation parameters (temperature, max tokens, ...); key order does not matter.
+    pub params: &'a serde_json::Value,
+}
+
+/// Caches generated responses with a TTL.
+#[derive(Clone)]
+pub struct GenerationCache {
+    store: RedisStore,
+    ttl: Duration,
+}
+
+impl GenerationCache {
+    /// A cache over `store` whose entries expire after `ttl`.
+    pub fn new(store: RedisStore, ttl: Duration) -> Self {
+        GenerationCache { store, ttl }
+    }
+
+    fn key(&self, key: &GenerationKey) -> String {
+        let mut h = Sha256::new();
+        h.update(key.model.as_bytes());
+        h.update([0]);
+        h.update(key.prompt.as_bytes());
+        h.update([0]);
+        // serde_json's maps are sorted, so equal parameters serialise equally.
+        h.update(key.params.to_string().as_bytes());
+        self.store
+            .key(&format!("gen:{}", hex::encode(h.finalize())))
+    }
+
+    /// The cached response, if any.
+    pub async fn get(&self, key: &GenerationKey<'_>) -> Result<Option<String>> {
+        let mut conn = self.store.connection();
+        conn.get(self.key(key))
+            .await
+            .map_err(|e| classify(&e, "generation cache get"))
+    }
+
+    /// Caches `response` unless its classification forbids it; returns whether it was stored.
+    pub async fn put(
+        &self,
+        key: &GenerationKey<'_>,
+        response: &str,
+        classification: Sensitivity,
+    ) -> Result<bool> {
+        if classification >= Sensitivity::Pii {
+            return Ok(false);
+        }
+        let mut conn = self.store.connection();
+        conn.set_ex::<_, _, ()>(self.key(key), response, self.ttl.as_secs().max(1))
+            .await
+            .map_err(|e| classify(&e, "generation cache put"))?;
+        Ok(true)
+    }
+}

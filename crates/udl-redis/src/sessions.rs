@@ -1,0 +1,204 @@
+//! Sessions with sliding expiry, JWT revocation, and "log out everywhere".
+//!
+//! Validation fails closed: when Redis cannot be asked, a session is treated as invalid and
+//! a token as revoked. User ids are hashed in keys, since they can identify patients.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use udl_core::{Error, ErrorKind, Result, StoreKind};
+
+use crate::error::classify;
+use crate::store::RedisStore;
+
+/// A live session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    /// Session id (random, 256 bits, hex).
+    pub id: String,
+    /// The user it belongs to.
+    pub user_id: String,
+    /// Application data.
+    pub data: serde_json::Value,
+}
+
+/// Session and token state in Redis.
+#[derive(Clone)]
+pub struct SessionStore {
+    store: RedisStore,
+    idle: Duration,
+}
+
+fn hashed(user_id: &str) -> String {
+    hex::encode(Sha256::digest(user_id.as_bytes()))
+}
+
+impl SessionStore {
+    /// Sessions expiring after `idle` without use.
+    pub fn new(store: RedisStore, idle: Duration) -> Self {
+        SessionStore { store, idle }
+    }
+
+    fn session_key(&self, id: &str) -> String {
+        self.store.key(&format!("sess:{id}"))
+    }
+
+    fn user_key(&self, user_id: &str) -> String {
+        self.store.key(&format!("user-sess:{}", hashed(user_id)))
+    }
+
+    fn revoked_key(&self, jti: &str) -> String {
+        self.store.key(&format!("jwt-revoked:{}", hashed(jti)))
+    }
+
+    /// Starts a session for `user_id`.
+    pub async fn create(&self, user_id: &str, data: serde_json::Value) -> Result<Session> {
+        let id = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let value = serde_json::json!({ "user": user_id, "data": data }).to_string();
+        let idle_ms = self.idle.as_millis() as u64;
+        let mut conn = self.store.connection();
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.session_key(&id))
+            .arg(value)
+            .arg("PX")
+            .arg(idle_ms)
+            .ignore()
+            .cmd("SADD")
+            .arg(self.user_key(user_id))
+            .arg(&id)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| classify(&e, "session create"))?;
+        Ok(Session {
+            id,
+            user_id: user_id.to_owned(),
+            data,
+        })
+    }
+
+    /// The session, sliding its expiry; `None` when unknown, expired, or Redis cannot be
+    /// asked (fail closed).
+    pub async fn validate(&self, id: &str) -> Result<Option<Session>> {
+        let mut conn = self.store.connection();
+        let reply: std::result::Result<Option<String>, _> = redis::cmd("GETEX")
+            .arg(self.session_key(id))
+            .arg("PX")
+            .arg(self.idle.as_millis() as u64)
+            .query_async(&mut conn)
+            .await;
+        let raw = match reply {
+            Ok(raw) => raw,
+            Err(e) => {
+                let error = classify(&e, "session validate");
+                if error.is_temporary() {
+                    tracing::warn!(error = %error, "session store unreachable; session treated as invalid");
+                    return Ok(None);
+                }
+                return Err(error);
+            }
+        };
+        let Some(raw) = raw else { return Ok(None) };
+        let parsed: serde_json::Value = serde_json::from_str(&raw).map_err(|_| corrupt())?;
+        let user_id = parsed
+            .get("user")
+            .and_then(|u| u.as_str())
+            .ok_or_else(corrupt)?;
+        Ok(Some(Session {
+            id: id.to_owned(),
+            user_id: user_id.to_owned(),
+            data: parsed
+                .get("data")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null),
+        }))
+    }
+
+    /// Ends one session.
+    pub async fn destroy(&self, session: &Session) -> Result<()> {
+        let mut conn = self.store.connection();
+        redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(self.session_key(&session.id))
+            .ignore()
+            .cmd("SREM")
+            .arg(self.user_key(&session.user_id))
+            .arg(&session.id)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| classify(&e, "session destroy"))
+    }
+
+    /// Ends every session of `user_id`; returns how many were live.
+    pub async fn logout_everywhere(&self, user_id: &str) -> Result<u64> {
+        let mut conn = self.store.connection();
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.user_key(user_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| classify(&e, "logout everywhere"))?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for id in &ids {
+            pipe.cmd("DEL").arg(self.session_key(id));
+        }
+        pipe.cmd("DEL").arg(self.user_key(user_id)).ignore();
+        let deleted: Vec<u64> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| classify(&e, "logout everywhere"))?;
+        Ok(deleted.iter().sum())
+    }
+
+    /// Revokes the token `jti` until it would have expired anyway (`exp`).
+    pub async fn revoke_token(&self, jti: &str, exp: DateTime<Utc>) -> Result<()> {
+        let remaining = (exp - Utc::now()).num_milliseconds();
+        if remaining <= 0 {
+            return Ok(());
+        }
+        let mut conn = self.store.connection();
+        redis::cmd("SET")
+            .arg(self.revoked_key(jti))
+            .arg(1)
+            .arg("PX")
+            .arg(remaining)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| classify(&e, "token revoke"))
+    }
+
+    /// Whether `jti` is revoked; `true` when Redis cannot be asked (fail closed).
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        let mut conn = self.store.connection();
+        let reply: std::result::Result<bool, _> = redis::cmd("EXISTS")
+            .arg(self.revoked_key(jti))
+            .query_async(&mut conn)
+            .await;
+        match reply {
+            Ok(revoked) => Ok(revoked),
+            Err(e) => {
+                let error = classify(&e, "token check");
+                if error.is_temporary() {
+                    tracing::warn!(error = %error, "revocation list unreachable; token treated as revoked");
+                    return Ok(true);
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+fn corrupt() -> Error {
+    Error::new(ErrorKind::DataCorruption, "stored session is malformed")
+        .with_store(StoreKind::Redis)
+        .with_operation("session validate")
+}
