@@ -23,6 +23,34 @@ pub struct GenerationKey<'a> {
     pub params: &'a serde_json::Value,
 }
 
+/// Feeds `v` to the hasher with object keys sorted, so equal parameters hash equally whatever
+/// their order (serde_json may keep insertion order when another crate enables it).
+fn canonical(v: &serde_json::Value, h: &mut Sha256) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for k in keys {
+                h.update(serde_json::Value::String(k.clone()).to_string().as_bytes());
+                h.update(b":");
+                canonical(&map[k], h);
+                h.update(b",");
+            }
+            h.update(b"}");
+        }
+        serde_json::Value::Array(items) => {
+            h.update(b"[");
+            for item in items {
+                canonical(item, h);
+                h.update(b",");
+            }
+            h.update(b"]");
+        }
+        scalar => h.update(scalar.to_string().as_bytes()),
+    }
+}
+
 /// Caches generated responses with a TTL.
 #[derive(Clone)]
 pub struct GenerationCache {
@@ -42,8 +70,7 @@ impl GenerationCache {
         h.update([0]);
         h.update(key.prompt.as_bytes());
         h.update([0]);
-        // serde_json's maps are sorted, so equal parameters serialise equally.
-        h.update(key.params.to_string().as_bytes());
+        canonical(key.params, &mut h);
         self.store
             .key(&format!("gen:{}", hex::encode(h.finalize())))
     }
