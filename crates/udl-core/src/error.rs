@@ -116,6 +116,19 @@ impl Error {
         self
     }
 
+    /// A copy without the source (sources cannot be cloned), for errors shared between
+    /// waiters such as the callers of one single-flight load.
+    pub fn clone_without_source(&self) -> Self {
+        Error {
+            kind: self.kind,
+            temporary: self.temporary,
+            store: self.store,
+            operation: self.operation,
+            message: self.message.clone(),
+            source: None,
+        }
+    }
+
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -11,6 +11,7 @@ use crate::error::classify;
 /// A connected Redis store.
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     connection: ConnectionManager,
     prefix: String,
 }
@@ -27,7 +28,7 @@ impl RedisStore {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1);
-        let connect = ConnectionManager::new_with_config(client, manager_config);
+        let connect = ConnectionManager::new_with_config(client.clone(), manager_config);
         let connection = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| {
@@ -40,6 +41,7 @@ impl RedisStore {
             })?
             .map_err(|e| classify(&e, "connect"))?;
         Ok(RedisStore {
+            client,
             connection,
             prefix: config.key_prefix.clone(),
         })
@@ -48,6 +50,14 @@ impl RedisStore {
     /// A clone of the connection, for commands the typed helpers do not cover.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
+    }
+
+    /// A dedicated publish/subscribe connection.
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub> {
+        self.client
+            .get_async_pubsub()
+            .await
+            .map_err(|e| classify(&e, "subscribe"))
     }
 
     /// `prefix` + `suffix`: every key udl writes.

@@ -129,8 +129,7 @@ async fn outage_follows_the_declared_policy() {
     let open = RateLimiter::new(s.clone());
     let closed = RateLimiter::new(s.clone()).on_outage(OnOutage::Deny);
     assert!(open.check("u", limit).await.unwrap().allowed);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.stop();
     let d = open.check("u", limit).await.unwrap();
     assert!(
         d.allowed && d.degraded,

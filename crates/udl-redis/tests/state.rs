@@ -116,8 +116,7 @@ async fn session_checks_fail_closed_when_redis_is_gone() {
         .create("user-fake", serde_json::json!({}))
         .await
         .unwrap();
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.stop();
     assert_eq!(
         sessions.validate(&live.id).await.unwrap(),
         None,

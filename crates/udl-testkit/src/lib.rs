@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod private_redis;
 pub mod servers;
 
 pub use conformance::{Harness, Subject};

@@ -1,0 +1,365 @@
+//! The caching layer itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands as _;
+use sha2::Digest as _;
+use tokio::sync::watch;
+use udl_core::{
+    AccessContext, Capabilities, EntityMeta, Filter, Query, Record, RecordStore, Result, StoreKind,
+    ValidChanges, Value,
+};
+use udl_redis::RedisStore;
+
+use crate::codec;
+use crate::query_key::fingerprint;
+use crate::subscriber::{self, WHOLE_ENTITY};
+
+/// L1: record key → the record, or `None` for "known not to exist".
+pub type L1 = moka::future::Cache<String, Option<Record>>;
+
+/// Sizes and lifetimes of the tiers.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// Most records kept in L1.
+    pub l1_capacity: u64,
+    /// L1 lifetime: also the longest another process's write can go unseen if its
+    /// invalidation message is lost.
+    pub l1_ttl: Duration,
+    /// L2 (Redis) lifetime of a record.
+    pub l2_ttl: Duration,
+    /// L3 (Redis) lifetime of a query result.
+    pub l3_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            l1_capacity: 10_000,
+            l1_ttl: Duration::from_secs(30),
+            l2_ttl: Duration::from_secs(600),
+            l3_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A record store with L1/L2/L3 caching in front of another.
+pub struct CachedStore {
+    inner: Arc<dyn RecordStore>,
+    redis: RedisStore,
+    l1: L1,
+    config: CacheConfig,
+    channel: String,
+    seen: watch::Receiver<u64>,
+    _alive: Arc<()>,
+}
+
+/// PHI is never cached: it could only be cached encrypted, which comes with the privacy layer.
+fn cacheable(entity: &EntityMeta) -> bool {
+    !entity.has_phi()
+}
+
+fn record_key(entity: &EntityMeta, id: &Value) -> String {
+    format!("{}\u{0}{}", entity.name, id.to_json())
+}
+
+/// Record keys hold ids; in Redis they are hashed so no id is readable in a key.
+fn hashed(key: &str) -> String {
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
+}
+
+impl CachedStore {
+    /// Caches `inner` using `redis` for L2, L3 and invalidation messages.
+    pub async fn new(
+        inner: Arc<dyn RecordStore>,
+        redis: RedisStore,
+        config: CacheConfig,
+    ) -> Result<Arc<Self>> {
+        let l1: L1 = moka::future::Cache::builder()
+            .max_capacity(config.l1_capacity)
+            .time_to_live(config.l1_ttl)
+            .support_invalidation_closures()
+            .build();
+        let channel = redis.key("cache-invalidations");
+        let (sender, seen) = watch::channel(0);
+        let alive = Arc::new(());
+        subscriber::start(
+            redis.clone(),
+            channel.clone(),
+            l1.clone(),
+            Arc::new(sender),
+            Arc::downgrade(&alive),
+        )
+        .await?;
+        Ok(Arc::new(CachedStore {
+            inner,
+            redis,
+            l1,
+            config,
+            channel,
+            seen,
+            _alive: alive,
+        }))
+    }
+
+    /// Counts invalidation messages received (from any process, this one included).
+    pub fn invalidations(&self) -> watch::Receiver<u64> {
+        self.seen.clone()
+    }
+
+    /// Records currently in L1.
+    pub fn l1_len(&self) -> u64 {
+        self.l1.entry_count()
+    }
+
+    /// L2 value of a record, or `None` on a miss or when Redis cannot be asked.
+    async fn l2_get(&self, entity: &'static EntityMeta, key: &str) -> Option<Record> {
+        let mut conn = self.redis.connection();
+        match conn
+            .get::<_, Option<Vec<u8>>>(self.redis.key(&format!("c:{}", hashed(key))))
+            .await
+        {
+            Ok(bytes) => bytes.and_then(|b| codec::decode(entity, &b)),
+            Err(e) => {
+                tracing::warn!(error = %udl_redis::classify(&e, "cache get"), "L2 skipped");
+                None
+            }
+        }
+    }
+
+    async fn l2_put(&self, key: &str, record: &Record) {
+        let mut conn = self.redis.connection();
+        let stored = conn
+            .set_ex::<_, _, ()>(
+                self.redis.key(&format!("c:{}", hashed(key))),
+                codec::encode(record),
+                self.config.l2_ttl.as_secs().max(1),
+            )
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %udl_redis::classify(&e, "cache put"), "L2 skipped");
+        }
+    }
+
+    /// After a write: drop the keys here and in Redis, tell every process, and move the
+    /// entity's version so its cached query results are no longer found.
+    async fn invalidate(&self, entity: &'static EntityMeta, ids: &[&Value]) {
+        let keys: Vec<String> = ids.iter().map(|id| record_key(entity, id)).collect();
+        for key in &keys {
+            self.l1.invalidate(key).await;
+        }
+        let message = if keys.len() == 1 {
+            keys[0].clone()
+        } else {
+            let prefix = format!("{}\u{0}", entity.name);
+            let _ = self
+                .l1
+                .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+            format!("{}\u{0}{WHOLE_ENTITY}", entity.name)
+        };
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.del(self.redis.key(&format!("c:{}", hashed(key))))
+                .ignore();
+        }
+        pipe.incr(self.version_key(entity), 1).ignore();
+        pipe.publish(&self.channel, message).ignore();
+        let mut conn = self.redis.connection();
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            tracing::warn!(error = %udl_redis::classify(&e, "cache invalidate"), "other processes learn of this write when their L1 entries expire");
+        }
+    }
+
+    fn version_key(&self, entity: &EntityMeta) -> String {
+        self.redis.key(&format!("v:{}", entity.name))
+    }
+
+    /// L3 key of a query under the entity's current version, or `None` without Redis.
+    async fn l3_key(&self, entity: &EntityMeta, query: &Query) -> Option<String> {
+        let mut conn = self.redis.connection();
+        let version: Option<u64> = conn.get(self.version_key(entity)).await.ok()?;
+        Some(self.redis.key(&format!(
+            "q:{}:{}:{}",
+            entity.name,
+            version.unwrap_or(0),
+            fingerprint(query)
+        )))
+    }
+}
+
+#[async_trait]
+impl RecordStore for CachedStore {
+    fn kind(&self) -> StoreKind {
+        self.inner.kind()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn insert(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+    ) -> Result<()> {
+        let id = record.get(entity.id_field).cloned().unwrap_or(Value::Null);
+        self.inner.insert(ctx, entity, record).await?;
+        if cacheable(entity) {
+            self.invalidate(entity, &[&id]).await;
+        }
+        Ok(())
+    }
+
+    async fn insert_many(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        records: Vec<Record>,
+    ) -> Result<u64> {
+        let ids: Vec<Value> = records
+            .iter()
+            .map(|r| r.get(entity.id_field).cloned().unwrap_or(Value::Null))
+            .collect();
+        let n = self.inner.insert_many(ctx, entity, records).await?;
+        if cacheable(entity) {
+            let refs: Vec<&Value> = ids.iter().collect();
+            self.invalidate(entity, &refs).await;
+        }
+        Ok(n)
+    }
+
+    /// L1, then L2, then the store; concurrent misses on one key share one load.
+    async fn fetch(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<Option<Record>> {
+        if !cacheable(entity) {
+            return self.inner.fetch(ctx, entity, id).await;
+        }
+        let key = record_key(entity, id);
+        let load = async {
+            if let Some(record) = self.l2_get(entity, &key).await {
+                return Ok(Some(record));
+            }
+            let loaded = self.inner.fetch(ctx, entity, id).await?;
+            if let Some(record) = &loaded {
+                self.l2_put(&key, record).await;
+            }
+            Ok::<_, udl_core::Error>(loaded)
+        };
+        self.l1
+            .try_get_with(key.clone(), load)
+            .await
+            .map_err(|e| e.clone_without_source())
+    }
+
+    async fn update(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+        changes: &ValidChanges,
+    ) -> Result<bool> {
+        let matched = self.inner.update(ctx, entity, id, changes).await;
+        if cacheable(entity) {
+            // Also after a conflict: the cached copy is evidently stale.
+            self.invalidate(entity, &[id]).await;
+        }
+        matched
+    }
+
+    async fn delete(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        let deleted = self.inner.delete(ctx, entity, id).await?;
+        if cacheable(entity) {
+            self.invalidate(entity, &[id]).await;
+        }
+        Ok(deleted)
+    }
+
+    /// L3: whole result pages, keyed by the normalised query and the entity's version.
+    async fn list(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        query: &Query,
+    ) -> Result<Vec<Record>> {
+        if !cacheable(entity) {
+            return self.inner.list(ctx, entity, query).await;
+        }
+        let Some(key) = self.l3_key(entity, query).await else {
+            return self.inner.list(ctx, entity, query).await;
+        };
+        let mut conn = self.redis.connection();
+        if let Ok(Some(bytes)) = conn.get::<_, Option<Vec<u8>>>(&key).await {
+            if let Some(records) = codec::decode_list(entity, &bytes) {
+                return Ok(records);
+            }
+        }
+        let records = self.inner.list(ctx, entity, query).await?;
+        let _ = conn
+            .set_ex::<_, _, ()>(
+                &key,
+                codec::encode_list(&records),
+                self.config.l3_ttl.as_secs().max(1),
+            )
+            .await;
+        Ok(records)
+    }
+
+    async fn count(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        filter: &Filter,
+    ) -> Result<u64> {
+        self.inner.count(ctx, entity, filter).await
+    }
+
+    async fn exists(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        Ok(self.fetch(ctx, entity, id).await?.is_some())
+    }
+
+    async fn insert_with_ttl(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+        ttl: Duration,
+    ) -> Result<()> {
+        let id = record.get(entity.id_field).cloned().unwrap_or(Value::Null);
+        self.inner.insert_with_ttl(ctx, entity, record, ttl).await?;
+        if cacheable(entity) {
+            self.invalidate(entity, &[&id]).await;
+        }
+        Ok(())
+    }
+
+    async fn nearest(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        field: &'static str,
+        vector: &[f32],
+        k: usize,
+        prefilter: &Filter,
+    ) -> Result<Vec<(Record, f32)>> {
+        self.inner
+            .nearest(ctx, entity, field, vector, k, prefilter)
+            .await
+    }
+}

@@ -1,0 +1,15 @@
+//! The tiered cache: a [`CachedStore`] wraps any [`udl_core::RecordStore`] with
+//! L1 (in-process, size-bounded, TTL), L2 (Redis, shared by every process) and L3 (results of
+//! `list` calls keyed by the normalised query). Concurrent misses on one key cause one load;
+//! writes through the layer invalidate L1 and L2 here and, over Redis pub/sub, in every other
+//! process; a per-entity version stamp makes stale L3 entries unreachable after any write.
+//!
+//! Entities holding PHI are never cached (until field encryption can protect them). When Redis
+//! is down, L2 and L3 are skipped and L1 keeps serving what it has.
+
+mod codec;
+mod layer;
+mod query_key;
+mod subscriber;
+
+pub use layer::{CacheConfig, CachedStore};

@@ -1,0 +1,345 @@
+//! The tiered cache over PostgreSQL (source) and Redis (L2, L3, invalidation), both real.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use udl_cache::{CacheConfig, CachedStore};
+use udl_config::UdlConfig;
+use udl_core::{
+    AccessContext, Capabilities, Changes, EntityMeta, Filter, Page, Purpose, Query, Record,
+    RecordStore, Repository, Result, Role, StoreKind, ValidChanges, Value,
+};
+use udl_derive::Entity;
+use udl_postgres::{Migration, Migrator, PgStore};
+use udl_redis::RedisStore;
+use udl_testkit::fixtures::{note, Note};
+use udl_testkit::private_redis::PrivateRedis;
+use udl_testkit::servers;
+use uuid::Uuid;
+
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "articles")]
+struct Article {
+    #[udl(id, public)]
+    id: Uuid,
+    #[udl(public)]
+    title: String,
+    #[udl(internal)]
+    views: i64,
+    #[udl(version, internal)]
+    version: i64,
+}
+
+fn article(title: &str) -> Article {
+    Article {
+        id: Uuid::new_v4(),
+        title: title.into(),
+        views: 0,
+        version: 1,
+    }
+}
+
+/// Counts what reaches the source store.
+struct Counting {
+    inner: Arc<dyn RecordStore>,
+    fetches: AtomicUsize,
+    lists: AtomicUsize,
+}
+
+#[async_trait]
+impl RecordStore for Counting {
+    fn kind(&self) -> StoreKind {
+        self.inner.kind()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn insert(&self, c: &AccessContext, e: &'static EntityMeta, r: Record) -> Result<()> {
+        self.inner.insert(c, e, r).await
+    }
+    async fn insert_many(
+        &self,
+        c: &AccessContext,
+        e: &'static EntityMeta,
+        r: Vec<Record>,
+    ) -> Result<u64> {
+        self.inner.insert_many(c, e, r).await
+    }
+    async fn fetch(
+        &self,
+        c: &AccessContext,
+        e: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<Option<Record>> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        // Slow enough that concurrent misses overlap.
+        tokio::task::yield_now().await;
+        self.inner.fetch(c, e, id).await
+    }
+    async fn update(
+        &self,
+        c: &AccessContext,
+        e: &'static EntityMeta,
+        id: &Value,
+        ch: &ValidChanges,
+    ) -> Result<bool> {
+        self.inner.update(c, e, id, ch).await
+    }
+    async fn delete(&self, c: &AccessContext, e: &'static EntityMeta, id: &Value) -> Result<bool> {
+        self.inner.delete(c, e, id).await
+    }
+    async fn list(
+        &self,
+        c: &AccessContext,
+        e: &'static EntityMeta,
+        q: &Query,
+    ) -> Result<Vec<Record>> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        self.inner.list(c, e, q).await
+    }
+    async fn count(&self, c: &AccessContext, e: &'static EntityMeta, f: &Filter) -> Result<u64> {
+        self.inner.count(c, e, f).await
+    }
+    async fn exists(&self, c: &AccessContext, e: &'static EntityMeta, id: &Value) -> Result<bool> {
+        self.inner.exists(c, e, id).await
+    }
+}
+
+fn ctx() -> AccessContext {
+    AccessContext::new("cache-test", Role::Service, Purpose::Operations).unwrap()
+}
+
+struct World {
+    pg: PgStore,
+    source: Arc<Counting>,
+    redis_url: String,
+    prefix: String,
+}
+
+async fn world(redis_url: &str) -> World {
+    let schema = servers::unique_namespace("c");
+    let vars = [
+        ("UDL__POSTGRES__URL", servers::postgres_url()),
+        ("UDL__POSTGRES__SCHEMA", schema),
+        ("UDL__POSTGRES__POOL__MIN", "0".into()),
+        ("UDL__POSTGRES__POOL__MAX", "4".into()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let pg = match PgStore::connect(config.postgres.as_ref().unwrap()).await {
+        Ok(pg) => pg,
+        Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
+    };
+    let ddl = "CREATE TABLE articles (id UUID PRIMARY KEY, title TEXT NOT NULL, views BIGINT NOT NULL, version BIGINT NOT NULL);
+        CREATE TABLE conformance_notes (id UUID PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
+        rank BIGINT NOT NULL, score DOUBLE PRECISION, active BOOLEAN NOT NULL, tag TEXT, attrs JSONB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL, due_on DATE, blob BYTEA, embedding REAL[], version BIGINT NOT NULL)";
+    Migrator::new(vec![Migration::new(1, "tables", ddl)])
+        .unwrap()
+        .up(&pg)
+        .await
+        .unwrap();
+    let source = Arc::new(Counting {
+        inner: pg.records(),
+        fetches: AtomicUsize::new(0),
+        lists: AtomicUsize::new(0),
+    });
+    World {
+        pg,
+        source,
+        redis_url: redis_url.to_owned(),
+        prefix: format!("{}:", servers::unique_namespace("c")),
+    }
+}
+
+impl World {
+    async fn cache(&self) -> Arc<CachedStore> {
+        let vars = [
+            ("UDL__REDIS__URL", self.redis_url.clone()),
+            ("UDL__REDIS__KEY_PREFIX", self.prefix.clone()),
+            ("UDL__REDIS__POOL__ACQUIRE_TIMEOUT", "500ms".into()),
+        ];
+        let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+        let redis = match RedisStore::connect(config.redis.as_ref().unwrap()).await {
+            Ok(r) => r,
+            Err(e) => servers::unreachable("Redis", &self.redis_url, &e),
+        };
+        CachedStore::new(self.source.clone(), redis, CacheConfig::default())
+            .await
+            .unwrap()
+    }
+
+    fn fetches(&self) -> usize {
+        self.source.fetches.load(Ordering::SeqCst)
+    }
+
+    async fn finish(self) {
+        let sql = format!("DROP SCHEMA \"{}\" CASCADE", self.pg.schema());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(self.pg.pool())
+            .await
+            .unwrap();
+        if let Ok(client) = redis::Client::open(self.redis_url.as_str()) {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{}*", self.prefix))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    let _ = redis::cmd("DEL")
+                        .arg(&keys)
+                        .query_async::<()>(&mut conn)
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+fn repo<T: udl_core::Entity>(store: &Arc<CachedStore>) -> Repository<T> {
+    Repository::new(store.clone() as Arc<dyn RecordStore>).unwrap()
+}
+
+#[tokio::test]
+async fn concurrent_misses_load_once_then_l1_serves() {
+    let w = world(&servers::redis_url()).await;
+    let cache = w.cache().await;
+    let articles = repo::<Article>(&cache);
+    let a = article("Sleep hygiene");
+    articles.create(&ctx(), a.clone()).await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (articles, id) = (articles.clone(), a.id);
+            tokio::spawn(async move { articles.get(&ctx(), &id).await.unwrap().unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap() == a);
+    }
+    assert_eq!(
+        w.fetches(),
+        1,
+        "single-flight: one load for 40 concurrent misses"
+    );
+    articles.get(&ctx(), &a.id).await.unwrap();
+    assert_eq!(w.fetches(), 1, "then served from L1");
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn writes_invalidate_here_in_redis_and_in_other_processes() {
+    let w = world(&servers::redis_url()).await;
+    let (one, two) = (w.cache().await, w.cache().await);
+    let (in_one, in_two) = (repo::<Article>(&one), repo::<Article>(&two));
+    let a = article("Grounding");
+    in_one.create(&ctx(), a.clone()).await.unwrap();
+    in_one.get(&ctx(), &a.id).await.unwrap();
+    assert_eq!(w.fetches(), 1);
+    in_two.get(&ctx(), &a.id).await.unwrap();
+    assert_eq!(w.fetches(), 1, "the second process is served by L2");
+
+    let mut heard = two.invalidations();
+    let before = *heard.borrow_and_update();
+    assert!(in_one
+        .update(
+            &ctx(),
+            &a.id,
+            Changes::new().set("title", "Grounding, revised")
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        in_one.get(&ctx(), &a.id).await.unwrap().unwrap().title,
+        "Grounding, revised"
+    );
+    tokio::time::timeout(Duration::from_secs(5), heard.wait_for(|n| *n > before))
+        .await
+        .expect("the other process hears the invalidation")
+        .unwrap();
+    assert_eq!(
+        in_two.get(&ctx(), &a.id).await.unwrap().unwrap().title,
+        "Grounding, revised"
+    );
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn query_results_are_cached_until_the_entity_changes() {
+    let w = world(&servers::redis_url()).await;
+    let cache = w.cache().await;
+    let articles = repo::<Article>(&cache);
+    articles.create(&ctx(), article("One")).await.unwrap();
+    let context = ctx();
+    let list = || articles.list(&context, &Filter::All, &[], Page::first(10));
+    assert_eq!(list().await.unwrap().items.len(), 1);
+    assert_eq!(list().await.unwrap().items.len(), 1);
+    assert_eq!(
+        w.source.lists.load(Ordering::SeqCst),
+        1,
+        "second list from L3"
+    );
+    articles.create(&ctx(), article("Two")).await.unwrap();
+    assert_eq!(
+        list().await.unwrap().items.len(),
+        2,
+        "a write makes the old result unreachable"
+    );
+    assert_eq!(w.source.lists.load(Ordering::SeqCst), 2);
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn phi_entities_are_never_cached() {
+    let w = world(&servers::redis_url()).await;
+    let cache = w.cache().await;
+    let notes = repo::<Note>(&cache);
+    let n = note(1);
+    notes.create(&ctx(), n.clone()).await.unwrap();
+    notes.get(&ctx(), &n.id).await.unwrap();
+    notes.get(&ctx(), &n.id).await.unwrap();
+    assert_eq!(w.fetches(), 2, "every PHI read goes to the source");
+    assert_eq!(cache.l1_len(), 0);
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn without_redis_reads_still_come_from_l1_or_the_source() {
+    let mut redis = PrivateRedis::start().await;
+    let w = world(&redis.url).await;
+    let cache = w.cache().await;
+    let articles = repo::<Article>(&cache);
+    let (a, b) = (article("Cached before"), article("Never cached"));
+    articles.create(&ctx(), a.clone()).await.unwrap();
+    articles.create(&ctx(), b.clone()).await.unwrap();
+    articles.get(&ctx(), &a.id).await.unwrap();
+    redis.stop();
+    assert!(
+        articles.get(&ctx(), &a.id).await.unwrap().unwrap() == a,
+        "L1 still serves"
+    );
+    assert!(
+        articles.get(&ctx(), &b.id).await.unwrap().unwrap() == b,
+        "misses go to the source"
+    );
+    assert!(articles
+        .update(&ctx(), &b.id, Changes::new().set("views", 3_i64))
+        .await
+        .unwrap());
+    assert_eq!(
+        articles.get(&ctx(), &b.id).await.unwrap().unwrap().views,
+        3,
+        "local invalidation still works"
+    );
+    assert_eq!(
+        articles
+            .list(&ctx(), &Filter::All, &[], Page::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    w.finish().await;
+}
