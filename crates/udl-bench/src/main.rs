@@ -1,10 +1,11 @@
-//! `cargo run --release -p udl-bench -- postgres|mongo|vector [--seconds N] [--rounds N] [--only SCENARIO]`
+//! `cargo run --release -p udl-bench -- postgres|mongo|cache|vector [--seconds N] [--rounds N] [--only SCENARIO]`
 //!
 //! Runs udl and the raw driver doing the same work, with the same pool and concurrency, in
 //! one process against the local servers, and prints one line per scenario:
 //! `scenario udl_ops_per_s raw_ops_per_s ratio`. Absolute figures on shared machines are
 //! noise; the ratio is the figure to keep.
 
+mod cache;
 mod fixture;
 mod measure;
 mod mongo;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
     let outcome = match target.as_deref() {
         Some("postgres") => runtime.block_on(postgres::run(&plan)),
         Some("mongo") => runtime.block_on(mongo::run(&plan)),
+        Some("cache") => runtime.block_on(cache::run(&plan)),
         Some("vector") => {
             vector::run();
             Ok(())
@@ -77,6 +79,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres|mongo|vector [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo|cache|vector [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

@@ -23,7 +23,7 @@ pub type L1 = moka::future::Cache<String, Option<Record>>;
 /// Sizes and lifetimes of the tiers.
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
-    /// Most records kept in L1.
+    /// Most records kept in L1; 0 turns L1 (and single-flight) off.
     pub l1_capacity: u64,
     /// L1 lifetime: also the longest another process's write can go unseen if its
     /// invalidation message is lost.
@@ -62,7 +62,16 @@ fn cacheable(entity: &EntityMeta) -> bool {
 }
 
 fn record_key(entity: &EntityMeta, id: &Value) -> String {
-    format!("{}\u{0}{}", entity.name, id.to_json())
+    let id = match id {
+        Value::Uuid(u) => u.hyphenated().to_string(),
+        Value::Text(t) => t.clone(),
+        other => other.to_json().to_string(),
+    };
+    let mut key = String::with_capacity(entity.name.len() + 1 + id.len());
+    key.push_str(entity.name);
+    key.push('\u{0}');
+    key.push_str(&id);
+    key
 }
 
 /// Record keys hold ids; in Redis they are hashed so no id is readable in a key.
@@ -129,12 +138,12 @@ impl CachedStore {
         }
     }
 
-    async fn l2_put(&self, key: &str, record: &Record) {
+    async fn l2_put(&self, entity: &EntityMeta, key: &str, record: &Record) {
         let mut conn = self.redis.connection();
         let stored = conn
             .set_ex::<_, _, ()>(
                 self.redis.key(&format!("c:{}", hashed(key))),
-                codec::encode(record),
+                codec::encode(entity, record),
                 self.config.l2_ttl.as_secs().max(1),
             )
             .await;
@@ -248,10 +257,17 @@ impl RecordStore for CachedStore {
             }
             let loaded = self.inner.fetch(ctx, entity, id).await?;
             if let Some(record) = &loaded {
-                self.l2_put(&key, record).await;
+                self.l2_put(entity, &key, record).await;
             }
             Ok::<_, udl_core::Error>(loaded)
         };
+        if self.config.l1_capacity == 0 {
+            return load.await;
+        }
+        // A plain lookup first: cheaper than the single-flight entry on the hot path.
+        if let Some(hit) = self.l1.get(&key).await {
+            return Ok(hit);
+        }
         self.l1
             .try_get_with(key.clone(), load)
             .await
@@ -309,7 +325,7 @@ impl RecordStore for CachedStore {
         let _ = conn
             .set_ex::<_, _, ()>(
                 &key,
-                codec::encode_list(&records),
+                codec::encode_list(entity, &records),
                 self.config.l3_ttl.as_secs().max(1),
             )
             .await;

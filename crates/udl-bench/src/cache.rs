@@ -1,0 +1,138 @@
+//! Tiered cache: L1 hit latency, and an L2 hit through udl against a raw Redis GET of the
+//! same bytes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use udl::postgres::{Migration, Migrator, PgStore};
+use udl::redis::RedisStore;
+use udl::{RecordStore, Repository, Result, UdlConfig};
+use udl_cache::{CacheConfig, CachedStore};
+use udl_testkit::servers;
+
+use crate::fixture::{ctx, row, BenchRow, CONCURRENCY};
+use crate::measure::{compare, report, throughput, Plan};
+
+const L1_SAMPLES: usize = 200_000;
+
+/// Runs the cache scenarios and prints their lines.
+pub async fn run(plan: &Plan) -> Result<()> {
+    let schema = servers::unique_namespace("bench");
+    let prefix = format!("{}:", servers::unique_namespace("bench"));
+    let vars = [
+        ("UDL__POSTGRES__URL", servers::postgres_url()),
+        ("UDL__POSTGRES__SCHEMA", schema.clone()),
+        ("UDL__REDIS__URL", servers::redis_url()),
+        ("UDL__REDIS__KEY_PREFIX", prefix.clone()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+        .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))?;
+    let pg = PgStore::connect(config.postgres.as_ref().expect("postgres configured")).await?;
+    let redis = RedisStore::connect(config.redis.as_ref().expect("redis configured")).await?;
+    let ddl = "CREATE TABLE bench_events (id UUID PRIMARY KEY, owner TEXT NOT NULL, active BOOLEAN NOT NULL,
+        score DOUBLE PRECISION NOT NULL, payload TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, version BIGINT NOT NULL)";
+    Migrator::new(vec![Migration::new(1, "bench_events", ddl)])?
+        .up(&pg)
+        .await?;
+    let outcome = scenarios(&pg, &redis, plan).await;
+    let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(pg.pool())
+        .await;
+    let mut conn = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _ = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut conn)
+            .await;
+    }
+    outcome
+}
+
+async fn scenarios(pg: &PgStore, redis: &RedisStore, plan: &Plan) -> Result<()> {
+    let hot = row(1);
+    let id = hot.id;
+    pg.repository::<BenchRow>()?.create(ctx(), hot).await?;
+
+    let with_l1 = CachedStore::new(pg.records(), redis.clone(), CacheConfig::default()).await?;
+    let cached: Repository<BenchRow> = Repository::new(with_l1 as Arc<dyn RecordStore>)?;
+    cached.get(ctx(), &id).await?;
+    let mut samples = Vec::with_capacity(L1_SAMPLES);
+    for _ in 0..L1_SAMPLES {
+        let started = Instant::now();
+        let found = cached.get(ctx(), &id).await?;
+        samples.push(started.elapsed());
+        assert!(found.is_some());
+    }
+    samples.sort();
+    println!("cache: L1 hit through Repository::get, {L1_SAMPLES} sequential reads");
+    println!(
+        "l1_hit_median_ns         {:>12}",
+        samples[L1_SAMPLES / 2].as_nanos()
+    );
+    println!(
+        "l1_hit_p99_ns            {:>12}",
+        samples[L1_SAMPLES * 99 / 100].as_nanos()
+    );
+
+    if plan.wants("l2_hit") {
+        let no_l1 = CacheConfig {
+            l1_capacity: 0,
+            ..CacheConfig::default()
+        };
+        let l2_only: Repository<BenchRow> = Repository::new(
+            CachedStore::new(pg.records(), redis.clone(), no_l1).await? as Arc<dyn RecordStore>,
+        )?;
+        l2_only.get(ctx(), &id).await?;
+        let l2_key = find_l2_key(redis).await;
+        println!(
+            "{:<24} {:>12} {:>12} {:>6}",
+            "scenario", "udl_ops/s", "raw_ops/s", "ratio"
+        );
+        let (u, r) = compare(
+            plan.rounds,
+            || {
+                let repo = l2_only.clone();
+                throughput(CONCURRENCY, plan.window, move |_| {
+                    let repo = repo.clone();
+                    async move {
+                        assert!(repo.get(ctx(), &id).await.expect("udl L2 get").is_some());
+                    }
+                })
+            },
+            || {
+                let (redis, key) = (redis.clone(), l2_key.clone());
+                throughput(CONCURRENCY, plan.window, move |_| {
+                    let (mut conn, key) = (redis.connection(), key.clone());
+                    async move {
+                        let bytes: Option<Vec<u8>> = redis::cmd("GET")
+                            .arg(&key)
+                            .query_async(&mut conn)
+                            .await
+                            .expect("raw get");
+                        assert!(bytes.is_some());
+                    }
+                })
+            },
+        )
+        .await;
+        report("l2_hit_vs_raw_get", u, r);
+    }
+    Ok(())
+}
+
+/// The one L2 record key the warm-up wrote.
+async fn find_l2_key(redis: &RedisStore) -> String {
+    let mut conn = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(redis.key("c:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    keys.into_iter().next().expect("warm-up wrote an L2 entry")
+}
