@@ -141,10 +141,10 @@ impl CachedStore {
     async fn l2_put(&self, entity: &EntityMeta, key: &str, record: &Record) {
         let mut conn = self.redis.connection();
         let stored = conn
-            .set_ex::<_, _, ()>(
+            .pset_ex::<_, _, ()>(
                 self.redis.key(&format!("c:{}", hashed(key))),
                 codec::encode(entity, record),
-                self.config.l2_ttl.as_secs().max(1),
+                self.config.l2_ttl.as_millis().max(1) as u64,
             )
             .await;
         if let Err(e) = stored {
@@ -323,10 +323,10 @@ impl RecordStore for CachedStore {
         }
         let records = self.inner.list(ctx, entity, query).await?;
         let _ = conn
-            .set_ex::<_, _, ()>(
+            .pset_ex::<_, _, ()>(
                 &key,
                 codec::encode_list(entity, &records),
-                self.config.l3_ttl.as_secs().max(1),
+                self.config.l3_ttl.as_millis().max(1) as u64,
             )
             .await;
         Ok(records)

@@ -113,10 +113,10 @@ impl EmbeddingCache {
     pub async fn set_many(&self, model: &str, entries: &[(&str, &[f32])]) -> Result<()> {
         let mut pipe = redis::pipe();
         for (text, vector) in entries {
-            pipe.set_ex(
+            pipe.pset_ex(
                 self.key(model, text),
                 encode(model, vector),
-                self.ttl.as_secs().max(1),
+                self.ttl.as_millis().max(1) as u64,
             )
             .ignore();
         }

@@ -94,7 +94,7 @@ impl GenerationCache {
             return Ok(false);
         }
         let mut conn = self.store.connection();
-        conn.set_ex::<_, _, ()>(self.key(key), response, self.ttl.as_secs().max(1))
+        conn.pset_ex::<_, _, ()>(self.key(key), response, self.ttl.as_millis().max(1) as u64)
             .await
             .map_err(|e| classify(&e, "generation cache put"))?;
         Ok(true)

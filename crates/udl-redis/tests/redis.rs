@@ -147,3 +147,33 @@ async fn outage_follows_the_declared_policy() {
     );
     assert!(err.is_temporary());
 }
+
+#[tokio::test]
+async fn cached_embeddings_expire_after_their_ttl() {
+    let s = common::store().await;
+    let cache = EmbeddingCache::new(s.clone(), Duration::from_millis(150));
+    cache
+        .set_many("fake-embed", &[("short lived", &[1.0, 2.0])])
+        .await
+        .unwrap();
+    assert!(cache
+        .get_many("fake-embed", 2, &["short lived"])
+        .await
+        .unwrap()[0]
+        .is_some());
+    // Redis expires the key on its own clock; watch for it with a deadline, no fixed sleep.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if cache
+            .get_many("fake-embed", 2, &["short lived"])
+            .await
+            .unwrap()[0]
+            .is_none()
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "entry never expired");
+        tokio::task::yield_now().await;
+    }
+    common::cleanup(&s).await;
+}
