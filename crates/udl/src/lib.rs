@@ -38,6 +38,8 @@
 mod data_layer;
 
 pub use data_layer::DataLayer;
+#[cfg(feature = "cache")]
+pub use udl_cache as cache;
 pub use udl_config as config;
 pub use udl_config::UdlConfig;
 pub use udl_core::*;
