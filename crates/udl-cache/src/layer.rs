@@ -155,24 +155,25 @@ impl CachedStore {
     /// After a write: drop the keys here and in Redis, tell every process, and move the
     /// entity's version so its cached query results are no longer found.
     async fn invalidate(&self, entity: &'static EntityMeta, ids: &[&Value]) {
-        let keys: Vec<String> = ids.iter().map(|id| record_key(entity, id)).collect();
-        for key in &keys {
-            self.l1.invalidate(key).await;
-        }
-        let message = if keys.len() == 1 {
-            keys[0].clone()
-        } else {
-            let prefix = format!("{}\u{0}", entity.name);
-            let _ = self
-                .l1
-                .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
-            format!("{}\u{0}{WHOLE_ENTITY}", entity.name)
-        };
         let mut pipe = redis::pipe();
-        for key in &keys {
-            pipe.del(self.redis.key(&format!("c:{}", hashed(key))))
-                .ignore();
-        }
+        let message = match ids {
+            [id] => {
+                let key = record_key(entity, id);
+                self.l1.invalidate(&key).await;
+                pipe.del(self.redis.key(&format!("c:{}", hashed(&key))))
+                    .ignore();
+                key
+            }
+            // Only bulk inserts write many ids at once, and new ids have no L2 entry (L2 holds
+            // found records only); their L1 "not found" entries go with the whole entity.
+            _ => {
+                let prefix = format!("{}\u{0}", entity.name);
+                let _ = self
+                    .l1
+                    .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+                format!("{}\u{0}{WHOLE_ENTITY}", entity.name)
+            }
+        };
         pipe.incr(self.version_key(entity), 1).ignore();
         pipe.publish(&self.channel, message).ignore();
         let mut conn = self.redis.connection();

@@ -343,3 +343,20 @@ async fn without_redis_reads_still_come_from_l1_or_the_source() {
     );
     w.finish().await;
 }
+
+#[tokio::test]
+async fn a_bulk_insert_replaces_cached_not_found_answers() {
+    let w = world(&servers::redis_url()).await;
+    let cache = w.cache().await;
+    let articles = repo::<Article>(&cache);
+    let later = article("Arrives in bulk");
+    assert!(articles.get(&ctx(), &later.id).await.unwrap().is_none());
+    assert!(articles.get(&ctx(), &later.id).await.unwrap().is_none());
+    assert_eq!(w.fetches(), 1, "the miss is cached");
+    articles
+        .create_many(&ctx(), vec![later.clone(), article("Another")])
+        .await
+        .unwrap();
+    assert!(articles.get(&ctx(), &later.id).await.unwrap().unwrap() == later);
+    w.finish().await;
+}
