@@ -144,7 +144,16 @@ impl<T: Entity> Repository<T> {
             .validate(Self::meta())
             .map_err(|e| e.with_operation("update"))?;
         let id = id.clone().into_value();
-        self.store.update(ctx, Self::meta(), &id, &changes).await
+        let matched = self.store.update(ctx, Self::meta(), &id, &changes).await?;
+        // A store matches on id and expected version together; if nothing matched although
+        // the record exists, the version was stale.
+        if !matched
+            && changes.expected_version.is_some()
+            && self.store.exists(ctx, Self::meta(), &id).await?
+        {
+            return Err(Error::stale_version(self.store.kind(), Self::meta().name));
+        }
+        Ok(matched)
     }
 
     /// Deletes the record with `id`; `Ok(false)` when there was none.

@@ -87,8 +87,9 @@ pub trait RecordStore: Send + Sync + 'static {
         id: &Value,
     ) -> Result<Option<Record>>;
 
-    /// Applies changes to one record; `Ok(false)` when no record has that id, `Conflict` when
-    /// an expected version no longer matches.
+    /// Applies changes to the record with this id and, when the changes carry an expected
+    /// version, that version; `Ok(false)` when no record matched. ([`crate::Repository`]
+    /// turns a miss on an existing record into a `Conflict`.)
     async fn update(
         &self,
         ctx: &AccessContext,

@@ -41,22 +41,6 @@ impl MongoRecords {
     fn by_id(entity: &EntityMeta, id: &Value) -> Result<Document> {
         Ok(doc! { "_id": to_bson(entity, entity.id(), id.clone())? })
     }
-
-    async fn id_exists(
-        &self,
-        entity: &'static EntityMeta,
-        id: &Value,
-        op: &'static str,
-    ) -> Result<bool> {
-        let filter = Self::by_id(entity, id).map_err(|e| e.with_operation(op))?;
-        let n = self
-            .collection(entity)
-            .count_documents(filter)
-            .limit(1)
-            .await
-            .map_err(|e| classify(&e, op))?;
-        Ok(n > 0)
-    }
 }
 
 fn refused(op: &'static str) -> impl Fn(Error) -> Error {
@@ -224,9 +208,6 @@ impl RecordStore for MongoRecords {
             }
             return Ok(true);
         }
-        if changes.expected_version.is_some() && self.id_exists(entity, id, op).await? {
-            return Err(Error::stale_version(StoreKind::Mongo, entity.name));
-        }
         Ok(false)
     }
 
@@ -312,6 +293,13 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        self.id_exists(entity, id, "exists").await
+        let filter = Self::by_id(entity, id).map_err(refused("exists"))?;
+        let n = self
+            .collection(entity)
+            .count_documents(filter)
+            .limit(1)
+            .await
+            .map_err(|e| classify(&e, "exists"))?;
+        Ok(n > 0)
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
 use udl_core::{
-    AccessContext, Capabilities, Capability, EntityMeta, Error, Filter, Query, Record, RecordStore,
+    AccessContext, Capabilities, Capability, EntityMeta, Filter, Query, Record, RecordStore,
     Result, StoreKind, ValidChanges, Value, ValueKind,
 };
 
@@ -126,23 +126,6 @@ fn insert_sql(entity: &'static EntityMeta, mut record: Record) -> Result<Prepare
     })
 }
 
-impl PgRecords {
-    async fn id_exists(
-        &self,
-        conn: &mut PgConnection,
-        entity: &'static EntityMeta,
-        id: &Value,
-        op: &'static str,
-    ) -> Result<bool> {
-        let row = fetch_row(conn, by_id(entity, Statement::Exists, id, op)?, op).await?;
-        row.as_ref()
-            .map(|r| r.try_get::<bool, _>(0))
-            .transpose()
-            .map_err(|e| classify(&e, op))
-            .map(|found| found.unwrap_or(false))
-    }
-}
-
 #[async_trait]
 impl RecordStore for PgRecords {
     fn kind(&self) -> StoreKind {
@@ -219,13 +202,7 @@ impl RecordStore for PgRecords {
         }
         let mut conn = self.exec.conn(op).await?;
         let done = execute(&mut conn, sql, op).await?;
-        if done.rows_affected() > 0 {
-            return Ok(true);
-        }
-        if changes.expected_version.is_some() && self.id_exists(&mut conn, entity, id, op).await? {
-            return Err(Error::stale_version(StoreKind::Postgres, entity.name));
-        }
-        Ok(false)
+        Ok(done.rows_affected() > 0)
     }
 
     async fn delete(
@@ -292,7 +269,14 @@ impl RecordStore for PgRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        let mut conn = self.exec.conn("exists").await?;
-        self.id_exists(&mut conn, entity, id, "exists").await
+        let op = "exists";
+        let sql = by_id(entity, Statement::Exists, id, op)?;
+        let mut conn = self.exec.conn(op).await?;
+        let row = fetch_row(&mut conn, sql, op).await?;
+        row.as_ref()
+            .map(|r| r.try_get::<bool, _>(0))
+            .transpose()
+            .map_err(|e| classify(&e, op))
+            .map(|found| found.unwrap_or(false))
     }
 }
