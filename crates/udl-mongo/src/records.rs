@@ -6,7 +6,7 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
 use udl_core::{
     AccessContext, Capabilities, EntityMeta, Error, Filter, Query, Record, RecordStore, Result,
-    StoreKind, ValidChanges, Value, ValueKind,
+    StoreKind, ValidChanges, Value,
 };
 
 use crate::convert::{self, doc_key, to_bson};
@@ -19,10 +19,6 @@ pub struct MongoRecords {
     db: Database,
     caps: Capabilities,
     vectors: VectorIndexes,
-}
-
-fn has_vector(entity: &EntityMeta) -> bool {
-    entity.fields.iter().any(|f| f.kind == ValueKind::Vector)
 }
 
 impl MongoRecords {
@@ -63,7 +59,7 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
-        let indexed = has_vector(entity).then(|| record.clone());
+        let indexed = self.vectors.tracks(entity).then(|| record.clone());
         let doc = convert::document(entity, record).map_err(refused("insert"))?;
         self.collection(entity)
             .insert_one(doc)
@@ -85,7 +81,7 @@ impl RecordStore for MongoRecords {
         records: Vec<Record>,
     ) -> Result<u64> {
         let op = "insert_many";
-        let indexed = if has_vector(entity) {
+        let indexed = if self.vectors.tracks(entity) {
             records.clone()
         } else {
             Vec::new()
@@ -198,7 +194,7 @@ impl RecordStore for MongoRecords {
             .await
             .map_err(|e| classify(&e, op))?;
         if done.matched_count > 0 {
-            if has_vector(entity) {
+            if self.vectors.tracks(entity) {
                 let mut changed = Record::with_capacity(changes.sets.len() + 1);
                 changed.push(entity.id_field, id.clone());
                 for (name, value) in &changes.sets {
@@ -223,7 +219,7 @@ impl RecordStore for MongoRecords {
             .delete_one(filter)
             .await
             .map_err(|e| classify(&e, "delete"))?;
-        if done.deleted_count > 0 && has_vector(entity) {
+        if done.deleted_count > 0 && self.vectors.tracks(entity) {
             let id = to_bson(entity, entity.id(), id.clone()).map_err(refused("delete"))?;
             self.vectors.remove(entity, &id);
         }

@@ -46,6 +46,14 @@ impl VectorIndexes {
             .and_then(|slot| slot.get().cloned())
     }
 
+    /// Whether any vector field of `entity` has a built index that writes must keep current.
+    pub fn tracks(&self, entity: &'static EntityMeta) -> bool {
+        entity
+            .fields
+            .iter()
+            .any(|f| f.kind == ValueKind::Vector && self.existing(entity.name, f.name).is_some())
+    }
+
     /// The index of `field`, built from the collection if this is its first use.
     pub async fn get_or_build(
         &self,
