@@ -129,3 +129,20 @@ pub fn statuses(known: &[KnownMigration], applied: &[AppliedMigration]) -> Vec<M
     out.sort_by_key(|s| s.version);
     out
 }
+
+/// Checks sorted migration versions: positive and unique (`Config` error otherwise).
+pub fn check_versions(sorted: &[i64]) -> crate::Result<()> {
+    if let Some(pair) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(crate::Error::new(
+            crate::ErrorKind::Config,
+            format!("migration version {} is used twice", pair[0]),
+        ));
+    }
+    if sorted.first().is_some_and(|v| *v <= 0) {
+        return Err(crate::Error::new(
+            crate::ErrorKind::Config,
+            "migration versions must be positive",
+        ));
+    }
+    Ok(())
+}

@@ -12,8 +12,8 @@ use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 use sha2::{Digest, Sha256};
 use udl_core::{
-    check_applied, statuses, AppliedMigration, Entity, Error, ErrorKind, KnownMigration,
-    MigrationReport, MigrationStatus, Result, StoreKind,
+    check_applied, check_versions, statuses, AppliedMigration, Entity, Error, ErrorKind,
+    KnownMigration, MigrationReport, MigrationStatus, Result, StoreKind,
 };
 
 use crate::convert::doc_key;
@@ -224,14 +224,9 @@ impl MongoMigrator {
     /// A migrator over `migrations`; versions must be positive and unique.
     pub fn new(mut migrations: Vec<MongoMigration>) -> Result<Self> {
         migrations.sort_by_key(|m| m.version);
-        if migrations.windows(2).any(|w| w[0].version == w[1].version)
-            || migrations.first().is_some_and(|m| m.version <= 0)
-        {
-            return Err(fail(
-                ErrorKind::Config,
-                "migration versions must be positive and unique".into(),
-            ));
-        }
+        let versions: Vec<i64> = migrations.iter().map(|m| m.version).collect();
+        check_versions(&versions)
+            .map_err(|e| e.with_store(StoreKind::Mongo).with_operation("migrate"))?;
         Ok(MongoMigrator { migrations })
     }
 

@@ -41,7 +41,7 @@ impl MongoStore {
     pub async fn connect(config: &MongoConfig) -> Result<Self> {
         let mut options = ClientOptions::parse(config.url.expose())
             .await
-            .map_err(|e| classify(&e, "connect").with_operation("connect"))?;
+            .map_err(|e| classify(&e, "connect"))?;
         options.app_name = Some("udl".into());
         options.min_pool_size = Some(config.pool.min);
         options.max_pool_size = Some(config.pool.max);

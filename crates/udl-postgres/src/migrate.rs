@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use udl_core::{
-    check_applied, statuses, AppliedMigration, Error, ErrorKind, KnownMigration, MigrationReport,
-    MigrationStatus, Result, StoreKind,
+    check_applied, check_versions, statuses, AppliedMigration, Error, ErrorKind, KnownMigration,
+    MigrationReport, MigrationStatus, Result, StoreKind,
 };
 
 use crate::error::classify;
@@ -62,20 +62,9 @@ impl Migrator {
     /// A migrator over `migrations`; versions must be positive and unique.
     pub fn new(mut migrations: Vec<Migration>) -> Result<Self> {
         migrations.sort_by_key(|m| m.version);
-        for pair in migrations.windows(2) {
-            if pair[0].version == pair[1].version {
-                return Err(fail(
-                    ErrorKind::Config,
-                    format!("migration version {} is used twice", pair[0].version),
-                ));
-            }
-        }
-        if migrations.first().is_some_and(|m| m.version <= 0) {
-            return Err(fail(
-                ErrorKind::Config,
-                "migration versions must be positive".into(),
-            ));
-        }
+        let versions: Vec<i64> = migrations.iter().map(|m| m.version).collect();
+        check_versions(&versions)
+            .map_err(|e| e.with_store(StoreKind::Postgres).with_operation("migrate"))?;
         Ok(Migrator { migrations })
     }
 

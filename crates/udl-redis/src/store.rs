@@ -21,8 +21,8 @@ impl RedisStore {
     /// connection and reconnects by itself; connect and response timeouts come from the
     /// pool's acquire timeout.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
-        let client = redis::Client::open(config.url.expose())
-            .map_err(|e| classify(&e, "connect").with_operation("connect"))?;
+        let client =
+            redis::Client::open(config.url.expose()).map_err(|e| classify(&e, "connect"))?;
         let timeout = config.pool.acquire_timeout;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
