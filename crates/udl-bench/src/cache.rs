@@ -10,8 +10,8 @@ use udl::{RecordStore, Repository, Result, UdlConfig};
 use udl_cache::{CacheConfig, CachedStore};
 use udl_testkit::servers;
 
-use crate::fixture::{ctx, row, BenchRow, CONCURRENCY};
-use crate::measure::{compare, report, throughput, Plan};
+use crate::fixture::{ctx, row, BenchRow};
+use crate::measure::{header, scenario, Plan};
 
 const L1_SAMPLES: usize = 200_000;
 
@@ -80,7 +80,7 @@ async fn scenarios(pg: &PgStore, redis: &RedisStore, plan: &Plan) -> Result<()> 
         samples[L1_SAMPLES * 99 / 100].as_nanos()
     );
 
-    if plan.wants("l2_hit") {
+    if plan.wants("l2_hit_vs_raw_get") {
         let no_l1 = CacheConfig {
             l1_capacity: 0,
             ..CacheConfig::default()
@@ -90,38 +90,30 @@ async fn scenarios(pg: &PgStore, redis: &RedisStore, plan: &Plan) -> Result<()> 
         )?;
         l2_only.get(ctx(), &id).await?;
         let l2_key = find_l2_key(redis).await;
-        println!(
-            "{:<24} {:>12} {:>12} {:>6}",
-            "scenario", "udl_ops/s", "raw_ops/s", "ratio"
-        );
-        let (u, r) = compare(
-            plan.rounds,
-            || {
+        header();
+        let raw_redis = redis.clone();
+        scenario(
+            plan,
+            "l2_hit_vs_raw_get",
+            move |_| {
                 let repo = l2_only.clone();
-                throughput(CONCURRENCY, plan.window, move |_| {
-                    let repo = repo.clone();
-                    async move {
-                        assert!(repo.get(ctx(), &id).await.expect("udl L2 get").is_some());
-                    }
-                })
+                async move {
+                    assert!(repo.get(ctx(), &id).await.expect("udl L2 get").is_some());
+                }
             },
-            || {
-                let (redis, key) = (redis.clone(), l2_key.clone());
-                throughput(CONCURRENCY, plan.window, move |_| {
-                    let (mut conn, key) = (redis.connection(), key.clone());
-                    async move {
-                        let bytes: Option<Vec<u8>> = redis::cmd("GET")
-                            .arg(&key)
-                            .query_async(&mut conn)
-                            .await
-                            .expect("raw get");
-                        assert!(bytes.is_some());
-                    }
-                })
+            move |_| {
+                let (mut conn, key) = (raw_redis.connection(), l2_key.clone());
+                async move {
+                    let bytes: Option<Vec<u8>> = redis::cmd("GET")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("raw get");
+                    assert!(bytes.is_some());
+                }
             },
         )
         .await;
-        report("l2_hit_vs_raw_get", u, r);
     }
     Ok(())
 }

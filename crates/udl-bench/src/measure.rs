@@ -4,6 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::fixture::CONCURRENCY;
+
 /// What to run: measurement window per side and round, rounds, and optionally one scenario.
 pub struct Plan {
     /// Length of one measurement of one side.
@@ -74,6 +76,36 @@ where
         }
     }
     (u / rounds as f64, r / rounds as f64)
+}
+
+/// Runs scenario `name` unless the plan leaves it out: `udl` and `raw` are the same work,
+/// each a closed-loop operation given a sequence number, compared as in [`compare`] with
+/// [`CONCURRENCY`] tasks; prints the scenario's line.
+pub async fn scenario<U, UF, R, RF>(plan: &Plan, name: &str, udl: U, raw: R)
+where
+    U: Fn(u64) -> UF + Clone + Send + Sync + 'static,
+    UF: Future<Output = ()> + Send,
+    R: Fn(u64) -> RF + Clone + Send + Sync + 'static,
+    RF: Future<Output = ()> + Send,
+{
+    if !plan.wants(name) {
+        return;
+    }
+    let (u, r) = compare(
+        plan.rounds,
+        || throughput(CONCURRENCY, plan.window, udl.clone()),
+        || throughput(CONCURRENCY, plan.window, raw.clone()),
+    )
+    .await;
+    report(name, u, r);
+}
+
+/// Prints the column heads of [`report`] lines.
+pub fn header() {
+    println!(
+        "{:<24} {:>12} {:>12} {:>6}",
+        "scenario", "udl_ops/s", "raw_ops/s", "ratio"
+    );
 }
 
 /// Prints one result line.

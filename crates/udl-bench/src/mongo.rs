@@ -12,7 +12,7 @@ use udl_testkit::servers;
 use uuid::Uuid;
 
 use crate::fixture::{ctx, row, BenchRow, RawRow, CONCURRENCY};
-use crate::measure::{compare, report, throughput, Plan};
+use crate::measure::{header, scenario, Plan};
 
 const SEEDED: usize = 10_000;
 
@@ -73,80 +73,67 @@ pub async fn run(plan: &Plan) -> Result<()> {
 }
 
 async fn scenarios(store: &MongoStore, plan: &Plan) -> Result<()> {
-    let (window, rounds) = (plan.window, plan.rounds);
     let repo: Repository<BenchRow> = store.repository()?;
     let raw: Collection<Document> = store.database().collection("bench_events");
     let seeded: Vec<BenchRow> = (0..SEEDED).map(row).collect();
     let ids: Arc<Vec<Uuid>> = Arc::new(seeded.iter().map(|r| r.id).collect());
     repo.create_many(ctx(), seeded).await?;
 
-    println!("mongo ({}): {CONCURRENCY} tasks on one client pool of {CONCURRENCY}, {}s per side per round, {rounds} rounds",
-        if store.server().ferretdb { "FerretDB" } else { "MongoDB" }, window.as_secs());
-    println!(
-        "{:<24} {:>12} {:>12} {:>6}",
-        "scenario", "udl_ops/s", "raw_ops/s", "ratio"
+    println!("mongo ({}): {CONCURRENCY} tasks on one client pool of {CONCURRENCY}, {}s per side per round, {} rounds",
+        if store.server().ferretdb { "FerretDB" } else { "MongoDB" }, plan.window.as_secs(), plan.rounds);
+    header();
+
+    let (udl_repo, udl_ids, raw_coll, raw_ids) = (
+        repo.clone(),
+        Arc::clone(&ids),
+        raw.clone(),
+        Arc::clone(&ids),
     );
+    scenario(
+        plan,
+        "get_by_id",
+        move |i| {
+            let (repo, ids) = (udl_repo.clone(), Arc::clone(&udl_ids));
+            async move {
+                let id = ids[(i as usize * 7919) % ids.len()];
+                assert!(repo.get(ctx(), &id).await.expect("udl get").is_some());
+            }
+        },
+        move |i| {
+            let (raw, ids) = (raw_coll.clone(), Arc::clone(&raw_ids));
+            async move {
+                let id = ids[(i as usize * 7919) % ids.len()];
+                let found = raw
+                    .find_one(doc! { "_id": uuid_bson(id) })
+                    .await
+                    .expect("raw get");
+                assert!(found.as_ref().and_then(decode).is_some());
+            }
+        },
+    )
+    .await;
 
-    if plan.wants("get_by_id") {
-        let (u, r) = compare(
-            rounds,
-            || {
-                let (repo, ids) = (repo.clone(), Arc::clone(&ids));
-                throughput(CONCURRENCY, window, move |i| {
-                    let (repo, ids) = (repo.clone(), Arc::clone(&ids));
-                    async move {
-                        let id = ids[(i as usize * 7919) % ids.len()];
-                        assert!(repo.get(ctx(), &id).await.expect("udl get").is_some());
-                    }
-                })
-            },
-            || {
-                let (raw, ids) = (raw.clone(), Arc::clone(&ids));
-                throughput(CONCURRENCY, window, move |i| {
-                    let (raw, ids) = (raw.clone(), Arc::clone(&ids));
-                    async move {
-                        let id = ids[(i as usize * 7919) % ids.len()];
-                        let found = raw
-                            .find_one(doc! { "_id": uuid_bson(id) })
-                            .await
-                            .expect("raw get");
-                        assert!(found.as_ref().and_then(decode).is_some());
-                    }
-                })
-            },
-        )
-        .await;
-        report("get_by_id", u, r);
-    }
-
-    if plan.wants("insert_one") {
-        let (u, r) = compare(
-            rounds,
-            || {
-                let repo = repo.clone();
-                throughput(CONCURRENCY, window, move |i| {
-                    let repo = repo.clone();
-                    async move {
-                        repo.create(ctx(), row(i as usize))
-                            .await
-                            .expect("udl insert");
-                    }
-                })
-            },
-            || {
-                let raw = raw.clone();
-                throughput(CONCURRENCY, window, move |i| {
-                    let raw = raw.clone();
-                    async move {
-                        raw.insert_one(raw_document(row(i as usize)))
-                            .await
-                            .expect("raw insert");
-                    }
-                })
-            },
-        )
-        .await;
-        report("insert_one", u, r);
-    }
+    let (udl_repo, raw_coll) = (repo.clone(), raw.clone());
+    scenario(
+        plan,
+        "insert_one",
+        move |i| {
+            let repo = udl_repo.clone();
+            async move {
+                repo.create(ctx(), row(i as usize))
+                    .await
+                    .expect("udl insert");
+            }
+        },
+        move |i| {
+            let raw = raw_coll.clone();
+            async move {
+                raw.insert_one(raw_document(row(i as usize)))
+                    .await
+                    .expect("raw insert");
+            }
+        },
+    )
+    .await;
     Ok(())
 }

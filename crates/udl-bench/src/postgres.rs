@@ -11,7 +11,7 @@ use udl_testkit::servers;
 use uuid::Uuid;
 
 use crate::fixture::{ctx, row, BenchRow, RawRow, CONCURRENCY, OWNERS};
-use crate::measure::{compare, report, throughput, Plan};
+use crate::measure::{compare, header, report, scenario, Plan};
 
 const SEEDED: usize = 10_000;
 const BULK_ROWS: usize = 100_000;
@@ -63,7 +63,6 @@ pub async fn run(plan: &Plan) -> Result<()> {
 }
 
 async fn scenarios(store: &PgStore, plan: &Plan) -> Result<()> {
-    let (window, rounds) = (plan.window, plan.rounds);
     let repo: Repository<BenchRow> = store.repository()?;
     let pool = store.pool().clone();
     let seeded: Vec<BenchRow> = (0..SEEDED).map(row).collect();
@@ -74,128 +73,108 @@ async fn scenarios(store: &PgStore, plan: &Plan) -> Result<()> {
         .await
         .ok();
 
-    println!("postgres: {CONCURRENCY} tasks on one pool of {CONCURRENCY}, {}s per side per round, {rounds} rounds", window.as_secs());
-    println!(
-        "{:<24} {:>12} {:>12} {:>6}",
-        "scenario", "udl_ops/s", "raw_ops/s", "ratio"
+    println!("postgres: {CONCURRENCY} tasks on one pool of {CONCURRENCY}, {}s per side per round, {} rounds", plan.window.as_secs(), plan.rounds);
+    header();
+
+    let (udl_repo, udl_ids, raw_pool, raw_ids) = (
+        repo.clone(),
+        Arc::clone(&ids),
+        pool.clone(),
+        Arc::clone(&ids),
     );
+    scenario(
+        plan,
+        "get_by_id",
+        move |i| {
+            let (repo, ids) = (udl_repo.clone(), Arc::clone(&udl_ids));
+            async move {
+                let id = ids[(i as usize * 7919) % ids.len()];
+                assert!(repo.get(ctx(), &id).await.expect("udl get").is_some());
+            }
+        },
+        move |i| {
+            let (pool, ids) = (raw_pool.clone(), Arc::clone(&raw_ids));
+            async move {
+                let id = ids[(i as usize * 7919) % ids.len()];
+                let found = sqlx::query(SELECT_BY_ID)
+                    .bind(id)
+                    .fetch_optional(&pool)
+                    .await
+                    .expect("raw get");
+                assert!(found.as_ref().map(decode).is_some());
+            }
+        },
+    )
+    .await;
 
-    if plan.wants("get_by_id") {
-        let (u, r) = compare(
-            rounds,
-            || {
-                let (repo, ids) = (repo.clone(), Arc::clone(&ids));
-                throughput(CONCURRENCY, window, move |i| {
-                    let (repo, ids) = (repo.clone(), Arc::clone(&ids));
-                    async move {
-                        let id = ids[(i as usize * 7919) % ids.len()];
-                        let found = repo.get(ctx(), &id).await.expect("udl get");
-                        assert!(found.is_some());
-                    }
-                })
-            },
-            || {
-                let (pool, ids) = (pool.clone(), Arc::clone(&ids));
-                throughput(CONCURRENCY, window, move |i| {
-                    let (pool, ids) = (pool.clone(), Arc::clone(&ids));
-                    async move {
-                        let id = ids[(i as usize * 7919) % ids.len()];
-                        let found = sqlx::query(SELECT_BY_ID)
-                            .bind(id)
-                            .fetch_optional(&pool)
-                            .await
-                            .expect("raw get");
-                        assert!(found.as_ref().map(decode).is_some());
-                    }
-                })
-            },
-        )
-        .await;
-        report("get_by_id", u, r);
-    }
+    let (udl_repo, raw_pool) = (repo.clone(), pool.clone());
+    scenario(
+        plan,
+        "insert_one",
+        move |i| {
+            let repo = udl_repo.clone();
+            async move {
+                repo.create(ctx(), row(i as usize))
+                    .await
+                    .expect("udl insert");
+            }
+        },
+        move |i| {
+            let pool = raw_pool.clone();
+            async move {
+                let r = row(i as usize);
+                sqlx::query(INSERT)
+                    .bind(r.id)
+                    .bind(r.owner)
+                    .bind(r.active)
+                    .bind(r.score)
+                    .bind(r.payload)
+                    .bind(r.created_at)
+                    .bind(r.version)
+                    .execute(&pool)
+                    .await
+                    .expect("raw insert");
+            }
+        },
+    )
+    .await;
 
-    if plan.wants("insert_one") {
-        let (u, r) = compare(
-            rounds,
-            || {
-                let repo = repo.clone();
-                throughput(CONCURRENCY, window, move |i| {
-                    let repo = repo.clone();
-                    async move {
-                        repo.create(ctx(), row(i as usize))
-                            .await
-                            .expect("udl insert");
-                    }
-                })
-            },
-            || {
-                let pool = pool.clone();
-                throughput(CONCURRENCY, window, move |i| {
-                    let pool = pool.clone();
-                    async move {
-                        let r = row(i as usize);
-                        sqlx::query(INSERT)
-                            .bind(r.id)
-                            .bind(r.owner)
-                            .bind(r.active)
-                            .bind(r.score)
-                            .bind(r.payload)
-                            .bind(r.created_at)
-                            .bind(r.version)
-                            .execute(&pool)
-                            .await
-                            .expect("raw insert");
-                    }
-                })
-            },
-        )
-        .await;
-        report("insert_one", u, r);
-    }
-
-    if plan.wants("list_filter2_limit50") {
-        let (u, r) = compare(
-            rounds,
-            || {
-                let repo = repo.clone();
-                throughput(CONCURRENCY, window, move |i| {
-                    let repo = repo.clone();
-                    async move {
-                        let filter = field("owner")
-                            .eq(format!("owner-{}", i as usize % OWNERS))
-                            .and(field("active").eq(true));
-                        let page = repo
-                            .list(ctx(), &filter, &[], Page::first(50))
-                            .await
-                            .expect("udl list");
-                        assert_eq!(page.items.len(), 50);
-                    }
-                })
-            },
-            || {
-                let pool = pool.clone();
-                throughput(CONCURRENCY, window, move |i| {
-                    let pool = pool.clone();
-                    async move {
-                        let rows = sqlx::query(LIST)
-                            .bind(format!("owner-{}", i as usize % OWNERS))
-                            .bind(true)
-                            .fetch_all(&pool)
-                            .await
-                            .expect("raw list");
-                        let mut page: Vec<RawRow> = rows.iter().map(decode).collect();
-                        page.truncate(50);
-                        assert_eq!(page.len(), 50);
-                    }
-                })
-            },
-        )
-        .await;
-        report("list_filter2_limit50", u, r);
-    }
+    let (udl_repo, raw_pool) = (repo.clone(), pool.clone());
+    scenario(
+        plan,
+        "list_filter2_limit50",
+        move |i| {
+            let repo = udl_repo.clone();
+            async move {
+                let filter = field("owner")
+                    .eq(format!("owner-{}", i as usize % OWNERS))
+                    .and(field("active").eq(true));
+                let page = repo
+                    .list(ctx(), &filter, &[], Page::first(50))
+                    .await
+                    .expect("udl list");
+                assert_eq!(page.items.len(), 50);
+            }
+        },
+        move |i| {
+            let pool = raw_pool.clone();
+            async move {
+                let rows = sqlx::query(LIST)
+                    .bind(format!("owner-{}", i as usize % OWNERS))
+                    .bind(true)
+                    .fetch_all(&pool)
+                    .await
+                    .expect("raw list");
+                let mut page: Vec<RawRow> = rows.iter().map(decode).collect();
+                page.truncate(50);
+                assert_eq!(page.len(), 50);
+            }
+        },
+    )
+    .await;
 
     if plan.wants("bulk_insert_100k") {
-        let (u, r) = compare(rounds, || bulk_udl(&repo, &pool), || bulk_raw(&pool)).await;
+        let (u, r) = compare(plan.rounds, || bulk_udl(&repo, &pool), || bulk_raw(&pool)).await;
         report("bulk_insert_100k", u, r);
     }
     Ok(())
