@@ -10,6 +10,8 @@
 mod codec;
 mod layer;
 mod query_key;
+mod stats;
 mod subscriber;
 
 pub use layer::{CacheConfig, CachedStore};
+pub use stats::CacheStats;

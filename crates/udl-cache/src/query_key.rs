@@ -22,8 +22,8 @@ fn filter_json(f: &Filter) -> serde_json::Value {
     }
 }
 
-/// Hex SHA-256 of the query's canonical JSON (values included, so the key reveals none).
-pub fn fingerprint(query: &Query) -> String {
+/// SHA-256 of the query's canonical JSON (values included, so the key reveals none).
+pub fn fingerprint(query: &Query) -> [u8; 32] {
     let sort: Vec<serde_json::Value> = query
         .sort
         .iter()
@@ -31,5 +31,5 @@ pub fn fingerprint(query: &Query) -> String {
         .collect();
     let canonical =
         serde_json::json!([filter_json(&query.filter), sort, query.limit, query.offset]);
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    Sha256::digest(canonical.to_string().as_bytes()).into()
 }

@@ -225,6 +225,13 @@ async fn concurrent_misses_load_once_then_l1_serves() {
     );
     articles.get(&ctx(), &a.id).await.unwrap();
     assert_eq!(w.fetches(), 1, "then served from L1");
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.loads, stats.l2_hits),
+        (1, 0),
+        "the cache counts the one load: {stats:?}"
+    );
+    assert!(stats.l1_hits >= 1, "{stats:?}");
     w.finish().await;
 }
 
@@ -239,6 +246,7 @@ async fn writes_invalidate_here_in_redis_and_in_other_processes() {
     assert_eq!(w.fetches(), 1);
     in_two.get(&ctx(), &a.id).await.unwrap();
     assert_eq!(w.fetches(), 1, "the second process is served by L2");
+    assert_eq!(two.stats().l2_hits, 1);
 
     let mut heard = two.invalidations();
     let before = *heard.borrow_and_update();

@@ -81,8 +81,7 @@ impl EmbeddingCache {
         h.update(model.as_bytes());
         h.update([0]);
         h.update(normalise(text).as_bytes());
-        self.store
-            .key(&format!("emb:{}", hex::encode(h.finalize())))
+        self.store.digest_key("emb:", &h.finalize())
     }
 
     /// Cached vectors for `texts` (in order; `None` = miss), in one round trip. A stored

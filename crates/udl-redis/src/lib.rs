@@ -5,6 +5,7 @@
 //! [`SessionStore`] (sessions and JWT revocation), [`Counters`] for real-time analytics, and the
 //! atomic GCRA [`RateLimiter`], each with a declared behaviour for when Redis is down.
 
+mod coalesce;
 mod counters;
 mod embedding_cache;
 mod error;
@@ -13,6 +14,7 @@ mod rate_limit;
 mod sessions;
 mod store;
 
+pub use coalesce::CoalescedGet;
 pub use counters::Counters;
 pub use embedding_cache::EmbeddingCache;
 pub use error::classify;

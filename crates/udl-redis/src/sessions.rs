@@ -30,10 +30,6 @@ pub struct SessionStore {
     idle: Duration,
 }
 
-fn hashed(user_id: &str) -> String {
-    hex::encode(Sha256::digest(user_id.as_bytes()))
-}
-
 impl SessionStore {
     /// Sessions expiring after `idle` without use.
     pub fn new(store: RedisStore, idle: Duration) -> Self {
@@ -45,11 +41,13 @@ impl SessionStore {
     }
 
     fn user_key(&self, user_id: &str) -> String {
-        self.store.key(&format!("user-sess:{}", hashed(user_id)))
+        self.store
+            .digest_key("user-sess:", &Sha256::digest(user_id.as_bytes()))
     }
 
     fn revoked_key(&self, jti: &str) -> String {
-        self.store.key(&format!("jwt-revoked:{}", hashed(jti)))
+        self.store
+            .digest_key("jwt-revoked:", &Sha256::digest(jti.as_bytes()))
     }
 
     /// Starts a session for `user_id`.

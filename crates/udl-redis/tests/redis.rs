@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use udl_core::ErrorKind;
-use udl_redis::{EmbeddingCache, OnOutage, RateLimit, RateLimiter, RedisStore};
+use udl_redis::{CoalescedGet, EmbeddingCache, OnOutage, RateLimit, RateLimiter, RedisStore};
 
 #[tokio::test]
 async fn health_echoes_a_unique_token() {
@@ -176,4 +176,49 @@ async fn cached_embeddings_expire_after_their_ttl() {
         tokio::task::yield_now().await;
     }
     common::cleanup(&s).await;
+}
+
+#[tokio::test]
+async fn coalesced_gets_each_receive_their_own_value() {
+    let s = common::store().await;
+    let mut conn = s.connection();
+    let mut pipe = redis::pipe();
+    for i in 0..300 {
+        pipe.set(s.key(&format!("k{i}")), format!("fake value {i}"))
+            .ignore();
+    }
+    pipe.query_async::<()>(&mut conn).await.unwrap();
+    let gets = CoalescedGet::new(&s);
+    // 300 at once (more than one MGET holds) plus keys that do not exist.
+    let answers = futures_util::future::join_all((0..320).map(|i| {
+        let (gets, key) = (gets.clone(), s.key(&format!("k{i}")));
+        async move { (i, gets.get(key).await.unwrap()) }
+    }))
+    .await;
+    for (i, value) in answers {
+        let expected = (i < 300).then(|| format!("fake value {i}").into_bytes());
+        assert_eq!(value, expected, "key {i}");
+    }
+    common::cleanup(&s).await;
+}
+
+#[tokio::test]
+async fn coalesced_gets_fail_cleanly_when_redis_is_gone() {
+    let mut server = common::PrivateRedis::start().await;
+    let s = RedisStore::connect(&common::config(&server.url, "coalesce:"))
+        .await
+        .unwrap();
+    let gets = CoalescedGet::new(&s);
+    assert_eq!(gets.get(s.key("absent")).await.unwrap(), None);
+    server.stop();
+    let answers =
+        futures_util::future::join_all((0..20).map(|i| gets.get(s.key(&format!("k{i}"))))).await;
+    for answer in answers {
+        let err = answer.unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+            "{err}"
+        );
+        assert!(err.is_temporary());
+    }
 }
