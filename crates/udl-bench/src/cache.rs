@@ -1,5 +1,5 @@
-//! Tiered cache: L1 hit latency, and an L2 hit through udl against a raw Redis GET of the
-//! same bytes.
+//! Tiered cache: L1 hit latency, loads caused by a stampede on one cold key, and an L2 hit
+//! through udl against a raw Redis GET of the same bytes.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,6 +14,8 @@ use crate::fixture::{ctx, row, BenchRow};
 use crate::measure::{header, scenario, Plan};
 
 const L1_SAMPLES: usize = 200_000;
+/// Concurrent readers of one cold key.
+const STAMPEDE: usize = 1_000;
 
 /// Runs the cache scenarios and prints their lines.
 pub async fn run(plan: &Plan) -> Result<()> {
@@ -39,6 +41,12 @@ pub async fn run(plan: &Plan) -> Result<()> {
     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
         .execute(pg.pool())
         .await;
+    delete_prefixed(&redis, &prefix).await;
+    outcome
+}
+
+/// Removes every key the benchmark wrote under `prefix`.
+pub async fn delete_prefixed(redis: &RedisStore, prefix: &str) {
     let mut conn = redis.connection();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
@@ -51,7 +59,6 @@ pub async fn run(plan: &Plan) -> Result<()> {
             .query_async::<()>(&mut conn)
             .await;
     }
-    outcome
 }
 
 async fn scenarios(pg: &PgStore, redis: &RedisStore, plan: &Plan) -> Result<()> {
@@ -60,6 +67,7 @@ async fn scenarios(pg: &PgStore, redis: &RedisStore, plan: &Plan) -> Result<()> 
     pg.repository::<BenchRow>()?.create(ctx(), hot).await?;
 
     let with_l1 = CachedStore::new(pg.records(), redis.clone(), CacheConfig::default()).await?;
+    let with_l1_stats = Arc::clone(&with_l1);
     let cached: Repository<BenchRow> = Repository::new(with_l1 as Arc<dyn RecordStore>)?;
     cached.get(ctx(), &id).await?;
     let mut samples = Vec::with_capacity(L1_SAMPLES);
@@ -115,6 +123,34 @@ async fn scenarios(pg: &PgStore, redis: &RedisStore, plan: &Plan) -> Result<()> 
         )
         .await;
     }
+    // Last: its record would be a second L2 entry for find_l2_key.
+    stampede(pg, &with_l1_stats, &cached).await
+}
+
+/// 1,000 concurrent reads of one key nobody has read yet: how many reach PostgreSQL.
+async fn stampede(pg: &PgStore, cache: &CachedStore, cached: &Repository<BenchRow>) -> Result<()> {
+    let cold = row(2);
+    let id = cold.id;
+    pg.repository::<BenchRow>()?.create(ctx(), cold).await?;
+    let before = cache.stats().loads;
+    let start = Arc::new(tokio::sync::Barrier::new(STAMPEDE));
+    let readers: Vec<_> = (0..STAMPEDE)
+        .map(|_| {
+            let (cached, start) = (cached.clone(), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                cached.get(ctx(), &id).await
+            })
+        })
+        .collect();
+    for reader in readers {
+        let found = reader.await.expect("reader task")?;
+        assert!(found.is_some(), "every reader sees the record");
+    }
+    println!(
+        "stampede_{STAMPEDE}_loads      {:>12}",
+        cache.stats().loads - before
+    );
     Ok(())
 }
 

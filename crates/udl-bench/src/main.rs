@@ -1,4 +1,4 @@
-//! `cargo run --release -p udl-bench -- postgres|mongo|cache|vector [--seconds N] [--rounds N] [--only SCENARIO]`
+//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|vector [--seconds N] [--rounds N] [--only SCENARIO]`
 //!
 //! Runs udl and the raw driver doing the same work, with the same pool and concurrency, in
 //! one process against the local servers, and prints one line per scenario:
@@ -10,6 +10,7 @@ mod fixture;
 mod measure;
 mod mongo;
 mod postgres;
+mod redis_ops;
 mod vector;
 
 use std::process::ExitCode;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
     let outcome = match target.as_deref() {
         Some("postgres") => runtime.block_on(postgres::run(&plan)),
         Some("mongo") => runtime.block_on(mongo::run(&plan)),
+        Some("redis") => runtime.block_on(redis_ops::run(&plan)),
         Some("cache") => runtime.block_on(cache::run(&plan)),
         Some("vector") => {
             vector::run();
@@ -79,6 +81,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres|mongo|cache|vector [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo|redis|cache|vector [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

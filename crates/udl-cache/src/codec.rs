@@ -55,9 +55,7 @@ fn encode_value(out: &mut Vec<u8>, value: &Value) {
         Value::Vector(v) => {
             out.push(10);
             put_len(out, v.len());
-            for x in v {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
+            udl_core::put_vector(out, v);
         }
     }
 }
@@ -123,12 +121,7 @@ impl<'a> Reader<'a> {
             10 => {
                 let n = self.len()?;
                 let bytes = self.take(n.checked_mul(4)?)?;
-                Value::Vector(
-                    bytes
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                )
+                Value::Vector(udl_core::read_vector(bytes)?)
             }
             _ => return None,
         })

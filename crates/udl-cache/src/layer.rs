@@ -191,7 +191,7 @@ impl CachedStore {
     /// Record keys hold ids; in Redis they are hashed so no id is readable in a key.
     fn l2_key(&self, record_key: &str) -> String {
         self.redis
-            .digest_key("c:", &sha2::Sha256::digest(record_key.as_bytes()))
+            .digest_key("c:", &sha2::Sha256::digest(record_key.as_bytes()).into())
     }
 
     fn version_key(&self, entity: &EntityMeta) -> String {

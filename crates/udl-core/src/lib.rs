@@ -18,6 +18,7 @@ mod repository;
 mod store;
 mod text_enum;
 mod value;
+mod vector_bytes;
 
 pub use capability::{Capabilities, Capability};
 pub use changes::{Changes, ValidChanges};
@@ -35,6 +36,7 @@ pub use record::{OrderedValues, Record};
 pub use repository::Repository;
 pub use store::{RecordStore, StoreKind};
 pub use value::{FieldValue, Json, Value, ValueKind};
+pub use vector_bytes::{put_vector, read_vector};
 
 /// Re-exported so the derive macro's generated code and `text_enum!` can name them.
 #[doc(hidden)]

@@ -20,9 +20,15 @@ pub struct EmbeddingCache {
     ttl: Duration,
 }
 
-/// Trims and collapses whitespace, so trivially different inputs share an entry.
-fn normalise(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Feeds `text` with whitespace trimmed and collapsed to single spaces, so trivially
+/// different inputs share an entry (word by word: no copy of the text is made).
+fn hash_normalised(text: &str, h: &mut Sha256) {
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            h.update(b" ");
+        }
+        h.update(word.as_bytes());
+    }
 }
 
 /// `[version][model length u16][model][dimension u32][f32 little-endian...]`.
@@ -32,9 +38,7 @@ fn encode(model: &str, vector: &[f32]) -> Vec<u8> {
     out.extend_from_slice(&(model.len() as u16).to_le_bytes());
     out.extend_from_slice(model.as_bytes());
     out.extend_from_slice(&(vector.len() as u32).to_le_bytes());
-    for x in vector {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
+    udl_core::put_vector(&mut out, vector);
     out
 }
 
@@ -61,12 +65,7 @@ fn decode(bytes: &[u8], model: &str, dimension: usize) -> Option<Vec<f32>> {
         );
         return None;
     }
-    Some(
-        floats
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
+    udl_core::read_vector(floats)
 }
 
 impl EmbeddingCache {
@@ -80,8 +79,8 @@ impl EmbeddingCache {
         let mut h = Sha256::new();
         h.update(model.as_bytes());
         h.update([0]);
-        h.update(normalise(text).as_bytes());
-        self.store.digest_key("emb:", &h.finalize())
+        hash_normalised(text, &mut h);
+        self.store.digest_key("emb:", &h.finalize().into())
     }
 
     /// Cached vectors for `texts` (in order; `None` = miss), in one round trip. A stored
@@ -150,6 +149,14 @@ mod tests {
 
     #[test]
     fn whitespace_is_normalised() {
-        assert_eq!(normalise("  hello \n\t world "), "hello world");
+        let digest = |text: &str| {
+            let mut h = Sha256::new();
+            hash_normalised(text, &mut h);
+            h.finalize()
+        };
+        assert_eq!(
+            digest("  hello \n\t world "),
+            Sha256::digest(b"hello world")
+        );
     }
 }

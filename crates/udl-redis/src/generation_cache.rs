@@ -71,7 +71,7 @@ impl GenerationCache {
         h.update(key.prompt.as_bytes());
         h.update([0]);
         canonical(key.params, &mut h);
-        self.store.digest_key("gen:", &h.finalize())
+        self.store.digest_key("gen:", &h.finalize().into())
     }
 
     /// The cached response, if any.

@@ -19,6 +19,6 @@ pub use counters::Counters;
 pub use embedding_cache::EmbeddingCache;
 pub use error::classify;
 pub use generation_cache::{GenerationCache, GenerationKey};
-pub use rate_limit::{Decision, OnOutage, RateLimit, RateLimiter};
+pub use rate_limit::{Decision, OnOutage, RateLimit, RateLimiter, GCRA_SCRIPT};
 pub use sessions::{Session, SessionStore};
 pub use store::RedisStore;

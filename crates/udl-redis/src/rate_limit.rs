@@ -40,7 +40,8 @@ pub struct Decision {
 }
 
 /// The script: the theoretical arrival time (TAT) per key, in milliseconds of server time.
-const GCRA: &str = r"
+/// Arguments: KEYS[1] the subject's key, ARGV[1] the interval in ms, ARGV[2] the burst.
+pub const GCRA_SCRIPT: &str = r"
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -69,7 +70,7 @@ impl RateLimiter {
     pub fn new(store: RedisStore) -> Self {
         RateLimiter {
             store,
-            script: Script::new(GCRA),
+            script: Script::new(GCRA_SCRIPT),
             on_outage: OnOutage::Allow,
         }
     }

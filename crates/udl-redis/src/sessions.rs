@@ -42,12 +42,12 @@ impl SessionStore {
 
     fn user_key(&self, user_id: &str) -> String {
         self.store
-            .digest_key("user-sess:", &Sha256::digest(user_id.as_bytes()))
+            .digest_key("user-sess:", &Sha256::digest(user_id.as_bytes()).into())
     }
 
     fn revoked_key(&self, jti: &str) -> String {
         self.store
-            .digest_key("jwt-revoked:", &Sha256::digest(jti.as_bytes()))
+            .digest_key("jwt-revoked:", &Sha256::digest(jti.as_bytes()).into())
     }
 
     /// Starts a session for `user_id`.

@@ -67,15 +67,17 @@ impl RedisStore {
 
     /// `prefix` + `namespace` + the hex of `digest`: keys derived from values (ids, texts)
     /// that must not be readable in Redis. Built in one allocation: it is on every cache hit.
-    pub fn digest_key(&self, namespace: &str, digest: &[u8]) -> String {
+    pub fn digest_key(&self, namespace: &str, digest: &[u8; 32]) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut key = String::with_capacity(self.prefix.len() + namespace.len() + digest.len() * 2);
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
+        }
+        let mut key = String::with_capacity(self.prefix.len() + namespace.len() + hex.len());
         key.push_str(&self.prefix);
         key.push_str(namespace);
-        for byte in digest {
-            key.push(char::from(HEX[usize::from(byte >> 4)]));
-            key.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
+        key.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
         key
     }
 
