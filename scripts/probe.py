@@ -3,9 +3,10 @@
 
 Each probe opens a TCP connection to 127.0.0.1 and performs one genuine request of the server's
 own protocol (not just a port check). Exit code 0 means the server answered correctly.
-Usage: probe.py postgres|redis|nats|cassandra|ferretdb PORT
+Usage: probe.py postgres|redis|redis_tls|redis_cluster|nats|cassandra|ferretdb PORT
 """
 import socket
+import ssl
 import struct
 import sys
 
@@ -40,6 +41,29 @@ def probe_redis(port):
     with connect(port) as s:
         s.sendall(b"*2\r\n$4\r\nECHO\r\n$9\r\nudl-probe\r\n")
         return read_exact(s, 15) == b"$9\r\nudl-probe\r\n"
+
+
+def probe_redis_tls(port):
+    # The same ECHO over TLS; the certificate is checked by the tests, not here.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with context.wrap_socket(connect(port)) as s:
+        s.sendall(b"*2\r\n$4\r\nECHO\r\n$9\r\nudl-probe\r\n")
+        return read_exact(s, 15) == b"$9\r\nudl-probe\r\n"
+
+
+def probe_redis_cluster(port):
+    # CLUSTER INFO must report every slot served (cluster_state:ok).
+    with connect(port) as s:
+        s.sendall(b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n")
+        head = b""
+        while not head.endswith(b"\r\n"):
+            head += read_exact(s, 1)
+        if not head.startswith(b"$"):
+            return False
+        body = read_exact(s, int(head[1:-2]))
+        return b"cluster_state:ok" in body
 
 
 def probe_nats(port):
@@ -88,6 +112,8 @@ def probe_ferretdb(port):
 PROBES = {
     "postgres": probe_postgres,
     "redis": probe_redis,
+    "redis_tls": probe_redis_tls,
+    "redis_cluster": probe_redis_cluster,
     "nats": probe_nats,
     "cassandra": probe_cassandra,
     "ferretdb": probe_ferretdb,
@@ -97,6 +123,6 @@ if __name__ == "__main__":
     name, port = sys.argv[1], int(sys.argv[2])
     try:
         ok = PROBES[name](port)
-    except (OSError, ConnectionError, IndexError, struct.error):
+    except (OSError, ConnectionError, IndexError, ValueError, struct.error):
         ok = False
     sys.exit(0 if ok else 1)

@@ -181,9 +181,14 @@ impl CachedStore {
             }
         };
         pipe.incr(self.version_key(entity), 1).ignore();
-        pipe.publish(&self.channel, message).ignore();
         let mut conn = self.redis.connection();
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+        // The message only after the deletes: a process that hears it and reads again must
+        // not find the old L2 entry.
+        let sent = match conn.apply(&pipe).await {
+            Ok(()) => conn.publish::<_, _, ()>(&self.channel, message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
             tracing::warn!(error = %udl_redis::classify(&e, "cache invalidate"), "other processes learn of this write when their L1 entries expire");
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use udl_cache::{CacheConfig, CachedStore};
-use udl_config::UdlConfig;
+use udl_config::{RedisConfig, UdlConfig};
 use udl_core::{
     AccessContext, Capabilities, Changes, EntityMeta, Filter, Page, Purpose, Query, Record,
     RecordStore, Repository, Result, Role, StoreKind, ValidChanges, Value,
@@ -115,6 +115,7 @@ struct World {
     pg: PgStore,
     source: Arc<Counting>,
     redis_url: String,
+    cluster: bool,
     prefix: String,
 }
 
@@ -149,25 +150,46 @@ async fn world(redis_url: &str) -> World {
         pg,
         source,
         redis_url: redis_url.to_owned(),
+        cluster: false,
         prefix: format!("{}:", servers::unique_namespace("c")),
     }
 }
 
+/// The same world with Redis as a three-node cluster.
+async fn world_on_cluster() -> World {
+    World {
+        cluster: true,
+        ..world(&servers::redis_cluster_url()).await
+    }
+}
+
 impl World {
-    async fn cache(&self) -> Arc<CachedStore> {
+    fn redis_config(&self) -> RedisConfig {
         let vars = [
             ("UDL__REDIS__URL", self.redis_url.clone()),
+            ("UDL__REDIS__CLUSTER", self.cluster.to_string()),
             ("UDL__REDIS__KEY_PREFIX", self.prefix.clone()),
             ("UDL__REDIS__POOL__ACQUIRE_TIMEOUT", "500ms".into()),
         ];
         let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
-        let redis = match RedisStore::connect(config.redis.as_ref().unwrap()).await {
+        config.redis.unwrap()
+    }
+
+    async fn redis(&self) -> RedisStore {
+        match RedisStore::connect(&self.redis_config()).await {
             Ok(r) => r,
             Err(e) => servers::unreachable("Redis", &self.redis_url, &e),
-        };
-        CachedStore::new(self.source.clone(), redis, CacheConfig::default())
-            .await
-            .unwrap()
+        }
+    }
+
+    async fn cache(&self) -> Arc<CachedStore> {
+        CachedStore::new(
+            self.source.clone(),
+            self.redis().await,
+            CacheConfig::default(),
+        )
+        .await
+        .unwrap()
     }
 
     fn fetches(&self) -> usize {
@@ -180,19 +202,19 @@ impl World {
             .execute(self.pg.pool())
             .await
             .unwrap();
-        if let Ok(client) = redis::Client::open(self.redis_url.as_str()) {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{}*", self.prefix))
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    let _ = redis::cmd("DEL")
-                        .arg(&keys)
-                        .query_async::<()>(&mut conn)
-                        .await;
-                }
+        // Through the store's own connection, so that on a cluster every node is cleaned.
+        if let Ok(redis) = RedisStore::connect(&self.redis_config()).await {
+            let mut conn = redis.connection();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{}*", self.prefix))
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _ = redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<()>(&mut conn)
+                    .await;
             }
         }
     }
@@ -237,7 +259,15 @@ async fn concurrent_misses_load_once_then_l1_serves() {
 
 #[tokio::test]
 async fn writes_invalidate_here_in_redis_and_in_other_processes() {
-    let w = world(&servers::redis_url()).await;
+    invalidation_reaches_other_processes(world(&servers::redis_url()).await).await;
+}
+
+#[tokio::test]
+async fn on_a_cluster_writes_invalidate_in_other_processes() {
+    invalidation_reaches_other_processes(world_on_cluster().await).await;
+}
+
+async fn invalidation_reaches_other_processes(w: World) {
     let (one, two) = (w.cache().await, w.cache().await);
     let (in_one, in_two) = (repo::<Article>(&one), repo::<Article>(&two));
     let a = article("Grounding");
@@ -275,7 +305,15 @@ async fn writes_invalidate_here_in_redis_and_in_other_processes() {
 
 #[tokio::test]
 async fn query_results_are_cached_until_the_entity_changes() {
-    let w = world(&servers::redis_url()).await;
+    query_results_follow_writes(world(&servers::redis_url()).await).await;
+}
+
+#[tokio::test]
+async fn on_a_cluster_query_results_are_cached_until_the_entity_changes() {
+    query_results_follow_writes(world_on_cluster().await).await;
+}
+
+async fn query_results_follow_writes(w: World) {
     let cache = w.cache().await;
     let articles = repo::<Article>(&cache);
     articles.create(&ctx(), article("One")).await.unwrap();
@@ -366,5 +404,32 @@ async fn a_bulk_insert_replaces_cached_not_found_answers() {
         .await
         .unwrap();
     assert!(articles.get(&ctx(), &later.id).await.unwrap().unwrap() == later);
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn l1_entries_expire_after_their_ttl_and_l2_answers() {
+    let w = world(&servers::redis_url()).await;
+    let config = CacheConfig {
+        l1_ttl: Duration::from_millis(200),
+        ..CacheConfig::default()
+    };
+    let cache = CachedStore::new(w.source.clone(), w.redis().await, config)
+        .await
+        .unwrap();
+    let articles = repo::<Article>(&cache);
+    let a = article("Breathing exercise");
+    articles.create(&ctx(), a.clone()).await.unwrap();
+    articles.get(&ctx(), &a.id).await.unwrap();
+    articles.get(&ctx(), &a.id).await.unwrap();
+    assert_eq!(cache.stats().l1_hits, 1, "fresh entry served from L1");
+    // moka has no injectable clock: poll, with a deadline, until a read goes past L1.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cache.stats().l2_hits == 0 {
+        assert!(std::time::Instant::now() < deadline, "L1 entry never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(articles.get(&ctx(), &a.id).await.unwrap(), Some(a.clone()));
+    }
+    assert_eq!(w.fetches(), 1, "after L1 expiry, L2 answered, not the source");
     w.finish().await;
 }

@@ -39,6 +39,12 @@ pub struct RedisConfig {
     pub url: SecretUrl,
     /// Prefix of every key udl writes.
     pub key_prefix: String,
+    /// Whether `url` is a seed node of a Redis Cluster (the cluster client then finds the
+    /// other nodes and follows slot moves).
+    pub cluster: bool,
+    /// PEM file of the certificate authority that signed the server's certificate, for
+    /// `rediss://` servers whose certificate the system roots do not cover.
+    pub tls_ca_cert: Option<std::path::PathBuf>,
     /// Pool, default 5–25 connections.
     pub pool: PoolConfig,
 }
@@ -118,11 +124,37 @@ impl RedisConfig {
         let key_prefix = s
             .string("key_prefix", problems)
             .unwrap_or_else(|| "udl:".into());
+        let cluster = s.bool("cluster", problems).unwrap_or(false);
+        let tls_ca_cert = s
+            .string("tls_ca_cert", problems)
+            .map(std::path::PathBuf::from);
+        if let Some(path) = &tls_ca_cert {
+            if std::fs::metadata(path)
+                .map(|m| !m.is_file())
+                .unwrap_or(true)
+            {
+                problems.push(Problem {
+                    key: format!("{}.tls_ca_cert", s.path()),
+                    problem: format!("{} is not a readable file", path.display()),
+                });
+            }
+            if url
+                .as_ref()
+                .is_some_and(|u| !u.expose().starts_with("rediss://"))
+            {
+                problems.push(Problem {
+                    key: format!("{}.tls_ca_cert", s.path()),
+                    problem: "needs a rediss:// url (TLS)".into(),
+                });
+            }
+        }
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(5, 25), problems);
         s.finish(problems);
         Some(RedisConfig {
             url: url?,
             key_prefix,
+            cluster,
+            tls_ca_cert,
             pool,
         })
     }
@@ -246,9 +278,12 @@ impl fmt::Display for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "[redis]\nurl = \"{}\"\nkey_prefix = \"{}\"",
-            self.url, self.key_prefix
+            "[redis]\nurl = \"{}\"\nkey_prefix = \"{}\"\ncluster = {}",
+            self.url, self.key_prefix, self.cluster
         )?;
+        if let Some(ca) = &self.tls_ca_cert {
+            writeln!(f, "tls_ca_cert = {:?}", ca.display().to_string())?;
+        }
         pool_section(f, "redis", &self.pool)
     }
 }

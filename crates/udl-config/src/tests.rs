@@ -145,3 +145,35 @@ fn scylla_nodes_and_consistency_are_checked() {
     );
     assert_eq!(problems.len(), 2, "{problems:?}");
 }
+
+#[test]
+fn redis_cluster_and_tls_ca_are_read_and_checked() {
+    let ca = std::env::temp_dir().join(format!("udl-test-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, "fake PEM").unwrap();
+    let vars = env(&[
+        ("UDL__REDIS__URL", "rediss://h:6380"),
+        ("UDL__REDIS__CLUSTER", "true"),
+        ("UDL__REDIS__TLS_CA_CERT", ca.to_str().unwrap()),
+    ]);
+    let redis = UdlConfig::from_sources(None, vars).unwrap().redis.unwrap();
+    assert!(redis.cluster);
+    assert_eq!(redis.tls_ca_cert.as_deref(), Some(ca.as_path()));
+    std::fs::remove_file(&ca).unwrap();
+
+    let problems = problems_of(
+        None,
+        &[
+            ("UDL__REDIS__URL", "redis://h"),
+            ("UDL__REDIS__CLUSTER", "maybe"),
+            ("UDL__REDIS__TLS_CA_CERT", "/nonexistent/ca.pem"),
+        ],
+    );
+    assert_eq!(
+        problems,
+        [
+            "redis.cluster: must be true or false",
+            "redis.tls_ca_cert: /nonexistent/ca.pem is not a readable file",
+            "redis.tls_ca_cert: needs a rediss:// url (TLS)",
+        ]
+    );
+}

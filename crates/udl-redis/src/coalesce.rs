@@ -3,11 +3,10 @@
 //! is out at a time; the GETs that arrive meanwhile go out together as the next MGET, so
 //! batches grow with load, and a lone GET is sent at once (no timer, no waiting to fill).
 
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 
-use crate::{classify, RedisStore};
+use crate::{classify, RedisConnection, RedisStore};
 
 type Reply = oneshot::Sender<Result<Option<Vec<u8>>>>;
 
@@ -73,7 +72,7 @@ async fn dispatch(store: RedisStore, mut pending: mpsc::UnboundedReceiver<(Strin
 }
 
 /// One value per key, in order: a GET for one key, an MGET for more.
-async fn get_all(conn: &mut ConnectionManager, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+async fn get_all(conn: &mut RedisConnection, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
     let values: Vec<Option<Vec<u8>>> = if let [key] = keys {
         let value = redis::cmd("GET").arg(key).query_async(conn).await;
         vec![value.map_err(|e| classify(&e, "get"))?]

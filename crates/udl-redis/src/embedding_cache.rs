@@ -118,8 +118,9 @@ impl EmbeddingCache {
             )
             .ignore();
         }
-        let mut conn = self.store.connection();
-        pipe.query_async::<()>(&mut conn)
+        self.store
+            .connection()
+            .apply(&pipe)
             .await
             .map_err(|e| classify(&e, "embedding cache set"))
     }

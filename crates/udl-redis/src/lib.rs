@@ -6,6 +6,7 @@
 //! atomic GCRA [`RateLimiter`], each with a declared behaviour for when Redis is down.
 
 mod coalesce;
+mod connection;
 mod counters;
 mod embedding_cache;
 mod error;
@@ -15,6 +16,7 @@ mod sessions;
 mod store;
 
 pub use coalesce::CoalescedGet;
+pub use connection::RedisConnection;
 pub use counters::Counters;
 pub use embedding_cache::EmbeddingCache;
 pub use error::classify;

@@ -60,18 +60,20 @@ impl SessionStore {
         let value = serde_json::json!({ "user": user_id, "data": data }).to_string();
         let idle_ms = self.idle.as_millis() as u64;
         let mut conn = self.store.connection();
-        redis::pipe()
-            .atomic()
-            .cmd("SET")
+        // Listed under the user first, then created: a session can never exist without
+        // "log out everywhere" finding it. (Two commands, not MULTI: in a cluster the two
+        // keys live on different nodes.)
+        redis::cmd("SADD")
+            .arg(self.user_key(user_id))
+            .arg(&id)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| classify(&e, "session create"))?;
+        redis::cmd("SET")
             .arg(self.session_key(&id))
             .arg(value)
             .arg("PX")
             .arg(idle_ms)
-            .ignore()
-            .cmd("SADD")
-            .arg(self.user_key(user_id))
-            .arg(&id)
-            .ignore()
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| classify(&e, "session create"))?;
@@ -122,15 +124,15 @@ impl SessionStore {
     /// Ends one session.
     pub async fn destroy(&self, session: &Session) -> Result<()> {
         let mut conn = self.store.connection();
-        redis::pipe()
-            .atomic()
-            .cmd("DEL")
+        // The session goes first; a leftover id in the user's list is harmless.
+        redis::cmd("DEL")
             .arg(self.session_key(&session.id))
-            .ignore()
-            .cmd("SREM")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| classify(&e, "session destroy"))?;
+        redis::cmd("SREM")
             .arg(self.user_key(&session.user_id))
             .arg(&session.id)
-            .ignore()
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| classify(&e, "session destroy"))
@@ -144,17 +146,23 @@ impl SessionStore {
             .query_async(&mut conn)
             .await
             .map_err(|e| classify(&e, "logout everywhere"))?;
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for id in &ids {
-            pipe.cmd("DEL").arg(self.session_key(id));
+        if ids.is_empty() {
+            return Ok(0);
         }
-        pipe.cmd("DEL").arg(self.user_key(user_id)).ignore();
-        let deleted: Vec<u64> = pipe
+        let keys: Vec<String> = ids.iter().map(|id| self.session_key(id)).collect();
+        let deleted: u64 = redis::cmd("DEL")
+            .arg(&keys)
             .query_async(&mut conn)
             .await
             .map_err(|e| classify(&e, "logout everywhere"))?;
-        Ok(deleted.iter().sum())
+        // Only the ids ended here: a session started meanwhile stays listed.
+        redis::cmd("SREM")
+            .arg(self.user_key(user_id))
+            .arg(&ids)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| classify(&e, "logout everywhere"))?;
+        Ok(deleted)
     }
 
     /// Revokes the token `jti` until it would have expired anyway (`exp`).

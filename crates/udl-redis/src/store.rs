@@ -1,45 +1,81 @@
-//! The Redis store: a self-reconnecting connection, the key prefix, health.
+//! The Redis store: a self-reconnecting connection (single server or cluster), TLS, the key
+//! prefix, health.
 
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::{Client, TlsCertificates};
 use udl_config::RedisConfig;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 
+use crate::connection::RedisConnection;
 use crate::error::classify;
 
 /// A connected Redis store.
 #[derive(Clone)]
 pub struct RedisStore {
-    client: redis::Client,
-    connection: ConnectionManager,
+    client: Client,
+    connection: RedisConnection,
     prefix: String,
 }
 
+fn unavailable(message: &'static str) -> Error {
+    Error::new(ErrorKind::Unavailable, message)
+        .with_store(StoreKind::Redis)
+        .with_operation("connect")
+}
+
 impl RedisStore {
-    /// Connects as configured. The connection manager multiplexes every command over one
-    /// connection and reconnects by itself; connect and response timeouts come from the
-    /// pool's acquire timeout.
+    /// Connects as configured: to one server, or with `cluster` to a Redis Cluster through
+    /// `url` as its seed node. Commands are multiplexed over one connection (per node) that
+    /// reconnects by itself; connect and response timeouts come from the pool's acquire
+    /// timeout. `rediss://` URLs use TLS, verified against the system roots or `tls_ca_cert`.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
-        let client =
-            redis::Client::open(config.url.expose()).map_err(|e| classify(&e, "connect"))?;
+        let certificates = match &config.tls_ca_cert {
+            Some(path) => Some(TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(path).map_err(|_| {
+                    Error::new(ErrorKind::Config, "redis.tls_ca_cert cannot be read")
+                        .with_store(StoreKind::Redis)
+                        .with_operation("connect")
+                })?),
+            }),
+            None => None,
+        };
+        let url = config.url.expose();
+        let client = match &certificates {
+            Some(certs) => Client::build_with_tls(url, certs.clone()),
+            None => Client::open(url),
+        }
+        .map_err(|e| classify(&e, "connect"))?;
         let timeout = config.pool.acquire_timeout;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let connect = ConnectionManager::new_with_config(client.clone(), manager_config);
+        let connect = async {
+            if config.cluster {
+                let mut builder = ClusterClientBuilder::new([url])
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(1);
+                if let Some(certs) = certificates {
+                    builder = builder.certs(certs);
+                }
+                let cluster = builder.build()?;
+                Ok(RedisConnection::cluster(
+                    cluster.get_async_connection().await?,
+                ))
+            } else {
+                let manager_config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1);
+                let manager = ConnectionManager::new_with_config(client.clone(), manager_config);
+                Ok(RedisConnection::single(manager.await?))
+            }
+        };
         let connection = tokio::time::timeout(timeout, connect)
             .await
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::Unavailable,
-                    "Redis did not answer within the acquire timeout",
-                )
-                .with_store(StoreKind::Redis)
-                .with_operation("connect")
-            })?
-            .map_err(|e| classify(&e, "connect"))?;
+            .map_err(|_| unavailable("Redis did not answer within the acquire timeout"))?
+            .map_err(|e: redis::RedisError| classify(&e, "connect"))?;
         Ok(RedisStore {
             client,
             connection,
@@ -48,11 +84,12 @@ impl RedisStore {
     }
 
     /// A clone of the connection, for commands the typed helpers do not cover.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.connection.clone()
     }
 
-    /// A dedicated publish/subscribe connection.
+    /// A dedicated publish/subscribe connection (in a cluster, to the seed node: classic
+    /// pub/sub messages reach every node).
     pub async fn pubsub(&self) -> Result<redis::aio::PubSub> {
         self.client
             .get_async_pubsub()

@@ -20,6 +20,26 @@ pub fn redis_url() -> String {
     var_or("UDL__REDIS__URL", "redis://127.0.0.1:6379/")
 }
 
+/// TLS-only Redis URL (`UDL_TEST_REDIS_TLS_URL`).
+pub fn redis_tls_url() -> String {
+    var_or("UDL_TEST_REDIS_TLS_URL", "rediss://127.0.0.1:6380/")
+}
+
+/// The CA certificate that signed the TLS Redis server's certificate
+/// (`UDL_TEST_TLS_CA`; `scripts/services` writes it to `.local/tls/ca.crt`).
+pub fn test_ca_cert() -> std::path::PathBuf {
+    std::env::var_os("UDL_TEST_TLS_CA")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/tls/ca.crt")
+        })
+}
+
+/// A seed node of the three-node Redis Cluster (`UDL_TEST_REDIS_CLUSTER_URL`).
+pub fn redis_cluster_url() -> String {
+    var_or("UDL_TEST_REDIS_CLUSTER_URL", "redis://127.0.0.1:7101/")
+}
+
 /// CQL contact point (`UDL__SCYLLA__NODES`, first entry).
 pub fn scylla_node() -> String {
     var_or("UDL__SCYLLA__NODES", "127.0.0.1:9042")

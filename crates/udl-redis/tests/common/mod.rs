@@ -45,4 +45,5 @@ pub async fn cleanup(store: &RedisStore) {
     }
 }
 
+#[allow(unused_imports)] // only the outage tests take a private server
 pub use udl_testkit::private_redis::PrivateRedis;

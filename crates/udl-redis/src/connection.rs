@@ -1,0 +1,73 @@
+//! One connection type for a single server and for a cluster, so every structure built on
+//! [`crate::RedisStore`] works on both and switching is a configuration change.
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+
+/// A multiplexed, self-reconnecting connection to a single Redis server or to a Redis
+/// Cluster (which routes each command to the node owning its keys and follows slot moves).
+/// Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct RedisConnection(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl RedisConnection {
+    /// Runs every command of `pipeline`, ignoring replies. On a single server that is one
+    /// round trip; a cluster cannot take a pipeline whose keys live on several nodes, so there
+    /// each command goes to its own node, concurrently: no order between them is kept, and
+    /// callers that need one send the commands in steps.
+    pub async fn apply(&mut self, pipeline: &Pipeline) -> RedisResult<()> {
+        match &mut self.0 {
+            Inner::Single(c) => pipeline.query_async(c).await,
+            Inner::Cluster(c) => {
+                let sends = pipeline.cmd_iter().map(|cmd| {
+                    let mut c = c.clone();
+                    async move { cmd.query_async::<Value>(&mut c).await }
+                });
+                futures_util::future::try_join_all(sends).await.map(drop)
+            }
+        }
+    }
+
+    pub(crate) fn single(connection: ConnectionManager) -> Self {
+        RedisConnection(Inner::Single(connection))
+    }
+
+    pub(crate) fn cluster(connection: ClusterConnection) -> Self {
+        RedisConnection(Inner::Cluster(connection))
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match &mut self.0 {
+            Inner::Single(c) => c.req_packed_command(cmd),
+            Inner::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match &mut self.0 {
+            Inner::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Inner::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.0 {
+            Inner::Single(c) => c.get_db(),
+            Inner::Cluster(c) => c.get_db(),
+        }
+    }
+}
