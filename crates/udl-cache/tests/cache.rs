@@ -426,10 +426,17 @@ async fn l1_entries_expire_after_their_ttl_and_l2_answers() {
     // moka has no injectable clock: poll, with a deadline, until a read goes past L1.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while cache.stats().l2_hits == 0 {
-        assert!(std::time::Instant::now() < deadline, "L1 entry never expired");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "L1 entry never expired"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(articles.get(&ctx(), &a.id).await.unwrap(), Some(a.clone()));
     }
-    assert_eq!(w.fetches(), 1, "after L1 expiry, L2 answered, not the source");
+    assert_eq!(
+        w.fetches(),
+        1,
+        "after L1 expiry, L2 answered, not the source"
+    );
     w.finish().await;
 }

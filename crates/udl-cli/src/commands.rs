@@ -16,10 +16,10 @@ pub fn config_check(config: &UdlConfig) -> Result<ExitCode> {
 
 /// Connects the stores that have migrations, refusing when none is configured.
 async fn migratable(config: &UdlConfig) -> Result<DataLayer> {
-    if config.postgres.is_none() && config.mongo.is_none() {
+    if config.postgres.is_none() && config.mongo.is_none() && config.scylla.is_none() {
         return Err(Error::new(
             ErrorKind::Config,
-            "no store with migrations is configured (set UDL__POSTGRES__URL and/or UDL__MONGO__URL)",
+            "no store with migrations is configured (set UDL__POSTGRES__URL, UDL__MONGO__URL and/or UDL__SCYLLA__NODES)",
         ));
     }
     DataLayer::connect(config).await
@@ -54,6 +54,10 @@ pub async fn migrate_up(config: &UdlConfig) -> Result<ExitCode> {
         let report = udl::mongo::models::migrator().up(data.mongo()?).await?;
         print_report("mongo", &report);
     }
+    if config.scylla.is_some() {
+        let report = udl::scylla::models::migrator().up(data.scylla()?).await?;
+        print_report("scylla", &report);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -84,6 +88,11 @@ pub async fn migrate_status(config: &UdlConfig) -> Result<ExitCode> {
             format!("mongo (database {})", store.database().name()),
             &status,
         );
+    }
+    if config.scylla.is_some() {
+        let store = data.scylla()?;
+        let status = udl::scylla::models::migrator().status(store).await?;
+        drifted |= print_status(format!("scylla (keyspace {})", store.keyspace()), &status);
     }
     Ok(if drifted {
         ExitCode::FAILURE

@@ -202,3 +202,48 @@ fn migrate_without_any_store_is_a_config_error() {
         .1
         .contains("no store with migrations is configured"));
 }
+
+#[test]
+fn migrate_covers_scylla_when_configured() {
+    let keyspace = servers::unique_namespace("cli");
+    let node = servers::scylla_node();
+    let env = [
+        ("UDL__SCYLLA__NODES", node.as_str()),
+        ("UDL__SCYLLA__KEYSPACE", keyspace.as_str()),
+        ("UDL__SCYLLA__CONSISTENCY", "one"),
+    ];
+    let first = udl(&["migrate", "up"], &env);
+    assert_eq!(first.status.code(), Some(0), "{:?}", text(&first));
+    assert!(
+        text(&first).0.contains("scylla: applied 1 migration(s): 1"),
+        "{:?}",
+        text(&first)
+    );
+    let second = udl(&["migrate", "up"], &env);
+    assert!(
+        text(&second).0.contains("scylla: up to date"),
+        "{:?}",
+        text(&second)
+    );
+    let status = udl(&["migrate", "status"], &env);
+    assert_eq!(status.status.code(), Some(0));
+    let listing = text(&status).0;
+    assert!(
+        listing.contains(&format!("scylla (keyspace {keyspace})"))
+            && listing.contains("time_series"),
+        "{listing}"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let session = scylla::client::session_builder::SessionBuilder::new()
+            .known_node(&node)
+            .build()
+            .await
+            .unwrap();
+        session
+            .query_unpaged(format!("DROP KEYSPACE \"{keyspace}\""), ())
+            .await
+            .unwrap();
+    });
+}

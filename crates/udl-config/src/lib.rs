@@ -19,7 +19,7 @@ pub use layers::ENV_PREFIX;
 pub use pool::{PoolConfig, MAX_POOL_SIZE};
 pub use problem::{ConfigError, Problem};
 pub use secret::{Secret, SecretUrl};
-pub use stores::{MongoConfig, PostgresConfig, RedisConfig, ScyllaConfig};
+pub use stores::{MongoConfig, PostgresConfig, RedisConfig, Replication, ScyllaConfig};
 
 /// The whole configuration. A store is configured when its section is present.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

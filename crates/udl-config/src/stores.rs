@@ -64,8 +64,22 @@ pub struct ScyllaConfig {
     pub password: Option<Secret>,
     /// Default consistency level (`local_quorum`, `one`, `quorum`, ...).
     pub consistency: String,
+    /// How the keyspace is replicated when udl creates it.
+    pub replication: Replication,
+    /// Client-side bound on one request, default 5 s.
+    pub request_timeout: std::time::Duration,
     /// Connections per host, default 3–10.
     pub pool: PoolConfig,
+}
+
+/// Keyspace replication: `replication_factor = N` (SimpleStrategy, one data center) or
+/// `replication_by_dc = ["dc1:3", "dc2:3"]` (NetworkTopologyStrategy, production).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Replication {
+    /// SimpleStrategy with this many replicas.
+    Simple(u32),
+    /// NetworkTopologyStrategy with replicas per data center.
+    PerDataCenter(Vec<(String, u32)>),
 }
 
 const CONSISTENCY_LEVELS: &[&str] = &[
@@ -205,6 +219,10 @@ impl ScyllaConfig {
                 ),
             });
         }
+        let replication = read_replication(&mut s, problems);
+        let request_timeout = s
+            .duration("request_timeout", problems)
+            .unwrap_or(std::time::Duration::from_secs(5));
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(3, 10), problems);
         s.finish(problems);
         Some(ScyllaConfig {
@@ -214,9 +232,49 @@ impl ScyllaConfig {
             username,
             password,
             consistency,
+            replication,
+            request_timeout,
             pool,
         })
     }
+}
+
+fn read_replication(s: &mut Section, problems: &mut Vec<Problem>) -> Replication {
+    let factor = s.int("replication_factor", 1, 15, problems);
+    let Some(by_dc) = s.string_list("replication_by_dc", problems) else {
+        return Replication::Simple(factor.unwrap_or(1) as u32);
+    };
+    let mut problem = |text: String| {
+        problems.push(Problem {
+            key: format!("{}.replication_by_dc", s.path()),
+            problem: text,
+        })
+    };
+    if factor.is_some() {
+        problem("set either replication_factor or replication_by_dc, not both".into());
+    }
+    let mut dcs = Vec::new();
+    for entry in &by_dc {
+        match entry
+            .split_once(':')
+            .map(|(dc, n)| (dc.trim(), n.trim().parse::<u32>()))
+        {
+            Some((dc, Ok(n)))
+                if (1..=15).contains(&n)
+                    && !dc.is_empty()
+                    && dc
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) =>
+            {
+                dcs.push((dc.to_owned(), n))
+            }
+            _ => problem(format!("{entry:?} is not datacenter:replicas (1-15)")),
+        }
+    }
+    if by_dc.is_empty() {
+        problem("must name at least one datacenter:replicas".into());
+    }
+    Replication::PerDataCenter(dcs)
 }
 
 fn is_host_port(node: &str) -> bool {
@@ -305,6 +363,18 @@ impl fmt::Display for ScyllaConfig {
             writeln!(f, "password = \"***\"")?;
         }
         writeln!(f, "consistency = \"{}\"", self.consistency)?;
+        match &self.replication {
+            Replication::Simple(n) => writeln!(f, "replication_factor = {n}")?,
+            Replication::PerDataCenter(dcs) => {
+                let list: Vec<String> = dcs.iter().map(|(dc, n)| format!("{dc}:{n}")).collect();
+                writeln!(f, "replication_by_dc = {list:?}")?
+            }
+        }
+        writeln!(
+            f,
+            "request_timeout = \"{}\"",
+            humantime::format_duration(self.request_timeout)
+        )?;
         pool_section(f, "scylla", &self.pool)
     }
 }

@@ -177,3 +177,35 @@ fn redis_cluster_and_tls_ca_are_read_and_checked() {
         ]
     );
 }
+
+#[test]
+fn scylla_replication_is_simple_by_default_or_per_data_center() {
+    let scylla = |vars: &[(&str, &str)]| {
+        let mut all = vec![("UDL__SCYLLA__NODES", "h:9042")];
+        all.extend_from_slice(vars);
+        UdlConfig::from_sources(None, env(&all)).map(|c| c.scylla.unwrap())
+    };
+    let simple = scylla(&[]).unwrap();
+    assert_eq!(simple.replication, Replication::Simple(1));
+    assert_eq!(simple.request_timeout, Duration::from_secs(5));
+    let per_dc = scylla(&[("UDL__SCYLLA__REPLICATION_BY_DC", "us-east:3, eu-west:3")]).unwrap();
+    assert_eq!(
+        per_dc.replication,
+        Replication::PerDataCenter(vec![("us-east".into(), 3), ("eu-west".into(), 3)])
+    );
+    let problems = problems_of(
+        None,
+        &[
+            ("UDL__SCYLLA__NODES", "h:9042"),
+            ("UDL__SCYLLA__REPLICATION_FACTOR", "3"),
+            ("UDL__SCYLLA__REPLICATION_BY_DC", "dc1:3, 'x':0"),
+        ],
+    );
+    assert_eq!(
+        problems,
+        [
+            "scylla.replication_by_dc: set either replication_factor or replication_by_dc, not both",
+            "scylla.replication_by_dc: \"'x':0\" is not datacenter:replicas (1-15)",
+        ]
+    );
+}

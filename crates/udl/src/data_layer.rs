@@ -12,6 +12,8 @@ pub struct DataLayer {
     mongo: Option<udl_mongo::MongoStore>,
     #[cfg(feature = "redis")]
     redis: Option<udl_redis::RedisStore>,
+    #[cfg(feature = "scylla")]
+    scylla: Option<udl_scylla::ScyllaStore>,
 }
 
 impl DataLayer {
@@ -31,6 +33,11 @@ impl DataLayer {
             #[cfg(feature = "redis")]
             redis: match &config.redis {
                 Some(r) => Some(udl_redis::RedisStore::connect(r).await?),
+                None => None,
+            },
+            #[cfg(feature = "scylla")]
+            scylla: match &config.scylla {
+                Some(s) => Some(udl_scylla::ScyllaStore::connect(s).await?),
                 None => None,
             },
         })
@@ -63,12 +70,28 @@ impl DataLayer {
     }
 }
 
+impl DataLayer {
+    /// The ScyllaDB store, or a `Config` error when `[scylla]` is not configured.
+    #[cfg(feature = "scylla")]
+    pub fn scylla(&self) -> Result<&udl_scylla::ScyllaStore> {
+        self.scylla
+            .as_ref()
+            .ok_or_else(|| not_configured(StoreKind::Scylla))
+    }
+}
+
 fn not_configured(store: StoreKind) -> Error {
+    let key = if store == StoreKind::Scylla {
+        "nodes"
+    } else {
+        "url"
+    };
     Error::new(
         ErrorKind::Config,
         format!(
-            "{store} is not configured (set {store}.url or UDL__{}__URL)",
-            store.name().to_uppercase()
+            "{store} is not configured (set {store}.{key} or UDL__{}__{})",
+            store.name().to_uppercase(),
+            key.to_uppercase()
         ),
     )
     .with_store(store)

@@ -50,3 +50,5 @@ pub use udl_mongo as mongo;
 pub use udl_postgres as postgres;
 #[cfg(feature = "redis")]
 pub use udl_redis as redis;
+#[cfg(feature = "scylla")]
+pub use udl_scylla as scylla;

@@ -1,0 +1,51 @@
+//! The one function that classifies every Scylla driver error. Server messages can quote
+//! values, so only the category is kept.
+
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use udl_core::{Error, ErrorKind, StoreKind};
+
+/// Maps a driver error to a udl error of the right kind and temporariness.
+pub fn classify(err: &ExecutionError, operation: &'static str) -> Error {
+    let e = match err {
+        ExecutionError::RequestTimeout(_) => {
+            Error::new(ErrorKind::Timeout, "ScyllaDB did not answer in time")
+        }
+        ExecutionError::ConnectionPoolError(_) | ExecutionError::EmptyPlan => {
+            Error::new(ErrorKind::Unavailable, "no ScyllaDB node is reachable")
+        }
+        ExecutionError::BadQuery(_) => Error::new(ErrorKind::InvalidInput, "invalid CQL request"),
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => by_db_error(db),
+        ExecutionError::LastAttemptError(RequestAttemptError::BrokenConnectionError(_))
+        | ExecutionError::LastAttemptError(RequestAttemptError::UnableToAllocStreamId) => {
+            Error::new(ErrorKind::Unavailable, "ScyllaDB connection failed")
+        }
+        ExecutionError::SchemaAgreementError(_) => Error::new(
+            ErrorKind::Unavailable,
+            "ScyllaDB nodes did not agree on the schema in time",
+        ),
+        _ => Error::new(ErrorKind::Internal, "ScyllaDB request failed"),
+    };
+    e.with_store(StoreKind::Scylla).with_operation(operation)
+}
+
+fn by_db_error(db: &DbError) -> Error {
+    match db {
+        DbError::Unavailable { .. } | DbError::Overloaded | DbError::IsBootstrapping => Error::new(
+            ErrorKind::Unavailable,
+            "not enough ScyllaDB replicas available",
+        ),
+        DbError::ReadTimeout { .. } | DbError::WriteTimeout { .. } => Error::new(
+            ErrorKind::Timeout,
+            "ScyllaDB replicas did not answer in time",
+        ),
+        DbError::SyntaxError | DbError::Invalid => {
+            Error::new(ErrorKind::InvalidInput, "invalid CQL statement")
+        }
+        DbError::AlreadyExists { .. } => Error::new(ErrorKind::Conflict, "already exists"),
+        DbError::Unauthorized | DbError::AuthenticationError => {
+            Error::new(ErrorKind::PermissionDenied, "not permitted")
+        }
+        DbError::ConfigError => Error::new(ErrorKind::Config, "server configuration error"),
+        _ => Error::new(ErrorKind::Internal, "ScyllaDB error"),
+    }
+}

@@ -1,0 +1,19 @@
+//! ScyllaDB backend of udl: the platform's high-volume, append-mostly data (time series,
+//! chat archives, analytics events, logs, reports). Tests run against Apache Cassandra 5.0,
+//! which speaks the same CQL.
+//!
+//! [`ScyllaStore`] is one driver session: token-aware, data-center-aware routing, a fixed pool
+//! per host, per-request consistency, a client-side timeout, and neither driver retries nor
+//! speculative execution (udl's resilience layer owns retrying, so attempts do not multiply).
+//! [`ScyllaMigrator`] applies versioned CQL under a lightweight-transaction lock and waits for
+//! schema agreement after every statement.
+
+mod error;
+mod lock;
+mod migrate;
+pub mod models;
+mod store;
+
+pub use error::classify;
+pub use migrate::{CqlMigration, ScyllaMigrator};
+pub use store::ScyllaStore;

@@ -1,0 +1,142 @@
+//! The ScyllaDB store: one driver session configured for production topologies, health.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scylla::client::caching_session::{CachingSession, CachingSessionBuilder};
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::client::PoolSize;
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::retry::FallthroughRetryPolicy;
+use scylla::statement::Consistency;
+use udl_config::{Replication, ScyllaConfig};
+use udl_core::{Error, ErrorKind, Result, StoreKind};
+
+use crate::error::classify;
+
+/// Prepared statements kept per session.
+const PREPARED_CACHE: usize = 512;
+
+/// A connected ScyllaDB store.
+#[derive(Clone)]
+pub struct ScyllaStore {
+    session: Arc<CachingSession>,
+    keyspace: String,
+    replication: Replication,
+}
+
+fn consistency(level: &str) -> Consistency {
+    match level {
+        "any" => Consistency::Any,
+        "one" => Consistency::One,
+        "two" => Consistency::Two,
+        "three" => Consistency::Three,
+        "quorum" => Consistency::Quorum,
+        "all" => Consistency::All,
+        "each_quorum" => Consistency::EachQuorum,
+        "local_one" => Consistency::LocalOne,
+        // The config accepts only known levels; local_quorum is also its default.
+        _ => Consistency::LocalQuorum,
+    }
+}
+
+fn unavailable(message: &'static str) -> Error {
+    Error::new(ErrorKind::Unavailable, message)
+        .with_store(StoreKind::Scylla)
+        .with_operation("connect")
+}
+
+impl ScyllaStore {
+    /// Connects as configured: token-aware routing that prefers `local_dc` (no failover to
+    /// remote data centers, which would silently break LOCAL_* consistency), `pool.max`
+    /// connections per host (the driver's pools are fixed-size; each connection multiplexes
+    /// thousands of requests), the configured consistency and request timeout, and no driver
+    /// retries or speculative execution.
+    pub async fn connect(config: &ScyllaConfig) -> Result<Self> {
+        let mut balancing = DefaultPolicy::builder().token_aware(true);
+        if let Some(dc) = &config.local_dc {
+            balancing = balancing
+                .prefer_datacenter(dc.clone())
+                .permit_dc_failover(false);
+        }
+        let profile = ExecutionProfile::builder()
+            .consistency(consistency(&config.consistency))
+            .request_timeout(Some(config.request_timeout))
+            .load_balancing_policy(balancing.build())
+            .retry_policy(Arc::new(FallthroughRetryPolicy::new()))
+            .speculative_execution_policy(None)
+            .build();
+        let per_host = NonZeroUsize::new(config.pool.max as usize).unwrap_or(NonZeroUsize::MIN);
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&config.nodes)
+            .connection_timeout(config.pool.acquire_timeout)
+            .pool_size(PoolSize::PerHost(per_host))
+            .default_execution_profile_handle(profile.into_handle());
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.user(user, password.expose());
+        }
+        let connect_bound = config.pool.acquire_timeout + config.request_timeout;
+        let session = tokio::time::timeout(connect_bound, builder.build())
+            .await
+            .map_err(|_| unavailable("ScyllaDB did not answer within the connect timeout"))?
+            .map_err(|_| unavailable("no ScyllaDB contact point could be reached"))?;
+        Ok(ScyllaStore {
+            session: Arc::new(
+                CachingSessionBuilder::new(session)
+                    .max_capacity(PREPARED_CACHE)
+                    .build(),
+            ),
+            keyspace: config.keyspace.clone(),
+            replication: config.replication.clone(),
+        })
+    }
+
+    /// The session (with its prepared-statement cache), for CQL the typed API does not cover.
+    pub fn session(&self) -> &CachingSession {
+        &self.session
+    }
+
+    /// The keyspace udl's tables live in.
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
+    /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication.
+    pub(crate) fn create_keyspace_cql(&self) -> String {
+        let replication = match &self.replication {
+            Replication::Simple(n) => {
+                format!("{{'class': 'SimpleStrategy', 'replication_factor': {n}}}")
+            }
+            Replication::PerDataCenter(dcs) => {
+                let per_dc: Vec<String> =
+                    dcs.iter().map(|(dc, n)| format!("'{dc}': {n}")).collect();
+                format!(
+                    "{{'class': 'NetworkTopologyStrategy', {}}}",
+                    per_dc.join(", ")
+                )
+            }
+        };
+        format!(
+            "CREATE KEYSPACE IF NOT EXISTS \"{}\" WITH replication = {replication}",
+            self.keyspace
+        )
+    }
+
+    /// `SELECT now() FROM system.local` within `timeout`: a real round trip to a node.
+    pub async fn health(&self, timeout: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        let query = self
+            .session
+            .get_session()
+            .query_unpaged("SELECT now() FROM system.local", ());
+        match tokio::time::timeout(timeout, query).await {
+            Ok(Ok(_)) => Ok(started.elapsed()),
+            Ok(Err(e)) => Err(classify(&e, "health")),
+            Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
+                .with_store(StoreKind::Scylla)
+                .with_operation("health")),
+        }
+    }
+}
