@@ -68,6 +68,11 @@ pub struct ScyllaConfig {
     pub replication: Replication,
     /// Client-side bound on one request, default 5 s.
     pub request_timeout: std::time::Duration,
+    /// Time span of one time-series partition, default one day. Fixed for the life of the
+    /// data: reads compute partitions from it.
+    pub time_bucket: std::time::Duration,
+    /// Lifetime of analytics rows (metrics, events), default 13 months (396 days).
+    pub analytics_ttl: std::time::Duration,
     /// Connections per host, default 3–10.
     pub pool: PoolConfig,
 }
@@ -223,6 +228,25 @@ impl ScyllaConfig {
         let request_timeout = s
             .duration("request_timeout", problems)
             .unwrap_or(std::time::Duration::from_secs(5));
+        let time_bucket = s
+            .duration("time_bucket", problems)
+            .unwrap_or(std::time::Duration::from_secs(86_400));
+        let analytics_ttl = s
+            .duration("analytics_ttl", problems)
+            .unwrap_or(std::time::Duration::from_secs(396 * 86_400));
+        // CQL TTLs are whole seconds up to 20 years.
+        if !(1..=630_720_000).contains(&analytics_ttl.as_secs()) {
+            problems.push(Problem {
+                key: format!("{}.analytics_ttl", s.path()),
+                problem: "must be between 1s and 20 years".into(),
+            });
+        }
+        if time_bucket.as_millis() < 1_000 {
+            problems.push(Problem {
+                key: format!("{}.time_bucket", s.path()),
+                problem: "must be at least 1s".into(),
+            });
+        }
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(3, 10), problems);
         s.finish(problems);
         Some(ScyllaConfig {
@@ -234,6 +258,8 @@ impl ScyllaConfig {
             consistency,
             replication,
             request_timeout,
+            time_bucket,
+            analytics_ttl,
             pool,
         })
     }
@@ -370,11 +396,13 @@ impl fmt::Display for ScyllaConfig {
                 writeln!(f, "replication_by_dc = {list:?}")?
             }
         }
-        writeln!(
-            f,
-            "request_timeout = \"{}\"",
-            humantime::format_duration(self.request_timeout)
-        )?;
+        for (key, value) in [
+            ("request_timeout", self.request_timeout),
+            ("time_bucket", self.time_bucket),
+            ("analytics_ttl", self.analytics_ttl),
+        ] {
+            writeln!(f, "{key} = \"{}\"", humantime::format_duration(value))?;
+        }
         pool_section(f, "scylla", &self.pool)
     }
 }

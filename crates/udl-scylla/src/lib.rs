@@ -13,7 +13,9 @@ mod lock;
 mod migrate;
 pub mod models;
 mod store;
+mod timeseries;
 
 pub use error::classify;
 pub use migrate::{CqlMigration, ScyllaMigrator};
 pub use store::ScyllaStore;
+pub use timeseries::{Point, PointPage, TimeSeries};

@@ -25,6 +25,8 @@ pub struct ScyllaStore {
     session: Arc<CachingSession>,
     keyspace: String,
     replication: Replication,
+    time_bucket: Duration,
+    analytics_ttl: Duration,
 }
 
 fn consistency(level: &str) -> Consistency {
@@ -90,6 +92,8 @@ impl ScyllaStore {
             ),
             keyspace: config.keyspace.clone(),
             replication: config.replication.clone(),
+            time_bucket: config.time_bucket,
+            analytics_ttl: config.analytics_ttl,
         })
     }
 
@@ -101,6 +105,16 @@ impl ScyllaStore {
     /// The keyspace udl's tables live in.
     pub fn keyspace(&self) -> &str {
         &self.keyspace
+    }
+
+    /// Time span of one time-series partition.
+    pub fn time_bucket(&self) -> Duration {
+        self.time_bucket
+    }
+
+    /// Lifetime of analytics rows.
+    pub fn analytics_ttl(&self) -> Duration {
+        self.analytics_ttl
     }
 
     /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication.

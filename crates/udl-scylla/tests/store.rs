@@ -1,45 +1,14 @@
 //! The ScyllaDB backend on the real server (Apache Cassandra 5.0): session, health, errors,
 //! migrations.
 
+mod common;
+
 use std::time::Duration;
 
-use udl_config::{ScyllaConfig, UdlConfig};
+use common::{config, drop_keyspace, store};
+
 use udl_core::{ErrorKind, MigrationState};
 use udl_scylla::{models, CqlMigration, ScyllaMigrator, ScyllaStore};
-use udl_testkit::servers;
-
-fn config(nodes: &str, keyspace: &str) -> ScyllaConfig {
-    let vars = [
-        ("UDL__SCYLLA__NODES", nodes.to_owned()),
-        ("UDL__SCYLLA__KEYSPACE", keyspace.to_owned()),
-        // One local node: LOCAL_QUORUM of RF 1 is one replica anyway; ONE says so plainly.
-        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
-        ("UDL__SCYLLA__POOL__ACQUIRE_TIMEOUT", "3s".to_owned()),
-    ];
-    UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
-        .expect("test config is valid")
-        .scylla
-        .expect("scylla section present")
-}
-
-/// A store on the local node with a keyspace of its own.
-async fn store() -> ScyllaStore {
-    let node = servers::scylla_node();
-    match ScyllaStore::connect(&config(&node, &servers::unique_namespace("t"))).await {
-        Ok(s) => s,
-        Err(e) => servers::unreachable("Cassandra", &node, &e),
-    }
-}
-
-async fn drop_keyspace(store: &ScyllaStore) {
-    let cql = format!("DROP KEYSPACE IF EXISTS \"{}\"", store.keyspace());
-    store
-        .session()
-        .get_session()
-        .query_unpaged(cql, ())
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn health_is_a_real_round_trip() {
