@@ -1,4 +1,4 @@
-//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|vector [--seconds N] [--rounds N] [--only SCENARIO]`
+//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|scylla|vector [--seconds N] [--rounds N] [--only SCENARIO]`
 //!
 //! Runs udl and the raw driver doing the same work, with the same pool and concurrency, in
 //! one process against the local servers, and prints one line per scenario:
@@ -11,6 +11,7 @@ mod measure;
 mod mongo;
 mod postgres;
 mod redis_ops;
+mod scylla;
 mod vector;
 
 use std::process::ExitCode;
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         Some("mongo") => runtime.block_on(mongo::run(&plan)),
         Some("redis") => runtime.block_on(redis_ops::run(&plan)),
         Some("cache") => runtime.block_on(cache::run(&plan)),
+        Some("scylla") => runtime.block_on(scylla::run(&plan)),
         Some("vector") => {
             vector::run();
             Ok(())
@@ -81,6 +83,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres|mongo|redis|cache|vector [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::batch::{Batch, BatchType};
@@ -55,8 +55,9 @@ fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
 /// The supported time range: 1970 to 2100. Anything else is a bug upstream (a seconds value
 /// read as milliseconds, say) and would create partitions no read ever finds.
 fn check_time(at: DateTime<Utc>) -> Result<()> {
-    let latest = Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap();
-    if at < DateTime::UNIX_EPOCH || at >= latest {
+    /// 2100-01-01T00:00:00Z in milliseconds.
+    const LATEST_MS: i64 = 4_102_444_800_000;
+    if !(0..LATEST_MS).contains(&at.timestamp_millis()) {
         return Err(invalid("timestamp outside the supported range (1970–2100)"));
     }
     Ok(())
