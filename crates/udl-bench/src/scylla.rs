@@ -58,7 +58,13 @@ fn events(round: usize) -> Vec<(String, Point)> {
         .map(|i| {
             let series = format!("bench.r{round}.s{}", i % SERIES);
             let at = day() + chrono::Duration::milliseconds((i / SERIES) as i64 * 100);
-            (series, Point { at, value: i as f64 })
+            (
+                series,
+                Point {
+                    at,
+                    value: i as f64,
+                },
+            )
         })
         .collect()
 }

@@ -12,10 +12,12 @@ mod error;
 mod lock;
 mod migrate;
 pub mod models;
+mod rollup;
 mod store;
 mod timeseries;
 
 pub use error::classify;
 pub use migrate::{CqlMigration, ScyllaMigrator};
+pub use rollup::{Resolution, Rollup};
 pub use store::ScyllaStore;
 pub use timeseries::{Point, PointPage, TimeSeries};

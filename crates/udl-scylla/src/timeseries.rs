@@ -42,19 +42,19 @@ pub struct PointPage {
 /// Metrics in the `metric_points` table (created by [`crate::models::migrations`]).
 #[derive(Clone)]
 pub struct TimeSeries {
-    store: ScyllaStore,
+    pub(crate) store: ScyllaStore,
     insert: PreparedStatement,
     select: PreparedStatement,
-    in_flight: usize,
+    pub(crate) in_flight: usize,
 }
 
-fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+pub(crate) fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::InvalidInput, message).with_store(StoreKind::Scylla)
 }
 
 /// The supported time range: 1970 to 2100. Anything else is a bug upstream (a seconds value
 /// read as milliseconds, say) and would create partitions no read ever finds.
-fn check_time(at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn check_time(at: DateTime<Utc>) -> Result<()> {
     /// 2100-01-01T00:00:00Z in milliseconds.
     const LATEST_MS: i64 = 4_102_444_800_000;
     if !(0..LATEST_MS).contains(&at.timestamp_millis()) {
@@ -63,7 +63,7 @@ fn check_time(at: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
-fn check_series(series: &str) -> Result<()> {
+pub(crate) fn check_series(series: &str) -> Result<()> {
     if series.is_empty() || series.len() > MAX_SERIES_LEN {
         return Err(invalid(format!(
             "series name must be 1 to {MAX_SERIES_LEN} bytes"
@@ -112,7 +112,7 @@ impl TimeSeries {
         at.timestamp_millis().div_euclid(span)
     }
 
-    fn ttl_seconds(&self) -> i32 {
+    pub(crate) fn ttl_seconds(&self) -> i32 {
         // The config bounds the TTL to 20 years, well inside i32.
         self.store.analytics_ttl().as_secs() as i32
     }
@@ -274,7 +274,7 @@ impl TimeSeries {
     }
 }
 
-fn corrupt() -> Error {
+pub(crate) fn corrupt() -> Error {
     Error::new(
         ErrorKind::DataCorruption,
         "unexpected row shape from metric_points",

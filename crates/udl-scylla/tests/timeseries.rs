@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use udl_core::ErrorKind;
-use udl_scylla::{models, Point, ScyllaStore, TimeSeries};
+use udl_scylla::{models, Point, Resolution, ScyllaStore, TimeSeries};
 
 async fn series_store(extra: &[(&str, &str)]) -> (ScyllaStore, TimeSeries) {
     let store = common::store_with(extra).await;
@@ -129,5 +129,63 @@ async fn hostile_input_is_refused_before_anything_is_written() {
         !err.to_string().contains(&long_name),
         "input not echoed: {err}"
     );
+    common::drop_keyspace(&store).await;
+}
+
+#[tokio::test]
+async fn minute_and_hour_rollups_are_stored_and_read_across_buckets() {
+    // One-hour buckets, three hours of points every 10 s starting at 22:00 (value = minute).
+    let (store, ts) = series_store(&[("UDL__SCYLLA__TIME_BUCKET", "1h")]).await;
+    let points: Vec<Point> = (0..1_080)
+        .map(|i| Point {
+            at: start() + chrono::Duration::seconds(i * 10),
+            value: (i / 6) as f64,
+        })
+        .collect();
+    ts.write_many("fake.messages", &points).await.unwrap();
+    let end = start() + chrono::Duration::hours(3);
+
+    assert_eq!(
+        ts.roll_up("fake.messages", Resolution::Minute, start(), end)
+            .await
+            .unwrap(),
+        180
+    );
+    // Recomputing replaces rows instead of adding to them.
+    ts.roll_up("fake.messages", Resolution::Minute, start(), end)
+        .await
+        .unwrap();
+    let minutes = ts
+        .rollups("fake.messages", Resolution::Minute, start(), end)
+        .await
+        .unwrap();
+    assert_eq!(minutes.len(), 180, "three buckets, in order");
+    assert!(minutes.windows(2).all(|w| w[0].at < w[1].at));
+    assert!(minutes.iter().enumerate().all(|(i, r)| r.count == 6
+        && r.min == i as f64
+        && r.max == i as f64
+        && r.sum == 6.0 * i as f64));
+
+    // An unaligned range rolls up the whole hours it touches.
+    let written = ts
+        .roll_up(
+            "fake.messages",
+            Resolution::Hour,
+            start() + chrono::Duration::minutes(5),
+            end - chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 3);
+    let hours = ts
+        .rollups("fake.messages", Resolution::Hour, start(), end)
+        .await
+        .unwrap();
+    let summary: Vec<(i64, f64, f64)> = hours.iter().map(|h| (h.count, h.min, h.max)).collect();
+    assert_eq!(
+        summary,
+        [(360, 0.0, 59.0), (360, 60.0, 119.0), (360, 120.0, 179.0)]
+    );
+    assert_eq!(hours[1].mean(), 89.5);
     common::drop_keyspace(&store).await;
 }
