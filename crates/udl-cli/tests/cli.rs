@@ -215,7 +215,9 @@ fn migrate_covers_scylla_when_configured() {
     let first = udl(&["migrate", "up"], &env);
     assert_eq!(first.status.code(), Some(0), "{:?}", text(&first));
     assert!(
-        text(&first).0.contains("scylla: applied 1 migration(s): 1"),
+        text(&first)
+            .0
+            .contains("scylla: applied 2 migration(s): 1, 2"),
         "{:?}",
         text(&first)
     );

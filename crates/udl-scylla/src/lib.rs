@@ -9,6 +9,7 @@
 //! schema agreement after every statement.
 
 mod error;
+mod events;
 mod lock;
 mod migrate;
 pub mod models;
@@ -17,6 +18,7 @@ mod store;
 mod timeseries;
 
 pub use error::classify;
+pub use events::{Event, EventLog, EventTable};
 pub use migrate::{CqlMigration, ScyllaMigrator};
 pub use rollup::{Resolution, Rollup};
 pub use store::ScyllaStore;

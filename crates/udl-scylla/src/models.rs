@@ -13,13 +13,24 @@ const TIME_SERIES: [&str; 2] = [
      PRIMARY KEY ((series, resolution, bucket), at)) WITH CLUSTERING ORDER BY (at ASC)",
 ];
 
+/// Append-only event streams (usage analytics, logs), partitioned by (stream, bucket);
+/// events of one millisecond are told apart by id.
+const EVENT_STREAMS: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS {keyspace}.usage_events (stream text, bucket bigint, \
+     at timestamp, id uuid, attributes map<text, text>, PRIMARY KEY ((stream, bucket), at, id)) \
+     WITH CLUSTERING ORDER BY (at ASC, id ASC)",
+    "CREATE TABLE IF NOT EXISTS {keyspace}.log_events (stream text, bucket bigint, \
+     at timestamp, id uuid, attributes map<text, text>, PRIMARY KEY ((stream, bucket), at, id)) \
+     WITH CLUSTERING ORDER BY (at ASC, id ASC)",
+];
+
 /// Every ScyllaDB migration of the platform, in order.
 pub fn migrations() -> Vec<CqlMigration> {
-    vec![CqlMigration::new(
-        1,
-        "time_series",
-        TIME_SERIES.iter().map(|s| (*s).into()).collect(),
-    )]
+    let statements = |list: &[&'static str]| list.iter().map(|s| (*s).into()).collect();
+    vec![
+        CqlMigration::new(1, "time_series", statements(&TIME_SERIES)),
+        CqlMigration::new(2, "event_streams", statements(&EVENT_STREAMS)),
+    ]
 }
 
 /// A migrator over [`migrations`].

@@ -4,10 +4,9 @@
 
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
-use scylla::response::{PagingState, PagingStateResponse};
 
 use crate::error::classify;
-use crate::timeseries::{check_series, check_time, corrupt, invalid, Point, TimeSeries};
+use crate::timeseries::{check_series, check_time, invalid, Point, TimeSeries};
 use udl_core::Result;
 
 /// Interval length of a rollup.
@@ -151,41 +150,34 @@ impl TimeSeries {
         if from > to {
             return Err(invalid("range starts after it ends"));
         }
-        let cql = format!(
-            "SELECT at, count, sum, min, max FROM \"{}\".metric_rollups \
-             WHERE series = ? AND resolution = ? AND bucket = ? AND at >= ? AND at < ?",
-            self.store.keyspace()
-        );
+        let select = self
+            .store
+            .prepare(format!(
+                "SELECT at, count, sum, min, max FROM \"{}\".metric_rollups \
+                 WHERE series = ? AND resolution = ? AND bucket = ? AND at >= ? AND at < ?",
+                self.store.keyspace()
+            ))
+            .await?;
         let mut out = Vec::new();
         for bucket in self.bucket_of(from)..=self.bucket_of(to) {
-            let mut paging = PagingState::start();
-            loop {
-                let values = (series, resolution.name(), bucket, from, to);
-                let (result, next) = self
-                    .store
-                    .session()
-                    .execute_single_page(cql.as_str(), values, paging)
-                    .await
-                    .map_err(|e| classify(&e, "rollup read"))?;
-                let rows = result.into_rows_result().map_err(|_| corrupt())?;
-                for row in rows
-                    .rows::<(DateTime<Utc>, i64, f64, f64, f64)>()
-                    .map_err(|_| corrupt())?
-                {
-                    let (at, count, sum, min, max) = row.map_err(|_| corrupt())?;
-                    out.push(Rollup {
-                        at,
-                        count,
-                        sum,
-                        min,
-                        max,
-                    });
-                }
-                match next {
-                    PagingStateResponse::HasMorePages { state } => paging = state,
-                    PagingStateResponse::NoMorePages => break,
-                }
-            }
+            let values = (series, resolution.name(), bucket, from, to);
+            self.store
+                .scan(
+                    &select,
+                    &values,
+                    "rollup read",
+                    |(at, count, sum, min, max)| {
+                        out.push(Rollup {
+                            at,
+                            count,
+                            sum,
+                            min,
+                            max,
+                        });
+                        true
+                    },
+                )
+                .await?;
         }
         Ok(out)
     }

@@ -4,12 +4,17 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use scylla::client::caching_session::{CachingSession, CachingSessionBuilder};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::client::PoolSize;
+use scylla::deserialize::row::DeserializeRow;
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::policies::retry::FallthroughRetryPolicy;
+use scylla::response::{PagingState, PagingStateResponse};
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use udl_config::{Replication, ScyllaConfig};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
@@ -115,6 +120,58 @@ impl ScyllaStore {
     /// Lifetime of analytics rows.
     pub fn analytics_ttl(&self) -> Duration {
         self.analytics_ttl
+    }
+
+    /// The time-series partition (bucket number) holding `at`.
+    pub fn bucket_of(&self, at: DateTime<Utc>) -> i64 {
+        at.timestamp_millis()
+            .div_euclid(self.time_bucket.as_millis() as i64)
+    }
+
+    /// Prepares `cql`; owners keep the statement and execute it as often as they like.
+    pub async fn prepare(&self, cql: String) -> Result<PreparedStatement> {
+        self.session
+            .get_session()
+            .prepare(cql)
+            .await
+            .map_err(|e| classify(&e.into(), "prepare"))
+    }
+
+    /// Runs `statement` a page at a time, handing each row (decoded as `R`) to `each` until
+    /// it returns `false`. Returns whether it was stopped that way.
+    pub(crate) async fn scan<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: &impl SerializeRow,
+        operation: &'static str,
+        mut each: impl FnMut(R) -> bool,
+    ) -> Result<bool>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        let malformed = || {
+            Error::new(ErrorKind::DataCorruption, "unexpected row shape")
+                .with_store(StoreKind::Scylla)
+                .with_operation(operation)
+        };
+        let session = self.session.get_session();
+        let mut paging = PagingState::start();
+        loop {
+            let (result, next) = session
+                .execute_single_page(statement, values, paging)
+                .await
+                .map_err(|e| classify(&e, operation))?;
+            let rows = result.into_rows_result().map_err(|_| malformed())?;
+            for row in rows.rows::<R>().map_err(|_| malformed())? {
+                if !each(row.map_err(|_| malformed())?) {
+                    return Ok(true);
+                }
+            }
+            match next {
+                PagingStateResponse::HasMorePages { state } => paging = state,
+                PagingStateResponse::NoMorePages => return Ok(false),
+            }
+        }
     }
 
     /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication.

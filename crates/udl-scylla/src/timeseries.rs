@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{stream, StreamExt as _, TryStreamExt as _};
-use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
@@ -77,18 +76,11 @@ impl TimeSeries {
     /// [`TimeSeries::write_many`].
     pub async fn new(store: &ScyllaStore, in_flight: usize) -> Result<Self> {
         let ks = store.keyspace();
-        let session = store.session().get_session();
-        let prepare = |cql: String| async move {
-            session
-                .prepare(cql)
-                .await
-                .map_err(|e| classify(&e.into(), "prepare"))
-        };
-        let insert = prepare(format!(
+        let insert = store.prepare(format!(
             "INSERT INTO \"{ks}\".metric_points (series, bucket, at, value) VALUES (?, ?, ?, ?) USING TTL ?"
         ))
         .await?;
-        let mut select = prepare(format!(
+        let mut select = store.prepare(format!(
             "SELECT at, value FROM \"{ks}\".metric_points WHERE series = ? AND bucket = ? AND at > ? AND at < ?"
         ))
         .await?;
@@ -108,8 +100,7 @@ impl TimeSeries {
 
     /// The partition (bucket number) holding `at`.
     pub fn bucket_of(&self, at: DateTime<Utc>) -> i64 {
-        let span = self.store.time_bucket().as_millis() as i64;
-        at.timestamp_millis().div_euclid(span)
+        self.store.bucket_of(at)
     }
 
     pub(crate) fn ttl_seconds(&self) -> i32 {
@@ -227,27 +218,18 @@ impl TimeSeries {
             .filter(|a| *a >= from)
             .unwrap_or(from - chrono::Duration::milliseconds(1));
         let mut points = Vec::new();
-        let session = self.store.session().get_session();
         for bucket in self.bucket_of(lower.max(from))..=self.bucket_of(to) {
-            let mut paging = PagingState::start();
-            loop {
-                let (result, next) = session
-                    .execute_single_page(&self.select, (series, bucket, lower, to), paging)
-                    .await
-                    .map_err(|e| classify(&e, "range read"))?;
-                let rows = result.into_rows_result().map_err(|_| corrupt())?;
-                for row in rows.rows::<(DateTime<Utc>, f64)>().map_err(|_| corrupt())? {
-                    let (at, value) = row.map_err(|_| corrupt())?;
+            let values = (series, bucket, lower, to);
+            let full = self
+                .store
+                .scan(&self.select, &values, "range read", |(at, value)| {
                     points.push(Point { at, value });
-                    if points.len() == limit {
-                        let next = Some(at);
-                        return Ok(PointPage { points, next });
-                    }
-                }
-                match next {
-                    PagingStateResponse::HasMorePages { state } => paging = state,
-                    PagingStateResponse::NoMorePages => break,
-                }
+                    points.len() < limit
+                })
+                .await?;
+            if full {
+                let next = points.last().map(|p| p.at);
+                return Ok(PointPage { points, next });
             }
         }
         Ok(PointPage { points, next: None })
