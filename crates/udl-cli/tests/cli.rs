@@ -217,7 +217,7 @@ fn migrate_covers_scylla_when_configured() {
     assert!(
         text(&first)
             .0
-            .contains("scylla: applied 2 migration(s): 1, 2"),
+            .contains("scylla: applied 3 migration(s): 1, 2, 3"),
         "{:?}",
         text(&first)
     );

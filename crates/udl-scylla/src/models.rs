@@ -24,12 +24,20 @@ const EVENT_STREAMS: [&str; 2] = [
      WITH CLUSTERING ORDER BY (at ASC, id ASC)",
 ];
 
+/// Historical reports: one row per (report, period kind, period start), newest first.
+const REPORTS: [&str; 1] = [
+    "CREATE TABLE IF NOT EXISTS {keyspace}.report_aggregates (report text, period text, \
+     period_start timestamp, figures map<text, double>, \
+     PRIMARY KEY ((report, period), period_start)) WITH CLUSTERING ORDER BY (period_start DESC)",
+];
+
 /// Every ScyllaDB migration of the platform, in order.
 pub fn migrations() -> Vec<CqlMigration> {
     let statements = |list: &[&'static str]| list.iter().map(|s| (*s).into()).collect();
     vec![
         CqlMigration::new(1, "time_series", statements(&TIME_SERIES)),
         CqlMigration::new(2, "event_streams", statements(&EVENT_STREAMS)),
+        CqlMigration::new(3, "reports", statements(&REPORTS)),
     ]
 }
 
