@@ -111,6 +111,12 @@ pub struct EntityMeta {
     pub version_field: Option<&'static str>,
     /// Secondary indexes the store should maintain.
     pub indexes: &'static [IndexMeta],
+    /// Fields choosing the partition in stores that partition by key (ScyllaDB); empty means
+    /// the id alone. `#[udl(partition_key = "conversation_id, month")]`.
+    pub partition_key: &'static [&'static str],
+    /// Fields ordering rows within a partition, ascending in the table.
+    /// `#[udl(clustering_key = "sent_at, id")]`.
+    pub clustering_key: &'static [&'static str],
 }
 
 /// A secondary index over one or more fields (ascending), declared on the entity:
@@ -142,6 +148,20 @@ impl EntityMeta {
     pub fn id(&self) -> &'static FieldMeta {
         self.field(self.id_field)
             .expect("EntityMeta::validate guarantees the id field exists")
+    }
+
+    /// The partition key fields: the declared ones, or the id.
+    pub fn partition_fields(&self) -> &[&'static str] {
+        if self.partition_key.is_empty() {
+            std::slice::from_ref(&self.id_field)
+        } else {
+            self.partition_key
+        }
+    }
+
+    /// Whether the id alone identifies a record in key-partitioned stores.
+    pub fn keyed_by_id(&self) -> bool {
+        self.partition_fields() == [self.id_field] && self.clustering_key.is_empty()
     }
 
     /// Whether any field holds PHI.
@@ -191,6 +211,20 @@ impl EntityMeta {
                         self.name
                     ))
                 }
+            }
+        }
+        let key: Vec<&str> = self
+            .partition_key
+            .iter()
+            .chain(self.clustering_key)
+            .copied()
+            .collect();
+        for (i, name) in key.iter().enumerate() {
+            if self.field(name).is_none() || key[..i].contains(name) {
+                return fail(format!(
+                    "entity {}: key field {name} is unknown or named twice",
+                    self.name
+                ));
             }
         }
         for (i, index) in self.indexes.iter().enumerate() {
@@ -258,6 +292,8 @@ mod tests {
         id_field: "id",
         version_field: None,
         indexes: &[],
+        partition_key: &[],
+        clustering_key: &[],
     };
 
     #[test]
@@ -272,6 +308,8 @@ mod tests {
         id_field: "id",
         version_field: Some("rev"),
         indexes: &[],
+        partition_key: &[],
+        clustering_key: &[],
     };
 
     #[test]

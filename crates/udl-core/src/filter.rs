@@ -222,6 +222,8 @@ mod tests {
         id_field: "id",
         version_field: None,
         indexes: &[],
+        partition_key: &[],
+        clustering_key: &[],
     };
 
     #[test]

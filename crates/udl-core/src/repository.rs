@@ -169,8 +169,9 @@ impl<T: Entity> Repository<T> {
         self.store.count(ctx, Self::meta(), filter).await
     }
 
-    /// One page of records matching `filter` in `sort` order. The id field is appended to
-    /// the sort as a tie-breaker, so pages never overlap or skip records.
+    /// One page of records matching `filter` in `sort` order (empty: the clustering key's
+    /// order, if the entity declares one). The id field is appended to the sort as a
+    /// tie-breaker, so pages never overlap or skip records.
     pub async fn list(
         &self,
         ctx: &AccessContext,
@@ -283,6 +284,14 @@ impl<T: Entity> Repository<T> {
 
 /// The caller's sort, checked, with the id appended as the final tie-breaker.
 fn full_sort(meta: &EntityMeta, sort: &[SortKey]) -> Result<Vec<SortKey>> {
+    // Without a requested order, an entity with a clustering key comes in that (its natural) order.
+    let natural: Vec<SortKey>;
+    let sort = if sort.is_empty() {
+        natural = meta.clustering_key.iter().map(|c| SortKey::asc(*c)).collect();
+        &natural
+    } else {
+        sort
+    };
     let mut out = Vec::with_capacity(sort.len() + 1);
     for key in sort {
         let field = meta.require_field(&key.field)?;

@@ -7,6 +7,10 @@ pub struct EntityAttrs {
     pub table: Option<LitStr>,
     pub krate: Option<Path>,
     pub indexes: Vec<IndexAttr>,
+    /// `partition_key = "a, b"`.
+    pub partition_key: Option<LitStr>,
+    /// `clustering_key = "c, d"`.
+    pub clustering_key: Option<LitStr>,
 }
 
 /// `index(name = "...", fields = "a, b", unique)`.
@@ -33,6 +37,8 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
         table: None,
         krate: None,
         indexes: Vec::new(),
+        partition_key: None,
+        clustering_key: None,
     };
     for attr in attrs.iter().filter(|a| a.path().is_ident("udl")) {
         attr.parse_nested_meta(|meta| {
@@ -43,10 +49,15 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
                 out.krate = Some(path.parse()?);
             } else if meta.path.is_ident("index") {
                 out.indexes.push(index_attr(&meta)?);
+            } else if meta.path.is_ident("partition_key") {
+                out.partition_key = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("clustering_key") {
+                out.clustering_key = Some(meta.value()?.parse()?);
             } else {
-                return Err(
-                    meta.error("expected `table = \"...\"`, `index(...)` or `crate = \"...\"`")
-                );
+                return Err(meta.error(
+                    "expected `table = \"...\"`, `index(...)`, `partition_key = \"...\"`, \
+                     `clustering_key = \"...\"` or `crate = \"...\"`",
+                ));
             }
             Ok(())
         })?;

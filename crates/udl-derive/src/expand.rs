@@ -81,6 +81,29 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
         let (index_name, index_fields, unique) = (&index.name, &index.fields, index.unique);
         indexes.push(quote!(#krate::IndexMeta { name: #index_name, fields: &[#(#index_fields),*], unique: #unique }));
     }
+    let key_fields = |declared: &Option<syn::LitStr>| -> syn::Result<Vec<String>> {
+        let Some(list) = declared else {
+            return Ok(Vec::new());
+        };
+        let names: Vec<String> = list
+            .value()
+            .split(',')
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect();
+        match names
+            .iter()
+            .find(|n| !fields.iter().any(|f| f.ident == n.as_str()))
+        {
+            Some(unknown) => Err(syn::Error::new_spanned(
+                list,
+                format!("key field `{unknown}` is not a field of this struct"),
+            )),
+            None => Ok(names),
+        }
+    };
+    let partition_key = key_fields(&attrs.partition_key)?;
+    let clustering_key = key_fields(&attrs.clustering_key)?;
     let to_record = fields.iter().map(|f| {
         let ident = f.ident;
         let n = ident.to_string();
@@ -114,6 +137,8 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
                     id_field: #id_name,
                     version_field: #version_name,
                     indexes: &[#(#indexes),*],
+                    partition_key: &[#(#partition_key),*],
+                    clustering_key: &[#(#clustering_key),*],
                 };
                 &META
             }

@@ -8,19 +8,23 @@
 //! [`ScyllaMigrator`] applies versioned CQL under a lightweight-transaction lock and waits for
 //! schema agreement after every statement.
 
+pub mod cql;
 mod error;
 mod events;
 mod lock;
 mod migrate;
 pub mod models;
+mod records;
 mod reports;
 mod rollup;
 mod store;
 mod timeseries;
+mod values;
 
 pub use error::classify;
 pub use events::{Event, EventLog, EventTable};
 pub use migrate::{CqlMigration, ScyllaMigrator};
+pub use records::ScyllaRecords;
 pub use reports::{Period, ReportRow, Reports};
 pub use rollup::{Resolution, Rollup};
 pub use store::ScyllaStore;

@@ -107,6 +107,11 @@ impl ScyllaStore {
         &self.session
     }
 
+    /// The generic record store, for `Repository::new(store.records())`.
+    pub fn records(&self) -> Arc<dyn udl_core::RecordStore> {
+        Arc::new(crate::records::ScyllaRecords::new(self.clone()))
+    }
+
     /// The keyspace udl's tables live in.
     pub fn keyspace(&self) -> &str {
         &self.keyspace

@@ -1,0 +1,360 @@
+//! The generic repository over CQL, for entities read by key. Single-record operations need
+//! the id to be the whole primary key; `list` and `count` need the partition key (see
+//! [`crate::cql`]). Inserts, updates and deletes are lightweight transactions, so a duplicate id
+//! is a `Conflict` and an update reports whether it matched, as on every other store; the
+//! high-volume paths ([`crate::TimeSeries`], [`crate::EventLog`]) use plain writes instead.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use scylla::value::{CqlValue, Row};
+use udl_core::{
+    AccessContext, Capabilities, Capability, EntityMeta, Error, ErrorKind, Filter, Query, Record,
+    RecordStore, Result, StoreKind, ValidChanges, Value,
+};
+
+use crate::cql::{columns, order_by, where_clause};
+use crate::error::classify;
+use crate::lock::lwt_applied;
+use crate::store::ScyllaStore;
+use crate::values::{from_cql, to_cql};
+
+/// Times an update without an expected version retries when a concurrent update wins.
+const UPDATE_ATTEMPTS: usize = 5;
+
+/// Records of key-read entities in ScyllaDB.
+pub struct ScyllaRecords {
+    store: ScyllaStore,
+}
+
+impl ScyllaRecords {
+    pub(crate) fn new(store: ScyllaStore) -> Self {
+        ScyllaRecords { store }
+    }
+
+    fn table(&self, entity: &EntityMeta) -> String {
+        format!("\"{}\".\"{}\"", self.store.keyspace(), entity.name)
+    }
+
+    /// Single-record operations address a record by id alone.
+    fn require_id_key(entity: &EntityMeta, operation: &'static str) -> Result<()> {
+        if entity.keyed_by_id() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{} is keyed by ({}) in ScyllaDB, so it cannot be addressed by id alone; use list",
+                entity.name,
+                entity
+                    .partition_fields()
+                    .iter()
+                    .chain(entity.clustering_key)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with_store(StoreKind::Scylla)
+        .with_operation(operation))
+    }
+
+    async fn run(
+        &self,
+        cql: String,
+        values: Vec<Option<CqlValue>>,
+        operation: &'static str,
+    ) -> Result<scylla::response::query_result::QueryResult> {
+        self.store
+            .session()
+            .execute_unpaged(cql, values)
+            .await
+            .map_err(|e| classify(&e, operation))
+    }
+
+    fn decode(entity: &'static EntityMeta, row: Row) -> Result<Record> {
+        let mut record = Record::with_capacity(entity.fields.len());
+        for (field, cql) in entity.fields.iter().zip(row.columns) {
+            record.push(field.name, from_cql(field, cql)?);
+        }
+        Ok(record)
+    }
+
+    fn rows(
+        entity: &'static EntityMeta,
+        result: scylla::response::query_result::QueryResult,
+    ) -> Result<Vec<Record>> {
+        let malformed = || {
+            Error::new(ErrorKind::DataCorruption, "unexpected result shape")
+                .with_store(StoreKind::Scylla)
+        };
+        let rows = result.into_rows_result().map_err(|_| malformed())?;
+        rows.rows::<Row>()
+            .map_err(|_| malformed())?
+            .map(|row| Self::decode(entity, row.map_err(|_| malformed())?))
+            .collect()
+    }
+
+    async fn insert_if_absent(
+        &self,
+        entity: &'static EntityMeta,
+        record: Record,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let values = entity
+            .fields
+            .iter()
+            .map(|f| to_cql(f, record.get(f.name).unwrap_or(&Value::Null)))
+            .collect::<Result<Vec<_>>>()?;
+        let placeholders = vec!["?"; values.len()].join(", ");
+        let using = match ttl {
+            Some(ttl) => format!(" USING TTL {}", ttl.as_secs().clamp(1, 630_720_000)),
+            None => String::new(),
+        };
+        let cql = format!(
+            "INSERT INTO {} ({}) VALUES ({placeholders}) IF NOT EXISTS{using}",
+            self.table(entity),
+            columns(entity)
+        );
+        let result = self.run(cql, values, "insert").await?;
+        if lwt_applied(result)? {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Conflict,
+                format!("a {} with that key already exists", entity.name),
+            )
+            .with_store(StoreKind::Scylla)
+            .with_operation("insert"))
+        }
+    }
+
+    /// The stored version of the record with `id`, or `None` when there is none.
+    async fn current_version(
+        &self,
+        entity: &'static EntityMeta,
+        version: &str,
+        id: &Value,
+    ) -> Result<Option<i64>> {
+        let cql = format!(
+            "SELECT \"{version}\" FROM {} WHERE \"{}\" = ?",
+            self.table(entity),
+            entity.id_field
+        );
+        let result = self
+            .run(cql, vec![to_cql(entity.id(), id)?], "update")
+            .await?;
+        let rows = result.into_rows_result().map_err(|_| {
+            Error::new(ErrorKind::DataCorruption, "unexpected result shape")
+                .with_store(StoreKind::Scylla)
+        })?;
+        Ok(rows
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(|_| {
+                Error::new(ErrorKind::DataCorruption, "version is not a bigint")
+                    .with_store(StoreKind::Scylla)
+            })?
+            .map(|(v,)| v.unwrap_or(0)))
+    }
+}
+
+#[async_trait]
+impl RecordStore for ScyllaRecords {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Scylla
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::of(&[Capability::Ttl, Capability::Count])
+    }
+
+    async fn insert(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+    ) -> Result<()> {
+        self.insert_if_absent(entity, record, None).await
+    }
+
+    async fn insert_with_ttl(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.insert_if_absent(entity, record, Some(ttl)).await
+    }
+
+    /// Refused: CQL has no all-or-nothing insert of many new rows across partitions.
+    async fn insert_many(
+        &self,
+        _ctx: &AccessContext,
+        _entity: &'static EntityMeta,
+        _records: Vec<Record>,
+    ) -> Result<u64> {
+        Err(Error::unsupported(StoreKind::Scylla, "insert_many"))
+    }
+
+    async fn fetch(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<Option<Record>> {
+        Self::require_id_key(entity, "get")?;
+        let cql = format!(
+            "SELECT {} FROM {} WHERE \"{}\" = ?",
+            columns(entity),
+            self.table(entity),
+            entity.id_field
+        );
+        let result = self.run(cql, vec![to_cql(entity.id(), id)?], "get").await?;
+        Ok(Self::rows(entity, result)?.into_iter().next())
+    }
+
+    async fn exists(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        Ok(self.fetch(ctx, entity, id).await?.is_some())
+    }
+
+    async fn update(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+        changes: &ValidChanges,
+    ) -> Result<bool> {
+        Self::require_id_key(entity, "update")?;
+        if changes
+            .sets
+            .iter()
+            .any(|(name, _)| *name == entity.id_field)
+        {
+            return Err(Error::invalid("the id of a record cannot change").with_operation("update"));
+        }
+        let mut assignments = Vec::new();
+        let mut values = Vec::new();
+        for (name, value) in &changes.sets {
+            assignments.push(format!("\"{name}\" = ?"));
+            values.push(to_cql(entity.require_field(name)?, value)?);
+        }
+        let id_value = to_cql(entity.id(), id)?;
+        let Some(version) = entity.version_field else {
+            if assignments.is_empty() {
+                return Ok(self.fetch(_ctx, entity, id).await?.is_some());
+            }
+            let cql = format!(
+                "UPDATE {} SET {} WHERE \"{}\" = ? IF EXISTS",
+                self.table(entity),
+                assignments.join(", "),
+                entity.id_field
+            );
+            values.push(id_value);
+            return lwt_applied(self.run(cql, values, "update").await?);
+        };
+        assignments.push(format!("\"{version}\" = ?"));
+        let cql = format!(
+            "UPDATE {} SET {} WHERE \"{}\" = ? IF \"{version}\" = ?",
+            self.table(entity),
+            assignments.join(", "),
+            entity.id_field
+        );
+        for _ in 0..UPDATE_ATTEMPTS {
+            let expected = match changes.expected_version {
+                Some(v) => v,
+                None => match self.current_version(entity, version, id).await? {
+                    Some(v) => v,
+                    None => return Ok(false),
+                },
+            };
+            let mut bound = values.clone();
+            bound.push(Some(CqlValue::BigInt(expected + 1)));
+            bound.push(id_value.clone());
+            bound.push(Some(CqlValue::BigInt(expected)));
+            if lwt_applied(self.run(cql.clone(), bound, "update").await?)? {
+                return Ok(true);
+            }
+            if changes.expected_version.is_some() {
+                return Ok(false);
+            }
+            // Someone else updated in between: read the new version and try again.
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("{} kept changing under concurrent updates", entity.name),
+        )
+        .with_store(StoreKind::Scylla)
+        .with_operation("update")
+        .temporary(true))
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        Self::require_id_key(entity, "delete")?;
+        let cql = format!(
+            "DELETE FROM {} WHERE \"{}\" = ? IF EXISTS",
+            self.table(entity),
+            entity.id_field
+        );
+        lwt_applied(
+            self.run(cql, vec![to_cql(entity.id(), id)?], "delete")
+                .await?,
+        )
+    }
+
+    async fn list(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        query: &Query,
+    ) -> Result<Vec<Record>> {
+        if query.offset > 0 {
+            return Err(Error::unsupported(StoreKind::Scylla, "list with offset"));
+        }
+        let restriction = where_clause(entity, &query.filter, "list")?;
+        let order = order_by(entity, &query.sort, &restriction)?;
+        let cql = format!(
+            "SELECT {} FROM {}{}{order} LIMIT {}",
+            columns(entity),
+            self.table(entity),
+            restriction.clause,
+            query.limit.max(1)
+        );
+        let result = self.run(cql, restriction.values, "list").await?;
+        Self::rows(entity, result)
+    }
+
+    async fn count(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        filter: &Filter,
+    ) -> Result<u64> {
+        let restriction = where_clause(entity, filter, "count")?;
+        let cql = format!(
+            "SELECT COUNT(*) FROM {}{}",
+            self.table(entity),
+            restriction.clause
+        );
+        let result = self.run(cql, restriction.values, "count").await?;
+        let rows = result.into_rows_result().map_err(|_| {
+            Error::new(ErrorKind::DataCorruption, "unexpected count result")
+                .with_store(StoreKind::Scylla)
+        })?;
+        let (n,) = rows.single_row::<(i64,)>().map_err(|_| {
+            Error::new(ErrorKind::DataCorruption, "unexpected count result")
+                .with_store(StoreKind::Scylla)
+        })?;
+        Ok(n.max(0) as u64)
+    }
+}
