@@ -287,7 +287,11 @@ fn full_sort(meta: &EntityMeta, sort: &[SortKey]) -> Result<Vec<SortKey>> {
     // Without a requested order, an entity with a clustering key comes in that (its natural) order.
     let natural: Vec<SortKey>;
     let sort = if sort.is_empty() {
-        natural = meta.clustering_key.iter().map(|c| SortKey::asc(*c)).collect();
+        natural = meta
+            .clustering_key
+            .iter()
+            .map(|c| SortKey::asc(*c))
+            .collect();
         &natural
     } else {
         sort

@@ -51,3 +51,40 @@ pub async fn drop_keyspace(store: &ScyllaStore) {
         .await
         .unwrap();
 }
+
+/// The conformance fixture: a keyspace of its own holding the `conformance_notes` table.
+pub struct ScyllaHarness {
+    pub store: ScyllaStore,
+}
+
+impl ScyllaHarness {
+    /// A fresh keyspace with the table the suite's entity needs.
+    pub async fn new() -> Self {
+        use udl_core::Entity as _;
+        let store = store().await;
+        let table = udl_scylla::cql::create_table(udl_testkit::fixtures::Note::meta());
+        udl_scylla::ScyllaMigrator::new(vec![udl_scylla::CqlMigration::new(
+            1,
+            "conformance",
+            vec![table.into()],
+        )])
+        .expect("one migration")
+        .up(&store)
+        .await
+        .expect("create the conformance table");
+        ScyllaHarness { store }
+    }
+}
+
+impl udl_testkit::Harness for ScyllaHarness {
+    fn subject(&self) -> udl_testkit::Subject {
+        udl_testkit::Subject {
+            store: self.store.records(),
+            refuses_nul_in_text: false,
+        }
+    }
+
+    async fn teardown(self) {
+        drop_keyspace(&self.store).await;
+    }
+}
