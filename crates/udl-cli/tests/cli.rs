@@ -217,7 +217,7 @@ fn migrate_covers_scylla_when_configured() {
     assert!(
         text(&first)
             .0
-            .contains("scylla: applied 3 migration(s): 1, 2, 3"),
+            .contains("scylla: applied 4 migration(s): 1, 2, 3, 4"),
         "{:?}",
         text(&first)
     );

@@ -73,6 +73,8 @@ pub struct ScyllaConfig {
     pub time_bucket: std::time::Duration,
     /// Lifetime of analytics rows (metrics, events), default 13 months (396 days).
     pub analytics_ttl: std::time::Duration,
+    /// How long archived chat messages are kept; unset keeps them until deleted.
+    pub chat_archive_retention: Option<std::time::Duration>,
     /// Connections per host, default 3–10.
     pub pool: PoolConfig,
 }
@@ -234,12 +236,18 @@ impl ScyllaConfig {
         let analytics_ttl = s
             .duration("analytics_ttl", problems)
             .unwrap_or(std::time::Duration::from_secs(396 * 86_400));
+        let chat_archive_retention = s.duration("chat_archive_retention", problems);
         // CQL TTLs are whole seconds up to 20 years.
-        if !(1..=630_720_000).contains(&analytics_ttl.as_secs()) {
-            problems.push(Problem {
-                key: format!("{}.analytics_ttl", s.path()),
-                problem: "must be between 1s and 20 years".into(),
-            });
+        for (key, ttl) in [
+            ("analytics_ttl", Some(analytics_ttl)),
+            ("chat_archive_retention", chat_archive_retention),
+        ] {
+            if ttl.is_some_and(|t| !(1..=630_720_000).contains(&t.as_secs())) {
+                problems.push(Problem {
+                    key: format!("{}.{key}", s.path()),
+                    problem: "must be between 1s and 20 years".into(),
+                });
+            }
         }
         if time_bucket.as_millis() < 1_000 {
             problems.push(Problem {
@@ -260,6 +268,7 @@ impl ScyllaConfig {
             request_timeout,
             time_bucket,
             analytics_ttl,
+            chat_archive_retention,
             pool,
         })
     }
@@ -402,6 +411,13 @@ impl fmt::Display for ScyllaConfig {
             ("analytics_ttl", self.analytics_ttl),
         ] {
             writeln!(f, "{key} = \"{}\"", humantime::format_duration(value))?;
+        }
+        if let Some(retention) = self.chat_archive_retention {
+            writeln!(
+                f,
+                "chat_archive_retention = \"{}\"",
+                humantime::format_duration(retention)
+            )?;
         }
         pool_section(f, "scylla", &self.pool)
     }

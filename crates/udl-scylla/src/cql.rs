@@ -5,7 +5,7 @@
 
 use scylla::value::CqlValue;
 use udl_core::{
-    Direction, EntityMeta, Error, Filter, Result, SortKey, StoreKind, Value, ValueKind,
+    Direction, EntityMeta, Error, FieldMeta, Filter, Result, SortKey, StoreKind, Value, ValueKind,
 };
 
 use crate::values::to_cql;
@@ -100,6 +100,49 @@ fn flatten<'f>(filter: &'f Filter, out: &mut Vec<&'f Filter>) {
     }
 }
 
+/// Clustering columns with the values a slice compares them to, and its operator.
+type Slice<'f> = (Vec<&'static FieldMeta>, Vec<&'f Value>, &'static str);
+
+/// A keyset cursor's resume condition, as core builds it: alternatives
+/// `And[Eq(k1), .., Eq(k(i-1)), beyond(ki)]` where `beyond` is `Gt` (ascending) or `Lt`, possibly
+/// or'ed with `IsNull` (descending; clustering columns are never null). Over a prefix of the
+/// clustering columns, all in one direction, that is one CQL slice `(k1, .., kn) > (v1, .., vn)`.
+fn keyset_slice<'f>(entity: &EntityMeta, alternatives: &'f [Filter]) -> Option<Slice<'f>> {
+    let beyond = |f: &'f Filter| -> Option<(&'f String, &'f Value, &'static str)> {
+        match f {
+            Filter::Gt(n, v) => Some((n, v, ">")),
+            Filter::Lt(n, v) => Some((n, v, "<")),
+            Filter::Or(parts) => match parts.as_slice() {
+                [Filter::Lt(n, v), Filter::IsNull(m)] if n == m => Some((n, v, "<")),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let (mut fields, mut values, mut direction) = (Vec::new(), Vec::new(), None);
+    for (i, alternative) in alternatives.iter().enumerate() {
+        let Filter::And(terms) = alternative else {
+            return None;
+        };
+        let (last, earlier) = terms.split_last()?;
+        let fixed_prefix = earlier.len() == i
+            && earlier.iter().zip(&values).zip(&fields).all(|((t, v), f): ((&Filter, &&Value), &&FieldMeta)| {
+                matches!(t, Filter::Eq(n, w) if n == f.name && w == *v)
+            });
+        let (name, value, op) = beyond(last)?;
+        if !fixed_prefix || entity.clustering_key.get(i) != Some(&name.as_str()) {
+            return None;
+        }
+        if direction.is_some_and(|d| d != op) {
+            return None;
+        }
+        direction = Some(op);
+        fields.push(entity.field(name)?);
+        values.push(value);
+    }
+    Some((fields, values, direction?))
+}
+
 /// The WHERE clause serving `filter` on `entity`, or `Unsupported` naming the key it needs.
 pub fn where_clause(
     entity: &EntityMeta,
@@ -134,6 +177,17 @@ pub fn where_clause(
             Filter::Lte(n, v) => (n, "<=", v),
             Filter::Gt(n, v) => (n, ">", v),
             Filter::Gte(n, v) => (n, ">=", v),
+            Filter::Or(alternatives) => {
+                let (names, values, op) =
+                    keyset_slice(entity, alternatives).ok_or_else(|| refuse(entity, operation))?;
+                let columns: Vec<&str> = names.iter().map(|f| f.name).collect();
+                let marks = vec!["?"; names.len()].join(", ");
+                conditions.push(format!("({}) {op} ({marks})", quoted(&columns)));
+                for (field, value) in names.iter().zip(values) {
+                    out.values.push(to_cql(field, value)?);
+                }
+                continue;
+            }
             Filter::In(n, vs)
                 if !vs.is_empty() && entity.partition_fields().contains(&n.as_str()) =>
             {

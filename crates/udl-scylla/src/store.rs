@@ -32,6 +32,7 @@ pub struct ScyllaStore {
     replication: Replication,
     time_bucket: Duration,
     analytics_ttl: Duration,
+    chat_archive_retention: Option<Duration>,
 }
 
 fn consistency(level: &str) -> Consistency {
@@ -99,6 +100,7 @@ impl ScyllaStore {
             replication: config.replication.clone(),
             time_bucket: config.time_bucket,
             analytics_ttl: config.analytics_ttl,
+            chat_archive_retention: config.chat_archive_retention,
         })
     }
 
@@ -177,6 +179,11 @@ impl ScyllaStore {
                 PagingStateResponse::NoMorePages => return Ok(false),
             }
         }
+    }
+
+    /// How long archived chat messages are kept (`None`: until deleted).
+    pub fn chat_archive_retention(&self) -> Option<Duration> {
+        self.chat_archive_retention
     }
 
     /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication.

@@ -1,4 +1,8 @@
-//! The platform's ScyllaDB schema, as migrations.
+//! The platform's ScyllaDB schema, as migrations, and its key-read models.
+
+mod chat_archive;
+
+pub use chat_archive::{month_of, ArchiveRole, ArchivedMessage, ChatArchive};
 
 use crate::migrate::{CqlMigration, ScyllaMigrator};
 
@@ -38,6 +42,7 @@ pub fn migrations() -> Vec<CqlMigration> {
         CqlMigration::new(1, "time_series", statements(&TIME_SERIES)),
         CqlMigration::new(2, "event_streams", statements(&EVENT_STREAMS)),
         CqlMigration::new(3, "reports", statements(&REPORTS)),
+        CqlMigration::new(4, "chat_archive", vec![ChatArchive::create_table().into()]),
     ]
 }
 

@@ -1,0 +1,132 @@
+//! Chat message archives: every message of a conversation, partitioned by (conversation,
+//! month) so no partition grows without bound, read newest first a page at a time.
+
+use chrono::{DateTime, Datelike as _, Utc};
+use udl_core::{
+    field, text_enum, AccessContext, Cursor, Entity as _, PageOf, Repository, Result, SortKey,
+};
+use udl_derive::Entity;
+use uuid::Uuid;
+
+use crate::store::ScyllaStore;
+
+text_enum! {
+    /// Who wrote an archived message.
+    pub enum ArchiveRole {
+        Patient => "patient",
+        Assistant => "assistant",
+        Clinician => "clinician",
+        System => "system",
+    }
+}
+
+/// One archived message. The text is PHI.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(
+    table = "chat_archive",
+    partition_key = "conversation_id, month",
+    clustering_key = "sent_at, id"
+)]
+pub struct ArchivedMessage {
+    /// Message id.
+    #[udl(id, internal)]
+    pub id: Uuid,
+    /// The conversation.
+    #[udl(internal)]
+    pub conversation_id: Uuid,
+    /// `YYYY-MM` of `sent_at` (UTC): the partition.
+    #[udl(internal)]
+    pub month: String,
+    /// When it was sent.
+    #[udl(internal)]
+    pub sent_at: DateTime<Utc>,
+    /// Author.
+    #[udl(internal)]
+    pub role: ArchiveRole,
+    /// Text.
+    #[udl(phi, encrypt)]
+    pub text: String,
+}
+
+impl ArchivedMessage {
+    /// A message of `conversation_id` sent at `sent_at`, with its month filled in.
+    pub fn new(
+        conversation_id: Uuid,
+        sent_at: DateTime<Utc>,
+        role: ArchiveRole,
+        text: String,
+    ) -> Self {
+        ArchivedMessage {
+            id: Uuid::new_v4(),
+            conversation_id,
+            month: month_of(sent_at),
+            sent_at,
+            role,
+            text,
+        }
+    }
+}
+
+/// The partition month of a time: `YYYY-MM` in UTC.
+pub fn month_of(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", at.year(), at.month())
+}
+
+/// The archive: appends with the configured retention, reads newest first.
+#[derive(Clone)]
+pub struct ChatArchive {
+    messages: Repository<ArchivedMessage>,
+    store: ScyllaStore,
+}
+
+impl ChatArchive {
+    /// The archive in `store` (tables from [`super::migrations`]).
+    pub fn new(store: &ScyllaStore) -> Result<Self> {
+        Ok(ChatArchive {
+            messages: Repository::new(store.records())?,
+            store: store.clone(),
+        })
+    }
+
+    /// Archives one message and returns its id; it expires after
+    /// `scylla.chat_archive_retention` when that is set.
+    pub async fn append(&self, ctx: &AccessContext, message: ArchivedMessage) -> Result<Uuid> {
+        if message.month != month_of(message.sent_at) {
+            return Err(udl_core::Error::invalid(
+                "an archived message's month must be the month it was sent",
+            ));
+        }
+        match self.store.chat_archive_retention() {
+            Some(retention) => self.messages.create_with_ttl(ctx, message, retention).await,
+            None => self.messages.create(ctx, message).await,
+        }
+    }
+
+    /// Up to `limit` messages of one conversation's month, newest first; pass the returned
+    /// cursor to continue.
+    pub async fn page(
+        &self,
+        ctx: &AccessContext,
+        conversation_id: Uuid,
+        month: &str,
+        limit: usize,
+        after: Option<Cursor>,
+    ) -> Result<PageOf<ArchivedMessage>> {
+        let partition = field("conversation_id")
+            .eq(conversation_id)
+            .and(field("month").eq(month));
+        let newest_first = [SortKey::desc("sent_at"), SortKey::desc("id")];
+        let page = match after {
+            Some(cursor) => udl_core::Page::after(cursor, limit),
+            None => udl_core::Page::first(limit),
+        };
+        self.messages
+            .list(ctx, &partition, &newest_first, page)
+            .await
+    }
+
+    /// The entity's table, for migrations.
+    pub(crate) fn create_table() -> String {
+        crate::cql::create_table(ArchivedMessage::meta())
+    }
+}
