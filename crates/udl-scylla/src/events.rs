@@ -115,6 +115,11 @@ impl EventLog {
         })
     }
 
+    /// The prepared insert, for comparing with the raw driver.
+    pub fn insert_statement(&self) -> &PreparedStatement {
+        &self.insert
+    }
+
     /// Appends events to `stream`. Every event is checked first (one bad event and nothing is
     /// sent); then they go with at most `in_flight` requests outstanding. Appends are
     /// idempotent (an event's id is its key), so after an error the call can be repeated.
