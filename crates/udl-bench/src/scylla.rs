@@ -182,7 +182,14 @@ async fn ingest_events(store: &ScyllaStore, rounds: usize) -> Result<()> {
             let started = Instant::now();
             let mut writes = stream::iter(&events)
                 .map(|(stream, e)| {
-                    let values = (stream, store.bucket_of(e.at), e.at, e.id, &e.attributes, ttl);
+                    let values = (
+                        stream,
+                        store.bucket_of(e.at),
+                        e.at,
+                        e.id,
+                        &e.attributes,
+                        ttl,
+                    );
                     session.execute_unpaged(log.insert_statement(), values)
                 })
                 .buffer_unordered(IN_FLIGHT);
