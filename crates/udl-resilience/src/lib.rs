@@ -7,8 +7,10 @@ mod backoff;
 mod breaker;
 mod budget;
 mod clock;
+mod layer;
 
 pub use backoff::Backoff;
 pub use breaker::{Admission, BreakerConfig, BreakerState, BreakerTransitions, CircuitBreaker};
 pub use budget::RetryBudget;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use layer::{ResilienceConfig, ResilientStore};

@@ -1,0 +1,282 @@
+//! The resilience layer: wraps any record store with a concurrency limit (bulkhead), the
+//! store's circuit breaker, a timeout per call, and retries of reads that failed with a
+//! temporary error, within the retry budget. Writes are not retried: a write that timed out
+//! may have been applied, and doing it again could apply it twice.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Semaphore;
+use udl_core::{
+    AccessContext, Capabilities, EntityMeta, Error, ErrorKind, Filter, Query, Record, RecordStore,
+    Result, StoreKind, ValidChanges, Value,
+};
+
+use crate::{Backoff, BreakerConfig, CircuitBreaker, Clock, RetryBudget, SystemClock};
+
+/// The policies of one store.
+#[derive(Clone, Debug)]
+pub struct ResilienceConfig {
+    /// Longest one attempt may take.
+    pub timeout: Duration,
+    /// Calls in flight at once.
+    pub max_concurrent: usize,
+    /// Longest a call waits for a free slot before `Timeout`.
+    pub max_wait: Duration,
+    /// Attempts and pauses of reads.
+    pub backoff: Backoff,
+    /// Share of traffic retries may add, and the floor per window.
+    pub retry_ratio: f64,
+    /// Retries allowed per window whatever the traffic.
+    pub retry_floor: u64,
+    /// The breaker.
+    pub breaker: BreakerConfig,
+}
+
+impl Default for ResilienceConfig {
+    fn default() -> Self {
+        ResilienceConfig {
+            timeout: Duration::from_secs(5),
+            max_concurrent: 64,
+            max_wait: Duration::from_secs(5),
+            backoff: Backoff::default(),
+            retry_ratio: 0.2,
+            retry_floor: 10,
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+/// A record store behind the resilience policies.
+pub struct ResilientStore {
+    inner: Arc<dyn RecordStore>,
+    config: ResilienceConfig,
+    slots: Semaphore,
+    breaker: CircuitBreaker,
+    budget: RetryBudget,
+}
+
+impl ResilientStore {
+    /// Wraps `inner` with `config`, on the system clock.
+    pub fn new(inner: Arc<dyn RecordStore>, config: ResilienceConfig) -> Arc<Self> {
+        Self::with_clock(inner, config, Arc::new(SystemClock))
+    }
+
+    /// Wraps `inner` with `config`, reading time from `clock`.
+    pub fn with_clock(
+        inner: Arc<dyn RecordStore>,
+        config: ResilienceConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        let store = inner.kind();
+        Arc::new(ResilientStore {
+            slots: Semaphore::new(config.max_concurrent.max(1)),
+            breaker: CircuitBreaker::new(store, config.breaker, Arc::clone(&clock)),
+            budget: RetryBudget::new(
+                config.retry_ratio,
+                config.retry_floor,
+                Duration::from_secs(10),
+                clock,
+            ),
+            inner,
+            config,
+        })
+    }
+
+    /// The store's breaker (state and transition counts).
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    fn timed_out(&self, operation: &'static str, message: &'static str) -> Error {
+        Error::new(ErrorKind::Timeout, message)
+            .with_store(self.inner.kind())
+            .with_operation(operation)
+    }
+
+    async fn slot(&self, operation: &'static str) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(self.config.max_wait, self.slots.acquire())
+            .await
+            .map_err(|_| self.timed_out(operation, "too many calls in flight to this store"))?
+            .map_err(|_| self.timed_out(operation, "the store is shutting down"))
+    }
+
+    /// One attempt, through the breaker and within the timeout.
+    async fn attempt<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let admission = self
+            .breaker
+            .admit()
+            .map_err(|e| e.with_operation(operation))?;
+        let outcome = match tokio::time::timeout(self.config.timeout, call).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(self.timed_out(operation, "the store did not answer in time")),
+        };
+        self.breaker
+            .record(admission, outcome.as_ref().is_err_and(Error::is_temporary));
+        outcome
+    }
+
+    /// A write: attempted once.
+    async fn once<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let _slot = self.slot(operation).await?;
+        self.budget.record_request();
+        self.attempt(operation, call).await
+    }
+
+    /// A read: attempted again after temporary errors, with backoff, within the budget.
+    async fn retried<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let _slot = self.slot(operation).await?;
+        self.budget.record_request();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = self.attempt(operation, call()).await;
+            let retry = outcome.as_ref().is_err_and(Error::is_temporary)
+                && self.config.backoff.allows_another(attempts)
+                && self.budget.try_retry();
+            if !retry {
+                return outcome;
+            }
+            tokio::time::sleep(self.config.backoff.delay(attempts - 1)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl RecordStore for ResilientStore {
+    fn kind(&self) -> StoreKind {
+        self.inner.kind()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn insert(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+    ) -> Result<()> {
+        self.once("insert", self.inner.insert(ctx, entity, record))
+            .await
+    }
+
+    async fn insert_many(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        records: Vec<Record>,
+    ) -> Result<u64> {
+        self.once("insert_many", self.inner.insert_many(ctx, entity, records))
+            .await
+    }
+
+    async fn fetch(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<Option<Record>> {
+        self.retried("get", || self.inner.fetch(ctx, entity, id))
+            .await
+    }
+
+    async fn update(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+        changes: &ValidChanges,
+    ) -> Result<bool> {
+        self.once("update", self.inner.update(ctx, entity, id, changes))
+            .await
+    }
+
+    async fn delete(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        self.once("delete", self.inner.delete(ctx, entity, id))
+            .await
+    }
+
+    async fn list(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        query: &Query,
+    ) -> Result<Vec<Record>> {
+        self.retried("list", || self.inner.list(ctx, entity, query))
+            .await
+    }
+
+    async fn count(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        filter: &Filter,
+    ) -> Result<u64> {
+        self.retried("count", || self.inner.count(ctx, entity, filter))
+            .await
+    }
+
+    async fn exists(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        self.retried("exists", || self.inner.exists(ctx, entity, id))
+            .await
+    }
+
+    async fn insert_with_ttl(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.once(
+            "insert_with_ttl",
+            self.inner.insert_with_ttl(ctx, entity, record, ttl),
+        )
+        .await
+    }
+
+    async fn nearest(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        field: &'static str,
+        vector: &[f32],
+        k: usize,
+        prefilter: &Filter,
+    ) -> Result<Vec<(Record, f32)>> {
+        self.retried("nearest", || {
+            self.inner.nearest(ctx, entity, field, vector, k, prefilter)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+#[path = "layer_tests.rs"]
+mod tests;

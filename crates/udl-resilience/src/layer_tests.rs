@@ -1,0 +1,226 @@
+//! The layer's policies over a scripted in-memory store (generic code; the real-server fault
+//! tests live with the backends). Tokio's paused clock makes every timeout and pause virtual.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use udl_core::{Purpose, Role};
+
+use super::*;
+
+/// Answers `fetch` and `insert` from a script, counting calls; a `None` entry hangs.
+struct Scripted {
+    answers: Mutex<VecDeque<Option<Result<Option<Record>>>>>,
+    calls: AtomicUsize,
+}
+
+impl Scripted {
+    fn new(answers: Vec<Option<Result<Option<Record>>>>) -> Arc<Self> {
+        Arc::new(Scripted {
+            answers: Mutex::new(answers.into()),
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn next(&self) -> Result<Option<Record>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let answer = self.answers.lock().unwrap().pop_front().flatten();
+        match answer {
+            Some(answer) => answer,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+#[async_trait]
+impl RecordStore for Scripted {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Memory
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::NONE
+    }
+    async fn insert(&self, _: &AccessContext, _: &'static EntityMeta, _: Record) -> Result<()> {
+        self.next().await.map(drop)
+    }
+    async fn insert_many(
+        &self,
+        _: &AccessContext,
+        _: &'static EntityMeta,
+        _: Vec<Record>,
+    ) -> Result<u64> {
+        unreachable!("not scripted")
+    }
+    async fn fetch(
+        &self,
+        _: &AccessContext,
+        _: &'static EntityMeta,
+        _: &Value,
+    ) -> Result<Option<Record>> {
+        self.next().await
+    }
+    async fn update(
+        &self,
+        _: &AccessContext,
+        _: &'static EntityMeta,
+        _: &Value,
+        _: &ValidChanges,
+    ) -> Result<bool> {
+        unreachable!("not scripted")
+    }
+    async fn delete(&self, _: &AccessContext, _: &'static EntityMeta, _: &Value) -> Result<bool> {
+        unreachable!("not scripted")
+    }
+    async fn list(
+        &self,
+        _: &AccessContext,
+        _: &'static EntityMeta,
+        _: &Query,
+    ) -> Result<Vec<Record>> {
+        unreachable!("not scripted")
+    }
+    async fn count(&self, _: &AccessContext, _: &'static EntityMeta, _: &Filter) -> Result<u64> {
+        unreachable!("not scripted")
+    }
+    async fn exists(&self, _: &AccessContext, _: &'static EntityMeta, _: &Value) -> Result<bool> {
+        unreachable!("not scripted")
+    }
+}
+
+static ENTITY: EntityMeta = EntityMeta {
+    name: "scripted",
+    fields: &[udl_core::FieldMeta::of::<i64>("id")],
+    id_field: "id",
+    version_field: None,
+    indexes: &[],
+    partition_key: &[],
+    clustering_key: &[],
+};
+
+fn ctx() -> AccessContext {
+    AccessContext::new("resilience-test", Role::Service, Purpose::Operations).unwrap()
+}
+
+fn down() -> Option<Result<Option<Record>>> {
+    Some(Err(Error::new(ErrorKind::Unavailable, "scripted outage")))
+}
+
+fn found() -> Option<Result<Option<Record>>> {
+    Some(Ok(Some(Record::with_capacity(0))))
+}
+
+fn layer(inner: &Arc<Scripted>, config: ResilienceConfig) -> Arc<ResilientStore> {
+    ResilientStore::new(Arc::clone(inner) as Arc<dyn RecordStore>, config)
+}
+
+#[tokio::test(start_paused = true)]
+async fn reads_are_retried_after_temporary_errors_only() {
+    let inner = Scripted::new(vec![down(), found()]);
+    let store = layer(&inner, ResilienceConfig::default());
+    assert!(store
+        .fetch(&ctx(), &ENTITY, &Value::Int(1))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(inner.calls(), 2);
+
+    let invalid = Some(Err(Error::invalid("scripted refusal")));
+    let inner = Scripted::new(vec![invalid, found()]);
+    let store = layer(&inner, ResilienceConfig::default());
+    let err = store
+        .fetch(&ctx(), &ENTITY, &Value::Int(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(inner.calls(), 1, "a permanent error is not retried");
+}
+
+#[tokio::test(start_paused = true)]
+async fn writes_are_attempted_once() {
+    let inner = Scripted::new(vec![down(), found()]);
+    let store = layer(&inner, ResilienceConfig::default());
+    let err = store
+        .insert(&ctx(), &ENTITY, Record::with_capacity(0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(inner.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_store_times_out_on_every_attempt() {
+    let inner = Scripted::new(vec![None, None, None]);
+    let config = ResilienceConfig {
+        timeout: Duration::from_secs(1),
+        ..ResilienceConfig::default()
+    };
+    let store = layer(&inner, config);
+    let started = tokio::time::Instant::now();
+    let err = store
+        .fetch(&ctx(), &ENTITY, &Value::Int(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_temporary());
+    assert_eq!(inner.calls(), 3, "three attempts in all");
+    // Three timeouts plus two pauses of at most 25 ms and 50 ms.
+    assert!(started.elapsed() <= Duration::from_millis(3_075));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_fails_fast_without_calling_the_store() {
+    let inner = Scripted::new(vec![down(), down(), down(), found()]);
+    let config = ResilienceConfig {
+        backoff: Backoff {
+            max_attempts: 1,
+            ..Backoff::default()
+        },
+        breaker: BreakerConfig {
+            consecutive_failures: 3,
+            ..BreakerConfig::default()
+        },
+        ..ResilienceConfig::default()
+    };
+    let store = layer(&inner, config);
+    for _ in 0..3 {
+        assert!(store.fetch(&ctx(), &ENTITY, &Value::Int(1)).await.is_err());
+    }
+    let err = store
+        .fetch(&ctx(), &ENTITY, &Value::Int(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.to_string().contains("circuit breaker"), "{err}");
+    assert_eq!(inner.calls(), 3, "refused before reaching the store");
+    assert_eq!(store.breaker().state(), crate::BreakerState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_bulkhead_bounds_calls_in_flight() {
+    let inner = Scripted::new(vec![None, found()]);
+    let config = ResilienceConfig {
+        max_concurrent: 1,
+        max_wait: Duration::from_millis(100),
+        timeout: Duration::from_secs(60),
+        ..ResilienceConfig::default()
+    };
+    let store = layer(&inner, config);
+    let busy = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.fetch(&ctx(), &ENTITY, &Value::Int(1)).await })
+    };
+    tokio::task::yield_now().await;
+    let err = store
+        .fetch(&ctx(), &ENTITY, &Value::Int(2))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.to_string().contains("in flight"), "{err}");
+    assert_eq!(inner.calls(), 1, "the second call never reached the store");
+    busy.abort();
+}
