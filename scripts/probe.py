@@ -3,7 +3,7 @@
 
 Each probe opens a TCP connection to 127.0.0.1 and performs one genuine request of the server's
 own protocol (not just a port check). Exit code 0 means the server answered correctly.
-Usage: probe.py postgres|redis|redis_tls|redis_cluster|nats|cassandra|ferretdb PORT
+Usage: probe.py postgres|redis|redis_tls|redis_cluster|nats|cassandra|ferretdb|toxiproxy PORT
 """
 import socket
 import ssl
@@ -66,6 +66,13 @@ def probe_redis_cluster(port):
         return b"cluster_state:ok" in body
 
 
+def probe_toxiproxy(port):
+    # GET /version over HTTP/1.1; a 200 answer proves the API is up.
+    with connect(port) as s:
+        s.sendall(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        return read_exact(s, 12) == b"HTTP/1.1 200"
+
+
 def probe_nats(port):
     with connect(port) as s:
         info = b""
@@ -115,6 +122,7 @@ PROBES = {
     "redis_tls": probe_redis_tls,
     "redis_cluster": probe_redis_cluster,
     "nats": probe_nats,
+    "toxiproxy": probe_toxiproxy,
     "cassandra": probe_cassandra,
     "ferretdb": probe_ferretdb,
 }

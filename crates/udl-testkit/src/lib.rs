@@ -5,5 +5,6 @@ pub mod conformance;
 pub mod fixtures;
 pub mod private_redis;
 pub mod servers;
+pub mod toxiproxy;
 
 pub use conformance::{Harness, Subject};

@@ -1,0 +1,152 @@
+//! Faults between udl and the real PostgreSQL, injected by toxiproxy: a slow server makes
+//! calls time out at the configured bound and opens the breaker, which then fails fast; when
+//! the server answers again the breaker probes and closes. A cut link behaves the same way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use udl_config::UdlConfig;
+use udl_core::{AccessContext, ErrorKind, Purpose, RecordStore, Repository, Role};
+use udl_postgres::{Migration, Migrator, PgStore};
+use udl_resilience::{Backoff, BreakerConfig, BreakerState, ResilienceConfig, ResilientStore};
+use udl_testkit::fixtures::{note, Note};
+use udl_testkit::servers;
+use udl_testkit::toxiproxy::Proxy;
+
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+fn ctx() -> AccessContext {
+    AccessContext::new("fault-test", Role::Service, Purpose::Operations).unwrap()
+}
+
+/// PostgreSQL reached through `proxy`, in a schema of its own holding `conformance_notes`.
+async fn postgres_behind(proxy: &Proxy) -> PgStore {
+    let direct = servers::postgres_url();
+    let url = direct.replacen("127.0.0.1:5432", proxy.listen(), 1);
+    assert_ne!(url, direct, "the test server URL names 127.0.0.1:5432");
+    let vars = [
+        ("UDL__POSTGRES__URL", url),
+        ("UDL__POSTGRES__SCHEMA", servers::unique_namespace("f")),
+        ("UDL__POSTGRES__POOL__MIN", "0".into()),
+        ("UDL__POSTGRES__POOL__MAX", "4".into()),
+        ("UDL__POSTGRES__POOL__ACQUIRE_TIMEOUT", "1s".into()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let pg = match PgStore::connect(config.postgres.as_ref().unwrap()).await {
+        Ok(pg) => pg,
+        Err(e) => servers::unreachable("PostgreSQL (through toxiproxy)", proxy.listen(), &e),
+    };
+    let ddl = "CREATE TABLE conformance_notes (id UUID PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL,
+        body TEXT NOT NULL, rank BIGINT NOT NULL, score DOUBLE PRECISION, active BOOLEAN NOT NULL, tag TEXT,
+        attrs JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL, due_on DATE, blob BYTEA, embedding REAL[],
+        version BIGINT NOT NULL)";
+    Migrator::new(vec![Migration::new(1, "notes", ddl)])
+        .unwrap()
+        .up(&pg)
+        .await
+        .unwrap();
+    pg
+}
+
+fn layered(pg: &PgStore) -> Arc<ResilientStore> {
+    ResilientStore::new(
+        pg.records(),
+        ResilienceConfig {
+            timeout: TIMEOUT,
+            backoff: Backoff {
+                max_attempts: 1,
+                ..Backoff::default()
+            },
+            breaker: BreakerConfig {
+                consecutive_failures: 3,
+                open_for: Duration::from_millis(300),
+                probes: 1,
+                ..BreakerConfig::default()
+            },
+            ..ResilienceConfig::default()
+        },
+    )
+}
+
+async fn drop_schema(pg: &PgStore) {
+    let sql = format!("DROP SCHEMA \"{}\" CASCADE", pg.schema());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pg.pool())
+        .await
+        .unwrap();
+}
+
+/// Reads until one succeeds (the breaker probing, then closing), within a deadline.
+async fn until_answered(notes: &Repository<Note>, id: &uuid::Uuid) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if notes.get(&ctx(), id).await.is_ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the store never answered again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it() {
+    let proxy = Proxy::to("127.0.0.1:5432");
+    let pg = postgres_behind(&proxy).await;
+    let store = layered(&pg);
+    let notes: Repository<Note> =
+        Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap();
+    let n = note(1);
+    notes.create(&ctx(), n.clone()).await.unwrap();
+
+    proxy.add_latency(2_000);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = notes.get(&ctx(), &n.id).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(
+            started.elapsed() < TIMEOUT * 4,
+            "bounded by the timeout, not the latency"
+        );
+    }
+    assert_eq!(store.breaker().state(), BreakerState::Open);
+    let started = Instant::now();
+    let err = notes.get(&ctx(), &n.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_temporary() && err.to_string().contains("circuit breaker"));
+    assert!(
+        started.elapsed() < TIMEOUT,
+        "an open breaker answers at once"
+    );
+
+    proxy.remove_latency();
+    until_answered(&notes, &n.id).await;
+    assert_eq!(store.breaker().state(), BreakerState::Closed);
+    assert!(notes.get(&ctx(), &n.id).await.unwrap() == Some(n));
+    assert_eq!(store.breaker().transitions().closed, 1);
+    drop_schema(&pg).await;
+}
+
+#[tokio::test]
+async fn a_cut_link_fails_fast_and_the_store_comes_back() {
+    let proxy = Proxy::to("127.0.0.1:5432");
+    let pg = postgres_behind(&proxy).await;
+    let store = layered(&pg);
+    let notes: Repository<Note> =
+        Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap();
+    let n = note(2);
+    notes.create(&ctx(), n.clone()).await.unwrap();
+
+    proxy.set_enabled(false);
+    for _ in 0..3 {
+        let err = notes.get(&ctx(), &n.id).await.unwrap_err();
+        assert!(err.is_temporary(), "{err}");
+    }
+    assert_eq!(store.breaker().state(), BreakerState::Open);
+
+    proxy.set_enabled(true);
+    until_answered(&notes, &n.id).await;
+    assert_eq!(store.breaker().state(), BreakerState::Closed);
+    // Nothing acknowledged was lost.
+    assert!(notes.get(&ctx(), &n.id).await.unwrap() == Some(n));
+    drop_schema(&pg).await;
+}
