@@ -100,3 +100,22 @@ pub async fn migrate_status(config: &UdlConfig) -> Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+/// `udl health`: one round trip to every configured store; exits 0 ready, 1 degraded
+/// (a store other than PostgreSQL is down), 2 down (PostgreSQL is).
+pub async fn health(config: &UdlConfig, timeout: std::time::Duration) -> Result<ExitCode> {
+    if config.postgres.is_none()
+        && config.mongo.is_none()
+        && config.redis.is_none()
+        && config.scylla.is_none()
+    {
+        return Err(Error::new(ErrorKind::Config, "no store is configured"));
+    }
+    let report = udl::health::check(config, timeout).await;
+    println!("{report}");
+    Ok(match report.overall {
+        udl::health::Overall::Ready => ExitCode::SUCCESS,
+        udl::health::Overall::Degraded => ExitCode::FAILURE,
+        udl::health::Overall::Down => ExitCode::from(2),
+    })
+}

@@ -30,6 +30,12 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Check every configured store once; exit 0 ready, 1 degraded, 2 down.
+    Health {
+        /// Bound on each store's connect and round trip, e.g. "2s".
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -101,6 +107,7 @@ fn main() -> ExitCode {
             Command::Migrate {
                 action: MigrateAction::Status,
             } => commands::migrate_status(&config).await,
+            Command::Health { timeout } => commands::health(&config, timeout).await,
         }
     });
     match outcome {

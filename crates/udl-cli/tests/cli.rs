@@ -249,3 +249,63 @@ fn migrate_covers_scylla_when_configured() {
             .unwrap();
     });
 }
+
+/// Every local store, as `scripts/services env` describes them.
+fn all_stores() -> Vec<(&'static str, String)> {
+    vec![
+        ("UDL__POSTGRES__URL", servers::postgres_url()),
+        ("UDL__MONGO__URL", servers::mongo_url()),
+        ("UDL__REDIS__URL", servers::redis_url()),
+        ("UDL__SCYLLA__NODES", servers::scylla_node()),
+        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+    ]
+}
+
+fn health_with(overrides: &[(&'static str, &str)]) -> Output {
+    let mut env = all_stores();
+    for (key, value) in overrides {
+        env.retain(|(k, _)| k != key);
+        env.push((key, (*value).to_owned()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    udl(&["health", "--timeout", "3s"], &env)
+}
+
+#[test]
+fn health_is_ready_degraded_or_down_by_which_store_answers() {
+    let all = health_with(&[]);
+    assert_eq!(all.status.code(), Some(0), "{:?}", text(&all));
+    let listing = text(&all).0;
+    for store in ["postgres", "mongo", "redis", "scylla"] {
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with(store) && l.contains(" up ")),
+            "{store}: {listing}"
+        );
+    }
+    assert!(listing.ends_with("overall: ready\n"), "{listing}");
+
+    let no_redis = health_with(&[("UDL__REDIS__URL", "redis://127.0.0.1:1/")]);
+    assert_eq!(no_redis.status.code(), Some(1), "{:?}", text(&no_redis));
+    let listing = text(&no_redis).0;
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("redis") && l.contains("DOWN")),
+        "{listing}"
+    );
+    assert!(listing.contains("overall: degraded"), "{listing}");
+
+    let no_postgres = health_with(&[(
+        "UDL__POSTGRES__URL",
+        "postgres://postgres@127.0.0.1:1/udl?sslmode=disable",
+    )]);
+    assert_eq!(
+        no_postgres.status.code(),
+        Some(2),
+        "{:?}",
+        text(&no_postgres)
+    );
+    assert!(text(&no_postgres).0.contains("overall: down"));
+}

@@ -36,6 +36,7 @@
 //! ```
 
 mod data_layer;
+pub mod health;
 
 pub use data_layer::DataLayer;
 #[cfg(feature = "cache")]
