@@ -1,12 +1,14 @@
-//! Faults between udl and the real PostgreSQL, injected by toxiproxy: a slow server makes
-//! calls time out at the configured bound and opens the breaker, which then fails fast; when
-//! the server answers again the breaker probes and closes. A cut link behaves the same way.
+//! Faults between udl and the real servers (PostgreSQL, MongoDB via FerretDB), injected by
+//! toxiproxy: a slow server makes calls time out at the configured bound and opens the breaker,
+//! which then fails fast; when the server answers again the breaker probes and closes. A cut
+//! link behaves the same way, and nothing acknowledged before the fault is lost.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use udl_config::UdlConfig;
 use udl_core::{AccessContext, ErrorKind, Purpose, RecordStore, Repository, Role};
+use udl_mongo::MongoStore;
 use udl_postgres::{Migration, Migrator, PgStore};
 use udl_resilience::{Backoff, BreakerConfig, BreakerState, ResilienceConfig, ResilientStore};
 use udl_testkit::fixtures::{note, Note};
@@ -48,9 +50,9 @@ async fn postgres_behind(proxy: &Proxy) -> PgStore {
     pg
 }
 
-fn layered(pg: &PgStore) -> Arc<ResilientStore> {
+fn layered(records: Arc<dyn RecordStore>) -> Arc<ResilientStore> {
     ResilientStore::new(
-        pg.records(),
+        records,
         ResilienceConfig {
             timeout: TIMEOUT,
             backoff: Backoff {
@@ -88,13 +90,57 @@ async fn until_answered(notes: &Repository<Note>, id: &uuid::Uuid) {
     }
 }
 
-#[tokio::test]
-async fn latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it() {
+/// A server behind a proxy, its records through the resilience layer, and its cleanup.
+struct Faulty {
+    proxy: Proxy,
+    store: Arc<ResilientStore>,
+    notes: Repository<Note>,
+    cleanup: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+}
+
+async fn postgres() -> Faulty {
     let proxy = Proxy::to("127.0.0.1:5432");
     let pg = postgres_behind(&proxy).await;
-    let store = layered(&pg);
-    let notes: Repository<Note> =
-        Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap();
+    let store = layered(pg.records());
+    Faulty {
+        notes: Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap(),
+        store,
+        proxy,
+        cleanup: Box::pin(async move { drop_schema(&pg).await }),
+    }
+}
+
+async fn mongo() -> Faulty {
+    let proxy = Proxy::to("127.0.0.1:27017");
+    let vars = [
+        (
+            "UDL__MONGO__URL",
+            format!("mongodb://{}/?directConnection=true", proxy.listen()),
+        ),
+        ("UDL__MONGO__DATABASE", servers::unique_namespace("f")),
+        ("UDL__MONGO__POOL__ACQUIRE_TIMEOUT", "1s".to_owned()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let mongo = match MongoStore::connect(config.mongo.as_ref().unwrap()).await {
+        Ok(m) => m,
+        Err(e) => servers::unreachable("FerretDB (through toxiproxy)", proxy.listen(), &e),
+    };
+    let store = layered(mongo.records());
+    Faulty {
+        notes: Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap(),
+        store,
+        proxy,
+        cleanup: Box::pin(async move { mongo.database().drop().await.unwrap() }),
+    }
+}
+
+async fn latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it(f: Faulty) {
+    let Faulty {
+        proxy,
+        store,
+        notes,
+        cleanup,
+    } = f;
     let n = note(1);
     notes.create(&ctx(), n.clone()).await.unwrap();
 
@@ -123,16 +169,16 @@ async fn latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it
     assert_eq!(store.breaker().state(), BreakerState::Closed);
     assert!(notes.get(&ctx(), &n.id).await.unwrap() == Some(n));
     assert_eq!(store.breaker().transitions().closed, 1);
-    drop_schema(&pg).await;
+    cleanup.await;
 }
 
-#[tokio::test]
-async fn a_cut_link_fails_fast_and_the_store_comes_back() {
-    let proxy = Proxy::to("127.0.0.1:5432");
-    let pg = postgres_behind(&proxy).await;
-    let store = layered(&pg);
-    let notes: Repository<Note> =
-        Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap();
+async fn a_cut_link_fails_fast_and_the_store_comes_back(f: Faulty) {
+    let Faulty {
+        proxy,
+        store,
+        notes,
+        cleanup,
+    } = f;
     let n = note(2);
     notes.create(&ctx(), n.clone()).await.unwrap();
 
@@ -148,5 +194,25 @@ async fn a_cut_link_fails_fast_and_the_store_comes_back() {
     assert_eq!(store.breaker().state(), BreakerState::Closed);
     // Nothing acknowledged was lost.
     assert!(notes.get(&ctx(), &n.id).await.unwrap() == Some(n));
-    drop_schema(&pg).await;
+    cleanup.await;
+}
+
+#[tokio::test]
+async fn postgres_latency_times_out_opens_the_breaker_and_recovers() {
+    latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it(postgres().await).await;
+}
+
+#[tokio::test]
+async fn postgres_cut_link_fails_fast_and_recovers() {
+    a_cut_link_fails_fast_and_the_store_comes_back(postgres().await).await;
+}
+
+#[tokio::test]
+async fn mongo_latency_times_out_opens_the_breaker_and_recovers() {
+    latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it(mongo().await).await;
+}
+
+#[tokio::test]
+async fn mongo_cut_link_fails_fast_and_recovers() {
+    a_cut_link_fails_fast_and_the_store_comes_back(mongo().await).await;
 }
