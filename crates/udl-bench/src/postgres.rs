@@ -7,6 +7,7 @@ use std::time::Instant;
 use sqlx::{PgPool, Row};
 use udl::postgres::{Migration, Migrator, PgStore};
 use udl::{field, Page, Repository, Result, UdlConfig};
+use udl_resilience::{ResilienceConfig, ResilientStore};
 use udl_testkit::servers;
 use uuid::Uuid;
 
@@ -102,6 +103,32 @@ async fn scenarios(store: &PgStore, plan: &Plan) -> Result<()> {
                     .await
                     .expect("raw get");
                 assert!(found.as_ref().map(decode).is_some());
+            }
+        },
+    )
+    .await;
+
+    // The resilience layers' cost: the same udl get with every layer on, against none.
+    let layered: Repository<BenchRow> = Repository::new(ResilientStore::new(
+        store.records(),
+        ResilienceConfig::default(),
+    ) as Arc<dyn udl::RecordStore>)?;
+    let (bare, on_ids, off_ids) = (repo.clone(), Arc::clone(&ids), Arc::clone(&ids));
+    scenario(
+        plan,
+        "get_layers_on_vs_off",
+        move |i| {
+            let (repo, ids) = (layered.clone(), Arc::clone(&on_ids));
+            async move {
+                let id = ids[(i as usize * 7919) % ids.len()];
+                assert!(repo.get(ctx(), &id).await.expect("layered get").is_some());
+            }
+        },
+        move |i| {
+            let (repo, ids) = (bare.clone(), Arc::clone(&off_ids));
+            async move {
+                let id = ids[(i as usize * 7919) % ids.len()];
+                assert!(repo.get(ctx(), &id).await.expect("bare get").is_some());
             }
         },
     )
