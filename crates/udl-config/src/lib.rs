@@ -9,6 +9,7 @@ mod layers;
 mod pool;
 mod problem;
 mod reader;
+mod resilience;
 mod secret;
 mod stores;
 
@@ -18,6 +19,7 @@ use std::path::Path;
 pub use layers::ENV_PREFIX;
 pub use pool::{PoolConfig, MAX_POOL_SIZE};
 pub use problem::{ConfigError, Problem};
+pub use resilience::ResilienceSettings;
 pub use secret::{Secret, SecretUrl};
 pub use stores::{MongoConfig, PostgresConfig, RedisConfig, Replication, ScyllaConfig};
 

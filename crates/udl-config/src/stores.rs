@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::pool::PoolConfig;
 use crate::problem::Problem;
 use crate::reader::Section;
+use crate::resilience::ResilienceSettings;
 use crate::secret::{Secret, SecretUrl};
 
 /// `[postgres]`: the source of truth.
@@ -19,6 +20,8 @@ pub struct PostgresConfig {
     pub statement_timeout: Duration,
     /// Pool, default 5–20 connections.
     pub pool: PoolConfig,
+    /// Timeout, concurrency limit, retries and breaker of the resilience layer.
+    pub resilience: ResilienceSettings,
 }
 
 /// `[mongo]`: documents, conversations, embeddings.
@@ -30,6 +33,8 @@ pub struct MongoConfig {
     pub database: String,
     /// Pool, default 10–50 connections.
     pub pool: PoolConfig,
+    /// Timeout, concurrency limit, retries and breaker of the resilience layer.
+    pub resilience: ResilienceSettings,
 }
 
 /// `[redis]`: caches, sessions, rate limits.
@@ -47,6 +52,8 @@ pub struct RedisConfig {
     pub tls_ca_cert: Option<std::path::PathBuf>,
     /// Pool, default 5–25 connections.
     pub pool: PoolConfig,
+    /// Timeout, concurrency limit, retries and breaker of the resilience layer.
+    pub resilience: ResilienceSettings,
 }
 
 /// `[scylla]`: time series, archives, analytics.
@@ -77,6 +84,8 @@ pub struct ScyllaConfig {
     pub chat_archive_retention: Option<std::time::Duration>,
     /// Connections per host, default 3–10.
     pub pool: PoolConfig,
+    /// Timeout, concurrency limit, retries and breaker of the resilience layer.
+    pub resilience: ResilienceSettings,
 }
 
 /// Keyspace replication: `replication_factor = N` (SimpleStrategy, one data center) or
@@ -112,12 +121,14 @@ impl PostgresConfig {
             .duration("statement_timeout", problems)
             .unwrap_or(Duration::from_secs(30));
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(5, 20), problems);
+        let resilience = ResilienceSettings::read(&mut s, problems);
         s.finish(problems);
         Some(PostgresConfig {
             url: url?,
             schema,
             statement_timeout,
             pool,
+            resilience,
         })
     }
 }
@@ -130,11 +141,13 @@ impl MongoConfig {
             .unwrap_or_else(|| "udl".into());
         check_identifier(&s, "database", &database, problems);
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(10, 50), problems);
+        let resilience = ResilienceSettings::read(&mut s, problems);
         s.finish(problems);
         Some(MongoConfig {
             url: url?,
             database,
             pool,
+            resilience,
         })
     }
 }
@@ -170,6 +183,7 @@ impl RedisConfig {
             }
         }
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(5, 25), problems);
+        let resilience = ResilienceSettings::read(&mut s, problems);
         s.finish(problems);
         Some(RedisConfig {
             url: url?,
@@ -177,6 +191,7 @@ impl RedisConfig {
             cluster,
             tls_ca_cert,
             pool,
+            resilience,
         })
     }
 }
@@ -256,6 +271,7 @@ impl ScyllaConfig {
             });
         }
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(3, 10), problems);
+        let resilience = ResilienceSettings::read(&mut s, problems);
         s.finish(problems);
         Some(ScyllaConfig {
             nodes: nodes?,
@@ -270,6 +286,7 @@ impl ScyllaConfig {
             analytics_ttl,
             chat_archive_retention,
             pool,
+            resilience,
         })
     }
 }
@@ -336,8 +353,16 @@ fn check_identifier(s: &Section, key: &str, value: &str, problems: &mut Vec<Prob
     }
 }
 
-fn pool_section(f: &mut fmt::Formatter<'_>, store: &str, pool: &PoolConfig) -> fmt::Result {
-    write!(f, "\n[{store}.pool]\n{pool}")
+fn pool_section(
+    f: &mut fmt::Formatter<'_>,
+    store: &str,
+    pool: &PoolConfig,
+    resilience: &ResilienceSettings,
+) -> fmt::Result {
+    write!(
+        f,
+        "\n[{store}.pool]\n{pool}\n[{store}.resilience]\n{resilience}"
+    )
 }
 
 impl fmt::Display for PostgresConfig {
@@ -352,7 +377,7 @@ impl fmt::Display for PostgresConfig {
             "statement_timeout = \"{}\"",
             humantime::format_duration(self.statement_timeout)
         )?;
-        pool_section(f, "postgres", &self.pool)
+        pool_section(f, "postgres", &self.pool, &self.resilience)
     }
 }
 
@@ -363,7 +388,7 @@ impl fmt::Display for MongoConfig {
             "[mongo]\nurl = \"{}\"\ndatabase = \"{}\"",
             self.url, self.database
         )?;
-        pool_section(f, "mongo", &self.pool)
+        pool_section(f, "mongo", &self.pool, &self.resilience)
     }
 }
 
@@ -377,7 +402,7 @@ impl fmt::Display for RedisConfig {
         if let Some(ca) = &self.tls_ca_cert {
             writeln!(f, "tls_ca_cert = {:?}", ca.display().to_string())?;
         }
-        pool_section(f, "redis", &self.pool)
+        pool_section(f, "redis", &self.pool, &self.resilience)
     }
 }
 
@@ -419,6 +444,6 @@ impl fmt::Display for ScyllaConfig {
                 humantime::format_duration(retention)
             )?;
         }
-        pool_section(f, "scylla", &self.pool)
+        pool_section(f, "scylla", &self.pool, &self.resilience)
     }
 }

@@ -49,6 +49,27 @@ impl Default for ResilienceConfig {
     }
 }
 
+impl From<&udl_config::ResilienceSettings> for ResilienceConfig {
+    fn from(s: &udl_config::ResilienceSettings) -> Self {
+        let defaults = ResilienceConfig::default();
+        ResilienceConfig {
+            timeout: s.timeout,
+            max_concurrent: s.max_concurrent as usize,
+            max_wait: s.max_wait,
+            backoff: Backoff {
+                max_attempts: s.read_attempts,
+                ..defaults.backoff
+            },
+            breaker: BreakerConfig {
+                consecutive_failures: s.breaker_failures,
+                open_for: s.breaker_open_for,
+                ..defaults.breaker
+            },
+            ..defaults
+        }
+    }
+}
+
 /// A record store behind the resilience policies.
 pub struct ResilientStore {
     inner: Arc<dyn RecordStore>,

@@ -1,7 +1,10 @@
 //! `DataLayer::connect(config)`: every configured store, connected.
 
-use udl_config::UdlConfig;
-use udl_core::{Error, ErrorKind, Result, StoreKind};
+use std::sync::Arc;
+
+use udl_config::{ResilienceSettings, UdlConfig};
+use udl_core::{Entity, Error, ErrorKind, RecordStore, Repository, Result, StoreKind};
+use udl_resilience::{ResilienceConfig, ResilientStore};
 
 /// The connected stores of one process.
 #[derive(Clone)]
@@ -14,12 +17,24 @@ pub struct DataLayer {
     redis: Option<udl_redis::RedisStore>,
     #[cfg(feature = "scylla")]
     scylla: Option<udl_scylla::ScyllaStore>,
+    /// Each record store behind its resilience layer: one per store, so its breaker and
+    /// concurrency limit see all of that store's traffic.
+    layered: Vec<(StoreKind, Arc<dyn RecordStore>)>,
+}
+
+fn layer(
+    records: Arc<dyn RecordStore>,
+    settings: &ResilienceSettings,
+) -> (StoreKind, Arc<dyn RecordStore>) {
+    let kind = records.kind();
+    let layered = ResilientStore::new(records, ResilienceConfig::from(settings));
+    (kind, layered as Arc<dyn RecordStore>)
 }
 
 impl DataLayer {
     /// Connects every store configured in `config`.
     pub async fn connect(config: &UdlConfig) -> Result<Self> {
-        Ok(DataLayer {
+        let mut data = DataLayer {
             #[cfg(feature = "postgres")]
             postgres: match &config.postgres {
                 Some(pg) => Some(udl_postgres::PgStore::connect(pg).await?),
@@ -40,7 +55,35 @@ impl DataLayer {
                 Some(s) => Some(udl_scylla::ScyllaStore::connect(s).await?),
                 None => None,
             },
-        })
+            layered: Vec::new(),
+        };
+        #[cfg(feature = "postgres")]
+        if let (Some(store), Some(c)) = (&data.postgres, &config.postgres) {
+            data.layered.push(layer(store.records(), &c.resilience));
+        }
+        #[cfg(feature = "mongo")]
+        if let (Some(store), Some(c)) = (&data.mongo, &config.mongo) {
+            data.layered.push(layer(store.records(), &c.resilience));
+        }
+        #[cfg(feature = "scylla")]
+        if let (Some(store), Some(c)) = (&data.scylla, &config.scylla) {
+            data.layered.push(layer(store.records(), &c.resilience));
+        }
+        Ok(data)
+    }
+
+    /// The record store of `store` behind its resilience layer.
+    pub fn records(&self, store: StoreKind) -> Result<Arc<dyn RecordStore>> {
+        self.layered
+            .iter()
+            .find(|(kind, _)| *kind == store)
+            .map(|(_, records)| Arc::clone(records))
+            .ok_or_else(|| not_configured(store))
+    }
+
+    /// A repository of `T` on `store`, behind the store's resilience layer.
+    pub fn repository<T: Entity>(&self, store: StoreKind) -> Result<Repository<T>> {
+        Repository::new(self.records(store)?)
     }
 
     /// The PostgreSQL store, or a `Config` error when `[postgres]` is not configured.

@@ -51,5 +51,6 @@ pub use udl_mongo as mongo;
 pub use udl_postgres as postgres;
 #[cfg(feature = "redis")]
 pub use udl_redis as redis;
+pub use udl_resilience as resilience;
 #[cfg(feature = "scylla")]
 pub use udl_scylla as scylla;
