@@ -28,6 +28,16 @@ pub fn classify(err: &ExecutionError, operation: &'static str) -> Error {
     e.with_store(StoreKind::Scylla).with_operation(operation)
 }
 
+/// A result of another shape than its statement selects (the schema changed under udl).
+pub(crate) fn unexpected_shape(operation: &'static str) -> Error {
+    Error::new(
+        ErrorKind::DataCorruption,
+        "ScyllaDB answered with an unexpected result shape",
+    )
+    .with_store(StoreKind::Scylla)
+    .with_operation(operation)
+}
+
 fn by_db_error(db: &DbError) -> Error {
     match db {
         DbError::Unavailable { .. } | DbError::Overloaded | DbError::IsBootstrapping => Error::new(

@@ -7,7 +7,7 @@ use scylla::value::{CqlValue, Row};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use uuid::Uuid;
 
-use crate::error::classify;
+use crate::error::{classify, unexpected_shape};
 use crate::store::ScyllaStore;
 
 /// How long a holder may take before the lock expires.
@@ -73,13 +73,7 @@ impl MigrationLock {
 
 /// The `[applied]` column every lightweight transaction answers with.
 pub(crate) fn lwt_applied(result: scylla::response::query_result::QueryResult) -> Result<bool> {
-    let malformed = || {
-        Error::new(
-            ErrorKind::DataCorruption,
-            "unexpected answer to a conditional write",
-        )
-        .with_store(StoreKind::Scylla)
-    };
+    let malformed = || unexpected_shape("conditional write");
     let rows = result.into_rows_result().map_err(|_| malformed())?;
     let row: Row = rows.first_row().map_err(|_| malformed())?;
     match row.columns.first() {

@@ -14,7 +14,7 @@ use udl_core::{
 };
 
 use crate::cql::{columns, order_by, where_clause};
-use crate::error::classify;
+use crate::error::{classify, unexpected_shape};
 use crate::lock::lwt_applied;
 use crate::store::ScyllaStore;
 use crate::values::{from_cql, to_cql};
@@ -83,11 +83,9 @@ impl ScyllaRecords {
     fn rows(
         entity: &'static EntityMeta,
         result: scylla::response::query_result::QueryResult,
+        operation: &'static str,
     ) -> Result<Vec<Record>> {
-        let malformed = || {
-            Error::new(ErrorKind::DataCorruption, "unexpected result shape")
-                .with_store(StoreKind::Scylla)
-        };
+        let malformed = || unexpected_shape(operation);
         let rows = result.into_rows_result().map_err(|_| malformed())?;
         rows.rows::<Row>()
             .map_err(|_| malformed())?
@@ -144,16 +142,12 @@ impl ScyllaRecords {
         let result = self
             .run(cql, vec![to_cql(entity.id(), id)?], "update")
             .await?;
-        let rows = result.into_rows_result().map_err(|_| {
-            Error::new(ErrorKind::DataCorruption, "unexpected result shape")
-                .with_store(StoreKind::Scylla)
-        })?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|_| unexpected_shape("update"))?;
         Ok(rows
             .maybe_first_row::<(Option<i64>,)>()
-            .map_err(|_| {
-                Error::new(ErrorKind::DataCorruption, "version is not a bigint")
-                    .with_store(StoreKind::Scylla)
-            })?
+            .map_err(|_| unexpected_shape("update"))?
             .map(|(v,)| v.unwrap_or(0)))
     }
 }
@@ -211,7 +205,7 @@ impl RecordStore for ScyllaRecords {
             entity.id_field
         );
         let result = self.run(cql, vec![to_cql(entity.id(), id)?], "get").await?;
-        Ok(Self::rows(entity, result)?.into_iter().next())
+        Ok(Self::rows(entity, result, "get")?.into_iter().next())
     }
 
     async fn exists(
@@ -331,7 +325,7 @@ impl RecordStore for ScyllaRecords {
             query.limit.max(1)
         );
         let result = self.run(cql, restriction.values, "list").await?;
-        Self::rows(entity, result)
+        Self::rows(entity, result, "list")
     }
 
     async fn count(
@@ -347,14 +341,12 @@ impl RecordStore for ScyllaRecords {
             restriction.clause
         );
         let result = self.run(cql, restriction.values, "count").await?;
-        let rows = result.into_rows_result().map_err(|_| {
-            Error::new(ErrorKind::DataCorruption, "unexpected count result")
-                .with_store(StoreKind::Scylla)
-        })?;
-        let (n,) = rows.single_row::<(i64,)>().map_err(|_| {
-            Error::new(ErrorKind::DataCorruption, "unexpected count result")
-                .with_store(StoreKind::Scylla)
-        })?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|_| unexpected_shape("count"))?;
+        let (n,) = rows
+            .single_row::<(i64,)>()
+            .map_err(|_| unexpected_shape("count"))?;
         Ok(n.max(0) as u64)
     }
 }

@@ -19,7 +19,7 @@ use scylla::statement::Consistency;
 use udl_config::{Replication, ScyllaConfig};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 
-use crate::error::classify;
+use crate::error::{classify, unexpected_shape};
 
 /// Prepared statements kept per session.
 const PREPARED_CACHE: usize = 512;
@@ -156,11 +156,7 @@ impl ScyllaStore {
     where
         R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
     {
-        let malformed = || {
-            Error::new(ErrorKind::DataCorruption, "unexpected row shape")
-                .with_store(StoreKind::Scylla)
-                .with_operation(operation)
-        };
+        let malformed = || unexpected_shape(operation);
         let session = self.session.get_session();
         let mut paging = PagingState::start();
         loop {

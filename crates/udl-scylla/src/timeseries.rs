@@ -10,7 +10,7 @@ use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 
-use crate::error::classify;
+use crate::error::{classify, unexpected_shape};
 use crate::store::ScyllaStore;
 
 /// Longest series name, in bytes.
@@ -247,19 +247,13 @@ impl TimeSeries {
             .execute_unpaged(cql.as_str(), (series, self.bucket_of(at), at))
             .await
             .map_err(|e| classify(&e, "ttl read"))?;
-        let rows = result.into_rows_result().map_err(|_| corrupt())?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|_| unexpected_shape("ttl read"))?;
         Ok(rows
             .maybe_first_row::<(Option<i32>,)>()
-            .map_err(|_| corrupt())?
+            .map_err(|_| unexpected_shape("ttl read"))?
             .and_then(|(ttl,)| ttl)
             .map(|s| Duration::from_secs(s.max(0) as u64)))
     }
-}
-
-pub(crate) fn corrupt() -> Error {
-    Error::new(
-        ErrorKind::DataCorruption,
-        "unexpected row shape from metric_points",
-    )
-    .with_store(StoreKind::Scylla)
 }
