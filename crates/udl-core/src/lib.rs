@@ -28,8 +28,8 @@ pub use entity::{Entity, EntityMeta, FieldMeta, Handling, IndexMeta, MaskRule, S
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{field, FieldFilter, Filter};
 pub use migration::{
-    check_applied, check_versions, statuses, AppliedMigration, KnownMigration, MigrationReport,
-    MigrationState, MigrationStatus,
+    check_applied, check_versions, in_version_order, known_migrations, statuses, AppliedMigration,
+    KnownMigration, MigrationReport, MigrationState, MigrationStatus, VersionedMigration,
 };
 pub use query::{Direction, Page, PageOf, Query, SortKey};
 pub use record::{OrderedValues, Record};

@@ -130,6 +130,42 @@ pub fn statuses(known: &[KnownMigration], applied: &[AppliedMigration]) -> Vec<M
     out
 }
 
+/// What the shared bookkeeping needs from a store's migration type.
+pub trait VersionedMigration {
+    /// Positive, unique, applied in ascending order.
+    fn version(&self) -> i64;
+    /// Short name shown in status listings.
+    fn name(&self) -> &str;
+    /// Checksum of the migration's definition, so an edit after applying is detected.
+    fn checksum(&self) -> String;
+
+    /// What this build knows of the migration.
+    fn known(&self) -> KnownMigration {
+        KnownMigration {
+            version: self.version(),
+            name: self.name().to_owned(),
+            checksum: self.checksum(),
+        }
+    }
+}
+
+/// `migrations` in version order; `Config` (naming `store`) unless the versions are positive
+/// and unique.
+pub fn in_version_order<M: VersionedMigration>(
+    mut migrations: Vec<M>,
+    store: crate::StoreKind,
+) -> crate::Result<Vec<M>> {
+    migrations.sort_by_key(M::version);
+    let versions: Vec<i64> = migrations.iter().map(M::version).collect();
+    check_versions(&versions).map_err(|e| e.with_store(store).with_operation("migrate"))?;
+    Ok(migrations)
+}
+
+/// What this build knows of each of `migrations`.
+pub fn known_migrations<M: VersionedMigration>(migrations: &[M]) -> Vec<KnownMigration> {
+    migrations.iter().map(M::known).collect()
+}
+
 /// Checks sorted migration versions: positive and unique (`Config` error otherwise).
 pub fn check_versions(sorted: &[i64]) -> crate::Result<()> {
     if let Some(pair) = sorted.windows(2).find(|w| w[0] == w[1]) {

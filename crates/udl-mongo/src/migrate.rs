@@ -12,8 +12,8 @@ use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 use sha2::{Digest, Sha256};
 use udl_core::{
-    check_applied, check_versions, statuses, AppliedMigration, Entity, Error, ErrorKind,
-    KnownMigration, MigrationReport, MigrationStatus, Result, StoreKind,
+    check_applied, in_version_order, known_migrations, statuses, AppliedMigration, Entity, Error,
+    ErrorKind, MigrationReport, MigrationStatus, Result, StoreKind, VersionedMigration,
 };
 
 use crate::convert::doc_key;
@@ -193,9 +193,19 @@ impl MongoMigration {
             steps,
         }
     }
+}
+
+impl VersionedMigration for MongoMigration {
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
 
     /// SHA-256 of the steps' canonical BSON, hex encoded.
-    pub fn checksum(&self) -> String {
+    fn checksum(&self) -> String {
         let described: Vec<Bson> = self
             .steps
             .iter()
@@ -222,12 +232,10 @@ pub struct MongoMigrator {
 
 impl MongoMigrator {
     /// A migrator over `migrations`; versions must be positive and unique.
-    pub fn new(mut migrations: Vec<MongoMigration>) -> Result<Self> {
-        migrations.sort_by_key(|m| m.version);
-        let versions: Vec<i64> = migrations.iter().map(|m| m.version).collect();
-        check_versions(&versions)
-            .map_err(|e| e.with_store(StoreKind::Mongo).with_operation("migrate"))?;
-        Ok(MongoMigrator { migrations })
+    pub fn new(migrations: Vec<MongoMigration>) -> Result<Self> {
+        Ok(MongoMigrator {
+            migrations: in_version_order(migrations, StoreKind::Mongo)?,
+        })
     }
 
     /// Applies every pending migration while holding the lock document, so concurrent
@@ -242,7 +250,7 @@ impl MongoMigrator {
 
     async fn apply_locked(&self, store: &MongoStore) -> Result<MigrationReport> {
         let applied = read_applied(store).await?;
-        check_applied(&self.known(), &applied)
+        check_applied(&known_migrations(&self.migrations), &applied)
             .map_err(|e| e.with_store(StoreKind::Mongo).with_operation("migrate"))?;
         let mut report = MigrationReport {
             applied: vec![],
@@ -285,18 +293,7 @@ impl MongoMigrator {
     /// Every migration known here or applied there, with its state.
     pub async fn status(&self, store: &MongoStore) -> Result<Vec<MigrationStatus>> {
         let applied = read_applied(store).await?;
-        Ok(statuses(&self.known(), &applied))
-    }
-
-    fn known(&self) -> Vec<KnownMigration> {
-        self.migrations
-            .iter()
-            .map(|m| KnownMigration {
-                version: m.version,
-                name: m.name.to_string(),
-                checksum: m.checksum(),
-            })
-            .collect()
+        Ok(statuses(&known_migrations(&self.migrations), &applied))
     }
 }
 

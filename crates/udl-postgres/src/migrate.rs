@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use udl_core::{
-    check_applied, check_versions, statuses, AppliedMigration, Error, ErrorKind, KnownMigration,
-    MigrationReport, MigrationStatus, Result, StoreKind,
+    check_applied, in_version_order, known_migrations, statuses, AppliedMigration, Error,
+    ErrorKind, MigrationReport, MigrationStatus, Result, StoreKind, VersionedMigration,
 };
 
 use crate::error::classify;
@@ -37,9 +37,19 @@ impl Migration {
             sql: sql.into(),
         }
     }
+}
+
+impl VersionedMigration for Migration {
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
 
     /// SHA-256 of the SQL, hex encoded.
-    pub fn checksum(&self) -> String {
+    fn checksum(&self) -> String {
         hex::encode(Sha256::digest(self.sql.as_bytes()))
     }
 }
@@ -60,12 +70,10 @@ fn fail(kind: ErrorKind, message: String) -> Error {
 
 impl Migrator {
     /// A migrator over `migrations`; versions must be positive and unique.
-    pub fn new(mut migrations: Vec<Migration>) -> Result<Self> {
-        migrations.sort_by_key(|m| m.version);
-        let versions: Vec<i64> = migrations.iter().map(|m| m.version).collect();
-        check_versions(&versions)
-            .map_err(|e| e.with_store(StoreKind::Postgres).with_operation("migrate"))?;
-        Ok(Migrator { migrations })
+    pub fn new(migrations: Vec<Migration>) -> Result<Self> {
+        Ok(Migrator {
+            migrations: in_version_order(migrations, StoreKind::Postgres)?,
+        })
     }
 
     /// The migrations, in order.
@@ -108,7 +116,7 @@ impl Migrator {
             .await
             .map_err(|e| classify(&e, "migrate"))?;
         let applied = read_applied(conn).await?;
-        check_applied(&self.known(), &applied)
+        check_applied(&known_migrations(&self.migrations), &applied)
             .map_err(|e| e.with_store(StoreKind::Postgres).with_operation("migrate"))?;
         let mut report = MigrationReport {
             applied: vec![],
@@ -124,17 +132,6 @@ impl Migrator {
             report.applied.push(m.version);
         }
         Ok(report)
-    }
-
-    fn known(&self) -> Vec<KnownMigration> {
-        self.migrations
-            .iter()
-            .map(|m| KnownMigration {
-                version: m.version,
-                name: m.name.to_string(),
-                checksum: m.checksum(),
-            })
-            .collect()
     }
 
     /// Every migration known here or applied there, with its state.
@@ -154,7 +151,7 @@ impl Migrator {
         } else {
             vec![]
         };
-        Ok(statuses(&self.known(), &applied))
+        Ok(statuses(&known_migrations(&self.migrations), &applied))
     }
 }
 

@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use udl_core::{
-    check_applied, check_versions, statuses, AppliedMigration, Error, ErrorKind, KnownMigration,
-    MigrationReport, MigrationStatus, Result, StoreKind,
+    check_applied, in_version_order, known_migrations, statuses, AppliedMigration, Error,
+    ErrorKind, MigrationReport, MigrationStatus, Result, StoreKind, VersionedMigration,
 };
 
 use crate::error::classify;
@@ -42,9 +42,19 @@ impl CqlMigration {
             statements,
         }
     }
+}
+
+impl VersionedMigration for CqlMigration {
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
 
     /// SHA-256 of the statements as written (keyspace placeholder included), hex encoded.
-    pub fn checksum(&self) -> String {
+    fn checksum(&self) -> String {
         let mut h = Sha256::new();
         for statement in &self.statements {
             h.update(statement.as_bytes());
@@ -68,12 +78,10 @@ pub struct ScyllaMigrator {
 
 impl ScyllaMigrator {
     /// A migrator over `migrations`; versions must be positive and unique.
-    pub fn new(mut migrations: Vec<CqlMigration>) -> Result<Self> {
-        migrations.sort_by_key(|m| m.version);
-        let versions: Vec<i64> = migrations.iter().map(|m| m.version).collect();
-        check_versions(&versions)
-            .map_err(|e| e.with_store(StoreKind::Scylla).with_operation("migrate"))?;
-        Ok(ScyllaMigrator { migrations })
+    pub fn new(migrations: Vec<CqlMigration>) -> Result<Self> {
+        Ok(ScyllaMigrator {
+            migrations: in_version_order(migrations, StoreKind::Scylla)?,
+        })
     }
 
     /// Creates the keyspace (with the configured replication) and udl's bookkeeping tables
@@ -90,7 +98,7 @@ impl ScyllaMigrator {
 
     async fn apply_locked(&self, store: &ScyllaStore) -> Result<MigrationReport> {
         let applied = read_applied(store).await?;
-        check_applied(&self.known(), &applied)
+        check_applied(&known_migrations(&self.migrations), &applied)
             .map_err(|e| e.with_store(StoreKind::Scylla).with_operation("migrate"))?;
         let mut report = MigrationReport {
             applied: vec![],
@@ -135,18 +143,7 @@ impl ScyllaMigrator {
     /// Every migration known here or applied there, with its state.
     pub async fn status(&self, store: &ScyllaStore) -> Result<Vec<MigrationStatus>> {
         let applied = read_applied(store).await?;
-        Ok(statuses(&self.known(), &applied))
-    }
-
-    fn known(&self) -> Vec<KnownMigration> {
-        self.migrations
-            .iter()
-            .map(|m| KnownMigration {
-                version: m.version,
-                name: m.name.to_string(),
-                checksum: m.checksum(),
-            })
-            .collect()
+        Ok(statuses(&known_migrations(&self.migrations), &applied))
     }
 }
 
