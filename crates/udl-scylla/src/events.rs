@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 use scylla::statement::prepared::PreparedStatement;
 use udl_core::Result;
 use uuid::Uuid;
@@ -130,22 +129,24 @@ impl EventLog {
         }
         let ttl = self.store.analytics_ttl().as_secs() as i32;
         let session = self.store.session().get_session();
-        stream::iter(events)
-            .map(|e| {
-                let values = (
-                    stream_name,
-                    self.store.bucket_of(e.at),
-                    e.at,
-                    e.id,
-                    &e.attributes,
-                    ttl,
-                );
-                async move { session.execute_unpaged(&self.insert, values).await }
-            })
-            .buffer_unordered(self.in_flight)
-            .try_fold(0, |n, _| async move { Ok(n + 1) })
-            .await
-            .map_err(|e| classify(&e, "append"))
+        ScyllaStore::bounded(self.in_flight, events, |e| {
+            let values = (
+                stream_name,
+                self.store.bucket_of(e.at),
+                e.at,
+                e.id,
+                &e.attributes,
+                ttl,
+            );
+            async move {
+                session
+                    .execute_unpaged(&self.insert, values)
+                    .await
+                    .map(|_| 1)
+                    .map_err(|e| classify(&e, "append"))
+            }
+        })
+        .await
     }
 
     /// Events of `stream` with `from <= at < to`, in time order (ties by id), across buckets.

@@ -3,9 +3,9 @@
 //! dashboards over long ranges read a few rows instead of every point.
 
 use chrono::{DateTime, DurationRound as _, TimeDelta, Utc};
-use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 
 use crate::error::classify;
+use crate::store::ScyllaStore;
 use crate::timeseries::{check_series, check_time, invalid, Point, TimeSeries};
 use udl_core::Result;
 
@@ -113,27 +113,28 @@ impl TimeSeries {
         );
         let ttl = self.ttl_seconds();
         let session = self.store.session();
-        stream::iter(&rollups)
-            .map(|r| {
-                let values = (
-                    series,
-                    resolution.name(),
-                    self.bucket_of(r.at),
-                    r.at,
-                    r.count,
-                    r.sum,
-                    r.min,
-                    r.max,
-                    ttl,
-                );
-                let cql = cql.as_str();
-                async move { session.execute_unpaged(cql, values).await }
-            })
-            .buffer_unordered(self.in_flight)
-            .try_for_each(|_| async { Ok(()) })
-            .await
-            .map_err(|e| classify(&e, "roll up"))?;
-        Ok(rollups.len() as u64)
+        ScyllaStore::bounded(self.in_flight, &rollups, |r| {
+            let values = (
+                series,
+                resolution.name(),
+                self.bucket_of(r.at),
+                r.at,
+                r.count,
+                r.sum,
+                r.min,
+                r.max,
+                ttl,
+            );
+            let cql = cql.as_str();
+            async move {
+                session
+                    .execute_unpaged(cql, values)
+                    .await
+                    .map(|_| 1)
+                    .map_err(|e| classify(&e, "roll up"))
+            }
+        })
+        .await
     }
 
     /// Stored rollups of `series` with `from <= at < to`, in time order, across buckets.

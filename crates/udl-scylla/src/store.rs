@@ -182,6 +182,24 @@ impl ScyllaStore {
         self.chat_archive_retention
     }
 
+    /// Runs `write` for every item with at most `in_flight` of them outstanding, stopping at
+    /// the first error: the ingest paths' one rule, so memory stays bounded by the caller's
+    /// items and a slow cluster slows the caller down instead of queueing without bound.
+    /// Returns the sum of what the writes report (rows written).
+    pub(crate) async fn bounded<I, F, Fut>(in_flight: usize, items: I, write: F) -> Result<u64>
+    where
+        I: IntoIterator,
+        F: FnMut(I::Item) -> Fut,
+        Fut: std::future::Future<Output = Result<u64>>,
+    {
+        use futures_util::{StreamExt as _, TryStreamExt as _};
+        futures_util::stream::iter(items)
+            .map(write)
+            .buffer_unordered(in_flight)
+            .try_fold(0, |total, n| async move { Ok(total + n) })
+            .await
+    }
+
     /// `CREATE KEYSPACE IF NOT EXISTS` with the configured replication.
     pub(crate) fn create_keyspace_cql(&self) -> String {
         let replication = match &self.replication {

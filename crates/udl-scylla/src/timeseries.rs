@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::{stream, StreamExt as _, TryStreamExt as _};
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
@@ -154,28 +153,25 @@ impl TimeSeries {
             .collect();
         let ttl = self.ttl_seconds();
         let session = self.store.session().get_session();
-        stream::iter(chunks)
-            .map(|chunk| async move {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|p| (series, self.bucket_of(p.at), p.at, p.value, ttl))
-                    .collect();
-                let outcome = if let [row] = rows.as_slice() {
-                    session.execute_unpaged(&self.insert, row).await
-                } else {
-                    let mut batch = Batch::new(BatchType::Unlogged);
-                    for _ in &rows {
-                        batch.append_statement(self.insert.clone());
-                    }
-                    session.batch(&batch, rows).await
-                };
-                outcome
-                    .map(|_| chunk.len() as u64)
-                    .map_err(|e| classify(&e, "write"))
-            })
-            .buffer_unordered(self.in_flight)
-            .try_fold(0, |total, n| async move { Ok(total + n) })
-            .await
+        ScyllaStore::bounded(self.in_flight, chunks, |chunk| async move {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|p| (series, self.bucket_of(p.at), p.at, p.value, ttl))
+                .collect();
+            let outcome = if let [row] = rows.as_slice() {
+                session.execute_unpaged(&self.insert, row).await
+            } else {
+                let mut batch = Batch::new(BatchType::Unlogged);
+                for _ in &rows {
+                    batch.append_statement(self.insert.clone());
+                }
+                session.batch(&batch, rows).await
+            };
+            outcome
+                .map(|_| chunk.len() as u64)
+                .map_err(|e| classify(&e, "write"))
+        })
+        .await
     }
 
     /// Points of `series` with `from <= at < to`, in time order, across every bucket.
