@@ -98,16 +98,28 @@ struct Faulty {
     cleanup: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
 }
 
+impl Faulty {
+    /// `records` behind the layer, reached through `proxy`; `cleanup` removes the test data.
+    fn new(
+        proxy: Proxy,
+        records: Arc<dyn RecordStore>,
+        cleanup: impl std::future::Future<Output = ()> + 'static,
+    ) -> Self {
+        let store = layered(records);
+        Faulty {
+            notes: Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap(),
+            store,
+            proxy,
+            cleanup: Box::pin(cleanup),
+        }
+    }
+}
+
 async fn postgres() -> Faulty {
     let proxy = Proxy::to("127.0.0.1:5432");
     let pg = postgres_behind(&proxy).await;
-    let store = layered(pg.records());
-    Faulty {
-        notes: Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap(),
-        store,
-        proxy,
-        cleanup: Box::pin(async move { drop_schema(&pg).await }),
-    }
+    let records = pg.records();
+    Faulty::new(proxy, records, async move { drop_schema(&pg).await })
 }
 
 async fn mongo() -> Faulty {
@@ -125,13 +137,10 @@ async fn mongo() -> Faulty {
         Ok(m) => m,
         Err(e) => servers::unreachable("FerretDB (through toxiproxy)", proxy.listen(), &e),
     };
-    let store = layered(mongo.records());
-    Faulty {
-        notes: Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap(),
-        store,
-        proxy,
-        cleanup: Box::pin(async move { mongo.database().drop().await.unwrap() }),
-    }
+    let records = mongo.records();
+    Faulty::new(proxy, records, async move {
+        mongo.database().drop().await.unwrap()
+    })
 }
 
 async fn latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it(f: Faulty) {
