@@ -112,6 +112,7 @@ async fn scenarios(store: &PgStore, plan: &Plan) -> Result<()> {
     let layered: Repository<BenchRow> = Repository::new(ResilientStore::new(
         store.records(),
         ResilienceConfig::default(),
+        Arc::new(udl::Metrics::new()),
     ) as Arc<dyn udl::RecordStore>)?;
     let (bare, on_ids, off_ids) = (repo.clone(), Arc::clone(&ids), Arc::clone(&ids));
     scenario(

@@ -5,6 +5,7 @@
 
 mod commands;
 mod exit;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Run the daemon: /health/live, /health/ready and /metrics on serve.addr, until SIGTERM.
+    Serve,
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
                 action: MigrateAction::Status,
             } => commands::migrate_status(&config).await,
             Command::Health { timeout } => commands::health(&config, timeout).await,
+            Command::Serve => serve::run(config).await,
         }
     });
     match outcome {

@@ -11,6 +11,7 @@ mod problem;
 mod reader;
 mod resilience;
 mod secret;
+mod serve;
 mod stores;
 
 use std::fmt;
@@ -21,6 +22,7 @@ pub use pool::{PoolConfig, MAX_POOL_SIZE};
 pub use problem::{ConfigError, Problem};
 pub use resilience::ResilienceSettings;
 pub use secret::{Secret, SecretUrl};
+pub use serve::ServeConfig;
 pub use stores::{MongoConfig, PostgresConfig, RedisConfig, Replication, ScyllaConfig};
 
 /// The whole configuration. A store is configured when its section is present.
@@ -34,6 +36,8 @@ pub struct UdlConfig {
     pub redis: Option<RedisConfig>,
     /// `[scylla]`.
     pub scylla: Option<ScyllaConfig>,
+    /// `[serve]` (defaults when absent).
+    pub serve: ServeConfig,
 }
 
 impl UdlConfig {
@@ -86,6 +90,9 @@ impl UdlConfig {
         if let Some(s) = root.section("scylla", &mut problems) {
             config.scylla = ScyllaConfig::read(s, &mut problems);
         }
+        if let Some(s) = root.section("serve", &mut problems) {
+            config.serve = ServeConfig::read(s, &mut problems);
+        }
         root.finish(&mut problems);
         if problems.is_empty() {
             Ok(config)
@@ -98,24 +105,21 @@ impl UdlConfig {
 /// The effective configuration as TOML, secrets redacted.
 impl fmt::Display for UdlConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sections: [Option<&dyn fmt::Display>; 4] = [
+        let stores: [Option<&dyn fmt::Display>; 4] = [
             self.postgres.as_ref().map(|c| c as &dyn fmt::Display),
             self.mongo.as_ref().map(|c| c as &dyn fmt::Display),
             self.redis.as_ref().map(|c| c as &dyn fmt::Display),
             self.scylla.as_ref().map(|c| c as &dyn fmt::Display),
         ];
-        let mut first = true;
-        for s in sections.into_iter().flatten() {
-            if !first {
-                writeln!(f)?;
-            }
-            first = false;
-            write!(f, "{s}")?;
+        let mut none = true;
+        for s in stores.into_iter().flatten() {
+            none = false;
+            writeln!(f, "{s}")?;
         }
-        if first {
-            writeln!(f, "# no store configured")?;
+        if none {
+            writeln!(f, "# no store configured\n")?;
         }
-        Ok(())
+        write!(f, "{}", self.serve)
     }
 }
 

@@ -209,3 +209,25 @@ fn scylla_replication_is_simple_by_default_or_per_data_center() {
         ]
     );
 }
+
+#[test]
+fn serve_defaults_to_localhost_8080_and_takes_the_env_override() {
+    let config = UdlConfig::from_sources(None, Vec::<(String, String)>::new()).unwrap();
+    assert_eq!(config.serve.addr.to_string(), "127.0.0.1:8080");
+    let config = UdlConfig::from_sources(
+        None,
+        [("UDL__SERVE__ADDR".to_owned(), "0.0.0.0:9100".to_owned())],
+    )
+    .unwrap();
+    assert_eq!(config.serve.addr.to_string(), "0.0.0.0:9100");
+}
+
+#[test]
+fn serve_addr_that_is_not_an_address_is_refused_by_key() {
+    let err = UdlConfig::from_sources(
+        Some(("udl.toml", "[serve]\naddr = \"localhost\"\n")),
+        Vec::<(String, String)>::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("serve.addr"), "{err}");
+}

@@ -42,6 +42,22 @@ impl ErrorKind {
     pub fn is_temporary_by_default(self) -> bool {
         matches!(self, ErrorKind::Unavailable | ErrorKind::Timeout)
     }
+
+    /// The kind in snake case, for metric labels and JSON (`not_found`, `timeout`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::Config => "config",
+            ErrorKind::DataCorruption => "data_corruption",
+            ErrorKind::Internal => "internal",
+        }
+    }
 }
 
 /// A udl error: kind, whether it is temporary, store, operation, safe message and source.

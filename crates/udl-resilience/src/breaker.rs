@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use udl_core::{Error, ErrorKind, Result, StoreKind};
+use udl_metrics::{BreakerGauge, Metrics};
 
 use crate::clock::Clock;
 
@@ -93,6 +94,7 @@ pub struct CircuitBreaker {
     opened: AtomicU64,
     half_opened: AtomicU64,
     closed: AtomicU64,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CircuitBreaker {
@@ -117,7 +119,15 @@ impl CircuitBreaker {
             opened: AtomicU64::new(0),
             half_opened: AtomicU64::new(0),
             closed: AtomicU64::new(0),
+            metrics: None,
         }
+    }
+
+    /// Reports the state and every change to `metrics` (`udl_breaker_state`, `udl_breaker_transitions`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.breaker_changed(self.store, BreakerGauge::Closed);
+        self.metrics = Some(metrics);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -236,6 +246,16 @@ impl CircuitBreaker {
             }
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = &self.metrics {
+            metrics.breaker_changed(
+                self.store,
+                match state {
+                    BreakerState::Closed => BreakerGauge::Closed,
+                    BreakerState::HalfOpen => BreakerGauge::HalfOpen,
+                    BreakerState::Open => BreakerGauge::Open,
+                },
+            );
+        }
         tracing::warn!(store = %self.store, ?from, to = ?state, "circuit breaker changed state");
     }
 }

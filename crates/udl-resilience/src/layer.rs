@@ -2,17 +2,23 @@
 //! store's circuit breaker, a timeout per call, and retries of reads that failed with a
 //! temporary error, within the retry budget. Writes are not retried: a write that timed out
 //! may have been applied, and doing it again could apply it twice.
+//!
+//! Every call is one `udl.store` tracing span (store, operation, entity name, outcome) and one
+//! observation of `udl_operation_duration_seconds`; neither ever carries a record's values.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 use udl_core::{
     AccessContext, Capabilities, EntityMeta, Error, ErrorKind, Filter, Query, Record, RecordStore,
     Result, StoreKind, ValidChanges, Value,
 };
+
+use udl_metrics::Metrics;
 
 use crate::{Backoff, BreakerConfig, CircuitBreaker, Clock, RetryBudget, SystemClock};
 
@@ -77,24 +83,39 @@ pub struct ResilientStore {
     slots: Semaphore,
     breaker: CircuitBreaker,
     budget: RetryBudget,
+    metrics: Arc<Metrics>,
 }
 
 impl ResilientStore {
-    /// Wraps `inner` with `config`, on the system clock.
-    pub fn new(inner: Arc<dyn RecordStore>, config: ResilienceConfig) -> Arc<Self> {
-        Self::with_clock(inner, config, Arc::new(SystemClock))
+    /// Wraps `inner` with `config`, on the system clock, reporting to `metrics`.
+    pub fn new(
+        inner: Arc<dyn RecordStore>,
+        config: ResilienceConfig,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Self::build(inner, config, Arc::new(SystemClock), metrics)
     }
 
-    /// Wraps `inner` with `config`, reading time from `clock`.
+    /// Wraps `inner` with `config`, reading time from `clock` (metrics of its own).
     pub fn with_clock(
         inner: Arc<dyn RecordStore>,
         config: ResilienceConfig,
         clock: Arc<dyn Clock>,
     ) -> Arc<Self> {
+        Self::build(inner, config, clock, Arc::new(Metrics::new()))
+    }
+
+    fn build(
+        inner: Arc<dyn RecordStore>,
+        config: ResilienceConfig,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let store = inner.kind();
         Arc::new(ResilientStore {
             slots: Semaphore::new(config.max_concurrent.max(1)),
-            breaker: CircuitBreaker::new(store, config.breaker, Arc::clone(&clock)),
+            breaker: CircuitBreaker::new(store, config.breaker, Arc::clone(&clock))
+                .with_metrics(Arc::clone(&metrics)),
             budget: RetryBudget::new(
                 config.retry_ratio,
                 config.retry_floor,
@@ -103,7 +124,13 @@ impl ResilientStore {
             ),
             inner,
             config,
+            metrics,
         })
+    }
+
+    /// The metrics this layer reports to.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The store's breaker (state and transition counts).
@@ -143,37 +170,73 @@ impl ResilientStore {
         outcome
     }
 
+    /// Runs `call` as one traced and measured operation, waiting for a slot included.
+    async fn observed<T>(
+        &self,
+        operation: &'static str,
+        entity: &'static EntityMeta,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "udl.store",
+            store = self.inner.kind().name(),
+            operation,
+            entity = entity.name,
+            outcome = tracing::field::Empty,
+        );
+        let outcome = call.instrument(span.clone()).await;
+        let failed = outcome.as_ref().err().map(Error::kind);
+        span.record("outcome", failed.map_or("ok", ErrorKind::name));
+        self.metrics
+            .observe_operation(self.inner.kind(), operation, failed, started.elapsed());
+        outcome
+    }
+
     /// A write: attempted once.
     async fn once<T>(
         &self,
         operation: &'static str,
+        entity: &'static EntityMeta,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let _slot = self.slot(operation).await?;
-        self.budget.record_request();
-        self.attempt(operation, call).await
+        self.observed(operation, entity, async {
+            let _slot = self.slot(operation).await?;
+            self.budget.record_request();
+            self.attempt(operation, call).await
+        })
+        .await
     }
 
     /// A read: attempted again after temporary errors, with backoff, within the budget.
-    async fn retried<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T>
+    async fn retried<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        entity: &'static EntityMeta,
+        call: F,
+    ) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let _slot = self.slot(operation).await?;
-        self.budget.record_request();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let outcome = self.attempt(operation, call()).await;
-            let retry = outcome.as_ref().is_err_and(Error::is_temporary)
-                && self.config.backoff.allows_another(attempts)
-                && self.budget.try_retry();
-            if !retry {
-                return outcome;
+        self.observed(operation, entity, async {
+            let _slot = self.slot(operation).await?;
+            self.budget.record_request();
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let outcome = self.attempt(operation, call()).await;
+                let retry = outcome.as_ref().is_err_and(Error::is_temporary)
+                    && self.config.backoff.allows_another(attempts)
+                    && self.budget.try_retry();
+                if !retry {
+                    return outcome;
+                }
+                self.metrics.count_retry(self.inner.kind(), operation);
+                tokio::time::sleep(self.config.backoff.delay(attempts - 1)).await;
             }
-            tokio::time::sleep(self.config.backoff.delay(attempts - 1)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -193,7 +256,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
-        self.once("insert", self.inner.insert(ctx, entity, record))
+        self.once("insert", entity, self.inner.insert(ctx, entity, record))
             .await
     }
 
@@ -203,8 +266,12 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         records: Vec<Record>,
     ) -> Result<u64> {
-        self.once("insert_many", self.inner.insert_many(ctx, entity, records))
-            .await
+        self.once(
+            "insert_many",
+            entity,
+            self.inner.insert_many(ctx, entity, records),
+        )
+        .await
     }
 
     async fn fetch(
@@ -213,7 +280,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        self.retried("get", || self.inner.fetch(ctx, entity, id))
+        self.retried("get", entity, || self.inner.fetch(ctx, entity, id))
             .await
     }
 
@@ -224,8 +291,12 @@ impl RecordStore for ResilientStore {
         id: &Value,
         changes: &ValidChanges,
     ) -> Result<bool> {
-        self.once("update", self.inner.update(ctx, entity, id, changes))
-            .await
+        self.once(
+            "update",
+            entity,
+            self.inner.update(ctx, entity, id, changes),
+        )
+        .await
     }
 
     async fn delete(
@@ -234,7 +305,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        self.once("delete", self.inner.delete(ctx, entity, id))
+        self.once("delete", entity, self.inner.delete(ctx, entity, id))
             .await
     }
 
@@ -244,7 +315,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         query: &Query,
     ) -> Result<Vec<Record>> {
-        self.retried("list", || self.inner.list(ctx, entity, query))
+        self.retried("list", entity, || self.inner.list(ctx, entity, query))
             .await
     }
 
@@ -254,7 +325,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         filter: &Filter,
     ) -> Result<u64> {
-        self.retried("count", || self.inner.count(ctx, entity, filter))
+        self.retried("count", entity, || self.inner.count(ctx, entity, filter))
             .await
     }
 
@@ -264,7 +335,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        self.retried("exists", || self.inner.exists(ctx, entity, id))
+        self.retried("exists", entity, || self.inner.exists(ctx, entity, id))
             .await
     }
 
@@ -277,6 +348,7 @@ impl RecordStore for ResilientStore {
     ) -> Result<()> {
         self.once(
             "insert_with_ttl",
+            entity,
             self.inner.insert_with_ttl(ctx, entity, record, ttl),
         )
         .await
@@ -291,7 +363,7 @@ impl RecordStore for ResilientStore {
         k: usize,
         prefilter: &Filter,
     ) -> Result<Vec<(Record, f32)>> {
-        self.retried("nearest", || {
+        self.retried("nearest", entity, || {
             self.inner.nearest(ctx, entity, field, vector, k, prefilter)
         })
         .await

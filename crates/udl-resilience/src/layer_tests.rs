@@ -115,7 +115,38 @@ fn found() -> Option<Result<Option<Record>>> {
 }
 
 fn layer(inner: &Arc<Scripted>, config: ResilienceConfig) -> Arc<ResilientStore> {
-    ResilientStore::new(Arc::clone(inner) as Arc<dyn RecordStore>, config)
+    ResilientStore::new(
+        Arc::clone(inner) as Arc<dyn RecordStore>,
+        config,
+        Arc::new(udl_metrics::Metrics::new()),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_call_is_measured_by_outcome_and_every_retry_counted() {
+    let inner = Scripted::new(vec![down(), found(), down()]);
+    let config = ResilienceConfig {
+        backoff: Backoff {
+            max_attempts: 2,
+            ..Backoff::default()
+        },
+        ..ResilienceConfig::default()
+    };
+    let store = layer(&inner, config);
+    store.fetch(&ctx(), &ENTITY, &Value::Int(1)).await.unwrap();
+    store
+        .insert(&ctx(), &ENTITY, Record::with_capacity(0))
+        .await
+        .unwrap_err();
+    let text = store.metrics().render();
+    for line in [
+        r#"udl_operation_duration_seconds_count{store="memory",operation="get",outcome="ok"} 1"#,
+        r#"udl_operation_duration_seconds_count{store="memory",operation="insert",outcome="unavailable"} 1"#,
+        r#"udl_retries_total{store="memory",operation="get"} 1"#,
+        r#"udl_breaker_state{store="memory"} 0"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,6 +1,8 @@
 //! The conformance suite through the resilience layer, on a real store (MongoDB via FerretDB):
 //! every policy on, every behaviour unchanged.
 
+use std::sync::Arc;
+
 use udl_config::UdlConfig;
 use udl_mongo::MongoStore;
 use udl_resilience::{ResilienceConfig, ResilientStore};
@@ -26,7 +28,11 @@ async fn layered() -> LayeredMongo {
 impl Harness for LayeredMongo {
     fn subject(&self) -> Subject {
         Subject {
-            store: ResilientStore::new(self.store.records(), ResilienceConfig::default()),
+            store: ResilientStore::new(
+                self.store.records(),
+                ResilienceConfig::default(),
+                Arc::new(udl_metrics::Metrics::new()),
+            ),
             refuses_nul_in_text: false,
         }
     }

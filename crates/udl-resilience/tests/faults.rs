@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use udl_config::UdlConfig;
 use udl_core::{AccessContext, ErrorKind, Purpose, RecordStore, Repository, Role};
+use udl_metrics::Metrics;
 use udl_mongo::MongoStore;
 use udl_postgres::{Migration, Migrator, PgStore};
 use udl_resilience::{Backoff, BreakerConfig, BreakerState, ResilienceConfig, ResilientStore};
@@ -50,7 +51,7 @@ async fn postgres_behind(proxy: &Proxy) -> PgStore {
     pg
 }
 
-fn layered(records: Arc<dyn RecordStore>) -> Arc<ResilientStore> {
+fn layered(records: Arc<dyn RecordStore>, metrics: Arc<Metrics>) -> Arc<ResilientStore> {
     ResilientStore::new(
         records,
         ResilienceConfig {
@@ -67,6 +68,7 @@ fn layered(records: Arc<dyn RecordStore>) -> Arc<ResilientStore> {
             },
             ..ResilienceConfig::default()
         },
+        metrics,
     )
 }
 
@@ -105,7 +107,7 @@ impl Faulty {
         records: Arc<dyn RecordStore>,
         cleanup: impl std::future::Future<Output = ()> + 'static,
     ) -> Self {
-        let store = layered(records);
+        let store = layered(records, Arc::new(Metrics::new()));
         Faulty {
             notes: Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap(),
             store,

@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod http;
 pub mod private_redis;
 pub mod servers;
 pub mod toxiproxy;

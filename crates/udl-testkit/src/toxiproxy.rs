@@ -1,12 +1,9 @@
 //! A client for the local toxiproxy (started by `scripts/services`): proxies in front of the
 //! real servers, with latency, cut links and resets injected on demand.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-
 use serde_json::{json, Value};
 
-use crate::servers;
+use crate::{http, servers};
 
 /// Address of the toxiproxy API (`UDL_TEST_TOXIPROXY`, default `127.0.0.1:8474`).
 pub fn api_address() -> String {
@@ -15,27 +12,12 @@ pub fn api_address() -> String {
 
 /// One request to the API; the JSON answer, or a message naming what failed.
 fn request(method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-    let address = api_address();
-    let mut stream = TcpStream::connect(&address).map_err(|e| e.to_string())?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(format!("{head}{body}").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .map_err(|e| e.to_string())?;
-    let (status, rest) = answer.split_once("\r\n").ok_or("empty answer")?;
-    if !status.contains(" 200") && !status.contains(" 201") && !status.contains(" 204") {
-        return Err(format!("{method} {path}: {status}"));
+    let body = body.map(Value::to_string);
+    let answer = http::request(&api_address(), method, path, body.as_deref())?;
+    if !matches!(answer.status, 200 | 201 | 204) {
+        return Err(format!("{method} {path}: {}", answer.status));
     }
-    let body = rest.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok(serde_json::from_str(body.trim()).unwrap_or(Value::Null))
+    Ok(serde_json::from_str(answer.body.trim()).unwrap_or(Value::Null))
 }
 
 /// A proxy in front of one server; removed when dropped.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use udl_config::{ResilienceSettings, UdlConfig};
 use udl_core::{Entity, Error, ErrorKind, RecordStore, Repository, Result, StoreKind};
+use udl_metrics::Metrics;
 use udl_resilience::{ResilienceConfig, ResilientStore};
 
 /// The connected stores of one process.
@@ -20,20 +21,29 @@ pub struct DataLayer {
     /// Each record store behind its resilience layer: one per store, so its breaker and
     /// concurrency limit see all of that store's traffic.
     layered: Vec<(StoreKind, Arc<dyn RecordStore>)>,
-}
-
-fn layer(
-    records: Arc<dyn RecordStore>,
-    settings: &ResilienceSettings,
-) -> (StoreKind, Arc<dyn RecordStore>) {
-    let kind = records.kind();
-    let layered = ResilientStore::new(records, ResilienceConfig::from(settings));
-    (kind, layered as Arc<dyn RecordStore>)
+    metrics: Arc<Metrics>,
 }
 
 impl DataLayer {
-    /// Connects every store configured in `config`.
+    fn layer(&mut self, records: Arc<dyn RecordStore>, settings: &ResilienceSettings) {
+        let kind = records.kind();
+        let layered = ResilientStore::new(
+            records,
+            ResilienceConfig::from(settings),
+            Arc::clone(&self.metrics),
+        );
+        self.layered.push((kind, layered as Arc<dyn RecordStore>));
+    }
+}
+
+impl DataLayer {
+    /// Connects every store configured in `config`, reporting to metrics of its own.
     pub async fn connect(config: &UdlConfig) -> Result<Self> {
+        Self::connect_with_metrics(config, Arc::new(Metrics::new())).await
+    }
+
+    /// Connects every store configured in `config`, reporting to `metrics`.
+    pub async fn connect_with_metrics(config: &UdlConfig, metrics: Arc<Metrics>) -> Result<Self> {
         let mut data = DataLayer {
             #[cfg(feature = "postgres")]
             postgres: match &config.postgres {
@@ -56,20 +66,29 @@ impl DataLayer {
                 None => None,
             },
             layered: Vec::new(),
+            metrics,
         };
         #[cfg(feature = "postgres")]
         if let (Some(store), Some(c)) = (&data.postgres, &config.postgres) {
-            data.layered.push(layer(store.records(), &c.resilience));
+            let records = store.records();
+            data.layer(records, &c.resilience);
         }
         #[cfg(feature = "mongo")]
         if let (Some(store), Some(c)) = (&data.mongo, &config.mongo) {
-            data.layered.push(layer(store.records(), &c.resilience));
+            let records = store.records();
+            data.layer(records, &c.resilience);
         }
         #[cfg(feature = "scylla")]
         if let (Some(store), Some(c)) = (&data.scylla, &config.scylla) {
-            data.layered.push(layer(store.records(), &c.resilience));
+            let records = store.records();
+            data.layer(records, &c.resilience);
         }
         Ok(data)
+    }
+
+    /// The metrics every layer of this data layer reports to.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The record store of `store` behind its resilience layer.

@@ -45,6 +45,8 @@ pub use udl_config as config;
 pub use udl_config::UdlConfig;
 pub use udl_core::*;
 pub use udl_derive::Entity;
+pub use udl_metrics as metrics;
+pub use udl_metrics::Metrics;
 #[cfg(feature = "mongo")]
 pub use udl_mongo as mongo;
 #[cfg(feature = "postgres")]

@@ -1,0 +1,151 @@
+//! `udl serve`: the long-running daemon. It answers `/health/live` (the process is up),
+//! `/health/ready` (every store's round trip: 200 ready, 200 degraded, 503 down, with the
+//! per-store detail as JSON) and `/metrics` (Prometheus). On SIGTERM or SIGINT it stops
+//! accepting, lets requests in flight finish within `serve.shutdown_grace`, and closes its
+//! connections.
+
+use std::convert::Infallible;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use udl::health::{HealthMonitor, Overall};
+use udl::{Error, ErrorKind, Metrics, Result, UdlConfig};
+
+/// What every request handler shares.
+struct Daemon {
+    config: UdlConfig,
+    monitor: HealthMonitor,
+    metrics: Arc<Metrics>,
+}
+
+const JSON: &str = "application/json";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn answer(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+impl Daemon {
+    async fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if request.method() != Method::GET {
+            return answer(
+                StatusCode::METHOD_NOT_ALLOWED,
+                JSON,
+                r#"{"error":"only GET is served"}"#.into(),
+            );
+        }
+        match request.uri().path() {
+            "/health/live" => answer(StatusCode::OK, JSON, r#"{"status":"live"}"#.into()),
+            "/health/ready" => {
+                let report = self.monitor.check(self.config.serve.health_timeout).await;
+                let status = match report.overall {
+                    Overall::Ready | Overall::Degraded => StatusCode::OK,
+                    Overall::Down => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                answer(status, JSON, report.to_json())
+            }
+            "/metrics" => {
+                // Scrapes are rare (every 15 s or so), so each refreshes store_up and the pools.
+                self.monitor.check(self.config.serve.health_timeout).await;
+                answer(StatusCode::OK, OPENMETRICS, self.metrics.render())
+            }
+            _ => answer(
+                StatusCode::NOT_FOUND,
+                JSON,
+                r#"{"error":"not found; try /health/live, /health/ready or /metrics"}"#.into(),
+            ),
+        }
+    }
+}
+
+fn io_error(message: &'static str, e: &std::io::Error) -> Error {
+    Error::new(ErrorKind::Config, format!("{message}: {}", e.kind())).with_operation("serve")
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: UdlConfig) -> Result<ExitCode> {
+    let addr = config.serve.addr;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| io_error("cannot listen on serve.addr", &e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| io_error("cannot read the bound address", &e))?;
+    let metrics = Arc::new(Metrics::new());
+    let daemon = Arc::new(Daemon {
+        monitor: HealthMonitor::new(config.clone()).with_metrics(Arc::clone(&metrics)),
+        config,
+        metrics,
+    });
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| io_error("cannot listen for SIGTERM", &e))?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| io_error("cannot listen for SIGINT", &e))?;
+    // Tests and supervisors read the bound address from this line (serve.addr may say port 0).
+    println!("udl serve: listening on http://{bound}");
+    tracing::info!(%bound, "udl serve listening");
+
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: keep serving the connections we have.
+                tracing::warn!(error = %e.kind(), "accept failed");
+                continue;
+            }
+        };
+        let daemon = Arc::clone(&daemon);
+        let service = service_fn(move |request| {
+            let daemon = Arc::clone(&daemon);
+            async move { Ok::<_, Infallible>(daemon.route(request).await) }
+        });
+        let connection =
+            graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    println!("udl serve: stopping; draining requests in flight");
+    let grace = daemon.config.serve.shutdown_grace;
+    let drained = tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_ok();
+    if !drained {
+        tracing::warn!(
+            ?grace,
+            "requests still in flight after the shutdown grace period"
+        );
+    }
+    daemon.monitor.close().await;
+    println!("udl serve: stopped");
+    Ok(if drained {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

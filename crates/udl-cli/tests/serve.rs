@@ -1,0 +1,185 @@
+//! `udl serve` end to end: the daemon against the local servers, a Redis that is stopped for
+//! real, PostgreSQL cut off by toxiproxy, and a SIGTERM while a request is in flight.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use udl_testkit::http::{self, Answer};
+use udl_testkit::private_redis::PrivateRedis;
+use udl_testkit::servers;
+use udl_testkit::toxiproxy::Proxy;
+
+/// A running `udl serve`; killed if the test ends without stopping it.
+struct Daemon {
+    child: Child,
+    address: String,
+}
+
+impl Daemon {
+    fn start(env: &[(&str, String)]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_udl"));
+        cmd.arg("serve").stdout(Stdio::piped());
+        for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("UDL")) {
+            cmd.env_remove(name);
+        }
+        cmd.env("UDL__SERVE__ADDR", "127.0.0.1:0");
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let mut child = cmd.spawn().expect("udl runs");
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut first_line)
+            .unwrap();
+        let address = first_line
+            .trim()
+            .strip_prefix("udl serve: listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+            .to_owned();
+        Daemon { child, address }
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        http::get(&self.address, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// `/health/ready`, and how long it took.
+    fn ready(&self) -> (Answer, Duration) {
+        let started = Instant::now();
+        let answer = self.get("/health/ready");
+        (answer, started.elapsed())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(answer: &Answer) -> serde_json::Value {
+    serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("{e}: {}", answer.body))
+}
+
+fn sigterm(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[tokio::test]
+async fn serve_reports_ready_then_a_stopped_redis_as_degraded_then_postgres_cut_off_as_down() {
+    let mut redis = PrivateRedis::start().await;
+    let postgres = Proxy::to("127.0.0.1:5432");
+    let pg_url = servers::postgres_url().replacen("127.0.0.1:5432", postgres.listen(), 1);
+    let daemon = Daemon::start(&[
+        ("UDL__POSTGRES__URL", pg_url),
+        ("UDL__POSTGRES__POOL__MIN", "1".into()),
+        ("UDL__MONGO__URL", servers::mongo_url()),
+        ("UDL__REDIS__URL", redis.url.clone()),
+        ("UDL__SCYLLA__NODES", servers::scylla_node()),
+        ("UDL__SCYLLA__CONSISTENCY", "one".into()),
+        ("UDL__SERVE__HEALTH_TIMEOUT", "2s".into()),
+    ]);
+
+    let live = daemon.get("/health/live");
+    assert_eq!(live.status, 200);
+    let (ready, _) = daemon.ready();
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let body = json(&ready);
+    assert_eq!(body["status"], "ready", "{body}");
+    for store in ["postgres", "mongo", "redis", "scylla"] {
+        assert_eq!(body["stores"][store]["status"], "up", "{body}");
+        assert!(body["stores"][store]["latency_ms"].as_f64().unwrap() > 0.0);
+    }
+    assert!(body["stores"]["postgres"]["pool"]["max"].as_u64().unwrap() >= 1);
+
+    redis.stop();
+    let (degraded, took) = daemon.ready();
+    assert_eq!(
+        degraded.status, 200,
+        "degraded still serves: {}",
+        degraded.body
+    );
+    let body = json(&degraded);
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["stores"]["redis"]["status"], "down", "{body}");
+    assert!(body["stores"]["redis"]["error"].is_string(), "{body}");
+    assert!(took < Duration::from_secs(5), "reported in {took:?}");
+    let metrics = daemon.get("/metrics");
+    assert!(
+        metrics.headers.contains("openmetrics-text"),
+        "{}",
+        metrics.headers
+    );
+    assert!(
+        metrics.body.contains(r#"udl_store_up{store="redis"} 0"#),
+        "{}",
+        metrics.body
+    );
+    assert!(metrics.body.contains(r#"udl_store_up{store="postgres"} 1"#));
+
+    postgres.set_enabled(false);
+    let (down, took) = daemon.ready();
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert_eq!(json(&down)["status"], "down");
+    assert_eq!(json(&down)["stores"]["postgres"]["status"], "down");
+    assert!(took < Duration::from_secs(5), "reported in {took:?}");
+
+    postgres.set_enabled(true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while daemon.ready().0.status != 200 {
+        assert!(Instant::now() < deadline, "PostgreSQL never came back");
+    }
+    assert_eq!(daemon.get("/nowhere").status, 404);
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
+    let postgres = Proxy::to("127.0.0.1:5432");
+    let pg_url = servers::postgres_url().replacen("127.0.0.1:5432", postgres.listen(), 1);
+    let mut daemon = Daemon::start(&[
+        ("UDL__POSTGRES__URL", pg_url),
+        ("UDL__SERVE__HEALTH_TIMEOUT", "5s".into()),
+    ]);
+    assert_eq!(daemon.ready().0.status, 200);
+    postgres.add_latency(1_500);
+
+    // A slow readiness check in flight...
+    let address = daemon.address.clone();
+    let slow = std::thread::spawn(move || http::get(&address, "/health/ready"));
+    // ...whose connection was accepted: connections are accepted in order, so an answer on a
+    // later connection means the daemon holds the slow one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http::get(&daemon.address, "/health/live").is_err() {
+        assert!(Instant::now() < deadline, "the daemon stopped answering");
+    }
+    sigterm(&daemon.child);
+
+    let slow = slow
+        .join()
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(slow.status, 200, "{}", slow.body);
+    assert_eq!(json(&slow)["status"], "ready");
+    let status = daemon.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    daemon
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
+    assert!(
+        rest.contains("draining") && rest.contains("stopped"),
+        "{rest}"
+    );
+    assert!(
+        http::get(&daemon.address, "/health/live").is_err(),
+        "no longer listening"
+    );
+}

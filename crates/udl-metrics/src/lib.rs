@@ -1,0 +1,328 @@
+//! udl's Prometheus metrics. Every label is a name udl itself chose (store, operation, outcome
+//! kind, breaker state, pool direction), never a value of a record, so no PHI or patient id
+//! can reach a metric. One [`Metrics`] per process is shared by every store's layers and
+//! rendered by `udl serve` at `/metrics`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use udl_core::{ErrorKind, StoreKind};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    store: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    store: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    store: &'static str,
+    state: &'static str,
+}
+
+type HistogramFamily = Family<OperationLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~13 s: a cache hit at the low end, a timed-out call at the high end.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+/// The metrics of one process.
+pub struct Metrics {
+    registry: Registry,
+    operations: HistogramFamily,
+    retries: Family<CallLabels, Counter>,
+    breaker_state: Family<StoreLabels, Gauge>,
+    breaker_transitions: Family<StateLabels, Counter>,
+    pool_connections: Family<StateLabels, Gauge>,
+    pool_resizes: Family<StateLabels, Counter>,
+    spool_depth: Family<StoreLabels, Gauge>,
+    spool_replayed: Family<StoreLabels, Counter>,
+    store_up: Family<StoreLabels, Gauge>,
+    render_lock: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a circuit breaker stands, as the `udl_breaker_state` gauge shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerGauge {
+    /// 0: calls go through.
+    Closed,
+    /// 1: probes go through.
+    HalfOpen,
+    /// 2: calls fail at once.
+    Open,
+}
+
+impl BreakerGauge {
+    fn name(self) -> &'static str {
+        match self {
+            BreakerGauge::Closed => "closed",
+            BreakerGauge::HalfOpen => "half_open",
+            BreakerGauge::Open => "open",
+        }
+    }
+}
+
+impl Metrics {
+    /// Empty metrics, every family registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("udl");
+        let operations = HistogramFamily::new_with_constructor(latency_histogram);
+        registry.register(
+            "operation_duration_seconds",
+            "Store operations by store, operation and outcome (ok or the error kind); _count is the operation count",
+            operations.clone(),
+        );
+        let retries = Family::default();
+        registry.register(
+            "retries",
+            "Attempts repeated after a temporary error",
+            retries.clone(),
+        );
+        let breaker_state = Family::default();
+        registry.register(
+            "breaker_state",
+            "Circuit breaker per store: 0 closed, 1 half-open, 2 open",
+            breaker_state.clone(),
+        );
+        let breaker_transitions = Family::default();
+        registry.register(
+            "breaker_transitions",
+            "Circuit breaker state changes, by the state entered",
+            breaker_transitions.clone(),
+        );
+        let pool_connections = Family::default();
+        registry.register(
+            "pool_connections",
+            "Connections per store pool: open, idle, and the configured min and max",
+            pool_connections.clone(),
+        );
+        let pool_resizes = Family::default();
+        registry.register(
+            "pool_resizes",
+            "Pool size changes, by direction (grew or shrank)",
+            pool_resizes.clone(),
+        );
+        let spool_depth = Family::default();
+        registry.register(
+            "spool_depth",
+            "Writes waiting in the durable spool for their store to return",
+            spool_depth.clone(),
+        );
+        let spool_replayed = Family::default();
+        registry.register(
+            "spool_replayed",
+            "Spooled writes replayed to their store",
+            spool_replayed.clone(),
+        );
+        let store_up = Family::default();
+        registry.register(
+            "store_up",
+            "1 when the store's last health round trip answered, 0 when it did not",
+            store_up.clone(),
+        );
+        Metrics {
+            registry,
+            store_up,
+            operations,
+            retries,
+            breaker_state,
+            breaker_transitions,
+            pool_connections,
+            pool_resizes,
+            spool_depth,
+            spool_replayed,
+            render_lock: Mutex::new(()),
+        }
+    }
+
+    /// One finished operation: `outcome` is `None` for success or the error's kind.
+    pub fn observe_operation(
+        &self,
+        store: StoreKind,
+        operation: &'static str,
+        outcome: Option<ErrorKind>,
+        took: Duration,
+    ) {
+        let labels = OperationLabels {
+            store: store.name(),
+            operation,
+            outcome: outcome.map_or("ok", ErrorKind::name),
+        };
+        self.operations
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// One attempt repeated after a temporary error.
+    pub fn count_retry(&self, store: StoreKind, operation: &'static str) {
+        self.retries
+            .get_or_create(&CallLabels {
+                store: store.name(),
+                operation,
+            })
+            .inc();
+    }
+
+    /// A breaker entered `state`.
+    pub fn breaker_changed(&self, store: StoreKind, state: BreakerGauge) {
+        let store = store.name();
+        self.breaker_state
+            .get_or_create(&StoreLabels { store })
+            .set(state as i64);
+        self.breaker_transitions
+            .get_or_create(&StateLabels {
+                store,
+                state: state.name(),
+            })
+            .inc();
+    }
+
+    /// A pool's current figures.
+    pub fn set_pool(&self, store: StoreKind, figures: PoolFigures) {
+        let store = store.name();
+        for (state, value) in [
+            ("open", figures.open),
+            ("idle", figures.idle),
+            ("min", figures.min),
+            ("max", figures.max),
+        ] {
+            self.pool_connections
+                .get_or_create(&StateLabels { store, state })
+                .set(i64::from(value));
+        }
+    }
+
+    /// A pool grew (`grew = true`) or shrank.
+    pub fn count_pool_resize(&self, store: StoreKind, grew: bool) {
+        self.pool_resizes
+            .get_or_create(&StateLabels {
+                store: store.name(),
+                state: if grew { "grew" } else { "shrank" },
+            })
+            .inc();
+    }
+
+    /// Writes now waiting in `store`'s spool.
+    pub fn set_spool_depth(&self, store: StoreKind, depth: u64) {
+        self.spool_depth
+            .get_or_create(&StoreLabels {
+                store: store.name(),
+            })
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// `count` spooled writes reached `store`.
+    pub fn count_replayed(&self, store: StoreKind, count: u64) {
+        self.spool_replayed
+            .get_or_create(&StoreLabels {
+                store: store.name(),
+            })
+            .inc_by(count);
+    }
+
+    /// The outcome of `store`'s last health round trip.
+    pub fn set_store_up(&self, store: StoreKind, up: bool) {
+        self.store_up
+            .get_or_create(&StoreLabels {
+                store: store.name(),
+            })
+            .set(i64::from(up));
+    }
+
+    /// Everything, in the Prometheus text format (OpenMetrics flavour, ending in `# EOF`).
+    pub fn render(&self) -> String {
+        let _one_at_a_time = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// A pool's connection counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolFigures {
+    /// Connections open.
+    pub open: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+    /// The configured floor.
+    pub min: u32,
+    /// The configured ceiling.
+    pub max: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_each_family_with_store_and_operation_labels_only() {
+        let metrics = Metrics::new();
+        metrics.observe_operation(
+            StoreKind::Postgres,
+            "get",
+            Some(ErrorKind::Timeout),
+            Duration::from_millis(3),
+        );
+        metrics.observe_operation(StoreKind::Postgres, "get", None, Duration::from_micros(200));
+        metrics.count_retry(StoreKind::Mongo, "list");
+        metrics.breaker_changed(StoreKind::Redis, BreakerGauge::Open);
+        metrics.set_pool(
+            StoreKind::Postgres,
+            PoolFigures {
+                open: 3,
+                idle: 1,
+                min: 1,
+                max: 10,
+            },
+        );
+        metrics.count_pool_resize(StoreKind::Postgres, true);
+        metrics.set_spool_depth(StoreKind::Scylla, 7);
+        metrics.count_replayed(StoreKind::Scylla, 2);
+        metrics.set_store_up(StoreKind::Mongo, false);
+        let text = metrics.render();
+        for line in [
+            r#"udl_operation_duration_seconds_count{store="postgres",operation="get",outcome="timeout"} 1"#,
+            r#"udl_operation_duration_seconds_count{store="postgres",operation="get",outcome="ok"} 1"#,
+            r#"udl_retries_total{store="mongo",operation="list"} 1"#,
+            r#"udl_breaker_state{store="redis"} 2"#,
+            r#"udl_breaker_transitions_total{store="redis",state="open"} 1"#,
+            r#"udl_pool_connections{store="postgres",state="open"} 3"#,
+            r#"udl_pool_connections{store="postgres",state="max"} 10"#,
+            r#"udl_pool_resizes_total{store="postgres",state="grew"} 1"#,
+            r#"udl_spool_depth{store="scylla"} 7"#,
+            r#"udl_spool_replayed_total{store="scylla"} 2"#,
+            r#"udl_store_up{store="mongo"} 0"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
