@@ -12,8 +12,10 @@ use udl_core::{
     ValidChanges, Value,
 };
 use udl_redis::{CoalescedGet, RedisStore};
+use udl_resilience::BreakerConfig;
 
 use crate::codec;
+use crate::guard::{Pending, RedisGuard};
 use crate::query_key::fingerprint;
 use crate::stats::{CacheStats, Counts};
 use crate::subscriber::{self, WHOLE_ENTITY};
@@ -33,6 +35,10 @@ pub struct CacheConfig {
     pub l2_ttl: Duration,
     /// L3 (Redis) lifetime of a query result.
     pub l3_ttl: Duration,
+    /// Longest a cache call to Redis may take before the read goes to the source instead.
+    pub l2_timeout: Duration,
+    /// When Redis is skipped altogether (failures in a row) and for how long.
+    pub redis_breaker: BreakerConfig,
 }
 
 impl Default for CacheConfig {
@@ -42,6 +48,8 @@ impl Default for CacheConfig {
             l1_ttl: Duration::from_secs(30),
             l2_ttl: Duration::from_secs(600),
             l3_ttl: Duration::from_secs(60),
+            l2_timeout: Duration::from_millis(100),
+            redis_breaker: BreakerConfig::default(),
         }
     }
 }
@@ -51,6 +59,7 @@ pub struct CachedStore {
     inner: Arc<dyn RecordStore>,
     redis: RedisStore,
     l2_reads: CoalescedGet,
+    guard: RedisGuard,
     l1: L1,
     counts: Counts,
     config: CacheConfig,
@@ -109,6 +118,7 @@ impl CachedStore {
         Ok(Arc::new(CachedStore {
             inner,
             l2_reads: CoalescedGet::new(&redis),
+            guard: RedisGuard::new(config.redis_breaker, config.l2_timeout),
             redis,
             l1,
             counts: Counts::default(),
@@ -129,6 +139,11 @@ impl CachedStore {
         self.counts.snapshot()
     }
 
+    /// Whether Redis is being skipped (its breaker is open) after failing.
+    pub fn redis_skipped(&self) -> bool {
+        self.guard.breaker().state() == udl_resilience::BreakerState::Open
+    }
+
     /// Records currently in L1.
     pub fn l1_len(&self) -> u64 {
         self.l1.entry_count()
@@ -136,38 +151,81 @@ impl CachedStore {
 
     /// L2 value of a record, or `None` on a miss or when Redis cannot be asked.
     async fn l2_get(&self, entity: &'static EntityMeta, key: &str) -> Option<Record> {
-        match self.l2_reads.get(self.l2_key(key)).await {
-            Ok(bytes) => bytes.and_then(|b| codec::decode(entity, &b)),
-            Err(e) => {
-                tracing::warn!(error = %e, "L2 skipped");
-                None
-            }
+        if !self.redis_is_current().await {
+            return None;
         }
+        let bytes = self
+            .guard
+            .call("cache get", self.l2_reads.get(self.l2_key(key)))
+            .await??;
+        codec::decode(entity, &bytes)
     }
 
     async fn l2_put(&self, entity: &EntityMeta, key: &str, record: &Record) {
         let mut conn = self.redis.connection();
-        let stored = conn
-            .pset_ex::<_, _, ()>(
-                self.l2_key(key),
-                codec::encode(entity, record),
-                self.config.l2_ttl.as_millis().max(1) as u64,
-            )
+        let put = conn.pset_ex::<_, _, ()>(
+            self.l2_key(key),
+            codec::encode(entity, record),
+            self.config.l2_ttl.as_millis().max(1) as u64,
+        );
+        self.guard
+            .call("cache put", async {
+                put.await.map_err(|e| udl_redis::classify(&e, "cache put"))
+            })
             .await;
-        if let Err(e) = stored {
-            tracing::warn!(error = %udl_redis::classify(&e, "cache put"), "L2 skipped");
+    }
+
+    /// Sends invalidations kept during an outage; whether Redis now holds nothing stale
+    /// that this process knows of (only then are L2 and L3 read).
+    async fn redis_is_current(&self) -> bool {
+        match self.guard.take_pending() {
+            None => true,
+            Some(backlog) => self.deliver(backlog).await,
         }
+    }
+
+    /// Deletes, version moves, then messages (a process that hears one and reads again must
+    /// not find the old L2 entry); kept for later when Redis does not take them.
+    async fn deliver(&self, invalidations: Pending) -> bool {
+        let mut pipe = redis::pipe();
+        for key in &invalidations.deletes {
+            pipe.del(key).ignore();
+        }
+        for key in &invalidations.versions {
+            pipe.incr(key, 1).ignore();
+        }
+        let mut conn = self.redis.connection();
+        let sent = self
+            .guard
+            .call("cache invalidate", async {
+                conn.apply(&pipe)
+                    .await
+                    .map_err(|e| udl_redis::classify(&e, "cache invalidate"))?;
+                for message in &invalidations.messages {
+                    conn.publish::<_, _, ()>(&self.channel, message)
+                        .await
+                        .map_err(|e| udl_redis::classify(&e, "cache invalidate"))?;
+                }
+                Ok(())
+            })
+            .await
+            .is_some();
+        if !sent {
+            tracing::warn!("invalidation kept until Redis answers; other processes learn of this write when their L1 entries expire");
+            self.guard.defer(invalidations);
+        }
+        sent
     }
 
     /// After a write: drop the keys here and in Redis, tell every process, and move the
     /// entity's version so its cached query results are no longer found.
     async fn invalidate(&self, entity: &'static EntityMeta, ids: &[&Value]) {
-        let mut pipe = redis::pipe();
+        let mut invalidations = self.guard.take_pending().unwrap_or_default();
         let message = match ids {
             [id] => {
                 let key = record_key(entity, id);
                 self.l1.invalidate(&key).await;
-                pipe.del(self.l2_key(&key)).ignore();
+                invalidations.deletes.insert(self.l2_key(&key));
                 key
             }
             // Only bulk inserts write many ids at once, and new ids have no L2 entry (L2 holds
@@ -180,17 +238,9 @@ impl CachedStore {
                 format!("{}\u{0}{WHOLE_ENTITY}", entity.name)
             }
         };
-        pipe.incr(self.version_key(entity), 1).ignore();
-        let mut conn = self.redis.connection();
-        // The message only after the deletes: a process that hears it and reads again must
-        // not find the old L2 entry.
-        let sent = match conn.apply(&pipe).await {
-            Ok(()) => conn.publish::<_, _, ()>(&self.channel, message).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            tracing::warn!(error = %udl_redis::classify(&e, "cache invalidate"), "other processes learn of this write when their L1 entries expire");
-        }
+        invalidations.versions.insert(self.version_key(entity));
+        invalidations.messages.insert(message);
+        self.deliver(invalidations).await;
     }
 
     /// Record keys hold ids; in Redis they are hashed so no id is readable in a key.
@@ -205,8 +255,18 @@ impl CachedStore {
 
     /// L3 key of a query under the entity's current version, or `None` without Redis.
     async fn l3_key(&self, entity: &EntityMeta, query: &Query) -> Option<String> {
+        if !self.redis_is_current().await {
+            return None;
+        }
         let mut conn = self.redis.connection();
-        let version: Option<u64> = conn.get(self.version_key(entity)).await.ok()?;
+        let version: Option<u64> = self
+            .guard
+            .call("cache version", async {
+                conn.get(self.version_key(entity))
+                    .await
+                    .map_err(|e| udl_redis::classify(&e, "cache version"))
+            })
+            .await?;
         let namespace = format!("q:{}:{}:", entity.name, version.unwrap_or(0));
         Some(self.redis.digest_key(&namespace, &fingerprint(query)))
     }
@@ -334,18 +394,29 @@ impl RecordStore for CachedStore {
             return self.inner.list(ctx, entity, query).await;
         };
         let mut conn = self.redis.connection();
-        if let Ok(Some(bytes)) = conn.get::<_, Option<Vec<u8>>>(&key).await {
-            if let Some(records) = codec::decode_list(entity, &bytes) {
-                return Ok(records);
-            }
+        let cached = self
+            .guard
+            .call("cache list get", async {
+                conn.get::<_, Option<Vec<u8>>>(&key)
+                    .await
+                    .map_err(|e| udl_redis::classify(&e, "cache list get"))
+            })
+            .await
+            .flatten();
+        if let Some(records) = cached.and_then(|bytes| codec::decode_list(entity, &bytes)) {
+            return Ok(records);
         }
         let records = self.inner.list(ctx, entity, query).await?;
-        let _ = conn
-            .pset_ex::<_, _, ()>(
-                &key,
-                codec::encode_list(entity, &records),
-                self.config.l3_ttl.as_millis().max(1) as u64,
-            )
+        let put = conn.pset_ex::<_, _, ()>(
+            &key,
+            codec::encode_list(entity, &records),
+            self.config.l3_ttl.as_millis().max(1) as u64,
+        );
+        self.guard
+            .call("cache list put", async {
+                put.await
+                    .map_err(|e| udl_redis::classify(&e, "cache list put"))
+            })
             .await;
         Ok(records)
     }

@@ -5,9 +5,13 @@
 //! process; a per-entity version stamp makes stale L3 entries unreachable after any write.
 //!
 //! Entities holding PHI are never cached (until field encryption can protect them). When Redis
-//! is down, L2 and L3 are skipped and L1 keeps serving what it has.
+//! is down or slow, L2 and L3 are skipped (each call is bounded by `l2_timeout`, and after
+//! repeated failures Redis is not asked at all until its breaker probes it again), L1 keeps
+//! serving what it has and misses go to the source store; invalidations Redis missed are sent
+//! before it is read again.
 
 mod codec;
+mod guard;
 mod layer;
 mod query_key;
 mod stats;

@@ -14,9 +14,11 @@ use udl_core::{
 use udl_derive::Entity;
 use udl_postgres::{Migration, Migrator, PgStore};
 use udl_redis::RedisStore;
+use udl_resilience::BreakerConfig;
 use udl_testkit::fixtures::{note, Note};
 use udl_testkit::private_redis::PrivateRedis;
 use udl_testkit::servers;
+use udl_testkit::toxiproxy::Proxy;
 use uuid::Uuid;
 
 #[derive(Entity, Clone, PartialEq)]
@@ -183,13 +185,13 @@ impl World {
     }
 
     async fn cache(&self) -> Arc<CachedStore> {
-        CachedStore::new(
-            self.source.clone(),
-            self.redis().await,
-            CacheConfig::default(),
-        )
-        .await
-        .unwrap()
+        self.cache_with(CacheConfig::default()).await
+    }
+
+    async fn cache_with(&self, config: CacheConfig) -> Arc<CachedStore> {
+        CachedStore::new(self.source.clone(), self.redis().await, config)
+            .await
+            .unwrap()
     }
 
     fn fetches(&self) -> usize {
@@ -438,5 +440,114 @@ async fn l1_entries_expire_after_their_ttl_and_l2_answers() {
         1,
         "after L1 expiry, L2 answered, not the source"
     );
+    w.finish().await;
+}
+
+/// A cache whose Redis is reached through `proxy`, with a quick breaker and no L1 (so every
+/// read asks L2).
+async fn cache_behind(proxy: &Proxy) -> (World, Arc<CachedStore>) {
+    let w = world(&format!("redis://{}/", proxy.listen())).await;
+    let cache = w
+        .cache_with(CacheConfig {
+            l1_capacity: 0,
+            l2_timeout: Duration::from_millis(100),
+            redis_breaker: BreakerConfig {
+                consecutive_failures: 3,
+                open_for: Duration::from_millis(300),
+                probes: 1,
+                ..BreakerConfig::default()
+            },
+            ..CacheConfig::default()
+        })
+        .await;
+    (w, cache)
+}
+
+/// Creates an article and reads it twice, so that the second read is an L2 hit.
+async fn cached_in_l2(cache: &Arc<CachedStore>) -> Article {
+    let articles = repo::<Article>(cache);
+    let a = article("Breathing exercises");
+    articles.create(&ctx(), a.clone()).await.unwrap();
+    articles.get(&ctx(), &a.id).await.unwrap();
+    articles.get(&ctx(), &a.id).await.unwrap();
+    assert_eq!(cache.stats().l2_hits, 1, "L2 serves while Redis is healthy");
+    a
+}
+
+#[tokio::test]
+async fn a_slow_redis_costs_reads_at_most_the_l2_timeout_then_is_skipped() {
+    let proxy = Proxy::to("127.0.0.1:6379");
+    let (w, cache) = cache_behind(&proxy).await;
+    let a = cached_in_l2(&cache).await;
+    let articles = repo::<Article>(&cache);
+
+    proxy.add_latency(1_000);
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        assert!(articles.get(&ctx(), &a.id).await.unwrap().unwrap() == a);
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "bounded by l2_timeout, not Redis' latency: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(cache.redis_skipped(), "three slow answers open the breaker");
+    let fetches = w.fetches();
+    assert!(articles.get(&ctx(), &a.id).await.unwrap().unwrap() == a);
+    assert_eq!(w.fetches(), fetches + 1, "reads go to the source");
+
+    proxy.remove_latency();
+    let l2_hits = cache.stats().l2_hits;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cache.stats().l2_hits == l2_hits {
+        assert!(articles.get(&ctx(), &a.id).await.unwrap().unwrap() == a);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "L2 never served again"
+        );
+    }
+    assert!(!cache.redis_skipped());
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn a_write_made_while_redis_is_cut_off_is_not_served_stale_after() {
+    let proxy = Proxy::to("127.0.0.1:6379");
+    let (w, cache) = cache_behind(&proxy).await;
+    let a = cached_in_l2(&cache).await;
+    let articles = repo::<Article>(&cache);
+    let b = article("Grounding techniques");
+    articles.create(&ctx(), b.clone()).await.unwrap();
+    articles.get(&ctx(), &b.id).await.unwrap();
+
+    proxy.set_enabled(false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cache.redis_skipped() {
+        assert!(articles.get(&ctx(), &a.id).await.unwrap().unwrap() == a);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the breaker never opened"
+        );
+    }
+    // Redis cannot be told of this write, and still holds the old copy in L2.
+    assert!(articles
+        .update(&ctx(), &a.id, Changes::new().set("views", 7_i64))
+        .await
+        .unwrap());
+
+    proxy.set_enabled(true);
+    // Until Redis answers again, read only another record, so nothing reads `a` through to
+    // the source and overwrites its old copy by chance...
+    let l2_hits = cache.stats().l2_hits;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cache.stats().l2_hits == l2_hits {
+        assert!(articles.get(&ctx(), &b.id).await.unwrap().unwrap() == b);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "L2 never served again"
+        );
+    }
+    // ...then `a` must come back as written, not as Redis held it before the outage.
+    assert_eq!(articles.get(&ctx(), &a.id).await.unwrap().unwrap().views, 7);
     w.finish().await;
 }
