@@ -82,6 +82,12 @@ pub struct ScyllaConfig {
     pub analytics_ttl: std::time::Duration,
     /// How long archived chat messages are kept; unset keeps them until deleted.
     pub chat_archive_retention: Option<std::time::Duration>,
+    /// Where analytics writes wait while ScyllaDB is unreachable (one directory per
+    /// process); unset, such writes fail with `Unavailable` instead.
+    pub spool_dir: Option<std::path::PathBuf>,
+    /// Addresses nodes announce → addresses to dial (`"10.0.0.5:9042=203.0.113.5:9042"`),
+    /// for clusters behind NAT or a proxy.
+    pub address_map: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
     /// Connections per host, default 3–10.
     pub pool: PoolConfig,
     /// Timeout, concurrency limit, retries and breaker of the resilience layer.
@@ -270,10 +276,16 @@ impl ScyllaConfig {
                 problem: "must be at least 1s".into(),
             });
         }
+        let spool_dir = s
+            .string("spool_dir", problems)
+            .map(std::path::PathBuf::from);
+        let address_map = read_address_map(&mut s, problems);
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(3, 10), problems);
         let resilience = ResilienceSettings::read(&mut s, problems);
         s.finish(problems);
         Some(ScyllaConfig {
+            spool_dir,
+            address_map,
             nodes: nodes?,
             keyspace,
             local_dc,
@@ -289,6 +301,27 @@ impl ScyllaConfig {
             resilience,
         })
     }
+}
+
+fn read_address_map(
+    s: &mut Section,
+    problems: &mut Vec<Problem>,
+) -> Vec<(std::net::SocketAddr, std::net::SocketAddr)> {
+    let entries = s.string_list("address_map", problems).unwrap_or_default();
+    let mut map = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let parsed = entry
+            .split_once('=')
+            .and_then(|(from, to)| Some((from.trim().parse().ok()?, to.trim().parse().ok()?)));
+        match parsed {
+            Some(pair) => map.push(pair),
+            None => problems.push(Problem {
+                key: format!("{}.address_map", s.path()),
+                problem: "entries are announced=dialled, both IP:port".into(),
+            }),
+        }
+    }
+    map
 }
 
 fn read_replication(s: &mut Section, problems: &mut Vec<Problem>) -> Replication {
@@ -443,6 +476,17 @@ impl fmt::Display for ScyllaConfig {
                 "chat_archive_retention = \"{}\"",
                 humantime::format_duration(retention)
             )?;
+        }
+        if let Some(dir) = &self.spool_dir {
+            writeln!(f, "spool_dir = {:?}", dir.display().to_string())?;
+        }
+        if !self.address_map.is_empty() {
+            let list: Vec<String> = self
+                .address_map
+                .iter()
+                .map(|(from, to)| format!("{from}={to}"))
+                .collect();
+            writeln!(f, "address_map = {list:?}")?;
         }
         pool_section(f, "scylla", &self.pool, &self.resilience)
     }

@@ -231,3 +231,30 @@ fn serve_addr_that_is_not_an_address_is_refused_by_key() {
     .unwrap_err();
     assert!(err.to_string().contains("serve.addr"), "{err}");
 }
+
+#[test]
+fn scylla_address_map_and_spool_dir_are_read_and_bad_pairs_refused() {
+    let env = |map: &str| {
+        [
+            ("UDL__SCYLLA__NODES", "127.0.0.1:9042"),
+            ("UDL__SCYLLA__ADDRESS_MAP", map),
+            ("UDL__SCYLLA__SPOOL_DIR", "/var/spool/udl"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    };
+    let config = UdlConfig::from_sources(None, env("10.0.0.5:9042=127.0.0.1:19042")).unwrap();
+    let scylla = config.scylla.unwrap();
+    assert_eq!(
+        scylla.address_map,
+        [(
+            "10.0.0.5:9042".parse().unwrap(),
+            "127.0.0.1:19042".parse().unwrap()
+        )]
+    );
+    assert_eq!(
+        scylla.spool_dir.as_deref(),
+        Some(std::path::Path::new("/var/spool/udl"))
+    );
+    let err = UdlConfig::from_sources(None, env("db.internal:9042")).unwrap_err();
+    assert!(err.to_string().contains("scylla.address_map"), "{err}");
+}

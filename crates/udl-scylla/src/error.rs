@@ -1,7 +1,7 @@
 //! The one function that classifies every Scylla driver error. Server messages can quote
 //! values, so only the category is kept.
 
-use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::errors::{DbError, ExecutionError, PrepareError, RequestAttemptError};
 use udl_core::{Error, ErrorKind, StoreKind};
 
 /// Maps a driver error to a udl error of the right kind and temporariness.
@@ -14,10 +14,13 @@ pub fn classify(err: &ExecutionError, operation: &'static str) -> Error {
             Error::new(ErrorKind::Unavailable, "no ScyllaDB node is reachable")
         }
         ExecutionError::BadQuery(_) => Error::new(ErrorKind::InvalidInput, "invalid CQL request"),
-        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => by_db_error(db),
-        ExecutionError::LastAttemptError(RequestAttemptError::BrokenConnectionError(_))
-        | ExecutionError::LastAttemptError(RequestAttemptError::UnableToAllocStreamId) => {
-            Error::new(ErrorKind::Unavailable, "ScyllaDB connection failed")
+        ExecutionError::LastAttemptError(attempt) => by_attempt(attempt),
+        // Preparing right after a node came back can meet connections still being replaced.
+        ExecutionError::PrepareError(PrepareError::ConnectionPoolError(_)) => {
+            Error::new(ErrorKind::Unavailable, "no ScyllaDB node is reachable")
+        }
+        ExecutionError::PrepareError(PrepareError::AllAttemptsFailed { first_attempt }) => {
+            by_attempt(first_attempt)
         }
         ExecutionError::SchemaAgreementError(_) => Error::new(
             ErrorKind::Unavailable,
@@ -36,6 +39,17 @@ pub(crate) fn unexpected_shape(operation: &'static str) -> Error {
     )
     .with_store(StoreKind::Scylla)
     .with_operation(operation)
+}
+
+fn by_attempt(attempt: &RequestAttemptError) -> Error {
+    match attempt {
+        RequestAttemptError::DbError(db, _) => by_db_error(db),
+        RequestAttemptError::BrokenConnectionError(_)
+        | RequestAttemptError::UnableToAllocStreamId => {
+            Error::new(ErrorKind::Unavailable, "ScyllaDB connection failed")
+        }
+        _ => Error::new(ErrorKind::Internal, "ScyllaDB request failed"),
+    }
 }
 
 fn by_db_error(db: &DbError) -> Error {

@@ -30,7 +30,7 @@ pub enum EventTable {
 }
 
 impl EventTable {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             EventTable::Usage => "usage_events",
             EventTable::Logs => "log_events",
@@ -59,7 +59,7 @@ impl Event {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         check_time(self.at)?;
         if self.attributes.len() > MAX_ATTRIBUTES {
             return Err(invalid(format!(

@@ -1,5 +1,6 @@
 //! The ScyllaDB store: one driver session configured for production topologies, health.
 
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,8 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::client::PoolSize;
 use scylla::deserialize::row::DeserializeRow;
+use scylla::errors::TranslationError;
+use scylla::policies::address_translator::{AddressTranslator, UntranslatedPeer};
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::policies::retry::FallthroughRetryPolicy;
 use scylla::response::{PagingState, PagingStateResponse};
@@ -23,6 +26,22 @@ use crate::error::{classify, unexpected_shape};
 
 /// Prepared statements kept per session.
 const PREPARED_CACHE: usize = 512;
+
+/// `scylla.address_map`: announced addresses in the map are dialled at their mapped
+/// address; any other is dialled as announced (the node answering a contact point already
+/// announces the address it was reached at).
+struct AddressMap(std::collections::HashMap<SocketAddr, SocketAddr>);
+
+#[async_trait::async_trait]
+impl AddressTranslator for AddressMap {
+    async fn translate_address(
+        &self,
+        peer: &UntranslatedPeer,
+    ) -> std::result::Result<SocketAddr, TranslationError> {
+        let announced = peer.untranslated_address();
+        Ok(self.0.get(&announced).copied().unwrap_or(announced))
+    }
+}
 
 /// A connected ScyllaDB store.
 #[derive(Clone)]
@@ -84,6 +103,11 @@ impl ScyllaStore {
             .default_execution_profile_handle(profile.into_handle());
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.user(user, password.expose());
+        }
+        if !config.address_map.is_empty() {
+            builder = builder.address_translator(Arc::new(AddressMap(
+                config.address_map.iter().copied().collect(),
+            )));
         }
         let connect_bound = config.pool.acquire_timeout + config.request_timeout;
         let session = tokio::time::timeout(connect_bound, builder.build())

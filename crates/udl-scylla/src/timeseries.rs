@@ -108,7 +108,7 @@ impl TimeSeries {
     }
 
     /// Checks one point before anything is sent.
-    fn check(series: &str, point: &Point) -> Result<()> {
+    pub(crate) fn check(series: &str, point: &Point) -> Result<()> {
         check_series(series)?;
         check_time(point.at)?;
         if !point.value.is_finite() {
