@@ -1,7 +1,9 @@
 //! `udl serve`: the long-running daemon. It answers `/health/live` (the process is up),
 //! `/health/ready` (every store's round trip: 200 ready, 200 degraded, 503 down, with the
-//! per-store detail as JSON) and `/metrics` (Prometheus). On SIGTERM or SIGINT it stops
-//! accepting, lets requests in flight finish within `serve.shutdown_grace`, and closes its
+//! per-store detail as JSON) and `/metrics` (Prometheus). It also connects the data layer
+//! (again and again until every store answers), which replays the analytics spool when
+//! `scylla.spool_dir` is set. On SIGTERM or SIGINT it stops accepting, lets requests in flight
+//! finish within `serve.shutdown_grace`, gives the spool a last replay, and closes its
 //! connections.
 
 use std::convert::Infallible;
@@ -18,13 +20,35 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use udl::health::{HealthMonitor, Overall};
-use udl::{Error, ErrorKind, Metrics, Result, UdlConfig};
+use udl::{DataLayer, Error, ErrorKind, Metrics, Result, UdlConfig};
+
+/// Pause between attempts to connect the data layer while a store is unreachable.
+const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What every request handler shares.
 struct Daemon {
     config: UdlConfig,
     monitor: HealthMonitor,
     metrics: Arc<Metrics>,
+    data: tokio::sync::OnceCell<DataLayer>,
+}
+
+impl Daemon {
+    /// Connects the data layer, retrying until every configured store answers.
+    async fn connect(&self) {
+        loop {
+            match DataLayer::connect_with_metrics(&self.config, Arc::clone(&self.metrics)).await {
+                Ok(data) => {
+                    let _ = self.data.set(data);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "data layer not connected yet; trying again");
+                    tokio::time::sleep(RECONNECT_EVERY).await;
+                }
+            }
+        }
+    }
 }
 
 const JSON: &str = "application/json";
@@ -91,7 +115,12 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
         monitor: HealthMonitor::new(config.clone()).with_metrics(Arc::clone(&metrics)),
         config,
         metrics,
+        data: tokio::sync::OnceCell::new(),
     });
+    let connecting = {
+        let daemon = Arc::clone(&daemon);
+        tokio::spawn(async move { daemon.connect().await })
+    };
     let mut terminate =
         signal(SignalKind::terminate()).map_err(|e| io_error("cannot listen for SIGTERM", &e))?;
     let mut interrupt =
@@ -140,6 +169,10 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
             ?grace,
             "requests still in flight after the shutdown grace period"
         );
+    }
+    connecting.abort();
+    if let Some(data) = daemon.data.get() {
+        data.shutdown(grace).await;
     }
     daemon.monitor.close().await;
     println!("udl serve: stopped");

@@ -129,7 +129,8 @@ impl EventLog {
         }
         let ttl = self.store.analytics_ttl().as_secs() as i32;
         let session = self.store.session().get_session();
-        ScyllaStore::bounded(self.in_flight, events, |e| {
+        ScyllaStore::bounded(self.in_flight, events.len(), |i| {
+            let e = &events[i];
             let values = (
                 stream_name,
                 self.store.bucket_of(e.at),

@@ -113,7 +113,8 @@ impl TimeSeries {
         );
         let ttl = self.ttl_seconds();
         let session = self.store.session();
-        ScyllaStore::bounded(self.in_flight, &rollups, |r| {
+        ScyllaStore::bounded(self.in_flight, rollups.len(), |i| {
+            let r = &rollups[i];
             let values = (
                 series,
                 resolution.name(),

@@ -206,18 +206,20 @@ impl ScyllaStore {
         self.chat_archive_retention
     }
 
-    /// Runs `write` for every item with at most `in_flight` of them outstanding, stopping at
-    /// the first error: the ingest paths' one rule, so memory stays bounded by the caller's
-    /// items and a slow cluster slows the caller down instead of queueing without bound.
-    /// Returns the sum of what the writes report (rows written).
-    pub(crate) async fn bounded<I, F, Fut>(in_flight: usize, items: I, write: F) -> Result<u64>
+    /// Runs `write(i)` for every index below `count` with at most `in_flight` of them
+    /// outstanding, stopping at the first error: the ingest paths' one rule, so memory stays
+    /// bounded by the caller's items and a slow cluster slows the caller down instead of
+    /// queueing without bound. Returns the sum of what the writes report (rows written).
+    /// Indices rather than items: futures borrowing the caller's slice through the closure
+    /// stay `Send` for spawned tasks (a closure taking `&Item` runs into rustc's
+    /// higher-ranked lifetime limits).
+    pub(crate) async fn bounded<F, Fut>(in_flight: usize, count: usize, write: F) -> Result<u64>
     where
-        I: IntoIterator,
-        F: FnMut(I::Item) -> Fut,
+        F: FnMut(usize) -> Fut,
         Fut: std::future::Future<Output = Result<u64>>,
     {
         use futures_util::{StreamExt as _, TryStreamExt as _};
-        futures_util::stream::iter(items)
+        futures_util::stream::iter(0..count)
             .map(write)
             .buffer_unordered(in_flight)
             .try_fold(0, |total, n| async move { Ok(total + n) })

@@ -153,23 +153,26 @@ impl TimeSeries {
             .collect();
         let ttl = self.ttl_seconds();
         let session = self.store.session().get_session();
-        ScyllaStore::bounded(self.in_flight, chunks, |chunk| async move {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|p| (series, self.bucket_of(p.at), p.at, p.value, ttl))
-                .collect();
-            let outcome = if let [row] = rows.as_slice() {
-                session.execute_unpaged(&self.insert, row).await
-            } else {
-                let mut batch = Batch::new(BatchType::Unlogged);
-                for _ in &rows {
-                    batch.append_statement(self.insert.clone());
-                }
-                session.batch(&batch, rows).await
-            };
-            outcome
-                .map(|_| chunk.len() as u64)
-                .map_err(|e| classify(&e, "write"))
+        ScyllaStore::bounded(self.in_flight, chunks.len(), |i| {
+            let chunk = chunks[i];
+            async move {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|p| (series, self.bucket_of(p.at), p.at, p.value, ttl))
+                    .collect();
+                let outcome = if let [row] = rows.as_slice() {
+                    session.execute_unpaged(&self.insert, row).await
+                } else {
+                    let mut batch = Batch::new(BatchType::Unlogged);
+                    for _ in &rows {
+                        batch.append_statement(self.insert.clone());
+                    }
+                    session.batch(&batch, rows).await
+                };
+                outcome
+                    .map(|_| chunk.len() as u64)
+                    .map_err(|e| classify(&e, "write"))
+            }
         })
         .await
     }

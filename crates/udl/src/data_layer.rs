@@ -22,6 +22,8 @@ pub struct DataLayer {
     /// concurrency limit see all of that store's traffic.
     layered: Vec<(StoreKind, Arc<dyn RecordStore>)>,
     metrics: Arc<Metrics>,
+    #[cfg(feature = "scylla")]
+    spool: Option<Arc<crate::spool::Spool>>,
 }
 
 impl DataLayer {
@@ -67,7 +69,17 @@ impl DataLayer {
             },
             layered: Vec::new(),
             metrics,
+            #[cfg(feature = "scylla")]
+            spool: None,
         };
+        #[cfg(feature = "scylla")]
+        if let (Some(store), Some(dir)) = (
+            &data.scylla,
+            config.scylla.as_ref().and_then(|c| c.spool_dir.as_ref()),
+        ) {
+            let spool = crate::spool::Spool::start(store, dir, Arc::clone(&data.metrics)).await?;
+            data.spool = Some(Arc::new(spool));
+        }
         #[cfg(feature = "postgres")]
         if let (Some(store), Some(c)) = (&data.postgres, &config.postgres) {
             let records = store.records();
@@ -139,6 +151,38 @@ impl DataLayer {
         self.scylla
             .as_ref()
             .ok_or_else(|| not_configured(StoreKind::Scylla))
+    }
+
+    /// Metric points and events, spooled while ScyllaDB is unreachable and replayed in the
+    /// background; a `Config` error unless `scylla.spool_dir` is set.
+    #[cfg(feature = "scylla")]
+    pub fn analytics(&self) -> Result<&udl_scylla::SpooledAnalytics> {
+        self.spool.as_deref().map(|s| &*s.analytics).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "analytics need scylla.spool_dir (UDL__SCYLLA__SPOOL_DIR)",
+            )
+            .with_store(StoreKind::Scylla)
+        })
+    }
+}
+
+impl DataLayer {
+    /// Stops background work: the spool gets a last replay within `grace` (what remains stays
+    /// on disk for the next start) and PostgreSQL's pool is closed.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        #[cfg(feature = "scylla")]
+        if let Some(spool) = &self.spool {
+            let left = spool.stop_and_flush(grace).await;
+            if left > 0 {
+                tracing::warn!(left, "analytics writes still spooled at shutdown");
+            }
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.postgres {
+            pg.pool().close().await;
+        }
+        let _ = grace;
     }
 }
 

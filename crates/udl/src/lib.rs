@@ -37,6 +37,8 @@
 
 mod data_layer;
 pub mod health;
+#[cfg(feature = "scylla")]
+mod spool;
 
 pub use data_layer::DataLayer;
 #[cfg(feature = "cache")]
