@@ -1,9 +1,14 @@
 //! Faults between udl and the real servers (PostgreSQL, MongoDB via FerretDB), injected by
 //! toxiproxy: a slow server makes calls time out at the configured bound and opens the breaker,
 //! which then fails fast; when the server answers again the breaker probes and closes. A cut
-//! link behaves the same way, and nothing acknowledged before the fault is lost.
+//! link behaves the same way, and nothing acknowledged before the fault is lost. A link cut
+//! in the middle of a steady stream of writes loses no acknowledged write and hangs no call.
+//!
+//! Every scenario writes notes whose PHI field holds a canary value, and ends by scanning
+//! everything this binary logged (at TRACE, every crate) and its metrics for canaries.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use udl_config::UdlConfig;
@@ -17,6 +22,55 @@ use udl_testkit::servers;
 use udl_testkit::toxiproxy::Proxy;
 
 const TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Marks PHI planted in test notes; it must never show up in logs or metrics.
+const CANARY: &str = "CANARY-PHI-7c1e";
+
+/// Everything logged by this test binary, at TRACE level.
+fn captured_logs() -> &'static Mutex<Vec<u8>> {
+    static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_ansi(false)
+            .with_writer(move || Capture(logs))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        logs
+    })
+}
+
+struct Capture(&'static Mutex<Vec<u8>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A note whose PHI field carries the canary.
+fn phi_note(n: i64) -> Note {
+    Note {
+        body: format!("{CANARY} fake diagnosis {n}"),
+        ..note(n)
+    }
+}
+
+/// No canary in anything logged so far nor in `metrics`, and the logs did see the faults.
+fn assert_no_phi_in_logs_or(metrics: &Metrics) {
+    let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
+    assert!(logs.contains("udl.store"), "operations are traced");
+    assert!(!logs.contains(CANARY), "PHI in the logs");
+    let text = metrics.render();
+    assert!(text.contains("udl_operation_duration_seconds_count"));
+    assert!(!text.contains(CANARY), "PHI in the metrics");
+}
 
 fn ctx() -> AccessContext {
     AccessContext::new("fault-test", Role::Service, Purpose::Operations).unwrap()
@@ -97,6 +151,7 @@ struct Faulty {
     proxy: Proxy,
     store: Arc<ResilientStore>,
     notes: Repository<Note>,
+    metrics: Arc<Metrics>,
     cleanup: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
 }
 
@@ -107,8 +162,11 @@ impl Faulty {
         records: Arc<dyn RecordStore>,
         cleanup: impl std::future::Future<Output = ()> + 'static,
     ) -> Self {
-        let store = layered(records, Arc::new(Metrics::new()));
+        captured_logs();
+        let metrics = Arc::new(Metrics::new());
+        let store = layered(records, Arc::clone(&metrics));
         Faulty {
+            metrics,
             notes: Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap(),
             store,
             proxy,
@@ -150,9 +208,10 @@ async fn latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it
         proxy,
         store,
         notes,
+        metrics,
         cleanup,
     } = f;
-    let n = note(1);
+    let n = phi_note(1);
     notes.create(&ctx(), n.clone()).await.unwrap();
 
     proxy.add_latency(2_000);
@@ -180,6 +239,13 @@ async fn latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it
     assert_eq!(store.breaker().state(), BreakerState::Closed);
     assert!(notes.get(&ctx(), &n.id).await.unwrap() == Some(n));
     assert_eq!(store.breaker().transitions().closed, 1);
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"operation="get",outcome="timeout"} 3"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"state="open"} 1"#), "{text}");
+    assert_no_phi_in_logs_or(&metrics);
     cleanup.await;
 }
 
@@ -188,9 +254,10 @@ async fn a_cut_link_fails_fast_and_the_store_comes_back(f: Faulty) {
         proxy,
         store,
         notes,
+        metrics,
         cleanup,
     } = f;
-    let n = note(2);
+    let n = phi_note(2);
     notes.create(&ctx(), n.clone()).await.unwrap();
 
     proxy.set_enabled(false);
@@ -205,7 +272,106 @@ async fn a_cut_link_fails_fast_and_the_store_comes_back(f: Faulty) {
     assert_eq!(store.breaker().state(), BreakerState::Closed);
     // Nothing acknowledged was lost.
     assert!(notes.get(&ctx(), &n.id).await.unwrap() == Some(n));
+    assert_no_phi_in_logs_or(&metrics);
     cleanup.await;
+}
+
+/// Writers insert notes without pause; the link is cut mid-stream and restored. Every call
+/// returns within its bound, and every write that was acknowledged is there afterwards.
+async fn a_link_cut_mid_load_loses_no_acknowledged_write(f: Faulty) {
+    let Faulty {
+        proxy,
+        notes,
+        metrics,
+        cleanup,
+        ..
+    } = f;
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let (failed, stop) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let slowest = Arc::new(Mutex::new(Duration::ZERO));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (notes, acknowledged, failed, stop, slowest) = (
+                notes.clone(),
+                Arc::clone(&acknowledged),
+                Arc::clone(&failed),
+                Arc::clone(&stop),
+                Arc::clone(&slowest),
+            );
+            tokio::spawn(async move {
+                let mut n = w * 100_000;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let note = phi_note(n);
+                    let started = Instant::now();
+                    let outcome = notes.create(&ctx(), note.clone()).await;
+                    let took = started.elapsed();
+                    {
+                        let mut longest = slowest.lock().unwrap();
+                        *longest = (*longest).max(took);
+                    }
+                    match outcome {
+                        Ok(_) => acknowledged.lock().unwrap().push(note),
+                        Err(e) => {
+                            assert!(e.is_temporary(), "{e}");
+                            failed.fetch_add(1, Ordering::SeqCst);
+                            // A failing store answers at once; let the others run.
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let acked = || acknowledged.lock().unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked() < 50 {
+        assert!(Instant::now() < deadline, "writes never flowed");
+        tokio::task::yield_now().await;
+    }
+    proxy.set_enabled(false);
+    while failed.load(Ordering::SeqCst) < 20 {
+        assert!(Instant::now() < deadline, "the cut was never noticed");
+        tokio::task::yield_now().await;
+    }
+    proxy.set_enabled(true);
+    let before = acked();
+    while acked() < before + 50 {
+        assert!(Instant::now() < deadline, "writes never resumed");
+        tokio::task::yield_now().await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let slowest = *slowest.lock().unwrap();
+    assert!(
+        slowest < TIMEOUT * 4,
+        "a write waited {slowest:?}, past its bound"
+    );
+    let written = acknowledged.lock().unwrap().clone();
+    for note in &written {
+        let found = notes.get(&ctx(), &note.id).await.unwrap();
+        assert!(
+            found.as_ref() == Some(note),
+            "an acknowledged write was lost"
+        );
+    }
+    assert_no_phi_in_logs_or(&metrics);
+    cleanup.await;
+}
+
+#[tokio::test]
+async fn postgres_link_cut_mid_load_loses_no_acknowledged_write() {
+    a_link_cut_mid_load_loses_no_acknowledged_write(postgres().await).await;
+}
+
+#[tokio::test]
+async fn mongo_link_cut_mid_load_loses_no_acknowledged_write() {
+    a_link_cut_mid_load_loses_no_acknowledged_write(mongo().await).await;
 }
 
 #[tokio::test]
