@@ -11,6 +11,7 @@ mod executor;
 mod health;
 mod migrate;
 pub mod models;
+mod pool_watch;
 mod records;
 mod sql;
 mod statements;

@@ -26,6 +26,10 @@ pub struct DataLayer {
     spool: Option<Arc<crate::spool::Spool>>,
 }
 
+/// How often pool sizes are sampled for the resize log and the pool gauges.
+#[cfg(feature = "postgres")]
+const POOL_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl DataLayer {
     fn layer(&mut self, records: Arc<dyn RecordStore>, settings: &ResilienceSettings) {
         let kind = records.kind();
@@ -82,6 +86,8 @@ impl DataLayer {
         }
         #[cfg(feature = "postgres")]
         if let (Some(store), Some(c)) = (&data.postgres, &config.postgres) {
+            // Ends by itself when the pool is closed.
+            store.watch_pool(Arc::clone(&data.metrics), POOL_SAMPLE_EVERY);
             let records = store.records();
             data.layer(records, &c.resilience);
         }
