@@ -16,6 +16,8 @@ pub struct PoolConfig {
     pub min: u32,
     /// Most connections open at once.
     pub max: u32,
+    /// Longest opening one connection may take (TCP, TLS, authentication).
+    pub connect_timeout: Duration,
     /// How long a caller waits for a free connection before `Timeout`.
     pub acquire_timeout: Duration,
     /// Idle connections above `min` are closed after this long.
@@ -32,6 +34,7 @@ impl PoolConfig {
         PoolConfig {
             min,
             max,
+            connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(600),
             max_lifetime: Duration::from_secs(1800),
@@ -55,6 +58,9 @@ impl PoolConfig {
         }
         if let Some(n) = s.int("max", 1, MAX_POOL_SIZE, problems) {
             pool.max = n as u32;
+        }
+        if let Some(d) = s.duration("connect_timeout", problems) {
+            pool.connect_timeout = d;
         }
         if let Some(d) = s.duration("acquire_timeout", problems) {
             pool.acquire_timeout = d;
@@ -87,9 +93,10 @@ impl fmt::Display for PoolConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "min = {}\nmax = {}\nacquire_timeout = \"{}\"\nidle_timeout = \"{}\"\nmax_lifetime = \"{}\"\ntest_before_acquire = {}\n",
+            "min = {}\nmax = {}\nconnect_timeout = \"{}\"\nacquire_timeout = \"{}\"\nidle_timeout = \"{}\"\nmax_lifetime = \"{}\"\ntest_before_acquire = {}\n",
             self.min,
             self.max,
+            humantime::format_duration(self.connect_timeout),
             humantime::format_duration(self.acquire_timeout),
             humantime::format_duration(self.idle_timeout),
             humantime::format_duration(self.max_lifetime),

@@ -56,6 +56,7 @@ pub struct AccessContext {
     purpose: Purpose,
     patient: Option<String>,
     request_id: String,
+    idempotency_key: Option<String>,
 }
 
 impl AccessContext {
@@ -69,6 +70,7 @@ impl AccessContext {
             purpose,
             patient: None,
             request_id: Uuid::new_v4().to_string(),
+            idempotency_key: None,
         })
     }
 
@@ -80,6 +82,7 @@ impl AccessContext {
             purpose: Purpose::System,
             patient: None,
             request_id: Uuid::new_v4().to_string(),
+            idempotency_key: None,
         }
     }
 
@@ -93,6 +96,20 @@ impl AccessContext {
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Result<Self> {
         self.request_id = checked_id("request id", request_id.into())?;
         Ok(self)
+    }
+
+    /// The same context, its writes marked safe to repeat under `key` (the caller's
+    /// idempotency key): the resilience layer then retries them after temporary errors, as it
+    /// does reads. Without a key, writes are attempted once, since a write that timed out may
+    /// have been applied. A repeated insert whose first attempt landed reports `Conflict`.
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Result<Self> {
+        self.idempotency_key = Some(checked_id("idempotency key", key.into())?);
+        Ok(self)
+    }
+
+    /// The caller's idempotency key, when its writes may be repeated.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.idempotency_key.as_deref()
     }
 
     /// Actor id.

@@ -36,8 +36,9 @@ pub struct MongoStore {
 }
 
 impl MongoStore {
-    /// Connects as configured (pool size, idle time, selection and connect timeouts from the
-    /// pool's acquire timeout, TLS when the URL asks for it) and asks the server what it can do.
+    /// Connects as configured (pool size, idle time, server selection bounded by the pool's
+    /// acquire timeout and connecting by its connect timeout, TLS when the URL asks for it) and
+    /// asks the server what it can do.
     pub async fn connect(config: &MongoConfig) -> Result<Self> {
         let mut options = ClientOptions::parse(config.url.expose())
             .await
@@ -47,7 +48,7 @@ impl MongoStore {
         options.max_pool_size = Some(config.pool.max);
         options.max_idle_time = Some(config.pool.idle_timeout);
         options.server_selection_timeout = Some(config.pool.acquire_timeout);
-        options.connect_timeout = Some(config.pool.acquire_timeout);
+        options.connect_timeout = Some(config.pool.connect_timeout);
         let client = Client::with_options(options).map_err(|e| classify(&e, "connect"))?;
         let database = client.database(&config.database);
         let info = ServerInfo::detect(&database).await?;

@@ -34,12 +34,12 @@ impl PgStore {
         // One direct connection first: the pool would retry until its acquire timeout and
         // report only that, while this says why (refused, authentication, unknown database).
         let probe =
-            tokio::time::timeout(pool.acquire_timeout, PgConnection::connect_with(&options))
+            tokio::time::timeout(pool.connect_timeout, PgConnection::connect_with(&options))
                 .await
                 .map_err(|_| {
                     Error::new(
                         ErrorKind::Timeout,
-                        "connecting took longer than the acquire timeout",
+                        "connecting took longer than pool.connect_timeout",
                     )
                     .with_store(StoreKind::Postgres)
                     .with_operation("connect")

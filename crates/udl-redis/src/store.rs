@@ -29,8 +29,8 @@ fn unavailable(message: &'static str) -> Error {
 impl RedisStore {
     /// Connects as configured: to one server, or with `cluster` to a Redis Cluster through
     /// `url` as its seed node. Commands are multiplexed over one connection (per node) that
-    /// reconnects by itself; connect and response timeouts come from the pool's acquire
-    /// timeout. `rediss://` URLs use TLS, verified against the system roots or `tls_ca_cert`.
+    /// reconnects by itself; connecting is bounded by `pool.connect_timeout` and each
+    /// command by `resilience.timeout`. `rediss://` URLs use TLS, verified against the system roots or `tls_ca_cert`.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
         let certificates = match &config.tls_ca_cert {
             Some(path) => Some(TlsCertificates {
@@ -49,12 +49,12 @@ impl RedisStore {
             None => Client::open(url),
         }
         .map_err(|e| classify(&e, "connect"))?;
-        let timeout = config.pool.acquire_timeout;
+        let (timeout, response_timeout) = (config.pool.connect_timeout, config.resilience.timeout);
         let connect = async {
             if config.cluster {
                 let mut builder = ClusterClientBuilder::new([url])
                     .connection_timeout(timeout)
-                    .response_timeout(timeout)
+                    .response_timeout(response_timeout)
                     .retries(1);
                 if let Some(certs) = certificates {
                     builder = builder.certs(certs);
@@ -66,7 +66,7 @@ impl RedisStore {
             } else {
                 let manager_config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
+                    .set_response_timeout(Some(response_timeout))
                     .set_number_of_retries(1);
                 let manager = ConnectionManager::new_with_config(client.clone(), manager_config);
                 Ok(RedisConnection::single(manager.await?))
@@ -74,7 +74,7 @@ impl RedisStore {
         };
         let connection = tokio::time::timeout(timeout, connect)
             .await
-            .map_err(|_| unavailable("Redis did not answer within the acquire timeout"))?
+            .map_err(|_| unavailable("Redis did not answer within the connect timeout"))?
             .map_err(|e: redis::RedisError| classify(&e, "connect"))?;
         Ok(RedisStore {
             client,

@@ -1,7 +1,8 @@
 //! The resilience layer: wraps any record store with a concurrency limit (bulkhead), the
 //! store's circuit breaker, a timeout per call, and retries of reads that failed with a
-//! temporary error, within the retry budget. Writes are not retried: a write that timed out
-//! may have been applied, and doing it again could apply it twice.
+//! temporary error, within the retry budget. Writes are not retried unless the caller gave
+//! an idempotency key (`AccessContext::with_idempotency_key`): a write that timed out may have
+//! been applied, and doing it again could apply it twice.
 //!
 //! Every call is one `udl.store` tracing span (store, operation, entity name, outcome) and one
 //! observation of `udl_operation_duration_seconds`; neither ever carries a record's values.
@@ -193,17 +194,30 @@ impl ResilientStore {
         outcome
     }
 
-    /// A write: attempted once.
-    async fn once<T>(
+    /// A write of `input`: attempted once, or retried like a read (on a copy of `input` per
+    /// attempt) when the caller marked it idempotent.
+    async fn write<I, T, F, Fut>(
         &self,
+        ctx: &AccessContext,
         operation: &'static str,
         entity: &'static EntityMeta,
-        call: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
+        input: I,
+        call: F,
+    ) -> Result<T>
+    where
+        I: Clone,
+        F: Fn(I) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        if ctx.idempotency_key().is_some() {
+            return self
+                .retried(operation, entity, || call(input.clone()))
+                .await;
+        }
         self.observed(operation, entity, async {
             let _slot = self.slot(operation).await?;
             self.budget.record_request();
-            self.attempt(operation, call).await
+            self.attempt(operation, call(input)).await
         })
         .await
     }
@@ -256,8 +270,10 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
-        self.once("insert", entity, self.inner.insert(ctx, entity, record))
-            .await
+        self.write(ctx, "insert", entity, record, |r| {
+            self.inner.insert(ctx, entity, r)
+        })
+        .await
     }
 
     async fn insert_many(
@@ -266,11 +282,9 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         records: Vec<Record>,
     ) -> Result<u64> {
-        self.once(
-            "insert_many",
-            entity,
-            self.inner.insert_many(ctx, entity, records),
-        )
+        self.write(ctx, "insert_many", entity, records, |r| {
+            self.inner.insert_many(ctx, entity, r)
+        })
         .await
     }
 
@@ -291,11 +305,9 @@ impl RecordStore for ResilientStore {
         id: &Value,
         changes: &ValidChanges,
     ) -> Result<bool> {
-        self.once(
-            "update",
-            entity,
-            self.inner.update(ctx, entity, id, changes),
-        )
+        self.write(ctx, "update", entity, (), |()| {
+            self.inner.update(ctx, entity, id, changes)
+        })
         .await
     }
 
@@ -305,8 +317,10 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        self.once("delete", entity, self.inner.delete(ctx, entity, id))
-            .await
+        self.write(ctx, "delete", entity, (), |()| {
+            self.inner.delete(ctx, entity, id)
+        })
+        .await
     }
 
     async fn list(
@@ -346,11 +360,9 @@ impl RecordStore for ResilientStore {
         record: Record,
         ttl: Duration,
     ) -> Result<()> {
-        self.once(
-            "insert_with_ttl",
-            entity,
-            self.inner.insert_with_ttl(ctx, entity, record, ttl),
-        )
+        self.write(ctx, "insert_with_ttl", entity, record, |r| {
+            self.inner.insert_with_ttl(ctx, entity, r, ttl)
+        })
         .await
     }
 

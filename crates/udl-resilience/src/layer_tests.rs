@@ -172,6 +172,18 @@ async fn reads_are_retried_after_temporary_errors_only() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn writes_with_an_idempotency_key_are_retried() {
+    let inner = Scripted::new(vec![down(), found()]);
+    let store = layer(&inner, ResilienceConfig::default());
+    let ctx = ctx().with_idempotency_key("fake-order-42").unwrap();
+    store
+        .insert(&ctx, &ENTITY, Record::with_capacity(0))
+        .await
+        .unwrap();
+    assert_eq!(inner.calls(), 2, "the marked write was repeated once");
+}
+
+#[tokio::test(start_paused = true)]
 async fn writes_are_attempted_once() {
     let inner = Scripted::new(vec![down(), found()]);
     let store = layer(&inner, ResilienceConfig::default());

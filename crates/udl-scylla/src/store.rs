@@ -98,7 +98,7 @@ impl ScyllaStore {
         let per_host = NonZeroUsize::new(config.pool.max as usize).unwrap_or(NonZeroUsize::MIN);
         let mut builder = SessionBuilder::new()
             .known_nodes(&config.nodes)
-            .connection_timeout(config.pool.acquire_timeout)
+            .connection_timeout(config.pool.connect_timeout)
             .pool_size(PoolSize::PerHost(per_host))
             .default_execution_profile_handle(profile.into_handle());
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
@@ -109,7 +109,7 @@ impl ScyllaStore {
                 config.address_map.iter().copied().collect(),
             )));
         }
-        let connect_bound = config.pool.acquire_timeout + config.request_timeout;
+        let connect_bound = config.pool.connect_timeout + config.request_timeout;
         let session = tokio::time::timeout(connect_bound, builder.build())
             .await
             .map_err(|_| unavailable("ScyllaDB did not answer within the connect timeout"))?
