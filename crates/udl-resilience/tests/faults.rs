@@ -1,5 +1,6 @@
-//! Faults between udl and the real servers (PostgreSQL, MongoDB via FerretDB), injected by
-//! toxiproxy: a slow server makes calls time out at the configured bound and opens the breaker,
+//! Faults between udl and the real servers (PostgreSQL, MongoDB via FerretDB, ScyllaDB via
+//! Cassandra), injected by toxiproxy: a slow server makes calls time out at the configured
+//! bound and opens the breaker,
 //! which then fails fast; when the server answers again the breaker probes and closes. A cut
 //! link behaves the same way, and nothing acknowledged before the fault is lost. A link cut
 //! in the middle of a steady stream of writes loses no acknowledged write and hangs no call.
@@ -17,6 +18,7 @@ use udl_metrics::Metrics;
 use udl_mongo::MongoStore;
 use udl_postgres::{Migration, Migrator, PgStore};
 use udl_resilience::{Backoff, BreakerConfig, BreakerState, ResilienceConfig, ResilientStore};
+use udl_scylla::ScyllaStore;
 use udl_testkit::fixtures::{note, Note};
 use udl_testkit::servers;
 use udl_testkit::toxiproxy::Proxy;
@@ -180,6 +182,46 @@ async fn postgres() -> Faulty {
     let pg = postgres_behind(&proxy).await;
     let records = pg.records();
     Faulty::new(proxy, records, async move { drop_schema(&pg).await })
+}
+
+/// Cassandra through the proxy: the node's announced address is translated to the proxy's,
+/// so the driver's pool connections go through it too.
+async fn scylla() -> Faulty {
+    use udl_core::Entity as _;
+    let direct = servers::scylla_node();
+    let proxy = Proxy::to(&direct);
+    let vars = [
+        ("UDL__SCYLLA__NODES", proxy.listen().to_owned()),
+        (
+            "UDL__SCYLLA__ADDRESS_MAP",
+            format!("{direct}={}", proxy.listen()),
+        ),
+        ("UDL__SCYLLA__KEYSPACE", servers::unique_namespace("f")),
+        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+        ("UDL__SCYLLA__REQUEST_TIMEOUT", "1s".to_owned()),
+        ("UDL__SCYLLA__POOL__CONNECT_TIMEOUT", "1s".to_owned()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let scylla = match ScyllaStore::connect(config.scylla.as_ref().unwrap()).await {
+        Ok(s) => s,
+        Err(e) => servers::unreachable("Cassandra (through toxiproxy)", proxy.listen(), &e),
+    };
+    let table = udl_scylla::cql::create_table(Note::meta());
+    udl_scylla::ScyllaMigrator::new(vec![udl_scylla::CqlMigration::new(
+        1,
+        "notes",
+        vec![table.into()],
+    )])
+    .unwrap()
+    .up(&scylla)
+    .await
+    .unwrap();
+    let records = scylla.records();
+    Faulty::new(proxy, records, async move {
+        let drop = format!("DROP KEYSPACE IF EXISTS \"{}\"", scylla.keyspace());
+        // Through the proxy, which is enabled again by now.
+        let _ = scylla.session().get_session().query_unpaged(drop, ()).await;
+    })
 }
 
 async fn mongo() -> Faulty {
@@ -392,4 +434,19 @@ async fn mongo_latency_times_out_opens_the_breaker_and_recovers() {
 #[tokio::test]
 async fn mongo_cut_link_fails_fast_and_recovers() {
     a_cut_link_fails_fast_and_the_store_comes_back(mongo().await).await;
+}
+
+#[tokio::test]
+async fn scylla_latency_times_out_opens_the_breaker_and_recovers() {
+    latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it(scylla().await).await;
+}
+
+#[tokio::test]
+async fn scylla_cut_link_fails_fast_and_recovers() {
+    a_cut_link_fails_fast_and_the_store_comes_back(scylla().await).await;
+}
+
+#[tokio::test]
+async fn scylla_link_cut_mid_load_loses_no_acknowledged_write() {
+    a_link_cut_mid_load_loses_no_acknowledged_write(scylla().await).await;
 }
