@@ -15,7 +15,7 @@ use udl_derive::Entity;
 use udl_postgres::{Migration, Migrator, PgStore};
 use udl_redis::RedisStore;
 use udl_resilience::BreakerConfig;
-use udl_testkit::fixtures::{note, Note};
+use udl_testkit::fixtures::{note, Note, NOTES_POSTGRES_DDL};
 use udl_testkit::private_redis::PrivateRedis;
 use udl_testkit::servers;
 use udl_testkit::toxiproxy::Proxy;
@@ -134,15 +134,15 @@ async fn world(redis_url: &str) -> World {
         Ok(pg) => pg,
         Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
     };
-    let ddl = "CREATE TABLE articles (id UUID PRIMARY KEY, title TEXT NOT NULL, views BIGINT NOT NULL, version BIGINT NOT NULL);
-        CREATE TABLE conformance_notes (id UUID PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
-        rank BIGINT NOT NULL, score DOUBLE PRECISION, active BOOLEAN NOT NULL, tag TEXT, attrs JSONB NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL, due_on DATE, blob BYTEA, embedding REAL[], version BIGINT NOT NULL)";
-    Migrator::new(vec![Migration::new(1, "tables", ddl)])
-        .unwrap()
-        .up(&pg)
-        .await
-        .unwrap();
+    let articles = "CREATE TABLE articles (id UUID PRIMARY KEY, title TEXT NOT NULL, views BIGINT NOT NULL, version BIGINT NOT NULL)";
+    Migrator::new(vec![
+        Migration::new(1, "articles", articles),
+        Migration::new(2, "notes", NOTES_POSTGRES_DDL),
+    ])
+    .unwrap()
+    .up(&pg)
+    .await
+    .unwrap();
     let source = Arc::new(Counting {
         inner: pg.records(),
         fetches: AtomicUsize::new(0),

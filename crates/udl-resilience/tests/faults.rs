@@ -19,7 +19,7 @@ use udl_mongo::MongoStore;
 use udl_postgres::{Migration, Migrator, PgStore};
 use udl_resilience::{Backoff, BreakerConfig, BreakerState, ResilienceConfig, ResilientStore};
 use udl_scylla::ScyllaStore;
-use udl_testkit::fixtures::{note, Note};
+use udl_testkit::fixtures::{note, Note, NOTES_POSTGRES_DDL};
 use udl_testkit::servers;
 use udl_testkit::toxiproxy::Proxy;
 
@@ -95,11 +95,7 @@ async fn postgres_behind(proxy: &Proxy) -> PgStore {
         Ok(pg) => pg,
         Err(e) => servers::unreachable("PostgreSQL (through toxiproxy)", proxy.listen(), &e),
     };
-    let ddl = "CREATE TABLE conformance_notes (id UUID PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL,
-        body TEXT NOT NULL, rank BIGINT NOT NULL, score DOUBLE PRECISION, active BOOLEAN NOT NULL, tag TEXT,
-        attrs JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL, due_on DATE, blob BYTEA, embedding REAL[],
-        version BIGINT NOT NULL)";
-    Migrator::new(vec![Migration::new(1, "notes", ddl)])
+    Migrator::new(vec![Migration::new(1, "notes", NOTES_POSTGRES_DDL)])
         .unwrap()
         .up(&pg)
         .await

@@ -72,6 +72,13 @@ pub const NOTE_FIELDS: &[(&str, &str)] = &[
     ("version", "int"),
 ];
 
+/// PostgreSQL table of [`Note`].
+pub const NOTES_POSTGRES_DDL: &str = "CREATE TABLE conformance_notes (
+    id UUID PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
+    rank BIGINT NOT NULL, score DOUBLE PRECISION, active BOOLEAN NOT NULL, tag TEXT,
+    attrs JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL, due_on DATE, blob BYTEA, embedding REAL[],
+    version BIGINT NOT NULL)";
+
 /// A note numbered `n` with fake, deterministic content.
 pub fn note(n: i64) -> Note {
     Note {

@@ -56,3 +56,85 @@ fn resilience_settings_are_checked() {
         assert!(err.contains(&format!("postgres.{key}")), "{key}: {err}");
     }
 }
+
+/// MongoDB cut off (toxiproxy) while PostgreSQL answers: once its breaker has opened, document
+/// reads fail at once with a temporary `Unavailable` naming MongoDB, and every
+/// PostgreSQL-backed read and write keeps working.
+#[tokio::test]
+async fn with_mongo_down_documents_fail_fast_and_postgres_keeps_working() {
+    let proxy = udl_testkit::toxiproxy::Proxy::to("127.0.0.1:27017");
+    let schema = servers::unique_namespace("dl");
+    let database = servers::unique_namespace("dl");
+    let vars = [
+        ("UDL__POSTGRES__URL", servers::postgres_url()),
+        ("UDL__POSTGRES__SCHEMA", schema),
+        ("UDL__POSTGRES__POOL__MIN", "0".to_owned()),
+        (
+            "UDL__MONGO__URL",
+            format!("mongodb://{}/?directConnection=true", proxy.listen()),
+        ),
+        ("UDL__MONGO__DATABASE", database),
+        ("UDL__MONGO__POOL__ACQUIRE_TIMEOUT", "1s".to_owned()),
+        ("UDL__MONGO__RESILIENCE__TIMEOUT", "300ms".to_owned()),
+        ("UDL__MONGO__RESILIENCE__READ_ATTEMPTS", "1".to_owned()),
+        ("UDL__MONGO__RESILIENCE__BREAKER_FAILURES", "3".to_owned()),
+        ("UDL__MONGO__RESILIENCE__BREAKER_OPEN_FOR", "1m".to_owned()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let data = match udl::DataLayer::connect(&config).await {
+        Ok(d) => d,
+        Err(e) => servers::unreachable("PostgreSQL and FerretDB", proxy.listen(), &e),
+    };
+    udl::postgres::Migrator::new(vec![udl::postgres::Migration::new(
+        1,
+        "notes",
+        udl_testkit::fixtures::NOTES_POSTGRES_DDL,
+    )])
+    .unwrap()
+    .up(data.postgres().unwrap())
+    .await
+    .unwrap();
+    let ctx = AccessContext::new("data-layer-test", Role::Service, Purpose::Operations).unwrap();
+    let documents = data.repository::<Note>(StoreKind::Mongo).unwrap();
+    let rows = data.repository::<Note>(StoreKind::Postgres).unwrap();
+    let doc = note(1);
+    documents.create(&ctx, doc.clone()).await.unwrap();
+
+    proxy.set_enabled(false);
+    for _ in 0..3 {
+        let err = documents.get(&ctx, &doc.id).await.unwrap_err();
+        assert!(err.is_temporary(), "{err}");
+    }
+    let started = std::time::Instant::now();
+    let err = documents.get(&ctx, &doc.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("mongo"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(300),
+        "fails at once: {:?}",
+        started.elapsed()
+    );
+    let row = note(2);
+    rows.create(&ctx, row.clone()).await.unwrap();
+    assert!(rows.get(&ctx, &row.id).await.unwrap() == Some(row));
+    let text = data.metrics().render();
+    assert!(
+        text.contains(r#"udl_breaker_state{store="mongo"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"udl_breaker_state{store="postgres"} 0"#),
+        "{text}"
+    );
+
+    proxy.set_enabled(true);
+    let pg = data.postgres().unwrap();
+    let sql = format!("DROP SCHEMA \"{}\" CASCADE", pg.schema());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    // FerretDB is reached through the proxy again by now; a failure only leaves a test database.
+    let _ = data.mongo().unwrap().database().drop().await;
+    data.shutdown(std::time::Duration::from_secs(1)).await;
+}

@@ -7,11 +7,7 @@ use udl_postgres::{Migration, Migrator, PgStore};
 use udl_testkit::{servers, Harness, Subject};
 
 /// Table of the conformance suite's `Note`.
-pub const NOTES_DDL: &str = "CREATE TABLE conformance_notes (
-    id UUID PRIMARY KEY, owner TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL,
-    rank BIGINT NOT NULL, score DOUBLE PRECISION, active BOOLEAN NOT NULL, tag TEXT,
-    attrs JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL, due_on DATE, blob BYTEA, embedding REAL[],
-    version BIGINT NOT NULL)";
+pub use udl_testkit::fixtures::NOTES_POSTGRES_DDL as NOTES_DDL;
 
 pub struct PgHarness {
     pub store: PgStore,
