@@ -169,14 +169,24 @@ impl Metrics {
         outcome: Option<ErrorKind>,
         took: Duration,
     ) {
+        self.operation_timing(store, operation, outcome)
+            .observe(took);
+    }
+
+    /// The latency histogram of one store, operation and outcome, to keep and observe into
+    /// without a lookup per call (hot paths keep the handles of their successes).
+    pub fn operation_timing(
+        &self,
+        store: StoreKind,
+        operation: &'static str,
+        outcome: Option<ErrorKind>,
+    ) -> OperationTiming {
         let labels = OperationLabels {
             store: store.name(),
             operation,
             outcome: outcome.map_or("ok", ErrorKind::name),
         };
-        self.operations
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        OperationTiming(self.operations.get_or_create(&labels).clone())
     }
 
     /// One attempt repeated after a temporary error.
@@ -262,6 +272,17 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// A handle on one series of `udl_operation_duration_seconds`.
+#[derive(Clone, Debug)]
+pub struct OperationTiming(Histogram);
+
+impl OperationTiming {
+    /// Counts one operation that took `took`.
+    pub fn observe(&self, took: Duration) {
+        self.0.observe(took.as_secs_f64());
     }
 }
 
