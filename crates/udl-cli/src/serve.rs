@@ -76,7 +76,10 @@ impl Daemon {
         match request.uri().path() {
             "/health/live" => answer(StatusCode::OK, JSON, r#"{"status":"live"}"#.into()),
             "/health/ready" => {
-                let report = self.monitor.check(self.config.serve.health_timeout).await;
+                let mut report = self.monitor.check(self.config.serve.health_timeout).await;
+                if let Some(data) = self.data.get() {
+                    report = report.with_breakers(data);
+                }
                 let status = match report.overall {
                     Overall::Ready | Overall::Degraded => StatusCode::OK,
                     Overall::Down => StatusCode::SERVICE_UNAVAILABLE,

@@ -70,14 +70,18 @@ fn sigterm(child: &Child) {
 }
 
 #[tokio::test]
-async fn serve_reports_ready_then_a_stopped_redis_as_degraded_then_postgres_cut_off_as_down() {
+async fn serve_reports_a_stopped_redis_or_slow_mongo_as_degraded_and_postgres_cut_off_as_down() {
     let mut redis = PrivateRedis::start().await;
     let postgres = Proxy::to("127.0.0.1:5432");
+    let mongo = Proxy::to("127.0.0.1:27017");
     let pg_url = servers::postgres_url().replacen("127.0.0.1:5432", postgres.listen(), 1);
     let daemon = Daemon::start(&[
         ("UDL__POSTGRES__URL", pg_url),
         ("UDL__POSTGRES__POOL__MIN", "1".into()),
-        ("UDL__MONGO__URL", servers::mongo_url()),
+        (
+            "UDL__MONGO__URL",
+            format!("mongodb://{}/?directConnection=true", mongo.listen()),
+        ),
         ("UDL__REDIS__URL", redis.url.clone()),
         ("UDL__SCYLLA__NODES", servers::scylla_node()),
         ("UDL__SCYLLA__CONSISTENCY", "one".into()),
@@ -95,6 +99,25 @@ async fn serve_reports_ready_then_a_stopped_redis_as_degraded_then_postgres_cut_
         assert!(body["stores"][store]["latency_ms"].as_f64().unwrap() > 0.0);
     }
     assert!(body["stores"]["postgres"]["pool"]["max"].as_u64().unwrap() >= 1);
+    // Once the daemon's data layer is connected, each store's breaker shows too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while json(&daemon.ready().0)["stores"]["postgres"]["breaker"] != "closed" {
+        assert!(Instant::now() < deadline, "the data layer never connected");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    mongo.add_latency(3_000);
+    let (slow, took) = daemon.ready();
+    assert_eq!(slow.status, 200, "{}", slow.body);
+    let body = json(&slow);
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["stores"]["mongo"]["error"], "timeout", "{body}");
+    assert!(took < Duration::from_secs(5), "reported in {took:?}");
+    mongo.remove_latency();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while json(&daemon.ready().0)["status"] != "ready" {
+        assert!(Instant::now() < deadline, "MongoDB never answered again");
+    }
 
     redis.stop();
     let (degraded, took) = daemon.ready();

@@ -53,6 +53,17 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// `closed`, `open` or `half_open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
 /// How often the breaker changed state, by the state it entered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BreakerTransitions {

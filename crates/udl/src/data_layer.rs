@@ -20,7 +20,7 @@ pub struct DataLayer {
     scylla: Option<udl_scylla::ScyllaStore>,
     /// Each record store behind its resilience layer: one per store, so its breaker and
     /// concurrency limit see all of that store's traffic.
-    layered: Vec<(StoreKind, Arc<dyn RecordStore>)>,
+    layered: Vec<(StoreKind, Arc<ResilientStore>)>,
     metrics: Arc<Metrics>,
     #[cfg(feature = "scylla")]
     spool: Option<Arc<crate::spool::Spool>>,
@@ -38,7 +38,7 @@ impl DataLayer {
             ResilienceConfig::from(settings),
             Arc::clone(&self.metrics),
         );
-        self.layered.push((kind, layered as Arc<dyn RecordStore>));
+        self.layered.push((kind, layered));
     }
 }
 
@@ -114,8 +114,16 @@ impl DataLayer {
         self.layered
             .iter()
             .find(|(kind, _)| *kind == store)
-            .map(|(_, records)| Arc::clone(records))
+            .map(|(_, records)| Arc::clone(records) as Arc<dyn RecordStore>)
             .ok_or_else(|| not_configured(store))
+    }
+
+    /// Where each layered store's circuit breaker stands.
+    pub fn breaker_states(&self) -> Vec<(StoreKind, udl_resilience::BreakerState)> {
+        self.layered
+            .iter()
+            .map(|(kind, layer)| (*kind, layer.breaker().state()))
+            .collect()
     }
 
     /// A repository of `T` on `store`, behind the store's resilience layer.

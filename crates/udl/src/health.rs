@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use udl_config::UdlConfig;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_metrics::{Metrics, PoolFigures};
+use udl_resilience::BreakerState;
 
 /// The verdict over all stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +52,8 @@ pub struct StoreHealth {
     pub error: Option<ErrorKind>,
     /// Pool figures, where the store's driver reports them (PostgreSQL).
     pub pool: Option<PoolFigures>,
+    /// The store's circuit breaker, when the report was joined with a data layer's.
+    pub breaker: Option<BreakerState>,
 }
 
 impl StoreHealth {
@@ -81,6 +84,16 @@ impl HealthReport {
         HealthReport { overall, stores }
     }
 
+    /// The same report with the breaker state of each store `data` puts behind a layer.
+    pub fn with_breakers(mut self, data: &crate::DataLayer) -> Self {
+        for (kind, state) in data.breaker_states() {
+            if let Some(store) = self.stores.iter_mut().find(|s| s.store == kind) {
+                store.breaker = Some(state);
+            }
+        }
+        self
+    }
+
     /// The report as JSON: `{"status": "ready", "stores": {"postgres": {...}, ...}}`.
     pub fn to_json(&self) -> String {
         let stores: serde_json::Map<String, serde_json::Value> = self
@@ -92,6 +105,9 @@ impl HealthReport {
                     "latency_ms": s.latency.map(|l| l.as_secs_f64() * 1e3),
                     "error": s.error.map(ErrorKind::name),
                 });
+                if let Some(breaker) = s.breaker {
+                    detail["breaker"] = json!(breaker.name());
+                }
                 if let Some(pool) = s.pool {
                     detail["pool"] = json!({
                         "open": pool.open,
@@ -197,6 +213,7 @@ where
             latency: Some(latency),
             error: None,
             pool,
+            breaker: None,
         },
         Err(e) => {
             tracing::warn!(store = %store, error = %e, "health check failed");
@@ -205,6 +222,7 @@ where
                 latency: None,
                 error: Some(e.kind()),
                 pool: None,
+                breaker: None,
             }
         }
     }
