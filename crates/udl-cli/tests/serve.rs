@@ -1,5 +1,6 @@
 //! `udl serve` end to end: the daemon against the local servers, a Redis that is stopped for
-//! real, PostgreSQL cut off by toxiproxy, and a SIGTERM while a request is in flight.
+//! real, a MongoDB slowed and PostgreSQL cut off by toxiproxy, and a SIGTERM while a request
+//! is in flight.
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
