@@ -21,7 +21,8 @@ pub struct BreakerConfig {
     pub failure_rate: f64,
     /// Calls needed in the window before the rate counts.
     pub min_calls: u32,
-    /// Length of the window the rate is measured over.
+    /// Length of the window the rate is measured over (a new one starts at the first failure
+    /// after the last one ran out).
     pub window: Duration,
     /// How long the breaker stays open before probing.
     pub open_for: Duration,
@@ -193,7 +194,6 @@ impl CircuitBreaker {
         if admission.episode != inner.episode {
             return;
         }
-        let now = self.clock.now();
         match (inner.state, admission.probe) {
             (BreakerState::HalfOpen, true) if failed => self.enter(&mut inner, BreakerState::Open),
             (BreakerState::HalfOpen, true) => {
@@ -204,16 +204,20 @@ impl CircuitBreaker {
                 }
             }
             (BreakerState::Closed, false) => {
+                if !failed {
+                    // Successes only count: the clock is read on failures, the rare path.
+                    inner.calls += 1;
+                    inner.in_a_row = 0;
+                    return;
+                }
+                let now = self.clock.now();
                 if now.duration_since(inner.window_started) >= self.config.window {
+                    // The rate window restarts at the first failure after it ran out.
                     inner.window_started = now;
                     inner.calls = 0;
                     inner.failures = 0;
                 }
                 inner.calls += 1;
-                if !failed {
-                    inner.in_a_row = 0;
-                    return;
-                }
                 inner.failures += 1;
                 inner.in_a_row += 1;
                 let rate_exceeded = inner.calls >= self.config.min_calls

@@ -1,6 +1,7 @@
 //! A retry budget: retries may add at most a share of the recent traffic (plus a small floor
 //! for quiet periods), so when a store is down, retries do not multiply the load on it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,12 +13,13 @@ pub struct RetryBudget {
     floor: u64,
     window: Duration,
     clock: Arc<dyn Clock>,
+    /// First attempts in the current window: counted on every call, so a plain atomic.
+    requests: AtomicU64,
     state: Mutex<Window>,
 }
 
 struct Window {
     started: Instant,
-    requests: u64,
     retries: u64,
 }
 
@@ -30,36 +32,30 @@ impl RetryBudget {
             floor,
             window,
             clock,
+            requests: AtomicU64::new(0),
             state: Mutex::new(Window {
                 started,
-                requests: 0,
                 retries: 0,
             }),
         }
     }
 
-    fn current(&self) -> std::sync::MutexGuard<'_, Window> {
-        let mut w = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let now = self.clock.now();
-        if now.duration_since(w.started) >= self.window {
-            *w = Window {
-                started: now,
-                requests: 0,
-                retries: 0,
-            };
-        }
-        w
-    }
-
-    /// Counts one first attempt.
+    /// Counts one first attempt (the window moves on when a retry is asked for).
     pub fn record_request(&self) {
-        self.current().requests += 1;
+        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes one retry from the budget; `false` when it is spent.
     pub fn try_retry(&self) -> bool {
-        let mut w = self.current();
-        let allowed = self.floor as f64 + self.ratio * w.requests as f64;
+        let mut w = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now();
+        if now.duration_since(w.started) >= self.window {
+            w.started = now;
+            w.retries = 0;
+            self.requests.store(0, Ordering::Relaxed);
+        }
+        let requests = self.requests.load(Ordering::Relaxed);
+        let allowed = self.floor as f64 + self.ratio * requests as f64;
         if (w.retries as f64) < allowed {
             w.retries += 1;
             true

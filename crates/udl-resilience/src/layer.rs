@@ -166,6 +166,10 @@ impl ResilientStore {
     }
 
     async fn slot(&self, operation: &'static str) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        // A free slot is taken at once, without arming the wait's timer.
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
         tokio::time::timeout(self.config.max_wait, self.slots.acquire())
             .await
             .map_err(|_| self.timed_out(operation, "too many calls in flight to this store"))?
