@@ -69,6 +69,11 @@ impl Counters {
     }
 
     /// Adds `by` to `series` at time `at`.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "counters.incr")
+    )]
     pub async fn incr(&self, series: &str, by: i64, at: DateTime<Utc>) -> Result<()> {
         let key = self.key("ctr", series, self.bucket_of(at));
         let mut pipe = redis::pipe();
@@ -81,6 +86,11 @@ impl Counters {
     }
 
     /// Sum of `series` over the `window` ending at `now` ("last 5 minutes").
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "counters.sum")
+    )]
     pub async fn sum(&self, series: &str, window: Duration, now: DateTime<Utc>) -> Result<i64> {
         let keys = self.window_keys("ctr", series, window, now);
         let mut pipe = redis::pipe();
@@ -90,6 +100,11 @@ impl Counters {
     }
 
     /// Records `member` (e.g. a hashed user id) as seen in `series` at `at`.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "counters.add_unique")
+    )]
     pub async fn add_unique(&self, series: &str, member: &str, at: DateTime<Utc>) -> Result<()> {
         let key = self.key("hll", series, self.bucket_of(at));
         let mut pipe = redis::pipe();
@@ -102,6 +117,11 @@ impl Counters {
     }
 
     /// Approximate distinct members of `series` over the window (HyperLogLog, ~0.8% error).
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "counters.count_unique")
+    )]
     pub async fn count_unique(
         &self,
         series: &str,
@@ -116,6 +136,11 @@ impl Counters {
     }
 
     /// Adds `by` to `member`'s score in `series` at `at`.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "counters.add_score")
+    )]
     pub async fn add_score(
         &self,
         series: &str,
@@ -134,6 +159,11 @@ impl Counters {
     }
 
     /// The `n` members with the highest total score over the window, highest first.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "counters.top")
+    )]
     pub async fn top(
         &self,
         series: &str,

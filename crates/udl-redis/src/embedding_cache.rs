@@ -85,6 +85,11 @@ impl EmbeddingCache {
 
     /// Cached vectors for `texts` (in order; `None` = miss), in one round trip. A stored
     /// vector of another dimension than `dimension` is a miss and a warning.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "embeddings.get_many")
+    )]
     pub async fn get_many(
         &self,
         model: &str,
@@ -108,6 +113,11 @@ impl EmbeddingCache {
     }
 
     /// Stores vectors for `(text, vector)` pairs in one pipelined round trip.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "embeddings.set_many")
+    )]
     pub async fn set_many(&self, model: &str, entries: &[(&str, &[f32])]) -> Result<()> {
         let mut pipe = redis::pipe();
         for (text, vector) in entries {
@@ -126,6 +136,11 @@ impl EmbeddingCache {
     }
 
     /// Removes the entry of (model, text).
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "embeddings.forget")
+    )]
     pub async fn forget(&self, model: &str, text: &str) -> Result<()> {
         let mut conn = self.store.connection();
         conn.del::<_, ()>(self.key(model, text))

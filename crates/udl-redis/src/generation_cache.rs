@@ -75,6 +75,11 @@ impl GenerationCache {
     }
 
     /// The cached response, if any.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "generations.get")
+    )]
     pub async fn get(&self, key: &GenerationKey<'_>) -> Result<Option<String>> {
         let mut conn = self.store.connection();
         conn.get(self.key(key))
@@ -83,6 +88,11 @@ impl GenerationCache {
     }
 
     /// Caches `response` unless its classification forbids it; returns whether it was stored.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "generations.put")
+    )]
     pub async fn put(
         &self,
         key: &GenerationKey<'_>,

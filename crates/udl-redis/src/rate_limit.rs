@@ -83,6 +83,11 @@ impl RateLimiter {
 
     /// Decides one request for `subject` (e.g. a user or API key id, hashed by the caller if
     /// it identifies a patient) under `limit`.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "rate_limit.check")
+    )]
     pub async fn check(&self, subject: &str, limit: RateLimit) -> Result<Decision> {
         if limit.limit == 0 || limit.period.is_zero() {
             return Err(udl_core::Error::invalid(

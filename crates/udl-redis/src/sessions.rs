@@ -51,6 +51,11 @@ impl SessionStore {
     }
 
     /// Starts a session for `user_id`.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "sessions.create")
+    )]
     pub async fn create(&self, user_id: &str, data: serde_json::Value) -> Result<Session> {
         let id = format!(
             "{}{}",
@@ -86,6 +91,11 @@ impl SessionStore {
 
     /// The session, sliding its expiry; `None` when unknown, expired, or Redis cannot be
     /// asked (fail closed).
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "sessions.validate")
+    )]
     pub async fn validate(&self, id: &str) -> Result<Option<Session>> {
         let mut conn = self.store.connection();
         let reply: std::result::Result<Option<String>, _> = redis::cmd("GETEX")
@@ -122,6 +132,11 @@ impl SessionStore {
     }
 
     /// Ends one session.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "sessions.destroy")
+    )]
     pub async fn destroy(&self, session: &Session) -> Result<()> {
         let mut conn = self.store.connection();
         // The session goes first; a leftover id in the user's list is harmless.
@@ -139,6 +154,11 @@ impl SessionStore {
     }
 
     /// Ends every session of `user_id`; returns how many were live.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "sessions.logout_everywhere")
+    )]
     pub async fn logout_everywhere(&self, user_id: &str) -> Result<u64> {
         let mut conn = self.store.connection();
         let ids: Vec<String> = redis::cmd("SMEMBERS")
@@ -166,6 +186,11 @@ impl SessionStore {
     }
 
     /// Revokes the token `jti` until it would have expired anyway (`exp`).
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "sessions.revoke_token")
+    )]
     pub async fn revoke_token(&self, jti: &str, exp: DateTime<Utc>) -> Result<()> {
         let remaining = (exp - Utc::now()).num_milliseconds();
         if remaining <= 0 {
@@ -183,6 +208,11 @@ impl SessionStore {
     }
 
     /// Whether `jti` is revoked; `true` when Redis cannot be asked (fail closed).
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "redis", operation = "sessions.is_revoked")
+    )]
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
         let mut conn = self.store.connection();
         let reply: std::result::Result<bool, _> = redis::cmd("EXISTS")

@@ -122,6 +122,11 @@ impl EventLog {
     /// Appends events to `stream`. Every event is checked first (one bad event and nothing is
     /// sent); then they go with at most `in_flight` requests outstanding. Appends are
     /// idempotent (an event's id is its key), so after an error the call can be repeated.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "events.append_many")
+    )]
     pub async fn append_many(&self, stream_name: &str, events: &[Event]) -> Result<u64> {
         check_series(stream_name)?;
         for event in events {
@@ -151,6 +156,11 @@ impl EventLog {
     }
 
     /// Events of `stream` with `from <= at < to`, in time order (ties by id), across buckets.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "events.range")
+    )]
     pub async fn range(
         &self,
         stream_name: &str,

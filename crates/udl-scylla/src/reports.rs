@@ -74,6 +74,11 @@ impl Reports {
     }
 
     /// Stores (or replaces) the figures of `report` for the period starting at `start`.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "reports.put")
+    )]
     pub async fn put(
         &self,
         report: &str,
@@ -98,6 +103,11 @@ impl Reports {
     }
 
     /// Rows of `report` for periods starting in `[from, to)`, newest first.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "reports.range")
+    )]
     pub async fn range(
         &self,
         report: &str,

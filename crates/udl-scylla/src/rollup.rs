@@ -92,6 +92,11 @@ impl TimeSeries {
     /// Computes the rollups of every whole interval touching `[from, to)` from the points
     /// and stores them (with the analytics TTL). Recomputing is harmless: rows are replaced.
     /// Returns the number of intervals written.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "rollups.roll_up")
+    )]
     pub async fn roll_up(
         &self,
         series: &str,
@@ -139,6 +144,11 @@ impl TimeSeries {
     }
 
     /// Stored rollups of `series` with `from <= at < to`, in time order, across buckets.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "rollups.rollups")
+    )]
     pub async fn rollups(
         &self,
         series: &str,

@@ -118,6 +118,11 @@ impl TimeSeries {
     }
 
     /// Writes one point.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "time_series.write")
+    )]
     pub async fn write(&self, series: &str, point: Point) -> Result<()> {
         Self::check(series, &point)?;
         let values = (
@@ -141,6 +146,11 @@ impl TimeSeries {
     /// only, with at most `in_flight` requests outstanding: memory stays bounded by the caller's
     /// slice and a slow cluster slows the caller down instead of queueing without bound.
     /// Writes are idempotent, so after an error the whole call can be repeated.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "time_series.write_many")
+    )]
     pub async fn write_many(&self, series: &str, points: &[Point]) -> Result<u64> {
         for point in points {
             Self::check(series, point)?;
@@ -178,6 +188,11 @@ impl TimeSeries {
     }
 
     /// Points of `series` with `from <= at < to`, in time order, across every bucket.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "time_series.range")
+    )]
     pub async fn range(
         &self,
         series: &str,
@@ -198,6 +213,11 @@ impl TimeSeries {
 
     /// Up to `limit` points of `series` with `from <= at < to` and `at > after`, in time
     /// order. Keyset paging: a point's time is unique within its series.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "time_series.page")
+    )]
     pub async fn page(
         &self,
         series: &str,
@@ -235,6 +255,11 @@ impl TimeSeries {
     }
 
     /// How long the stored point at `at` has left to live, as the server reports it.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "time_series.ttl_of")
+    )]
     pub async fn ttl_of(&self, series: &str, at: DateTime<Utc>) -> Result<Option<Duration>> {
         let cql = format!(
             "SELECT TTL(value) FROM \"{}\".metric_points WHERE series = ? AND bucket = ? AND at = ?",

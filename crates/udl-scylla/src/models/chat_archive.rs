@@ -90,6 +90,11 @@ impl ChatArchive {
 
     /// Archives one message and returns its id; it expires after
     /// `scylla.chat_archive_retention` when that is set.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "chat_archive.append")
+    )]
     pub async fn append(&self, ctx: &AccessContext, message: ArchivedMessage) -> Result<Uuid> {
         if message.month != month_of(message.sent_at) {
             return Err(udl_core::Error::invalid(
@@ -104,6 +109,11 @@ impl ChatArchive {
 
     /// Up to `limit` messages of one conversation's month, newest first; pass the returned
     /// cursor to continue.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "chat_archive.page")
+    )]
     pub async fn page(
         &self,
         ctx: &AccessContext,

@@ -147,6 +147,11 @@ impl SpooledAnalytics {
     }
 
     /// Writes `points` of `series` (see [`TimeSeries::write_many`]), or spools them.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "analytics.write_points")
+    )]
     pub async fn write_points(&self, series: &str, points: &[Point]) -> Result<Delivery> {
         for point in points {
             TimeSeries::check(series, point)?;
@@ -159,6 +164,11 @@ impl SpooledAnalytics {
     }
 
     /// Appends `events` to `stream` of `table` (see [`EventLog::append_many`]), or spools them.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "analytics.append_events")
+    )]
     pub async fn append_events(
         &self,
         table: EventTable,
@@ -232,6 +242,11 @@ impl SpooledAnalytics {
     /// Sends spooled writes to ScyllaDB, oldest first, until the spool is empty (the count
     /// sent) or ScyllaDB fails (that error; what was sent before it stays sent). An entry
     /// ScyllaDB refuses for good is logged and dropped rather than blocking every later one.
+    #[tracing::instrument(
+        name = "udl.store",
+        skip_all,
+        fields(store = "scylla", operation = "analytics.replay")
+    )]
     pub async fn replay(&self) -> Result<u64> {
         let _one_replay_at_a_time = self.replaying.lock().await;
         let mut sent = 0;
