@@ -3,8 +3,9 @@
 //! can reach a metric. One [`Metrics`] per process is shared by every store's layers and
 //! rendered by `udl serve` at `/metrics`.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -13,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use udl_core::{ErrorKind, StoreKind};
+use udl_core::{Error, ErrorKind, Result, StoreKind};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
@@ -272,6 +273,46 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// Measures the operations a store's own APIs run outside the resilience layer (Redis
+/// structures, ScyllaDB's typed APIs); measures nothing until given [`Metrics`].
+#[derive(Clone)]
+pub struct StoreMeter {
+    store: StoreKind,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl StoreMeter {
+    /// A meter for `store` that reports nowhere yet.
+    pub fn new(store: StoreKind) -> Self {
+        StoreMeter {
+            store,
+            metrics: None,
+        }
+    }
+
+    /// The same meter reporting to `metrics`.
+    pub fn reporting_to(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Runs `call` as one observation of `operation` (outcome `ok` or the error's kind).
+    pub async fn measure<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(metrics) = &self.metrics else {
+            return call.await;
+        };
+        let started = Instant::now();
+        let outcome = call.await;
+        let failed = outcome.as_ref().err().map(Error::kind);
+        metrics.observe_operation(self.store, operation, failed, started.elapsed());
+        outcome
     }
 }
 

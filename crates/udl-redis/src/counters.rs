@@ -75,14 +75,19 @@ impl Counters {
         fields(store = "redis", operation = "counters.incr")
     )]
     pub async fn incr(&self, series: &str, by: i64, at: DateTime<Utc>) -> Result<()> {
-        let key = self.key("ctr", series, self.bucket_of(at));
-        let mut pipe = redis::pipe();
-        pipe.cmd("INCRBY").arg(&key).arg(by).ignore();
-        pipe.cmd("EXPIRE")
-            .arg(&key)
-            .arg(self.retention.as_secs())
-            .ignore();
-        self.run::<()>(&pipe, "counter incr").await
+        self.store
+            .meter()
+            .measure("counters.incr", async move {
+                let key = self.key("ctr", series, self.bucket_of(at));
+                let mut pipe = redis::pipe();
+                pipe.cmd("INCRBY").arg(&key).arg(by).ignore();
+                pipe.cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(self.retention.as_secs())
+                    .ignore();
+                self.run::<()>(&pipe, "counter incr").await
+            })
+            .await
     }
 
     /// Sum of `series` over the `window` ending at `now` ("last 5 minutes").
@@ -92,11 +97,16 @@ impl Counters {
         fields(store = "redis", operation = "counters.sum")
     )]
     pub async fn sum(&self, series: &str, window: Duration, now: DateTime<Utc>) -> Result<i64> {
-        let keys = self.window_keys("ctr", series, window, now);
-        let mut pipe = redis::pipe();
-        pipe.cmd("MGET").arg(&keys);
-        let (values,): (Vec<Option<i64>>,) = self.run(&pipe, "counter sum").await?;
-        Ok(values.into_iter().flatten().sum())
+        self.store
+            .meter()
+            .measure("counters.sum", async move {
+                let keys = self.window_keys("ctr", series, window, now);
+                let mut pipe = redis::pipe();
+                pipe.cmd("MGET").arg(&keys);
+                let (values,): (Vec<Option<i64>>,) = self.run(&pipe, "counter sum").await?;
+                Ok(values.into_iter().flatten().sum())
+            })
+            .await
     }
 
     /// Records `member` (e.g. a hashed user id) as seen in `series` at `at`.
@@ -106,14 +116,19 @@ impl Counters {
         fields(store = "redis", operation = "counters.add_unique")
     )]
     pub async fn add_unique(&self, series: &str, member: &str, at: DateTime<Utc>) -> Result<()> {
-        let key = self.key("hll", series, self.bucket_of(at));
-        let mut pipe = redis::pipe();
-        pipe.cmd("PFADD").arg(&key).arg(member).ignore();
-        pipe.cmd("EXPIRE")
-            .arg(&key)
-            .arg(self.retention.as_secs())
-            .ignore();
-        self.run::<()>(&pipe, "unique add").await
+        self.store
+            .meter()
+            .measure("counters.add_unique", async move {
+                let key = self.key("hll", series, self.bucket_of(at));
+                let mut pipe = redis::pipe();
+                pipe.cmd("PFADD").arg(&key).arg(member).ignore();
+                pipe.cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(self.retention.as_secs())
+                    .ignore();
+                self.run::<()>(&pipe, "unique add").await
+            })
+            .await
     }
 
     /// Approximate distinct members of `series` over the window (HyperLogLog, ~0.8% error).
@@ -128,11 +143,16 @@ impl Counters {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let keys = self.window_keys("hll", series, window, now);
-        let mut pipe = redis::pipe();
-        pipe.cmd("PFCOUNT").arg(&keys);
-        let (n,): (u64,) = self.run(&pipe, "unique count").await?;
-        Ok(n)
+        self.store
+            .meter()
+            .measure("counters.count_unique", async move {
+                let keys = self.window_keys("hll", series, window, now);
+                let mut pipe = redis::pipe();
+                pipe.cmd("PFCOUNT").arg(&keys);
+                let (n,): (u64,) = self.run(&pipe, "unique count").await?;
+                Ok(n)
+            })
+            .await
     }
 
     /// Adds `by` to `member`'s score in `series` at `at`.
@@ -148,14 +168,19 @@ impl Counters {
         by: f64,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let key = self.key("top", series, self.bucket_of(at));
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZINCRBY").arg(&key).arg(by).arg(member).ignore();
-        pipe.cmd("EXPIRE")
-            .arg(&key)
-            .arg(self.retention.as_secs())
-            .ignore();
-        self.run::<()>(&pipe, "top add").await
+        self.store
+            .meter()
+            .measure("counters.add_score", async move {
+                let key = self.key("top", series, self.bucket_of(at));
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZINCRBY").arg(&key).arg(by).arg(member).ignore();
+                pipe.cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(self.retention.as_secs())
+                    .ignore();
+                self.run::<()>(&pipe, "top add").await
+            })
+            .await
     }
 
     /// The `n` members with the highest total score over the window, highest first.
@@ -171,15 +196,20 @@ impl Counters {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, f64)>> {
-        let keys = self.window_keys("top", series, window, now);
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZUNION")
-            .arg(keys.len())
-            .arg(&keys)
-            .arg("WITHSCORES");
-        let (mut merged,): (Vec<(String, f64)>,) = self.run(&pipe, "top read").await?;
-        merged.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        merged.truncate(n);
-        Ok(merged)
+        self.store
+            .meter()
+            .measure("counters.top", async move {
+                let keys = self.window_keys("top", series, window, now);
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZUNION")
+                    .arg(keys.len())
+                    .arg(&keys)
+                    .arg("WITHSCORES");
+                let (mut merged,): (Vec<(String, f64)>,) = self.run(&pipe, "top read").await?;
+                merged.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                merged.truncate(n);
+                Ok(merged)
+            })
+            .await
     }
 }

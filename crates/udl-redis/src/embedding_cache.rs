@@ -96,20 +96,25 @@ impl EmbeddingCache {
         dimension: usize,
         texts: &[&str],
     ) -> Result<Vec<Option<Vec<f32>>>> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = texts.iter().map(|t| self.key(model, t)).collect();
-        let mut conn = self.store.connection();
-        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut conn)
+        self.store
+            .meter()
+            .measure("embeddings.get_many", async move {
+                if texts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let keys: Vec<String> = texts.iter().map(|t| self.key(model, t)).collect();
+                let mut conn = self.store.connection();
+                let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "embedding cache get"))?;
+                Ok(values
+                    .into_iter()
+                    .map(|v| v.and_then(|bytes| decode(&bytes, model, dimension)))
+                    .collect())
+            })
             .await
-            .map_err(|e| classify(&e, "embedding cache get"))?;
-        Ok(values
-            .into_iter()
-            .map(|v| v.and_then(|bytes| decode(&bytes, model, dimension)))
-            .collect())
     }
 
     /// Stores vectors for `(text, vector)` pairs in one pipelined round trip.
@@ -119,20 +124,25 @@ impl EmbeddingCache {
         fields(store = "redis", operation = "embeddings.set_many")
     )]
     pub async fn set_many(&self, model: &str, entries: &[(&str, &[f32])]) -> Result<()> {
-        let mut pipe = redis::pipe();
-        for (text, vector) in entries {
-            pipe.pset_ex(
-                self.key(model, text),
-                encode(model, vector),
-                self.ttl.as_millis().max(1) as u64,
-            )
-            .ignore();
-        }
         self.store
-            .connection()
-            .apply(&pipe)
+            .meter()
+            .measure("embeddings.set_many", async move {
+                let mut pipe = redis::pipe();
+                for (text, vector) in entries {
+                    pipe.pset_ex(
+                        self.key(model, text),
+                        encode(model, vector),
+                        self.ttl.as_millis().max(1) as u64,
+                    )
+                    .ignore();
+                }
+                self.store
+                    .connection()
+                    .apply(&pipe)
+                    .await
+                    .map_err(|e| classify(&e, "embedding cache set"))
+            })
             .await
-            .map_err(|e| classify(&e, "embedding cache set"))
     }
 
     /// Removes the entry of (model, text).
@@ -142,10 +152,15 @@ impl EmbeddingCache {
         fields(store = "redis", operation = "embeddings.forget")
     )]
     pub async fn forget(&self, model: &str, text: &str) -> Result<()> {
-        let mut conn = self.store.connection();
-        conn.del::<_, ()>(self.key(model, text))
+        self.store
+            .meter()
+            .measure("embeddings.forget", async move {
+                let mut conn = self.store.connection();
+                conn.del::<_, ()>(self.key(model, text))
+                    .await
+                    .map_err(|e| classify(&e, "embedding cache forget"))
+            })
             .await
-            .map_err(|e| classify(&e, "embedding cache forget"))
     }
 }
 

@@ -81,10 +81,15 @@ impl GenerationCache {
         fields(store = "redis", operation = "generations.get")
     )]
     pub async fn get(&self, key: &GenerationKey<'_>) -> Result<Option<String>> {
-        let mut conn = self.store.connection();
-        conn.get(self.key(key))
+        self.store
+            .meter()
+            .measure("generations.get", async move {
+                let mut conn = self.store.connection();
+                conn.get(self.key(key))
+                    .await
+                    .map_err(|e| classify(&e, "generation cache get"))
+            })
             .await
-            .map_err(|e| classify(&e, "generation cache get"))
     }
 
     /// Caches `response` unless its classification forbids it; returns whether it was stored.
@@ -99,13 +104,22 @@ impl GenerationCache {
         response: &str,
         classification: Sensitivity,
     ) -> Result<bool> {
-        if classification >= Sensitivity::Pii {
-            return Ok(false);
-        }
-        let mut conn = self.store.connection();
-        conn.pset_ex::<_, _, ()>(self.key(key), response, self.ttl.as_millis().max(1) as u64)
+        self.store
+            .meter()
+            .measure("generations.put", async move {
+                if classification >= Sensitivity::Pii {
+                    return Ok(false);
+                }
+                let mut conn = self.store.connection();
+                conn.pset_ex::<_, _, ()>(
+                    self.key(key),
+                    response,
+                    self.ttl.as_millis().max(1) as u64,
+                )
+                .await
+                .map_err(|e| classify(&e, "generation cache put"))?;
+                Ok(true)
+            })
             .await
-            .map_err(|e| classify(&e, "generation cache put"))?;
-        Ok(true)
     }
 }

@@ -89,39 +89,44 @@ impl RateLimiter {
         fields(store = "redis", operation = "rate_limit.check")
     )]
     pub async fn check(&self, subject: &str, limit: RateLimit) -> Result<Decision> {
-        if limit.limit == 0 || limit.period.is_zero() {
-            return Err(udl_core::Error::invalid(
-                "rate limit needs a positive limit and period",
-            ));
-        }
-        let interval_ms = (limit.period.as_millis() as u64 / u64::from(limit.limit)).max(1);
-        let key = self.store.key(&format!("rl:{subject}"));
-        let mut conn = self.store.connection();
-        let answer: std::result::Result<(i64, i64), _> = self
-            .script
-            .key(key)
-            .arg(interval_ms)
-            .arg(limit.limit)
-            .invoke_async(&mut conn)
-            .await;
-        match answer {
-            Ok((allowed, retry_ms)) => Ok(Decision {
-                allowed: allowed == 1,
-                retry_after: Duration::from_millis(retry_ms.max(0) as u64),
-                degraded: false,
-            }),
-            Err(e) => {
-                let error = classify(&e, "rate limit");
-                if !error.is_temporary() {
-                    return Err(error);
-                }
-                tracing::warn!(policy = ?self.on_outage, error = %error, "rate limiter cannot reach Redis");
-                Ok(Decision {
-                    allowed: self.on_outage == OnOutage::Allow,
-                    retry_after: Duration::ZERO,
-                    degraded: true,
-                })
+        self.store
+            .meter()
+            .measure("rate_limit.check", async move {
+            if limit.limit == 0 || limit.period.is_zero() {
+                return Err(udl_core::Error::invalid(
+                    "rate limit needs a positive limit and period",
+                ));
             }
-        }
+            let interval_ms = (limit.period.as_millis() as u64 / u64::from(limit.limit)).max(1);
+            let key = self.store.key(&format!("rl:{subject}"));
+            let mut conn = self.store.connection();
+            let answer: std::result::Result<(i64, i64), _> = self
+                .script
+                .key(key)
+                .arg(interval_ms)
+                .arg(limit.limit)
+                .invoke_async(&mut conn)
+                .await;
+            match answer {
+                Ok((allowed, retry_ms)) => Ok(Decision {
+                    allowed: allowed == 1,
+                    retry_after: Duration::from_millis(retry_ms.max(0) as u64),
+                    degraded: false,
+                }),
+                Err(e) => {
+                    let error = classify(&e, "rate limit");
+                    if !error.is_temporary() {
+                        return Err(error);
+                    }
+                    tracing::warn!(policy = ?self.on_outage, error = %error, "rate limiter cannot reach Redis");
+                    Ok(Decision {
+                        allowed: self.on_outage == OnOutage::Allow,
+                        retry_after: Duration::ZERO,
+                        degraded: true,
+                    })
+                }
+            }
+            })
+            .await
     }
 }

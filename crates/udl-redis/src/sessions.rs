@@ -57,36 +57,41 @@ impl SessionStore {
         fields(store = "redis", operation = "sessions.create")
     )]
     pub async fn create(&self, user_id: &str, data: serde_json::Value) -> Result<Session> {
-        let id = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let value = serde_json::json!({ "user": user_id, "data": data }).to_string();
-        let idle_ms = self.idle.as_millis() as u64;
-        let mut conn = self.store.connection();
-        // Listed under the user first, then created: a session can never exist without
-        // "log out everywhere" finding it. (Two commands, not MULTI: in a cluster the two
-        // keys live on different nodes.)
-        redis::cmd("SADD")
-            .arg(self.user_key(user_id))
-            .arg(&id)
-            .query_async::<()>(&mut conn)
+        self.store
+            .meter()
+            .measure("sessions.create", async move {
+                let id = format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                );
+                let value = serde_json::json!({ "user": user_id, "data": data }).to_string();
+                let idle_ms = self.idle.as_millis() as u64;
+                let mut conn = self.store.connection();
+                // Listed under the user first, then created: a session can never exist without
+                // "log out everywhere" finding it. (Two commands, not MULTI: in a cluster the two
+                // keys live on different nodes.)
+                redis::cmd("SADD")
+                    .arg(self.user_key(user_id))
+                    .arg(&id)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "session create"))?;
+                redis::cmd("SET")
+                    .arg(self.session_key(&id))
+                    .arg(value)
+                    .arg("PX")
+                    .arg(idle_ms)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "session create"))?;
+                Ok(Session {
+                    id,
+                    user_id: user_id.to_owned(),
+                    data,
+                })
+            })
             .await
-            .map_err(|e| classify(&e, "session create"))?;
-        redis::cmd("SET")
-            .arg(self.session_key(&id))
-            .arg(value)
-            .arg("PX")
-            .arg(idle_ms)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| classify(&e, "session create"))?;
-        Ok(Session {
-            id,
-            user_id: user_id.to_owned(),
-            data,
-        })
     }
 
     /// The session, sliding its expiry; `None` when unknown, expired, or Redis cannot be
@@ -97,38 +102,43 @@ impl SessionStore {
         fields(store = "redis", operation = "sessions.validate")
     )]
     pub async fn validate(&self, id: &str) -> Result<Option<Session>> {
-        let mut conn = self.store.connection();
-        let reply: std::result::Result<Option<String>, _> = redis::cmd("GETEX")
-            .arg(self.session_key(id))
-            .arg("PX")
-            .arg(self.idle.as_millis() as u64)
-            .query_async(&mut conn)
-            .await;
-        let raw = match reply {
-            Ok(raw) => raw,
-            Err(e) => {
-                let error = classify(&e, "session validate");
-                if error.is_temporary() {
-                    tracing::warn!(error = %error, "session store unreachable; session treated as invalid");
-                    return Ok(None);
+        self.store
+            .meter()
+            .measure("sessions.validate", async move {
+            let mut conn = self.store.connection();
+            let reply: std::result::Result<Option<String>, _> = redis::cmd("GETEX")
+                .arg(self.session_key(id))
+                .arg("PX")
+                .arg(self.idle.as_millis() as u64)
+                .query_async(&mut conn)
+                .await;
+            let raw = match reply {
+                Ok(raw) => raw,
+                Err(e) => {
+                    let error = classify(&e, "session validate");
+                    if error.is_temporary() {
+                        tracing::warn!(error = %error, "session store unreachable; session treated as invalid");
+                        return Ok(None);
+                    }
+                    return Err(error);
                 }
-                return Err(error);
-            }
-        };
-        let Some(raw) = raw else { return Ok(None) };
-        let parsed: serde_json::Value = serde_json::from_str(&raw).map_err(|_| corrupt())?;
-        let user_id = parsed
-            .get("user")
-            .and_then(|u| u.as_str())
-            .ok_or_else(corrupt)?;
-        Ok(Some(Session {
-            id: id.to_owned(),
-            user_id: user_id.to_owned(),
-            data: parsed
-                .get("data")
-                .cloned()
-                .unwrap_or(serde_json::Value::Null),
-        }))
+            };
+            let Some(raw) = raw else { return Ok(None) };
+            let parsed: serde_json::Value = serde_json::from_str(&raw).map_err(|_| corrupt())?;
+            let user_id = parsed
+                .get("user")
+                .and_then(|u| u.as_str())
+                .ok_or_else(corrupt)?;
+            Ok(Some(Session {
+                id: id.to_owned(),
+                user_id: user_id.to_owned(),
+                data: parsed
+                    .get("data")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null),
+            }))
+            })
+            .await
     }
 
     /// Ends one session.
@@ -138,19 +148,24 @@ impl SessionStore {
         fields(store = "redis", operation = "sessions.destroy")
     )]
     pub async fn destroy(&self, session: &Session) -> Result<()> {
-        let mut conn = self.store.connection();
-        // The session goes first; a leftover id in the user's list is harmless.
-        redis::cmd("DEL")
-            .arg(self.session_key(&session.id))
-            .query_async::<()>(&mut conn)
+        self.store
+            .meter()
+            .measure("sessions.destroy", async move {
+                let mut conn = self.store.connection();
+                // The session goes first; a leftover id in the user's list is harmless.
+                redis::cmd("DEL")
+                    .arg(self.session_key(&session.id))
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "session destroy"))?;
+                redis::cmd("SREM")
+                    .arg(self.user_key(&session.user_id))
+                    .arg(&session.id)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "session destroy"))
+            })
             .await
-            .map_err(|e| classify(&e, "session destroy"))?;
-        redis::cmd("SREM")
-            .arg(self.user_key(&session.user_id))
-            .arg(&session.id)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| classify(&e, "session destroy"))
     }
 
     /// Ends every session of `user_id`; returns how many were live.
@@ -160,29 +175,34 @@ impl SessionStore {
         fields(store = "redis", operation = "sessions.logout_everywhere")
     )]
     pub async fn logout_everywhere(&self, user_id: &str) -> Result<u64> {
-        let mut conn = self.store.connection();
-        let ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.user_key(user_id))
-            .query_async(&mut conn)
+        self.store
+            .meter()
+            .measure("sessions.logout_everywhere", async move {
+                let mut conn = self.store.connection();
+                let ids: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(self.user_key(user_id))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "logout everywhere"))?;
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let keys: Vec<String> = ids.iter().map(|id| self.session_key(id)).collect();
+                let deleted: u64 = redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "logout everywhere"))?;
+                // Only the ids ended here: a session started meanwhile stays listed.
+                redis::cmd("SREM")
+                    .arg(self.user_key(user_id))
+                    .arg(&ids)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "logout everywhere"))?;
+                Ok(deleted)
+            })
             .await
-            .map_err(|e| classify(&e, "logout everywhere"))?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let keys: Vec<String> = ids.iter().map(|id| self.session_key(id)).collect();
-        let deleted: u64 = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| classify(&e, "logout everywhere"))?;
-        // Only the ids ended here: a session started meanwhile stays listed.
-        redis::cmd("SREM")
-            .arg(self.user_key(user_id))
-            .arg(&ids)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| classify(&e, "logout everywhere"))?;
-        Ok(deleted)
     }
 
     /// Revokes the token `jti` until it would have expired anyway (`exp`).
@@ -192,19 +212,24 @@ impl SessionStore {
         fields(store = "redis", operation = "sessions.revoke_token")
     )]
     pub async fn revoke_token(&self, jti: &str, exp: DateTime<Utc>) -> Result<()> {
-        let remaining = (exp - Utc::now()).num_milliseconds();
-        if remaining <= 0 {
-            return Ok(());
-        }
-        let mut conn = self.store.connection();
-        redis::cmd("SET")
-            .arg(self.revoked_key(jti))
-            .arg(1)
-            .arg("PX")
-            .arg(remaining)
-            .query_async::<()>(&mut conn)
+        self.store
+            .meter()
+            .measure("sessions.revoke_token", async move {
+                let remaining = (exp - Utc::now()).num_milliseconds();
+                if remaining <= 0 {
+                    return Ok(());
+                }
+                let mut conn = self.store.connection();
+                redis::cmd("SET")
+                    .arg(self.revoked_key(jti))
+                    .arg(1)
+                    .arg("PX")
+                    .arg(remaining)
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| classify(&e, "token revoke"))
+            })
             .await
-            .map_err(|e| classify(&e, "token revoke"))
     }
 
     /// Whether `jti` is revoked; `true` when Redis cannot be asked (fail closed).
@@ -214,22 +239,27 @@ impl SessionStore {
         fields(store = "redis", operation = "sessions.is_revoked")
     )]
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        let mut conn = self.store.connection();
-        let reply: std::result::Result<bool, _> = redis::cmd("EXISTS")
-            .arg(self.revoked_key(jti))
-            .query_async(&mut conn)
-            .await;
-        match reply {
-            Ok(revoked) => Ok(revoked),
-            Err(e) => {
-                let error = classify(&e, "token check");
-                if error.is_temporary() {
-                    tracing::warn!(error = %error, "revocation list unreachable; token treated as revoked");
-                    return Ok(true);
+        self.store
+            .meter()
+            .measure("sessions.is_revoked", async move {
+            let mut conn = self.store.connection();
+            let reply: std::result::Result<bool, _> = redis::cmd("EXISTS")
+                .arg(self.revoked_key(jti))
+                .query_async(&mut conn)
+                .await;
+            match reply {
+                Ok(revoked) => Ok(revoked),
+                Err(e) => {
+                    let error = classify(&e, "token check");
+                    if error.is_temporary() {
+                        tracing::warn!(error = %error, "revocation list unreachable; token treated as revoked");
+                        return Ok(true);
+                    }
+                    Err(error)
                 }
-                Err(error)
             }
-        }
+            })
+            .await
     }
 }
 

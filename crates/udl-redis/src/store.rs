@@ -18,6 +18,7 @@ pub struct RedisStore {
     client: Client,
     connection: RedisConnection,
     prefix: String,
+    meter: udl_metrics::StoreMeter,
 }
 
 fn unavailable(message: &'static str) -> Error {
@@ -80,7 +81,19 @@ impl RedisStore {
             client,
             connection,
             prefix: config.key_prefix.clone(),
+            meter: udl_metrics::StoreMeter::new(StoreKind::Redis),
         })
+    }
+
+    /// The same store, its structures' calls measured in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<udl_metrics::Metrics>) -> Self {
+        self.meter = self.meter.reporting_to(metrics);
+        self
+    }
+
+    /// Measures the calls of the structures built on this store.
+    pub fn meter(&self) -> &udl_metrics::StoreMeter {
+        &self.meter
     }
 
     /// A clone of the connection, for commands the typed helpers do not cover.

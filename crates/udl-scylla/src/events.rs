@@ -128,31 +128,36 @@ impl EventLog {
         fields(store = "scylla", operation = "events.append_many")
     )]
     pub async fn append_many(&self, stream_name: &str, events: &[Event]) -> Result<u64> {
-        check_series(stream_name)?;
-        for event in events {
-            event.check()?;
-        }
-        let ttl = self.store.analytics_ttl().as_secs() as i32;
-        let session = self.store.session().get_session();
-        ScyllaStore::bounded(self.in_flight, events.len(), |i| {
-            let e = &events[i];
-            let values = (
-                stream_name,
-                self.store.bucket_of(e.at),
-                e.at,
-                e.id,
-                &e.attributes,
-                ttl,
-            );
-            async move {
-                session
-                    .execute_unpaged(&self.insert, values)
-                    .await
-                    .map(|_| 1)
-                    .map_err(|e| classify(&e, "append"))
-            }
-        })
-        .await
+        self.store
+            .meter()
+            .measure("events.append_many", async move {
+                check_series(stream_name)?;
+                for event in events {
+                    event.check()?;
+                }
+                let ttl = self.store.analytics_ttl().as_secs() as i32;
+                let session = self.store.session().get_session();
+                ScyllaStore::bounded(self.in_flight, events.len(), |i| {
+                    let e = &events[i];
+                    let values = (
+                        stream_name,
+                        self.store.bucket_of(e.at),
+                        e.at,
+                        e.id,
+                        &e.attributes,
+                        ttl,
+                    );
+                    async move {
+                        session
+                            .execute_unpaged(&self.insert, values)
+                            .await
+                            .map(|_| 1)
+                            .map_err(|e| classify(&e, "append"))
+                    }
+                })
+                .await
+            })
+            .await
     }
 
     /// Events of `stream` with `from <= at < to`, in time order (ties by id), across buckets.
@@ -167,25 +172,30 @@ impl EventLog {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Event>> {
-        check_series(stream_name)?;
-        check_time(from)?;
-        check_time(to)?;
-        let mut out = Vec::new();
-        for bucket in self.store.bucket_of(from)..=self.store.bucket_of(to) {
-            let values = (stream_name, bucket, from, to);
-            self.store
-                .scan(
-                    &self.select,
-                    &values,
-                    "range read",
-                    |(at, id, attributes): (_, _, Option<BTreeMap<String, String>>)| {
-                        let attributes = attributes.unwrap_or_default();
-                        out.push(Event { at, id, attributes });
-                        true
-                    },
-                )
-                .await?;
-        }
-        Ok(out)
+        self.store
+            .meter()
+            .measure("events.range", async move {
+                check_series(stream_name)?;
+                check_time(from)?;
+                check_time(to)?;
+                let mut out = Vec::new();
+                for bucket in self.store.bucket_of(from)..=self.store.bucket_of(to) {
+                    let values = (stream_name, bucket, from, to);
+                    self.store
+                        .scan(
+                            &self.select,
+                            &values,
+                            "range read",
+                            |(at, id, attributes): (_, _, Option<BTreeMap<String, String>>)| {
+                                let attributes = attributes.unwrap_or_default();
+                                out.push(Event { at, id, attributes });
+                                true
+                            },
+                        )
+                        .await?;
+                }
+                Ok(out)
+            })
+            .await
     }
 }

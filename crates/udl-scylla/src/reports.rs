@@ -86,20 +86,25 @@ impl Reports {
         start: DateTime<Utc>,
         figures: &BTreeMap<String, f64>,
     ) -> Result<()> {
-        check_series(report)?;
-        check_time(start)?;
-        if figures.len() > MAX_FIGURES || figures.values().any(|v| !v.is_finite()) {
-            return Err(invalid(format!(
-                "a report row holds at most {MAX_FIGURES} finite figures"
-            )));
-        }
         self.store
-            .session()
-            .get_session()
-            .execute_unpaged(&self.upsert, (report, period.name(), start, figures))
+            .meter()
+            .measure("reports.put", async move {
+                check_series(report)?;
+                check_time(start)?;
+                if figures.len() > MAX_FIGURES || figures.values().any(|v| !v.is_finite()) {
+                    return Err(invalid(format!(
+                        "a report row holds at most {MAX_FIGURES} finite figures"
+                    )));
+                }
+                self.store
+                    .session()
+                    .get_session()
+                    .execute_unpaged(&self.upsert, (report, period.name(), start, figures))
+                    .await
+                    .map(drop)
+                    .map_err(|e| classify(&e, "report put"))
+            })
             .await
-            .map(drop)
-            .map_err(|e| classify(&e, "report put"))
     }
 
     /// Rows of `report` for periods starting in `[from, to)`, newest first.
@@ -115,26 +120,31 @@ impl Reports {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ReportRow>> {
-        check_series(report)?;
-        check_time(from)?;
-        check_time(to)?;
-        let mut rows = Vec::new();
-        let values = (report, period.name(), from, to);
         self.store
-            .scan(
-                &self.select,
-                &values,
-                "report read",
-                |(period_start, figures): (_, Option<BTreeMap<String, f64>>)| {
-                    let figures = figures.unwrap_or_default();
-                    rows.push(ReportRow {
-                        period_start,
-                        figures,
-                    });
-                    true
-                },
-            )
-            .await?;
-        Ok(rows)
+            .meter()
+            .measure("reports.range", async move {
+                check_series(report)?;
+                check_time(from)?;
+                check_time(to)?;
+                let mut rows = Vec::new();
+                let values = (report, period.name(), from, to);
+                self.store
+                    .scan(
+                        &self.select,
+                        &values,
+                        "report read",
+                        |(period_start, figures): (_, Option<BTreeMap<String, f64>>)| {
+                            let figures = figures.unwrap_or_default();
+                            rows.push(ReportRow {
+                                period_start,
+                                figures,
+                            });
+                            true
+                        },
+                    )
+                    .await?;
+                Ok(rows)
+            })
+            .await
     }
 }

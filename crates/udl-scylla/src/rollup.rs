@@ -104,43 +104,48 @@ impl TimeSeries {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<u64> {
-        let start = resolution.floor(from);
-        let end = match resolution.floor(to) {
-            floor if floor == to => to,
-            floor => floor + resolution.span(),
-        };
-        let points = self.range(series, start, end).await?;
-        let rollups = aggregate(&points, resolution);
-        let cql = format!(
-            "INSERT INTO \"{}\".metric_rollups (series, resolution, bucket, at, count, sum, min, max) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
-            self.store.keyspace()
-        );
-        let ttl = self.ttl_seconds();
-        let session = self.store.session();
-        ScyllaStore::bounded(self.in_flight, rollups.len(), |i| {
-            let r = &rollups[i];
-            let values = (
-                series,
-                resolution.name(),
-                self.bucket_of(r.at),
-                r.at,
-                r.count,
-                r.sum,
-                r.min,
-                r.max,
-                ttl,
+        self.store
+            .meter()
+            .measure("rollups.roll_up", async move {
+            let start = resolution.floor(from);
+            let end = match resolution.floor(to) {
+                floor if floor == to => to,
+                floor => floor + resolution.span(),
+            };
+            let points = self.range(series, start, end).await?;
+            let rollups = aggregate(&points, resolution);
+            let cql = format!(
+                "INSERT INTO \"{}\".metric_rollups (series, resolution, bucket, at, count, sum, min, max) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+                self.store.keyspace()
             );
-            let cql = cql.as_str();
-            async move {
-                session
-                    .execute_unpaged(cql, values)
-                    .await
-                    .map(|_| 1)
-                    .map_err(|e| classify(&e, "roll up"))
-            }
-        })
-        .await
+            let ttl = self.ttl_seconds();
+            let session = self.store.session();
+            ScyllaStore::bounded(self.in_flight, rollups.len(), |i| {
+                let r = &rollups[i];
+                let values = (
+                    series,
+                    resolution.name(),
+                    self.bucket_of(r.at),
+                    r.at,
+                    r.count,
+                    r.sum,
+                    r.min,
+                    r.max,
+                    ttl,
+                );
+                let cql = cql.as_str();
+                async move {
+                    session
+                        .execute_unpaged(cql, values)
+                        .await
+                        .map(|_| 1)
+                        .map_err(|e| classify(&e, "roll up"))
+                }
+            })
+            .await
+            })
+            .await
     }
 
     /// Stored rollups of `series` with `from <= at < to`, in time order, across buckets.
@@ -156,42 +161,47 @@ impl TimeSeries {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Rollup>> {
-        check_series(series)?;
-        check_time(from)?;
-        check_time(to)?;
-        if from > to {
-            return Err(invalid("range starts after it ends"));
-        }
-        let select = self
-            .store
-            .prepare(format!(
-                "SELECT at, count, sum, min, max FROM \"{}\".metric_rollups \
-                 WHERE series = ? AND resolution = ? AND bucket = ? AND at >= ? AND at < ?",
-                self.store.keyspace()
-            ))
-            .await?;
-        let mut out = Vec::new();
-        for bucket in self.bucket_of(from)..=self.bucket_of(to) {
-            let values = (series, resolution.name(), bucket, from, to);
-            self.store
-                .scan(
-                    &select,
-                    &values,
-                    "rollup read",
-                    |(at, count, sum, min, max)| {
-                        out.push(Rollup {
-                            at,
-                            count,
-                            sum,
-                            min,
-                            max,
-                        });
-                        true
-                    },
-                )
-                .await?;
-        }
-        Ok(out)
+        self.store
+            .meter()
+            .measure("rollups.rollups", async move {
+                check_series(series)?;
+                check_time(from)?;
+                check_time(to)?;
+                if from > to {
+                    return Err(invalid("range starts after it ends"));
+                }
+                let select = self
+                    .store
+                    .prepare(format!(
+                        "SELECT at, count, sum, min, max FROM \"{}\".metric_rollups \
+                     WHERE series = ? AND resolution = ? AND bucket = ? AND at >= ? AND at < ?",
+                        self.store.keyspace()
+                    ))
+                    .await?;
+                let mut out = Vec::new();
+                for bucket in self.bucket_of(from)..=self.bucket_of(to) {
+                    let values = (series, resolution.name(), bucket, from, to);
+                    self.store
+                        .scan(
+                            &select,
+                            &values,
+                            "rollup read",
+                            |(at, count, sum, min, max)| {
+                                out.push(Rollup {
+                                    at,
+                                    count,
+                                    sum,
+                                    min,
+                                    max,
+                                });
+                                true
+                            },
+                        )
+                        .await?;
+                }
+                Ok(out)
+            })
+            .await
     }
 }
 

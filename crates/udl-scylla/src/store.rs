@@ -52,6 +52,7 @@ pub struct ScyllaStore {
     time_bucket: Duration,
     analytics_ttl: Duration,
     chat_archive_retention: Option<Duration>,
+    meter: udl_metrics::StoreMeter,
 }
 
 fn consistency(level: &str) -> Consistency {
@@ -125,7 +126,19 @@ impl ScyllaStore {
             time_bucket: config.time_bucket,
             analytics_ttl: config.analytics_ttl,
             chat_archive_retention: config.chat_archive_retention,
+            meter: udl_metrics::StoreMeter::new(StoreKind::Scylla),
         })
+    }
+
+    /// The same store, its typed APIs' calls measured in `metrics` (build those after this).
+    pub fn with_metrics(mut self, metrics: Arc<udl_metrics::Metrics>) -> Self {
+        self.meter = self.meter.reporting_to(metrics);
+        self
+    }
+
+    /// Measures the calls of the typed APIs built on this store.
+    pub fn meter(&self) -> &udl_metrics::StoreMeter {
+        &self.meter
     }
 
     /// The session (with its prepared-statement cache), for CQL the typed API does not cover.

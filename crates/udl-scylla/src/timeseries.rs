@@ -124,21 +124,26 @@ impl TimeSeries {
         fields(store = "scylla", operation = "time_series.write")
     )]
     pub async fn write(&self, series: &str, point: Point) -> Result<()> {
-        Self::check(series, &point)?;
-        let values = (
-            series,
-            self.bucket_of(point.at),
-            point.at,
-            point.value,
-            self.ttl_seconds(),
-        );
         self.store
-            .session()
-            .get_session()
-            .execute_unpaged(&self.insert, values)
+            .meter()
+            .measure("time_series.write", async move {
+                Self::check(series, &point)?;
+                let values = (
+                    series,
+                    self.bucket_of(point.at),
+                    point.at,
+                    point.value,
+                    self.ttl_seconds(),
+                );
+                self.store
+                    .session()
+                    .get_session()
+                    .execute_unpaged(&self.insert, values)
+                    .await
+                    .map(drop)
+                    .map_err(|e| classify(&e, "write"))
+            })
             .await
-            .map(drop)
-            .map_err(|e| classify(&e, "write"))
     }
 
     /// Writes many points of one series. Every point is checked first (one bad point and
@@ -152,39 +157,44 @@ impl TimeSeries {
         fields(store = "scylla", operation = "time_series.write_many")
     )]
     pub async fn write_many(&self, series: &str, points: &[Point]) -> Result<u64> {
-        for point in points {
-            Self::check(series, point)?;
-        }
-        let mut sorted: Vec<&Point> = points.iter().collect();
-        sorted.sort_by_key(|p| (self.bucket_of(p.at), p.at));
-        let chunks: Vec<&[&Point]> = sorted
-            .chunk_by(|a, b| self.bucket_of(a.at) == self.bucket_of(b.at))
-            .flat_map(|partition| partition.chunks(MAX_BATCH_ROWS))
-            .collect();
-        let ttl = self.ttl_seconds();
-        let session = self.store.session().get_session();
-        ScyllaStore::bounded(self.in_flight, chunks.len(), |i| {
-            let chunk = chunks[i];
-            async move {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|p| (series, self.bucket_of(p.at), p.at, p.value, ttl))
+        self.store
+            .meter()
+            .measure("time_series.write_many", async move {
+                for point in points {
+                    Self::check(series, point)?;
+                }
+                let mut sorted: Vec<&Point> = points.iter().collect();
+                sorted.sort_by_key(|p| (self.bucket_of(p.at), p.at));
+                let chunks: Vec<&[&Point]> = sorted
+                    .chunk_by(|a, b| self.bucket_of(a.at) == self.bucket_of(b.at))
+                    .flat_map(|partition| partition.chunks(MAX_BATCH_ROWS))
                     .collect();
-                let outcome = if let [row] = rows.as_slice() {
-                    session.execute_unpaged(&self.insert, row).await
-                } else {
-                    let mut batch = Batch::new(BatchType::Unlogged);
-                    for _ in &rows {
-                        batch.append_statement(self.insert.clone());
+                let ttl = self.ttl_seconds();
+                let session = self.store.session().get_session();
+                ScyllaStore::bounded(self.in_flight, chunks.len(), |i| {
+                    let chunk = chunks[i];
+                    async move {
+                        let rows: Vec<_> = chunk
+                            .iter()
+                            .map(|p| (series, self.bucket_of(p.at), p.at, p.value, ttl))
+                            .collect();
+                        let outcome = if let [row] = rows.as_slice() {
+                            session.execute_unpaged(&self.insert, row).await
+                        } else {
+                            let mut batch = Batch::new(BatchType::Unlogged);
+                            for _ in &rows {
+                                batch.append_statement(self.insert.clone());
+                            }
+                            session.batch(&batch, rows).await
+                        };
+                        outcome
+                            .map(|_| chunk.len() as u64)
+                            .map_err(|e| classify(&e, "write"))
                     }
-                    session.batch(&batch, rows).await
-                };
-                outcome
-                    .map(|_| chunk.len() as u64)
-                    .map_err(|e| classify(&e, "write"))
-            }
-        })
-        .await
+                })
+                .await
+            })
+            .await
     }
 
     /// Points of `series` with `from <= at < to`, in time order, across every bucket.
@@ -199,16 +209,21 @@ impl TimeSeries {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Point>> {
-        let mut all = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.page(series, from, to, 100_000, after).await?;
-            all.extend(page.points);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(all),
-            }
-        }
+        self.store
+            .meter()
+            .measure("time_series.range", async move {
+                let mut all = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = self.page(series, from, to, 100_000, after).await?;
+                    all.extend(page.points);
+                    match page.next {
+                        Some(next) => after = Some(next),
+                        None => return Ok(all),
+                    }
+                }
+            })
+            .await
     }
 
     /// Up to `limit` points of `series` with `from <= at < to` and `at > after`, in time
@@ -226,32 +241,37 @@ impl TimeSeries {
         limit: usize,
         after: Option<DateTime<Utc>>,
     ) -> Result<PointPage> {
-        check_series(series)?;
-        check_time(from)?;
-        check_time(to)?;
-        if limit == 0 {
-            return Err(invalid("page limit must be positive"));
-        }
-        // `at > lower` in CQL: one millisecond before `from` makes `from` itself included.
-        let lower = after
-            .filter(|a| *a >= from)
-            .unwrap_or(from - chrono::Duration::milliseconds(1));
-        let mut points = Vec::new();
-        for bucket in self.bucket_of(lower.max(from))..=self.bucket_of(to) {
-            let values = (series, bucket, lower, to);
-            let full = self
-                .store
-                .scan(&self.select, &values, "range read", |(at, value)| {
-                    points.push(Point { at, value });
-                    points.len() < limit
-                })
-                .await?;
-            if full {
-                let next = points.last().map(|p| p.at);
-                return Ok(PointPage { points, next });
-            }
-        }
-        Ok(PointPage { points, next: None })
+        self.store
+            .meter()
+            .measure("time_series.page", async move {
+                check_series(series)?;
+                check_time(from)?;
+                check_time(to)?;
+                if limit == 0 {
+                    return Err(invalid("page limit must be positive"));
+                }
+                // `at > lower` in CQL: one millisecond before `from` makes `from` itself included.
+                let lower = after
+                    .filter(|a| *a >= from)
+                    .unwrap_or(from - chrono::Duration::milliseconds(1));
+                let mut points = Vec::new();
+                for bucket in self.bucket_of(lower.max(from))..=self.bucket_of(to) {
+                    let values = (series, bucket, lower, to);
+                    let full = self
+                        .store
+                        .scan(&self.select, &values, "range read", |(at, value)| {
+                            points.push(Point { at, value });
+                            points.len() < limit
+                        })
+                        .await?;
+                    if full {
+                        let next = points.last().map(|p| p.at);
+                        return Ok(PointPage { points, next });
+                    }
+                }
+                Ok(PointPage { points, next: None })
+            })
+            .await
     }
 
     /// How long the stored point at `at` has left to live, as the server reports it.
@@ -261,23 +281,28 @@ impl TimeSeries {
         fields(store = "scylla", operation = "time_series.ttl_of")
     )]
     pub async fn ttl_of(&self, series: &str, at: DateTime<Utc>) -> Result<Option<Duration>> {
-        let cql = format!(
-            "SELECT TTL(value) FROM \"{}\".metric_points WHERE series = ? AND bucket = ? AND at = ?",
-            self.store.keyspace()
-        );
-        let result = self
-            .store
-            .session()
-            .execute_unpaged(cql.as_str(), (series, self.bucket_of(at), at))
+        self.store
+            .meter()
+            .measure("time_series.ttl_of", async move {
+            let cql = format!(
+                "SELECT TTL(value) FROM \"{}\".metric_points WHERE series = ? AND bucket = ? AND at = ?",
+                self.store.keyspace()
+            );
+            let result = self
+                .store
+                .session()
+                .execute_unpaged(cql.as_str(), (series, self.bucket_of(at), at))
+                .await
+                .map_err(|e| classify(&e, "ttl read"))?;
+            let rows = result
+                .into_rows_result()
+                .map_err(|_| unexpected_shape("ttl read"))?;
+            Ok(rows
+                .maybe_first_row::<(Option<i32>,)>()
+                .map_err(|_| unexpected_shape("ttl read"))?
+                .and_then(|(ttl,)| ttl)
+                .map(|s| Duration::from_secs(s.max(0) as u64)))
+            })
             .await
-            .map_err(|e| classify(&e, "ttl read"))?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|_| unexpected_shape("ttl read"))?;
-        Ok(rows
-            .maybe_first_row::<(Option<i32>,)>()
-            .map_err(|_| unexpected_shape("ttl read"))?
-            .and_then(|(ttl,)| ttl)
-            .map(|s| Duration::from_secs(s.max(0) as u64)))
     }
 }

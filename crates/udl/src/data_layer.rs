@@ -63,12 +63,20 @@ impl DataLayer {
             },
             #[cfg(feature = "redis")]
             redis: match &config.redis {
-                Some(r) => Some(udl_redis::RedisStore::connect(r).await?),
+                Some(r) => Some(
+                    udl_redis::RedisStore::connect(r)
+                        .await?
+                        .with_metrics(Arc::clone(&metrics)),
+                ),
                 None => None,
             },
             #[cfg(feature = "scylla")]
             scylla: match &config.scylla {
-                Some(s) => Some(udl_scylla::ScyllaStore::connect(s).await?),
+                Some(s) => Some(
+                    udl_scylla::ScyllaStore::connect(s)
+                        .await?
+                        .with_metrics(Arc::clone(&metrics)),
+                ),
                 None => None,
             },
             layered: Vec::new(),

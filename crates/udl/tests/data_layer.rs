@@ -138,3 +138,56 @@ async fn with_mongo_down_documents_fail_fast_and_postgres_keeps_working() {
     let _ = data.mongo().unwrap().database().drop().await;
     data.shutdown(std::time::Duration::from_secs(1)).await;
 }
+
+/// Calls that do not go through a record store's layer (Redis structures, ScyllaDB's typed
+/// APIs) are measured in the data layer's metrics too.
+#[tokio::test]
+async fn redis_structures_and_scylla_typed_apis_are_measured() {
+    let vars = [
+        ("UDL__REDIS__URL", servers::redis_url()),
+        (
+            "UDL__REDIS__KEY_PREFIX",
+            format!("{}:", servers::unique_namespace("dl")),
+        ),
+        ("UDL__SCYLLA__NODES", servers::scylla_node()),
+        ("UDL__SCYLLA__KEYSPACE", servers::unique_namespace("dl")),
+        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let data = match udl::DataLayer::connect(&config).await {
+        Ok(d) => d,
+        Err(e) => servers::unreachable("Redis and Cassandra", &servers::redis_url(), &e),
+    };
+    let sessions = udl::redis::SessionStore::new(
+        data.redis().unwrap().clone(),
+        std::time::Duration::from_secs(60),
+    );
+    let session = sessions
+        .create("fake-user-1", serde_json::json!({}))
+        .await
+        .unwrap();
+    let scylla = data.scylla().unwrap();
+    udl::scylla::models::migrator().up(scylla).await.unwrap();
+    let series = udl::scylla::TimeSeries::new(scylla, 4).await.unwrap();
+    let point = udl::scylla::Point {
+        at: chrono::Utc::now(),
+        value: 1.0,
+    };
+    series.write("fake.metric", point).await.unwrap();
+
+    let text = data.metrics().render();
+    for line in [
+        r#"udl_operation_duration_seconds_count{store="redis",operation="sessions.create",outcome="ok"} 1"#,
+        r#"udl_operation_duration_seconds_count{store="scylla",operation="time_series.write",outcome="ok"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    sessions.destroy(&session).await.unwrap();
+    let drop = format!("DROP KEYSPACE IF EXISTS \"{}\"", scylla.keyspace());
+    scylla
+        .session()
+        .get_session()
+        .query_unpaged(drop, ())
+        .await
+        .unwrap();
+}

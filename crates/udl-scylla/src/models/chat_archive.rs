@@ -96,15 +96,20 @@ impl ChatArchive {
         fields(store = "scylla", operation = "chat_archive.append")
     )]
     pub async fn append(&self, ctx: &AccessContext, message: ArchivedMessage) -> Result<Uuid> {
-        if message.month != month_of(message.sent_at) {
-            return Err(udl_core::Error::invalid(
-                "an archived message's month must be the month it was sent",
-            ));
-        }
-        match self.store.chat_archive_retention() {
-            Some(retention) => self.messages.create_with_ttl(ctx, message, retention).await,
-            None => self.messages.create(ctx, message).await,
-        }
+        self.store
+            .meter()
+            .measure("chat_archive.append", async move {
+                if message.month != month_of(message.sent_at) {
+                    return Err(udl_core::Error::invalid(
+                        "an archived message's month must be the month it was sent",
+                    ));
+                }
+                match self.store.chat_archive_retention() {
+                    Some(retention) => self.messages.create_with_ttl(ctx, message, retention).await,
+                    None => self.messages.create(ctx, message).await,
+                }
+            })
+            .await
     }
 
     /// Up to `limit` messages of one conversation's month, newest first; pass the returned
@@ -122,16 +127,21 @@ impl ChatArchive {
         limit: usize,
         after: Option<Cursor>,
     ) -> Result<PageOf<ArchivedMessage>> {
-        let partition = field("conversation_id")
-            .eq(conversation_id)
-            .and(field("month").eq(month));
-        let newest_first = [SortKey::desc("sent_at"), SortKey::desc("id")];
-        let page = match after {
-            Some(cursor) => udl_core::Page::after(cursor, limit),
-            None => udl_core::Page::first(limit),
-        };
-        self.messages
-            .list(ctx, &partition, &newest_first, page)
+        self.store
+            .meter()
+            .measure("chat_archive.page", async move {
+                let partition = field("conversation_id")
+                    .eq(conversation_id)
+                    .and(field("month").eq(month));
+                let newest_first = [SortKey::desc("sent_at"), SortKey::desc("id")];
+                let page = match after {
+                    Some(cursor) => udl_core::Page::after(cursor, limit),
+                    None => udl_core::Page::first(limit),
+                };
+                self.messages
+                    .list(ctx, &partition, &newest_first, page)
+                    .await
+            })
             .await
     }
 
