@@ -1,6 +1,6 @@
 //! `udl serve` end to end: the daemon against the local servers, a Redis that is stopped for
 //! real, a MongoDB slowed and PostgreSQL cut off by toxiproxy, and a SIGTERM while a request
-//! is in flight.
+//! is in flight; and `udl health` against a stopped Redis.
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
@@ -211,4 +211,29 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
         "no longer listening"
     );
     let _ = std::fs::remove_dir_all(spool);
+}
+
+#[tokio::test]
+async fn udl_health_reports_a_stopped_redis_as_degraded_within_five_seconds() {
+    let mut redis = PrivateRedis::start().await;
+    redis.stop();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udl"));
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("UDL")) {
+        cmd.env_remove(name);
+    }
+    cmd.args(["health", "--timeout", "2s"])
+        .env("UDL__POSTGRES__URL", servers::postgres_url())
+        .env("UDL__REDIS__URL", &redis.url);
+    let started = Instant::now();
+    let out = cmd.output().expect("udl runs");
+    let took = started.elapsed();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("redis") && l.contains("DOWN")),
+        "{listing}"
+    );
+    assert!(took < Duration::from_secs(5), "reported in {took:?}");
 }
