@@ -10,6 +10,7 @@ mod fixture;
 mod measure;
 mod mongo;
 mod postgres;
+mod privacy;
 mod redis_ops;
 mod scylla;
 mod vector;
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         Some("redis") => runtime.block_on(redis_ops::run(&plan)),
         Some("cache") => runtime.block_on(cache::run(&plan)),
         Some("scylla") => runtime.block_on(scylla::run(&plan)),
+        Some("privacy") => privacy::run(),
         Some("vector") => {
             vector::run();
             Ok(())
@@ -83,6 +85,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector|privacy [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

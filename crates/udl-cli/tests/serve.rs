@@ -164,12 +164,8 @@ async fn serve_reports_a_stopped_redis_or_slow_mongo_as_degraded_and_postgres_cu
 fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     let postgres = Proxy::to("127.0.0.1:5432");
     let pg_url = servers::postgres_url().replacen("127.0.0.1:5432", postgres.listen(), 1);
-    let spool = std::env::temp_dir().join(servers::unique_namespace("serve_spool"));
     let mut daemon = Daemon::start(&[
         ("UDL__POSTGRES__URL", pg_url),
-        ("UDL__SCYLLA__NODES", servers::scylla_node()),
-        ("UDL__SCYLLA__CONSISTENCY", "one".into()),
-        ("UDL__SCYLLA__SPOOL_DIR", spool.display().to_string()),
         ("UDL__SERVE__HEALTH_TIMEOUT", "5s".into()),
     ]);
     assert_eq!(daemon.ready().0.status, 200);
@@ -210,7 +206,6 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
         http::get(&daemon.address, "/health/live").is_err(),
         "no longer listening"
     );
-    let _ = std::fs::remove_dir_all(spool);
 }
 
 #[tokio::test]

@@ -1,0 +1,20 @@
+//! udl's privacy primitives: field encryption and blind indexes.
+//!
+//! Field values are encrypted with AES-256-GCM under a data key; every ciphertext carries the
+//! key's version and a fresh random nonce, and is bound (as associated data) to where it
+//! belongs — store, table, field, record id — so a ciphertext copied to another row or field
+//! does not decrypt. Data keys are kept wrapped by a key-encryption key from a
+//! [`KeyProvider`]; [`LocalKeyRing`] is the provider for development and tests, and a KMS or
+//! Vault transit provider is one more implementation of the trait. Key bytes are zeroised
+//! when dropped and never printed.
+//!
+//! A [`BlindIndex`] is a keyed HMAC of a normalised value, stored beside the ciphertext so
+//! that equality lookups work without decrypting.
+
+mod blind;
+mod cipher;
+mod keys;
+
+pub use blind::{BlindIndex, Normalise};
+pub use cipher::{FieldCipher, FieldPlace};
+pub use keys::{DataKey, KeyProvider, KeyVersion, LocalKeyRing, WrappedKey};
