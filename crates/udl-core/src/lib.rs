@@ -11,6 +11,7 @@ mod cursor;
 mod entity;
 mod error;
 mod filter;
+mod mask;
 mod migration;
 mod query;
 mod record;
@@ -27,6 +28,7 @@ pub use cursor::Cursor;
 pub use entity::{Entity, EntityMeta, FieldMeta, Handling, IndexMeta, MaskRule, Sensitivity};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{field, FieldFilter, Filter};
+pub use mask::{mask_value, REDACTED};
 pub use migration::{
     check_applied, check_versions, in_version_order, known_migrations, statuses, AppliedMigration,
     KnownMigration, MigrationReport, MigrationState, MigrationStatus, VersionedMigration,

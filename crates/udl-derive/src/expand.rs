@@ -118,8 +118,16 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
     let debug_fields = fields.iter().map(|f| {
         let ident = f.ident;
         let n = ident.to_string();
-        match f.attrs.sensitivity {
-            Some("pii") | Some("phi") => quote!(.field(#n, &"<redacted>")),
+        match (f.attrs.sensitivity, f.attrs.mask) {
+            // A declared mask shows what the rule keeps (the last four, the domain, ...).
+            (Some("pii") | Some("phi"), Some(rule)) => {
+                let rule = format_ident!("{}", rule);
+                quote!(.field(#n, &#krate::mask_value(
+                    #krate::MaskRule::#rule,
+                    &#krate::FieldValue::into_value(::core::clone::Clone::clone(&self.#ident)),
+                )))
+            }
+            (Some("pii") | Some("phi"), None) => quote!(.field(#n, &#krate::REDACTED)),
             _ => quote!(.field(#n, &self.#ident)),
         }
     });
@@ -159,7 +167,7 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
 
-        /// PII and PHI fields are shown as `<redacted>`.
+        /// PII and PHI fields are shown masked by their rule, or as `<redacted>`.
         impl ::core::fmt::Debug for #name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_struct(#name_str) #(#debug_fields)* .finish()

@@ -9,12 +9,15 @@
 //! when dropped and never printed.
 //!
 //! A [`BlindIndex`] is a keyed HMAC of a normalised value, stored beside the ciphertext so
-//! that equality lookups work without decrypting.
+//! that equality lookups work without decrypting. A [`Masker`] applies the declared mask
+//! rules, including the keyed `hash`.
 
 mod blind;
 mod cipher;
 mod keys;
+mod mask;
 
 pub use blind::{BlindIndex, Normalise};
 pub use cipher::{FieldCipher, FieldPlace};
 pub use keys::{DataKey, KeyProvider, KeyVersion, LocalKeyRing, WrappedKey};
+pub use mask::Masker;

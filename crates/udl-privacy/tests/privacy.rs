@@ -176,3 +176,27 @@ fn blind_indexes_match_after_normalising_and_differ_by_field_and_key() {
         email("fake.patient@example.test")
     );
 }
+
+#[test]
+fn the_hash_mask_is_keyed_stable_and_unreadable() {
+    use udl_core::{MaskRule, Value};
+    let masker = udl_privacy::Masker::new(&DataKey::generate().unwrap());
+    let mrn = Value::Text("FAKE-MRN-0042".into());
+    let shown = masker.mask(MaskRule::Hash, &mrn);
+    assert!(shown.starts_with('#') && shown.len() == 13, "{shown}");
+    assert!(!shown.contains("0042"));
+    assert_eq!(
+        shown,
+        masker.mask(MaskRule::Hash, &mrn),
+        "stable for correlation"
+    );
+    let other_key = udl_privacy::Masker::new(&DataKey::generate().unwrap());
+    assert_ne!(shown, other_key.mask(MaskRule::Hash, &mrn), "keyed");
+    assert_eq!(
+        masker.mask(
+            MaskRule::EmailDomain,
+            &Value::Text("fake@example.test".into())
+        ),
+        "***@example.test"
+    );
+}
