@@ -14,10 +14,12 @@
 
 mod blind;
 mod cipher;
+mod key_store;
 mod keys;
 mod mask;
 
 pub use blind::{BlindIndex, Normalise};
 pub use cipher::{FieldCipher, FieldPlace};
+pub use key_store::{load_keys, rotate, KeyPurpose};
 pub use keys::{DataKey, KeyProvider, KeyVersion, LocalKeyRing, WrappedKey};
 pub use mask::Masker;

@@ -38,6 +38,11 @@ pub fn migrations() -> Vec<Migration> {
             "phi_access_log",
             include_str!("../../migrations/0005_phi_access_log.sql"),
         ),
+        Migration::new(
+            6,
+            "data_keys",
+            include_str!("../../migrations/0006_data_keys.sql"),
+        ),
     ]
 }
 
