@@ -25,6 +25,9 @@ use udl::{DataLayer, Error, ErrorKind, Metrics, Result, UdlConfig};
 /// Pause between attempts to connect the data layer while a store is unreachable.
 const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Pause after a failed accept (such as running out of file descriptors).
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What every request handler shares.
 struct Daemon {
     config: UdlConfig,
@@ -142,8 +145,10 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
         let stream = match accepted {
             Ok((stream, _peer)) => stream,
             Err(e) => {
-                // Out of file descriptors and the like: keep serving the connections we have.
+                // Out of file descriptors and the like: keep serving the connections we have,
+                // and pause rather than spin until accepting works again.
                 tracing::warn!(error = %e.kind(), "accept failed");
+                tokio::time::sleep(ACCEPT_RETRY).await;
                 continue;
             }
         };

@@ -31,9 +31,10 @@ impl PgStore {
         every: Duration,
     ) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
+        // The first sample now, not whenever the task first runs: a resize in between counts.
+        let mut last = store.pool_figures();
+        metrics.set_pool(StoreKind::Postgres, last);
         tokio::spawn(async move {
-            let mut last = store.pool_figures();
-            metrics.set_pool(StoreKind::Postgres, last);
             while !store.pool().is_closed() {
                 tokio::time::sleep(every).await;
                 let now = store.pool_figures();
