@@ -252,3 +252,74 @@ fn phi_fields_are_classified_and_hidden_from_debug() {
         "{shown}"
     );
 }
+
+/// A chain written to the real table verifies when read back; an entry edited or deleted
+/// behind the append-only triggers' back (a superuser disabling them) is found.
+#[tokio::test]
+async fn the_access_log_chain_survives_the_table_and_catches_tampering() {
+    let store = platform().await;
+    let log = store.repository::<PhiAccessLogEntry>().unwrap();
+    let mut prev = None;
+    for hour in 0..6 {
+        let entry = PhiAccessLogEntry {
+            id: Uuid::new_v4(),
+            occurred_at: at(hour) + Duration::nanoseconds(123_456_789),
+            ..access_entry(None)
+        }
+        .sealed_after(prev.take());
+        prev = Some(entry.hash.clone());
+        log.create(&ctx(), entry).await.unwrap();
+    }
+    let read = || async {
+        let rows: Vec<PhiAccessLogEntry> = log
+            .list(
+                &ctx(),
+                &udl_core::Filter::All,
+                &[udl_core::SortKey::asc("occurred_at")],
+                udl_core::Page::first(100),
+            )
+            .await
+            .unwrap()
+            .items;
+        rows
+    };
+    assert_eq!(verify_chain(&read().await, None), Ok(()));
+
+    let tamper = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::raw_sql("SET session_replication_role = replica")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
+            sqlx::raw_sql("SET session_replication_role = origin")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    };
+    tamper(
+        "UPDATE phi_access_log SET outcome = 'denied'
+         WHERE occurred_at = (SELECT occurred_at FROM phi_access_log ORDER BY occurred_at OFFSET 2 LIMIT 1)",
+    )
+    .await;
+    assert_eq!(
+        verify_chain(&read().await, None),
+        Err(BrokenLink::Altered { index: 2 })
+    );
+    tamper(
+        "DELETE FROM phi_access_log
+         WHERE occurred_at = (SELECT occurred_at FROM phi_access_log ORDER BY occurred_at OFFSET 4 LIMIT 1)",
+    )
+    .await;
+    let after_delete = read().await;
+    assert_eq!(after_delete.len(), 5);
+    assert_eq!(
+        verify_chain(&after_delete[3..], Some(&after_delete[2].hash)),
+        Err(BrokenLink::Unlinked { index: 1 }),
+        "the entry after the deleted one no longer links"
+    );
+    common::drop_schema(&store).await;
+}

@@ -1,11 +1,13 @@
 //! The platform's relational models and the migrations that create their tables.
 
+mod access_chain;
 mod access_log;
 mod app_config;
 mod billing;
 mod care;
 mod users;
 
+pub use access_chain::{verify_chain, BrokenLink};
 pub use access_log::{AccessOutcome, PhiAccessLogEntry};
 pub use app_config::AppConfigEntry;
 pub use billing::{Invoice, InvoiceStatus, Subscription, SubscriptionStatus};
