@@ -11,6 +11,7 @@ mod problem;
 mod reader;
 mod resilience;
 mod secret;
+mod security;
 mod serve;
 mod stores;
 
@@ -22,6 +23,7 @@ pub use pool::{PoolConfig, MAX_POOL_SIZE};
 pub use problem::{ConfigError, Problem};
 pub use resilience::ResilienceSettings;
 pub use secret::{Secret, SecretUrl};
+pub use security::SecurityConfig;
 pub use serve::ServeConfig;
 pub use stores::{MongoConfig, PostgresConfig, RedisConfig, Replication, ScyllaConfig};
 
@@ -38,6 +40,8 @@ pub struct UdlConfig {
     pub scylla: Option<ScyllaConfig>,
     /// `[serve]` (defaults when absent).
     pub serve: ServeConfig,
+    /// `[security]` (defaults when absent).
+    pub security: SecurityConfig,
 }
 
 impl UdlConfig {
@@ -93,7 +97,11 @@ impl UdlConfig {
         if let Some(s) = root.section("serve", &mut problems) {
             config.serve = ServeConfig::read(s, &mut problems);
         }
+        if let Some(s) = root.section("security", &mut problems) {
+            config.security = SecurityConfig::read(s, &mut problems);
+        }
         root.finish(&mut problems);
+        security::check_transport(&config, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -119,7 +127,8 @@ impl fmt::Display for UdlConfig {
         if none {
             writeln!(f, "# no store configured\n")?;
         }
-        write!(f, "{}", self.serve)
+        writeln!(f, "{}", self.serve)?;
+        write!(f, "{}", self.security)
     }
 }
 

@@ -258,3 +258,44 @@ fn scylla_address_map_and_spool_dir_are_read_and_bad_pairs_refused() {
     let err = UdlConfig::from_sources(None, env("db.internal:9042")).unwrap_err();
     assert!(err.to_string().contains("scylla.address_map"), "{err}");
 }
+
+#[test]
+fn require_tls_refuses_each_plaintext_store_by_name_and_accepts_tls_urls() {
+    let plain = [
+        ("UDL__SECURITY__ENVIRONMENT", "production"),
+        ("UDL__POSTGRES__URL", "postgres://app@db/udl"),
+        ("UDL__MONGO__URL", "mongodb://docs/"),
+        ("UDL__REDIS__URL", "redis://cache/"),
+        ("UDL__SCYLLA__NODES", "10.0.0.5:9042"),
+    ];
+    let err = UdlConfig::from_sources(None, plain.map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .unwrap_err()
+        .to_string();
+    for key in ["postgres.url", "mongo.url", "redis.url", "scylla.nodes"] {
+        assert!(err.contains(key), "{key} not refused: {err}");
+    }
+    assert!(err.contains("require_tls"), "{err}");
+
+    let encrypted = [
+        ("UDL__SECURITY__ENVIRONMENT", "production"),
+        (
+            "UDL__POSTGRES__URL",
+            "postgres://app@db/udl?sslmode=verify-full",
+        ),
+        ("UDL__MONGO__URL", "mongodb://docs/?tls=true"),
+        ("UDL__REDIS__URL", "rediss://cache/"),
+    ];
+    let config =
+        UdlConfig::from_sources(None, encrypted.map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .unwrap();
+    assert!(config.security.require_tls);
+
+    let development = [("UDL__REDIS__URL", "redis://127.0.0.1/")];
+    let config =
+        UdlConfig::from_sources(None, development.map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .unwrap();
+    assert!(
+        !config.security.require_tls,
+        "off by default in development"
+    );
+}
