@@ -171,11 +171,11 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     assert_eq!(daemon.ready().0.status, 200);
     postgres.add_latency(1_500);
 
-    // A slow readiness check in flight...
-    let address = daemon.address.clone();
-    let slow = std::thread::spawn(move || http::get(&address, "/health/ready"));
-    // ...whose connection was accepted: connections are accepted in order, so an answer on a
-    // later connection means the daemon holds the slow one.
+    // A slow readiness check in flight, its connection made before the next one...
+    let slow = http::send(&daemon.address, "GET", "/health/ready", None).unwrap();
+    let slow = std::thread::spawn(move || slow.finish());
+    // ...so it was accepted: connections are accepted in order, and an answer on a later
+    // connection means the daemon holds the slow one.
     let deadline = Instant::now() + Duration::from_secs(10);
     while http::get(&daemon.address, "/health/live").is_err() {
         assert!(Instant::now() < deadline, "the daemon stopped answering");

@@ -16,13 +16,39 @@ pub struct Answer {
     pub body: String,
 }
 
-/// Sends `method path` with an optional JSON `body` to `address`; the answer, or why none came.
-pub fn request(
+/// A request sent whose answer has not been read yet.
+pub struct Pending(TcpStream);
+
+impl Pending {
+    /// Reads the whole answer.
+    pub fn finish(mut self) -> Result<Answer, String> {
+        let mut answer = String::new();
+        self.0
+            .read_to_string(&mut answer)
+            .map_err(|e| e.to_string())?;
+        let (head, body) = answer.split_once("\r\n\r\n").ok_or("no end of headers")?;
+        let (status_line, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        Ok(Answer {
+            status,
+            headers: headers.to_owned(),
+            body: body.to_owned(),
+        })
+    }
+}
+
+/// Connects to `address` and sends `method path` with an optional JSON `body`; when it
+/// returns, the connection is established (queued for the server's accept, in order).
+pub fn send(
     address: &str,
     method: &str,
     path: &str,
     body: Option<&str>,
-) -> Result<Answer, String> {
+) -> Result<Pending, String> {
     let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -36,22 +62,17 @@ pub fn request(
     stream
         .write_all(format!("{head}{body}").as_bytes())
         .map_err(|e| e.to_string())?;
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .map_err(|e| e.to_string())?;
-    let (head, body) = answer.split_once("\r\n\r\n").ok_or("no end of headers")?;
-    let (status_line, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    Ok(Answer {
-        status,
-        headers: headers.to_owned(),
-        body: body.to_owned(),
-    })
+    Ok(Pending(stream))
+}
+
+/// Sends `method path` with an optional JSON `body` to `address`; the answer, or why none came.
+pub fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Answer, String> {
+    send(address, method, path, body)?.finish()
 }
 
 /// `GET path` from `address`.
