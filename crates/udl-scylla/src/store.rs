@@ -178,7 +178,20 @@ impl ScyllaStore {
             .get_session()
             .prepare(cql)
             .await
-            .map_err(|e| classify(&e.into(), "prepare"))
+            .map_err(|e| match classify(&e.into(), "prepare") {
+                // udl prepares only its own statements: a refusal means the tables they name
+                // are missing or differ, which a migration fixes.
+                refused if refused.kind() == ErrorKind::InvalidInput => Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "ScyllaDB refused a statement udl prepares: a table it uses is missing or differs in keyspace {} (run `udl migrate up`)",
+                        self.keyspace
+                    ),
+                )
+                .with_store(StoreKind::Scylla)
+                .with_operation("prepare"),
+                other => other,
+            })
     }
 
     /// Runs `statement` a page at a time, handing each row (decoded as `R`) to `each` until

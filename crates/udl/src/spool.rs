@@ -26,21 +26,11 @@ pub(crate) struct Spool {
 impl Spool {
     /// Opens the spool in `dir` and starts replaying it.
     pub async fn start(store: &ScyllaStore, dir: &Path, metrics: Arc<Metrics>) -> Result<Self> {
-        let analytics = SpooledAnalytics::new(store, dir, IN_FLIGHT)
-            .await
-            .map_err(|e| match e.kind() {
-                // Preparing against tables that do not exist is refused as invalid CQL.
-                udl_core::ErrorKind::InvalidInput => udl_core::Error::new(
-                    udl_core::ErrorKind::Config,
-                    format!(
-                        "the analytics tables are missing in keyspace {}; run `udl migrate up`",
-                        store.keyspace()
-                    ),
-                )
-                .with_store(udl_core::StoreKind::Scylla),
-                _ => e,
-            })?;
-        let analytics = Arc::new(analytics.with_metrics(metrics));
+        let analytics = Arc::new(
+            SpooledAnalytics::new(store, dir, IN_FLIGHT)
+                .await?
+                .with_metrics(metrics),
+        );
         let (stop, stopped) = oneshot::channel();
         let replaying = Arc::clone(&analytics);
         let task = tokio::spawn(async move { replaying.replay_until(REPLAY_EVERY, stopped).await });
