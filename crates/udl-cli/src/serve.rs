@@ -42,6 +42,7 @@ impl Daemon {
         loop {
             match DataLayer::connect_with_metrics(&self.config, Arc::clone(&self.metrics)).await {
                 Ok(data) => {
+                    self.monitor.adopt(&data).await;
                     let _ = self.data.set(data);
                     return;
                 }

@@ -251,6 +251,30 @@ impl HealthMonitor {
         self
     }
 
+    /// Checks through `data`'s connections from now on, closing the ones made for checks: a
+    /// process then keeps one pool per store, and the pool gauges describe the pool its data
+    /// layer uses rather than the monitor's own.
+    pub async fn adopt(&self, data: &crate::DataLayer) {
+        #[cfg(feature = "postgres")]
+        if let Ok(pg) = data.postgres() {
+            if let Some(own) = self.postgres.lock().await.replace(pg.clone()) {
+                own.pool().close().await;
+            }
+        }
+        #[cfg(feature = "mongo")]
+        if let Ok(mongo) = data.mongo() {
+            *self.mongo.lock().await = Some(mongo.clone());
+        }
+        #[cfg(feature = "redis")]
+        if let Ok(redis) = data.redis() {
+            *self.redis.lock().await = Some(redis.clone());
+        }
+        #[cfg(feature = "scylla")]
+        if let Ok(scylla) = data.scylla() {
+            *self.scylla.lock().await = Some(scylla.clone());
+        }
+    }
+
     /// Closes the connections kept so far (PostgreSQL's pool is closed politely).
     pub async fn close(&self) {
         #[cfg(feature = "postgres")]
