@@ -192,6 +192,7 @@ impl DataLayer {
 impl DataLayer {
     /// Stops background work: the spool gets a last replay within `grace` (what remains stays
     /// on disk for the next start) and PostgreSQL's pool is closed.
+    #[cfg_attr(not(feature = "scylla"), allow(unused_variables))]
     pub async fn shutdown(&self, grace: std::time::Duration) {
         #[cfg(feature = "scylla")]
         if let Some(spool) = &self.spool {
@@ -204,7 +205,6 @@ impl DataLayer {
         if let Some(pg) = &self.postgres {
             pg.pool().close().await;
         }
-        let _ = grace;
     }
 }
 
