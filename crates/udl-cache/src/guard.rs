@@ -103,6 +103,20 @@ impl RedisGuard {
         }
     }
 
+    /// One Redis command through [`RedisGuard::call`], its error classified as `operation`.
+    pub async fn command<T>(
+        &self,
+        operation: &'static str,
+        command: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        self.call(operation, async {
+            command
+                .await
+                .map_err(|e| udl_redis::classify(&e, operation))
+        })
+        .await
+    }
+
     /// Keeps invalidations Redis did not receive.
     pub fn defer(&self, undelivered: Pending) {
         self.pending().merge(undelivered);

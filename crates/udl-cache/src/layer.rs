@@ -168,11 +168,7 @@ impl CachedStore {
             codec::encode(entity, record),
             self.config.l2_ttl.as_millis().max(1) as u64,
         );
-        self.guard
-            .call("cache put", async {
-                put.await.map_err(|e| udl_redis::classify(&e, "cache put"))
-            })
-            .await;
+        self.guard.command("cache put", put).await;
     }
 
     /// Sends invalidations kept during an outage; whether Redis now holds nothing stale
@@ -261,11 +257,7 @@ impl CachedStore {
         let mut conn = self.redis.connection();
         let version: Option<u64> = self
             .guard
-            .call("cache version", async {
-                conn.get(self.version_key(entity))
-                    .await
-                    .map_err(|e| udl_redis::classify(&e, "cache version"))
-            })
+            .command("cache version", conn.get(self.version_key(entity)))
             .await?;
         let namespace = format!("q:{}:{}:", entity.name, version.unwrap_or(0));
         Some(self.redis.digest_key(&namespace, &fingerprint(query)))
@@ -396,11 +388,7 @@ impl RecordStore for CachedStore {
         let mut conn = self.redis.connection();
         let cached = self
             .guard
-            .call("cache list get", async {
-                conn.get::<_, Option<Vec<u8>>>(&key)
-                    .await
-                    .map_err(|e| udl_redis::classify(&e, "cache list get"))
-            })
+            .command("cache list get", conn.get::<_, Option<Vec<u8>>>(&key))
             .await
             .flatten();
         if let Some(records) = cached.and_then(|bytes| codec::decode_list(entity, &bytes)) {
@@ -412,12 +400,7 @@ impl RecordStore for CachedStore {
             codec::encode_list(entity, &records),
             self.config.l3_ttl.as_millis().max(1) as u64,
         );
-        self.guard
-            .call("cache list put", async {
-                put.await
-                    .map_err(|e| udl_redis::classify(&e, "cache list put"))
-            })
-            .await;
+        self.guard.command("cache list put", put).await;
         Ok(records)
     }
 
