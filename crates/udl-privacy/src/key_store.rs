@@ -32,22 +32,27 @@ fn store_error(e: &sqlx::Error, operation: &'static str) -> Error {
     udl_postgres::classify(e, operation)
 }
 
+/// The wrapped data keys of one purpose, oldest first.
+async fn stored(pg: &PgStore, purpose: KeyPurpose) -> Result<Vec<(i32, i32, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT version, kek_version, wrapped FROM udl_data_keys WHERE purpose = $1 ORDER BY version",
+    )
+    .bind(purpose.name())
+    .fetch_all(pg.pool())
+    .await
+    .map_err(|e| store_error(&e, "load data keys"))
+}
+
 /// The data keys of one purpose, unwrapped, oldest first; a first key is made when none exists.
 pub async fn load_keys(
     pg: &PgStore,
     provider: &dyn KeyProvider,
     purpose: KeyPurpose,
 ) -> Result<Vec<(KeyVersion, DataKey)>> {
-    let rows: Vec<(i32, i32, Vec<u8>)> = sqlx::query_as(
-        "SELECT version, kek_version, wrapped FROM udl_data_keys WHERE purpose = $1 ORDER BY version",
-    )
-    .bind(purpose.name())
-    .fetch_all(pg.pool())
-    .await
-    .map_err(|e| store_error(&e, "load data keys"))?;
+    let mut rows = stored(pg, purpose).await?;
     if rows.is_empty() {
         rotate(pg, provider, purpose).await?;
-        return Box::pin(load_keys(pg, provider, purpose)).await;
+        rows = stored(pg, purpose).await?;
     }
     let mut keys = Vec::with_capacity(rows.len());
     for (version, kek_version, bytes) in rows {
