@@ -4,7 +4,7 @@
 //! rendered by `udl serve` at `/metrics`.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
@@ -59,7 +59,6 @@ pub struct Metrics {
     spool_depth: Family<StoreLabels, Gauge>,
     spool_replayed: Family<StoreLabels, Counter>,
     store_up: Family<StoreLabels, Gauge>,
-    render_lock: Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -158,7 +157,6 @@ impl Metrics {
             pool_resizes,
             spool_depth,
             spool_replayed,
-            render_lock: Mutex::new(()),
         }
     }
 
@@ -268,7 +266,6 @@ impl Metrics {
 
     /// Everything, in the Prometheus text format (OpenMetrics flavour, ending in `# EOF`).
     pub fn render(&self) -> String {
-        let _one_at_a_time = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);
