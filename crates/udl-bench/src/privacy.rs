@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use udl_privacy::{BlindIndex, DataKey, FieldCipher, FieldPlace, Normalise};
+use udl_core::BlindIndexRule;
+use udl_privacy::{BlindIndex, DataKey, FieldCipher, FieldPlace};
 
 const FIELD: usize = 1024;
 const WINDOW: Duration = Duration::from_secs(2);
@@ -43,7 +44,7 @@ pub fn run() -> Result<(), udl::Error> {
     let index = BlindIndex::new(&DataKey::generate()?);
     let hashes = per_second(|n| {
         let email = format!("fake.patient{n}@example.test");
-        std::hint::black_box(index.of("users", "email", &email, Normalise::CaseInsensitive));
+        std::hint::black_box(index.of("users", "email", &email, BlindIndexRule::CaseInsensitive));
     });
     println!("privacy: one core, {FIELD}-byte field, AES-256-GCM (ring), 2 s per line");
     println!("{:<28} {:>12}", "measure", "value");

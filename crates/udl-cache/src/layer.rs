@@ -68,9 +68,10 @@ pub struct CachedStore {
     _alive: Arc<()>,
 }
 
-/// PHI is never cached: it could only be cached encrypted, which comes with the privacy layer.
+/// PHI is cached only sealed: the cache must sit below the privacy layer's encryption, which
+/// hands it the entity's stored form with every PHI field as ciphertext.
 fn cacheable(entity: &EntityMeta) -> bool {
-    !entity.has_phi()
+    !entity.holds_plain_phi()
 }
 
 fn record_key(entity: &EntityMeta, id: &Value) -> String {

@@ -4,7 +4,8 @@
 //! writes through the layer invalidate L1 and L2 here and, over Redis pub/sub, in every other
 //! process; a per-entity version stamp makes stale L3 entries unreachable after any write.
 //!
-//! Entities holding PHI are never cached (until field encryption can protect them). When Redis
+//! Entities holding PHI are cached only in their encrypted stored form (the cache below
+//! `udl_privacy::EncryptedStore`); with any PHI field in the clear they are never cached. When Redis
 //! is down or slow, L2 and L3 are skipped (each call is bounded by `l2_timeout`, and after
 //! repeated failures Redis is not asked at all until its breaker probes it again), L1 keeps
 //! serving what it has and misses go to the source store; invalidations Redis missed are sent

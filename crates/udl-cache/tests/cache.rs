@@ -339,7 +339,7 @@ async fn query_results_follow_writes(w: World) {
 }
 
 #[tokio::test]
-async fn phi_entities_are_never_cached() {
+async fn phi_entities_in_the_clear_are_never_cached() {
     let w = world(&servers::redis_url()).await;
     let cache = w.cache().await;
     let notes = repo::<Note>(&cache);

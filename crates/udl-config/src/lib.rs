@@ -7,6 +7,7 @@
 
 mod layers;
 mod pool;
+mod privacy;
 mod problem;
 mod reader;
 mod resilience;
@@ -20,6 +21,7 @@ use std::path::Path;
 
 pub use layers::ENV_PREFIX;
 pub use pool::{PoolConfig, MAX_POOL_SIZE};
+pub use privacy::PrivacyConfig;
 pub use problem::{ConfigError, Problem};
 pub use resilience::ResilienceSettings;
 pub use secret::{Secret, SecretUrl};
@@ -42,6 +44,8 @@ pub struct UdlConfig {
     pub serve: ServeConfig,
     /// `[security]` (defaults when absent).
     pub security: SecurityConfig,
+    /// `[privacy]`: field encryption and the other HIPAA layers.
+    pub privacy: Option<PrivacyConfig>,
 }
 
 impl UdlConfig {
@@ -100,6 +104,15 @@ impl UdlConfig {
         if let Some(s) = root.section("security", &mut problems) {
             config.security = SecurityConfig::read(s, &mut problems);
         }
+        if let Some(s) = root.section("privacy", &mut problems) {
+            config.privacy = PrivacyConfig::read(s, &mut problems);
+            if config.postgres.is_none() {
+                problems.push(Problem {
+                    key: "privacy".into(),
+                    problem: "needs [postgres]: data keys and the audit log live there".into(),
+                });
+            }
+        }
         root.finish(&mut problems);
         security::check_transport(&config, &mut problems);
         if problems.is_empty() {
@@ -128,7 +141,11 @@ impl fmt::Display for UdlConfig {
             writeln!(f, "# no store configured\n")?;
         }
         writeln!(f, "{}", self.serve)?;
-        write!(f, "{}", self.security)
+        write!(f, "{}", self.security)?;
+        match &self.privacy {
+            Some(privacy) => write!(f, "\n{privacy}"),
+            None => Ok(()),
+        }
     }
 }
 

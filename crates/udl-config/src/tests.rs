@@ -299,3 +299,42 @@ fn require_tls_refuses_each_plaintext_store_by_name_and_accepts_tls_urls() {
         "off by default in development"
     );
 }
+
+#[test]
+fn privacy_takes_the_key_ring_from_a_file_needs_postgres_and_never_prints_it() {
+    let dir = std::env::temp_dir().join(format!("udl-ring-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ring = dir.join("ring");
+    std::fs::write(&ring, "1:ZmFrZS1rZXktZmFrZS1rZXktZmFrZS1rZXktMDAwMA==\n").unwrap();
+    let config = UdlConfig::from_sources(
+        None,
+        env(&[
+            ("UDL__POSTGRES__URL", "postgres://localhost/db"),
+            ("UDL__PRIVACY__KEY_RING_FILE", ring.to_str().unwrap()),
+        ]),
+    )
+    .unwrap();
+    let privacy = config.privacy.as_ref().unwrap();
+    assert!(privacy.key_ring.expose().starts_with("1:ZmFr"));
+    assert!(!config.to_string().contains("ZmFr"), "{config}");
+    assert!(!format!("{config:?}").contains("ZmFr"));
+
+    let problems = problems_of(None, &[("UDL__PRIVACY__KEY_RING", "1:ZmFr")]);
+    assert!(
+        problems.iter().any(|p| p.starts_with("privacy:")),
+        "{problems:?}"
+    );
+    assert!(problems.iter().all(|p| !p.contains("ZmFr")), "{problems:?}");
+    let problems = problems_of(
+        None,
+        &[
+            ("UDL__POSTGRES__URL", "postgres://h/db"),
+            ("UDL__PRIVACY__SURPRISE", "1"),
+        ],
+    );
+    assert!(
+        problems.iter().any(|p| p.starts_with("privacy.key_ring:")),
+        "{problems:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -42,6 +42,12 @@ pub struct Handling {
     pub mask: Option<MaskRule>,
     /// Leave it out of exports.
     pub drop_from_export: bool,
+    /// For an encrypted field that must be found by equality: how its blind index normalises
+    /// values. Equality filters on the field then use the index.
+    pub blind_index: Option<BlindIndexRule>,
+    /// Set by the privacy layer on the stored form of an encrypted field: the store holds
+    /// ciphertext here, never the value.
+    pub sealed: bool,
 }
 
 impl Handling {
@@ -51,7 +57,21 @@ impl Handling {
         tokenize: false,
         mask: None,
         drop_from_export: false,
+        blind_index: None,
+        sealed: false,
     };
+}
+
+/// How a blind index normalises a value before keying it: values equal after normalising
+/// find each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlindIndexRule {
+    /// As given.
+    Exact,
+    /// Surrounding whitespace removed, lower case (emails, user names).
+    CaseInsensitive,
+    /// Digits only, keeping a leading `+` (phone numbers).
+    Phone,
 }
 
 /// One field of an entity.
@@ -171,6 +191,14 @@ impl EntityMeta {
             .any(|f| f.sensitivity == Sensitivity::Phi)
     }
 
+    /// Whether a stored record of this form would hold PHI in the clear: some PHI field is
+    /// not sealed (encrypted by the privacy layer).
+    pub fn holds_plain_phi(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.sensitivity == Sensitivity::Phi && !f.handling.sealed)
+    }
+
     /// Checks the declaration: id and version fields exist with sensible kinds, names are
     /// unique, and a PHI-bearing entity classifies every field. Run at startup by every
     /// repository, so a hand-written `Entity` cannot skip what the derive enforces.
@@ -241,6 +269,7 @@ impl EntityMeta {
                 ));
             }
         }
+        self.validate_encryption()?;
         if self.has_phi() {
             let unclassified: Vec<_> = self
                 .fields
@@ -255,6 +284,45 @@ impl EntityMeta {
                     unclassified.join(", ")
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl EntityMeta {
+    /// Encrypted fields must be ones the privacy layer can seal: not the id, version or a key
+    /// field (stores need those in the clear), not a vector; a blind index needs encryption.
+    fn validate_encryption(&self) -> Result<()> {
+        for f in self.fields {
+            let h = f.handling;
+            let problem = if h.sealed {
+                // The stored form, checked when its entity was.
+                continue;
+            } else if h.blind_index.is_some() && !h.encrypt {
+                "a blind index is only for encrypted fields"
+            } else if h.blind_index.is_some() && f.kind != ValueKind::Text {
+                "a blind index is only for text fields"
+            } else if !h.encrypt {
+                continue;
+            } else if f.name == self.id_field
+                || Some(f.name) == self.version_field
+                || self.partition_key.contains(&f.name)
+                || self.clustering_key.contains(&f.name)
+            {
+                "the id, version and key fields cannot be encrypted"
+            } else if f.kind == ValueKind::Vector {
+                "vectors cannot be encrypted (similarity search needs them)"
+            } else if h.blind_index.is_none()
+                && self.indexes.iter().any(|i| i.fields.contains(&f.name))
+            {
+                "an indexed encrypted field needs a blind index"
+            } else {
+                continue;
+            };
+            return Err(Error::new(
+                crate::ErrorKind::Config,
+                format!("entity {}: field {}: {problem}", self.name, f.name),
+            ));
         }
         Ok(())
     }

@@ -25,7 +25,9 @@ pub use capability::{Capabilities, Capability};
 pub use changes::{Changes, ValidChanges};
 pub use context::{AccessContext, Purpose, Role};
 pub use cursor::Cursor;
-pub use entity::{Entity, EntityMeta, FieldMeta, Handling, IndexMeta, MaskRule, Sensitivity};
+pub use entity::{
+    BlindIndexRule, Entity, EntityMeta, FieldMeta, Handling, IndexMeta, MaskRule, Sensitivity,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{field, FieldFilter, Filter};
 pub use mask::{mask_value, REDACTED};

@@ -30,6 +30,8 @@ pub struct FieldAttrs {
     pub tokenize: bool,
     pub mask: Option<&'static str>,
     pub no_export: bool,
+    /// `blind_index` or `blind_index = "exact|case_insensitive|phone"`: the rule's variant.
+    pub blind_index: Option<&'static str>,
 }
 
 pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
@@ -117,6 +119,22 @@ pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
                 out.tokenize = true;
             } else if p.is_ident("no_export") {
                 out.no_export = true;
+            } else if p.is_ident("blind_index") {
+                out.blind_index =
+                    Some(if meta.input.peek(syn::Token![=]) {
+                        let rule: LitStr = meta.value()?.parse()?;
+                        match rule.value().as_str() {
+                            "exact" => "Exact",
+                            "case_insensitive" => "CaseInsensitive",
+                            "phone" => "Phone",
+                            _ => return Err(syn::Error::new(
+                                rule.span(),
+                                "blind_index must be \"exact\", \"case_insensitive\" or \"phone\"",
+                            )),
+                        }
+                    } else {
+                        "Exact"
+                    });
             } else if p.is_ident("mask") {
                 let rule: LitStr = meta.value()?.parse()?;
                 out.mask = Some(match rule.value().as_str() {
@@ -134,7 +152,7 @@ pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
             } else {
                 return Err(meta.error(
                     "unknown udl field option; expected id, version, public, internal, pii, \
-                     phi, encrypt, tokenize, mask = \"...\" or no_export",
+                     phi, encrypt, blind_index, tokenize, mask = \"...\" or no_export",
                 ));
             }
             Ok(())

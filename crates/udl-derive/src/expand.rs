@@ -190,20 +190,24 @@ fn field_meta(krate: &TokenStream, f: &Field) -> TokenStream {
         meta = quote!(#meta.classified(#krate::Sensitivity::#variant));
     }
     let a = &f.attrs;
-    if a.encrypt || a.tokenize || a.mask.is_some() || a.no_export {
+    if a.encrypt || a.tokenize || a.mask.is_some() || a.no_export || a.blind_index.is_some() {
         let (encrypt, tokenize, no_export) = (a.encrypt, a.tokenize, a.no_export);
-        let mask = match a.mask {
-            Some(rule) => {
-                let rule = format_ident!("{}", rule);
-                quote!(::core::option::Option::Some(#krate::MaskRule::#rule))
+        let option = |path: TokenStream, variant: Option<&str>| match variant {
+            Some(v) => {
+                let v = format_ident!("{}", v);
+                quote!(::core::option::Option::Some(#krate::#path::#v))
             }
             None => quote!(::core::option::Option::None),
         };
+        let mask = option(quote!(MaskRule), a.mask);
+        let blind_index = option(quote!(BlindIndexRule), a.blind_index);
         meta = quote!(#meta.handled(#krate::Handling {
             encrypt: #encrypt,
             tokenize: #tokenize,
             mask: #mask,
             drop_from_export: #no_export,
+            blind_index: #blind_index,
+            sealed: false,
         }));
     }
     meta

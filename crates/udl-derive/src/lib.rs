@@ -6,7 +6,8 @@
 //! #[udl(table = "users")]
 //! struct User {
 //!     #[udl(id, internal)]          id: Uuid,
-//!     #[udl(pii, encrypt, mask = "email_domain")] email: String,
+//!     #[udl(pii, encrypt, blind_index = "case_insensitive", mask = "email_domain")]
+//!     email: String,
 //!     #[udl(version, internal)]     version: i64,
 //! }
 //! ```

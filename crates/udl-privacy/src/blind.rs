@@ -4,34 +4,23 @@
 //! indexes. Only equality can use it; ranges and prefixes cannot.
 
 use ring::hmac;
+use udl_core::BlindIndexRule;
 
 use crate::keys::DataKey;
 
-/// How a value is normalised before it is indexed (equal after normalising = found).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Normalise {
-    /// As given.
-    Exact,
-    /// Surrounding whitespace removed, lower case (emails, user names).
-    CaseInsensitive,
-    /// Digits only, keeping a leading `+` (phone numbers).
-    Phone,
-}
-
-impl Normalise {
-    fn apply(self, value: &str) -> String {
-        match self {
-            Normalise::Exact => value.to_owned(),
-            Normalise::CaseInsensitive => value.trim().to_lowercase(),
-            Normalise::Phone => {
-                let trimmed = value.trim();
-                let mut out = String::with_capacity(trimmed.len());
-                if trimmed.starts_with('+') {
-                    out.push('+');
-                }
-                out.extend(trimmed.chars().filter(char::is_ascii_digit));
-                out
+/// `value` as `rule` normalises it before indexing.
+fn normalise(rule: BlindIndexRule, value: &str) -> String {
+    match rule {
+        BlindIndexRule::Exact => value.to_owned(),
+        BlindIndexRule::CaseInsensitive => value.trim().to_lowercase(),
+        BlindIndexRule::Phone => {
+            let trimmed = value.trim();
+            let mut out = String::with_capacity(trimmed.len());
+            if trimmed.starts_with('+') {
+                out.push('+');
             }
+            out.extend(trimmed.chars().filter(char::is_ascii_digit));
+            out
         }
     }
 }
@@ -49,14 +38,14 @@ impl BlindIndex {
         }
     }
 
-    /// The index of `value` in `table.field`, after `normalise`.
-    pub fn of(&self, table: &str, field: &str, value: &str, normalise: Normalise) -> [u8; 32] {
+    /// The index of `value` in `table.field`, after normalising it by `rule`.
+    pub fn of(&self, table: &str, field: &str, value: &str, rule: BlindIndexRule) -> [u8; 32] {
         let mut context = hmac::Context::with_key(&self.key);
         for part in [table, field] {
             context.update(&(part.len() as u32).to_be_bytes());
             context.update(part.as_bytes());
         }
-        context.update(normalise.apply(value).as_bytes());
+        context.update(normalise(rule, value).as_bytes());
         let tag = context.sign();
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());

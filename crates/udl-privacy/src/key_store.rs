@@ -5,7 +5,10 @@
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_postgres::PgStore;
 
+use crate::blind::BlindIndex;
+use crate::cipher::FieldCipher;
 use crate::keys::{DataKey, KeyProvider, KeyVersion, WrappedKey};
+use crate::sealing::FieldKeys;
 
 /// What a data key is for; each purpose has its own versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,4 +103,21 @@ pub async fn rotate(
         "data key rotation kept colliding with another rotation; try again",
     )
     .with_store(StoreKind::Postgres))
+}
+
+impl FieldKeys {
+    /// The field-encryption and blind-index keys kept in `pg`, unwrapped by `provider`
+    /// (first versions are made when none exist). The first blind-index version keys the
+    /// indexes: a blind index cannot be rotated without recomputing every stored index.
+    pub async fn load(pg: &PgStore, provider: &dyn KeyProvider) -> Result<Self> {
+        let cipher = FieldCipher::new(load_keys(pg, provider, KeyPurpose::Encryption).await?)?;
+        let index_keys = load_keys(pg, provider, KeyPurpose::BlindIndex).await?;
+        let (_, index_key) = index_keys
+            .first()
+            .ok_or_else(|| Error::new(ErrorKind::Config, "no blind-index key"))?;
+        Ok(FieldKeys {
+            cipher,
+            index: BlindIndex::new(index_key),
+        })
+    }
 }

@@ -14,12 +14,19 @@
 
 mod blind;
 mod cipher;
+mod encrypted_store;
 mod key_store;
 mod keys;
 mod mask;
+mod plain;
+mod sealing;
+mod stored_form;
 
-pub use blind::{BlindIndex, Normalise};
+pub use blind::BlindIndex;
 pub use cipher::{FieldCipher, FieldPlace};
+pub use encrypted_store::EncryptedStore;
 pub use key_store::{load_keys, rotate, KeyPurpose};
 pub use keys::{DataKey, KeyProvider, KeyVersion, LocalKeyRing, WrappedKey};
 pub use mask::Masker;
+pub use sealing::FieldKeys;
+pub use stored_form::{blind_index_name, stored_form};

@@ -1,10 +1,8 @@
 //! Field encryption and blind indexes: values open only where they were written, tampering is
 //! caught, rotated-away keys still decrypt old values, and wrapped keys round-trip.
 
-use udl_core::ErrorKind;
-use udl_privacy::{
-    BlindIndex, DataKey, FieldCipher, FieldPlace, KeyProvider as _, LocalKeyRing, Normalise,
-};
+use udl_core::{BlindIndexRule, ErrorKind};
+use udl_privacy::{BlindIndex, DataKey, FieldCipher, FieldPlace, KeyProvider as _, LocalKeyRing};
 
 const CANARY: &str = "CANARY-PHI fake diagnosis: seasonal allergies";
 
@@ -144,7 +142,7 @@ fn a_bad_key_ring_is_refused_without_quoting_it() {
 fn blind_indexes_match_after_normalising_and_differ_by_field_and_key() {
     let key = DataKey::generate().unwrap();
     let index = BlindIndex::new(&key);
-    let email = |v| index.of("users", "email", v, Normalise::CaseInsensitive);
+    let email = |v| index.of("users", "email", v, BlindIndexRule::CaseInsensitive);
     assert_eq!(
         email(" Fake.Patient@Example.test "),
         email("fake.patient@example.test")
@@ -159,11 +157,11 @@ fn blind_indexes_match_after_normalising_and_differ_by_field_and_key() {
             "users",
             "recovery_email",
             "fake.patient@example.test",
-            Normalise::CaseInsensitive
+            BlindIndexRule::CaseInsensitive
         ),
         "one value in two fields gives unrelated indexes"
     );
-    let phone = |v| index.of("users", "phone", v, Normalise::Phone);
+    let phone = |v| index.of("users", "phone", v, BlindIndexRule::Phone);
     assert_eq!(phone("+1 (555) 010-0199"), phone("+15550100199"));
     let other = BlindIndex::new(&DataKey::generate().unwrap());
     assert_ne!(
@@ -171,7 +169,7 @@ fn blind_indexes_match_after_normalising_and_differ_by_field_and_key() {
             "users",
             "email",
             "fake.patient@example.test",
-            Normalise::CaseInsensitive
+            BlindIndexRule::CaseInsensitive
         ),
         email("fake.patient@example.test")
     );

@@ -9,7 +9,7 @@
 //! everything this binary logged (at TRACE, every crate) and its metrics for canaries.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use udl_config::UdlConfig;
@@ -28,34 +28,6 @@ const TIMEOUT: Duration = Duration::from_millis(300);
 /// Marks PHI planted in test notes; it must never show up in logs or metrics.
 const CANARY: &str = "CANARY-PHI-7c1e";
 
-/// Everything logged by this test binary, at TRACE level.
-fn captured_logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_ansi(false)
-            .with_writer(move || Capture(logs))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        logs
-    })
-}
-
-struct Capture(&'static Mutex<Vec<u8>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A note whose PHI field carries the canary.
 fn phi_note(n: i64) -> Note {
     Note {
@@ -66,7 +38,7 @@ fn phi_note(n: i64) -> Note {
 
 /// No canary in anything logged so far nor in `metrics`, and the logs did see the faults.
 fn assert_no_phi_in_logs_or(metrics: &Metrics) {
-    let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
+    let logs = udl_testkit::logs::captured();
     assert!(logs.contains("udl.store"), "operations are traced");
     assert!(!logs.contains(CANARY), "PHI in the logs");
     let text = metrics.render();
@@ -160,7 +132,7 @@ impl Faulty {
         records: Arc<dyn RecordStore>,
         cleanup: impl std::future::Future<Output = ()> + 'static,
     ) -> Self {
-        captured_logs();
+        udl_testkit::logs::capture();
         let metrics = Arc::new(Metrics::new());
         let store = layered(records, Arc::clone(&metrics));
         Faulty {

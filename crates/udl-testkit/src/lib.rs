@@ -4,6 +4,7 @@
 pub mod conformance;
 pub mod fixtures;
 pub mod http;
+pub mod logs;
 pub mod private_redis;
 pub mod servers;
 pub mod toxiproxy;

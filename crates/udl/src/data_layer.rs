@@ -24,6 +24,9 @@ pub struct DataLayer {
     metrics: Arc<Metrics>,
     #[cfg(feature = "scylla")]
     spool: Option<Arc<crate::spool::Spool>>,
+    /// Field keys when `[privacy]` is configured: every repository then encrypts.
+    #[cfg(feature = "privacy")]
+    field_keys: Option<Arc<udl_privacy::FieldKeys>>,
 }
 
 /// How often pool sizes are sampled for the resize log and the pool gauges.
@@ -83,6 +86,8 @@ impl DataLayer {
             metrics,
             #[cfg(feature = "scylla")]
             spool: None,
+            #[cfg(feature = "privacy")]
+            field_keys: None,
         };
         #[cfg(feature = "scylla")]
         if let (Some(store), Some(dir)) = (
@@ -98,6 +103,12 @@ impl DataLayer {
             store.watch_pool(Arc::clone(&data.metrics), POOL_SAMPLE_EVERY);
             let records = store.records();
             data.layer(records, &c.resilience);
+        }
+        #[cfg(feature = "privacy")]
+        if let (Some(store), Some(privacy)) = (&data.postgres, &config.privacy) {
+            data.field_keys = Some(Arc::new(
+                crate::privacy_setup::field_keys(store, privacy).await?,
+            ));
         }
         #[cfg(feature = "mongo")]
         if let (Some(store), Some(c)) = (&data.mongo, &config.mongo) {
@@ -117,7 +128,8 @@ impl DataLayer {
         &self.metrics
     }
 
-    /// The record store of `store` behind its resilience layer.
+    /// The record store of `store` behind its resilience layer, below the privacy layers:
+    /// for tools that move stored data as it is (use [`DataLayer::repository`] for entities).
     pub fn records(&self, store: StoreKind) -> Result<Arc<dyn RecordStore>> {
         self.layered
             .iter()
@@ -134,9 +146,38 @@ impl DataLayer {
             .collect()
     }
 
-    /// A repository of `T` on `store`, behind the store's resilience layer.
+    /// A repository of `T` on `store`, behind the privacy layers (when `[privacy]` is
+    /// configured) and the store's resilience layer. An entity with encrypted fields is refused
+    /// without `[privacy]`, so it is never stored in the clear.
     pub fn repository<T: Entity>(&self, store: StoreKind) -> Result<Repository<T>> {
-        Repository::new(self.records(store)?)
+        Repository::new(self.protect(T::meta(), self.records(store)?)?)
+    }
+
+    /// `inner` behind the privacy layers, for entity `entity`; use it to put them above a
+    /// cache (`udl::cache::CachedStore`) so that Redis holds only what they let through.
+    pub fn protect(
+        &self,
+        entity: &'static udl_core::EntityMeta,
+        inner: Arc<dyn RecordStore>,
+    ) -> Result<Arc<dyn RecordStore>> {
+        #[cfg(feature = "privacy")]
+        if let Some(keys) = &self.field_keys {
+            return Ok(Arc::new(udl_privacy::EncryptedStore::new(
+                inner,
+                Arc::clone(keys),
+            )));
+        }
+        if entity.fields.iter().any(|f| f.handling.encrypt) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "entity {} has encrypted fields; configure [privacy] (privacy.key_ring_file) \
+                     to store it",
+                    entity.name
+                ),
+            ));
+        }
+        Ok(inner)
     }
 
     /// The PostgreSQL store, or a `Config` error when `[postgres]` is not configured.

@@ -37,6 +37,8 @@
 
 mod data_layer;
 pub mod health;
+#[cfg(feature = "privacy")]
+mod privacy_setup;
 #[cfg(feature = "scylla")]
 mod spool;
 
@@ -53,6 +55,8 @@ pub use udl_metrics::Metrics;
 pub use udl_mongo as mongo;
 #[cfg(feature = "postgres")]
 pub use udl_postgres as postgres;
+#[cfg(feature = "privacy")]
+pub use udl_privacy as privacy;
 #[cfg(feature = "redis")]
 pub use udl_redis as redis;
 pub use udl_resilience as resilience;

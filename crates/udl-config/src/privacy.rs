@@ -1,0 +1,40 @@
+//! `[privacy]`: the HIPAA layers. With it, every repository the data layer hands out encrypts
+//! the fields entities mark `encrypt` (data keys live in PostgreSQL, wrapped by the key ring).
+//! Without it, an entity with encrypted fields is refused rather than stored in the clear.
+
+use std::fmt;
+
+use crate::problem::Problem;
+use crate::reader::Section;
+use crate::secret::Secret;
+
+/// `[privacy]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivacyConfig {
+    /// The local key ring of key-encryption keys, `"1:<base64 of 32 bytes>,2:..."`
+    /// (`privacy.key_ring` or `privacy.key_ring_file`; env `UDL__PRIVACY__KEY_RING_FILE`).
+    pub key_ring: Secret,
+}
+
+impl PrivacyConfig {
+    pub(crate) fn read(mut s: Section<'_>, problems: &mut Vec<Problem>) -> Option<Self> {
+        let key_ring = s.secret("key_ring", "key_ring_file", problems);
+        if key_ring.is_none() && !problems.iter().any(|p| p.key.starts_with("privacy.")) {
+            problems.push(Problem {
+                key: "privacy.key_ring".into(),
+                problem: "required: set privacy.key_ring or privacy.key_ring_file".into(),
+            });
+        }
+        s.finish(problems);
+        Some(PrivacyConfig {
+            key_ring: Secret::new(key_ring?),
+        })
+    }
+}
+
+impl fmt::Display for PrivacyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "[privacy]")?;
+        writeln!(f, "key_ring = \"{}\"", self.key_ring)
+    }
+}

@@ -1,0 +1,220 @@
+//! [`EncryptedStore`]: field encryption and blind indexes as a layer over any record store.
+//! Callers see their entity; the store below sees its stored form and never a plaintext value
+//! of an encrypted field. Put it above the cache, so Redis holds only ciphertext too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use udl_core::{
+    AccessContext, Capabilities, EntityMeta, Filter, Query, Record, RecordStore, Result, StoreKind,
+    ValidChanges, Value,
+};
+
+use crate::sealing::{FieldKeys, Sealer};
+
+/// Encrypts the fields each entity marks `encrypt` on their way into `inner`, and opens them
+/// on the way out.
+pub struct EncryptedStore {
+    inner: Arc<dyn RecordStore>,
+    keys: Arc<FieldKeys>,
+}
+
+impl EncryptedStore {
+    /// `inner` behind field encryption with `keys`.
+    pub fn new(inner: Arc<dyn RecordStore>, keys: Arc<FieldKeys>) -> Self {
+        EncryptedStore { inner, keys }
+    }
+
+    fn sealer(&self, entity: &'static EntityMeta, operation: &'static str) -> Result<Sealer<'_>> {
+        Sealer::new(&self.keys, self.inner.kind().name(), entity)
+            .map_err(|e| self.attribute(e, operation))
+    }
+
+    fn attribute(&self, error: udl_core::Error, operation: &'static str) -> udl_core::Error {
+        error
+            .with_store(self.inner.kind())
+            .with_operation(operation)
+    }
+
+    fn open_all(
+        &self,
+        sealer: &Sealer<'_>,
+        records: Vec<Record>,
+        operation: &'static str,
+    ) -> Result<Vec<Record>> {
+        records
+            .into_iter()
+            .map(|r| sealer.open_record(r))
+            .collect::<Result<_>>()
+            .map_err(|e| self.attribute(e, operation))
+    }
+}
+
+#[async_trait]
+impl RecordStore for EncryptedStore {
+    fn kind(&self) -> StoreKind {
+        self.inner.kind()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn insert(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+    ) -> Result<()> {
+        let sealer = self.sealer(entity, "insert")?;
+        let record = sealer
+            .seal_record(record)
+            .map_err(|e| self.attribute(e, "insert"))?;
+        self.inner.insert(ctx, sealer.form, record).await
+    }
+
+    async fn insert_many(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        records: Vec<Record>,
+    ) -> Result<u64> {
+        let sealer = self.sealer(entity, "insert_many")?;
+        let records = records
+            .into_iter()
+            .map(|r| sealer.seal_record(r))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| self.attribute(e, "insert_many"))?;
+        self.inner.insert_many(ctx, sealer.form, records).await
+    }
+
+    async fn fetch(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<Option<Record>> {
+        let sealer = self.sealer(entity, "fetch")?;
+        match self.inner.fetch(ctx, sealer.form, id).await? {
+            Some(stored) => sealer
+                .open_record(stored)
+                .map(Some)
+                .map_err(|e| self.attribute(e, "fetch")),
+            None => Ok(None),
+        }
+    }
+
+    async fn update(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+        changes: &ValidChanges,
+    ) -> Result<bool> {
+        let sealer = self.sealer(entity, "update")?;
+        if sealer.is_plain() {
+            return self.inner.update(ctx, entity, id, changes).await;
+        }
+        let changes = sealer
+            .seal_changes(id, changes)
+            .map_err(|e| self.attribute(e, "update"))?;
+        self.inner.update(ctx, sealer.form, id, &changes).await
+    }
+
+    async fn delete(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        let sealer = self.sealer(entity, "delete")?;
+        self.inner.delete(ctx, sealer.form, id).await
+    }
+
+    async fn list(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        query: &Query,
+    ) -> Result<Vec<Record>> {
+        let sealer = self.sealer(entity, "list")?;
+        if sealer.is_plain() {
+            return self.inner.list(ctx, entity, query).await;
+        }
+        sealer
+            .check_sort(&query.sort)
+            .map_err(|e| self.attribute(e, "list"))?;
+        let query = Query {
+            filter: sealer
+                .seal_filter(&query.filter)
+                .map_err(|e| self.attribute(e, "list"))?,
+            ..query.clone()
+        };
+        let stored = self.inner.list(ctx, sealer.form, &query).await?;
+        self.open_all(&sealer, stored, "list")
+    }
+
+    async fn count(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        filter: &Filter,
+    ) -> Result<u64> {
+        let sealer = self.sealer(entity, "count")?;
+        let filter = sealer
+            .seal_filter(filter)
+            .map_err(|e| self.attribute(e, "count"))?;
+        self.inner.count(ctx, sealer.form, &filter).await
+    }
+
+    async fn exists(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+    ) -> Result<bool> {
+        let sealer = self.sealer(entity, "exists")?;
+        self.inner.exists(ctx, sealer.form, id).await
+    }
+
+    async fn insert_with_ttl(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+        ttl: Duration,
+    ) -> Result<()> {
+        let sealer = self.sealer(entity, "insert_with_ttl")?;
+        let record = sealer
+            .seal_record(record)
+            .map_err(|e| self.attribute(e, "insert_with_ttl"))?;
+        self.inner
+            .insert_with_ttl(ctx, sealer.form, record, ttl)
+            .await
+    }
+
+    async fn nearest(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        vector_field: &'static str,
+        vector: &[f32],
+        k: usize,
+        prefilter: &Filter,
+    ) -> Result<Vec<(Record, f32)>> {
+        let sealer = self.sealer(entity, "nearest")?;
+        let prefilter = sealer
+            .seal_filter(prefilter)
+            .map_err(|e| self.attribute(e, "nearest"))?;
+        let found = self
+            .inner
+            .nearest(ctx, sealer.form, vector_field, vector, k, &prefilter)
+            .await?;
+        found
+            .into_iter()
+            .map(|(record, score)| sealer.open_record(record).map(|r| (r, score)))
+            .collect::<Result<_>>()
+            .map_err(|e| self.attribute(e, "nearest"))
+    }
+}
