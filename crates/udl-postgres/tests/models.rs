@@ -19,6 +19,7 @@ fn at(hour: i64) -> chrono::DateTime<Utc> {
 async fn platform() -> PgStore {
     let store = common::fresh_store().await;
     migrator().up(&store).await.expect("platform migrations");
+    access_log_partition(&store, at(0)).await;
     store
 }
 
@@ -133,8 +134,18 @@ async fn every_model_round_trips() {
     common::drop_schema(&store).await;
 }
 
+/// The access log's partition for the month of `at`, which its writer would make.
+async fn access_log_partition(store: &PgStore, at: chrono::DateTime<Utc>) {
+    sqlx::query("SELECT udl_access_log_partition($1::date)")
+        .bind(at.date_naive())
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
 fn access_entry(patient: Option<String>) -> PhiAccessLogEntry {
     PhiAccessLogEntry {
+        seq: 1,
         id: Uuid::new_v4(),
         occurred_at: at(3),
         actor_id: "clinician-fake-1".into(),
@@ -262,6 +273,7 @@ async fn the_access_log_chain_survives_the_table_and_catches_tampering() {
     let mut prev = None;
     for hour in 0..6 {
         let entry = PhiAccessLogEntry {
+            seq: hour + 1,
             id: Uuid::new_v4(),
             occurred_at: at(hour) + Duration::nanoseconds(123_456_789),
             ..access_entry(None)
@@ -321,5 +333,53 @@ async fn the_access_log_chain_survives_the_table_and_catches_tampering() {
         Err(BrokenLink::Unlinked { index: 1 }),
         "the entry after the deleted one no longer links"
     );
+    common::drop_schema(&store).await;
+}
+
+/// Entries logged before the access log was partitioned move into it in chain order.
+#[tokio::test]
+async fn partitioning_the_access_log_keeps_its_entries_in_order() {
+    let store = common::fresh_store().await;
+    let before: Vec<_> = migrations().into_iter().take(6).collect();
+    udl_postgres::Migrator::new(before)
+        .unwrap()
+        .up(&store)
+        .await
+        .unwrap();
+    let log = store.repository::<PhiAccessLogEntry>().unwrap();
+    let ids = [Uuid::new_v4(), Uuid::new_v4()];
+    for (hour, id) in ids.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO phi_access_log (id, occurred_at, actor_id, actor_role, purpose, entity,
+             record_ids, fields, operation, outcome, request_id, hash)
+             VALUES ($1, $2, 'clinician-fake-1', 'clinician', 'treatment', 'notes', '[]', '[]',
+             'get', 'allowed', 'req-fake', '\\x01')",
+        )
+        .bind(id)
+        .bind(at(5 - hour as i64))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    migrator().up(&store).await.unwrap();
+    let moved: Vec<(i64, Uuid)> = sqlx::query_as("SELECT seq, id FROM phi_access_log ORDER BY seq")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![(1, ids[1]), (2, ids[0])], "ordered by time");
+    let partitioned: bool = sqlx::query_scalar(
+        "SELECT relkind = 'p' FROM pg_class WHERE relname = 'phi_access_log'
+         AND relnamespace = current_schema()::regnamespace",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(partitioned);
+    assert!(log.get(&ctx(), &ids[0]).await.unwrap().is_some());
+    let err = sqlx::raw_sql("TRUNCATE phi_access_log_y2025m10")
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
     common::drop_schema(&store).await;
 }

@@ -53,7 +53,9 @@ fn profile(canary: &str, n: u32) -> PatientProfile {
         id: Uuid::new_v4(),
         email: format!("{canary}.patient{n}@example.test"),
         diagnosis: format!("{canary} fake diagnosis {n}"),
-        notes: n.is_multiple_of(2).then(|| format!("{canary} fake note {n}")),
+        notes: n
+            .is_multiple_of(2)
+            .then(|| format!("{canary} fake note {n}")),
         born_on: NaiveDate::from_ymd_opt(1970, 1, 1 + n).unwrap(),
         clinic: format!("clinic-{n}"),
         version: 1,

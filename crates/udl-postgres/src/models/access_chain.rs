@@ -90,6 +90,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let entry = PhiAccessLogEntry {
+                    seq: i as i64 + 1,
                     id: uuid::Uuid::new_v4(),
                     occurred_at: Utc
                         .timestamp_opt(1_780_000_000 + i as i64, 123_456_789)

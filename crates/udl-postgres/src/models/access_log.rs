@@ -1,4 +1,5 @@
-//! The PHI access log: append-only, hash-chained. Its writer comes with the audit layer.
+//! The PHI access log: append-only, hash-chained, partitioned by month. `udl-privacy`'s audit
+//! writer appends to it.
 
 use chrono::{DateTime, Utc};
 use udl_core::{text_enum, Purpose, Role};
@@ -14,6 +15,9 @@ text_enum! {
 #[derive(Entity, Clone, PartialEq)]
 #[udl(table = "phi_access_log")]
 pub struct PhiAccessLogEntry {
+    /// Position in the hash chain (1, 2, ...), assigned by the writer at commit.
+    #[udl(internal)]
+    pub seq: i64,
     /// Id.
     #[udl(id, internal)]
     pub id: Uuid,

@@ -45,6 +45,11 @@ pub fn migrations() -> Vec<Migration> {
             "data_keys",
             include_str!("../../migrations/0006_data_keys.sql"),
         ),
+        Migration::new(
+            7,
+            "phi_access_log_partitioned",
+            include_str!("../../migrations/0007_phi_access_log_partitioned.sql"),
+        ),
     ]
 }
 
