@@ -3,6 +3,7 @@
 //! Without it, an entity with encrypted fields is refused rather than stored in the clear.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::problem::Problem;
 use crate::reader::Section;
@@ -14,6 +15,9 @@ pub struct PrivacyConfig {
     /// The local key ring of key-encryption keys, `"1:<base64 of 32 bytes>,2:..."`
     /// (`privacy.key_ring` or `privacy.key_ring_file`; env `UDL__PRIVACY__KEY_RING_FILE`).
     pub key_ring: Secret,
+    /// Longest a PHI access waits for its audit entry to be durable before it is refused;
+    /// default 5 s.
+    pub audit_timeout: Duration,
 }
 
 impl PrivacyConfig {
@@ -25,9 +29,13 @@ impl PrivacyConfig {
                 problem: "required: set privacy.key_ring or privacy.key_ring_file".into(),
             });
         }
+        let audit_timeout = s
+            .duration("audit_timeout", problems)
+            .unwrap_or(Duration::from_secs(5));
         s.finish(problems);
         Some(PrivacyConfig {
             key_ring: Secret::new(key_ring?),
+            audit_timeout,
         })
     }
 }
@@ -35,6 +43,11 @@ impl PrivacyConfig {
 impl fmt::Display for PrivacyConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "[privacy]")?;
-        writeln!(f, "key_ring = \"{}\"", self.key_ring)
+        writeln!(f, "key_ring = \"{}\"", self.key_ring)?;
+        writeln!(
+            f,
+            "audit_timeout = \"{}\"",
+            humantime::format_duration(self.audit_timeout)
+        )
     }
 }

@@ -12,6 +12,7 @@
 //! that equality lookups work without decrypting. A [`Masker`] applies the declared mask
 //! rules, including the keyed `hash`.
 
+pub mod audit;
 mod blind;
 mod cipher;
 mod encrypted_store;

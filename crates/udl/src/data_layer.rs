@@ -24,9 +24,10 @@ pub struct DataLayer {
     metrics: Arc<Metrics>,
     #[cfg(feature = "scylla")]
     spool: Option<Arc<crate::spool::Spool>>,
-    /// Field keys when `[privacy]` is configured: every repository then encrypts.
+    /// The privacy layers when `[privacy]` is configured: every repository then encrypts and
+    /// audits.
     #[cfg(feature = "privacy")]
-    field_keys: Option<Arc<udl_privacy::FieldKeys>>,
+    privacy: Option<crate::privacy_setup::Privacy>,
 }
 
 /// How often pool sizes are sampled for the resize log and the pool gauges.
@@ -87,7 +88,7 @@ impl DataLayer {
             #[cfg(feature = "scylla")]
             spool: None,
             #[cfg(feature = "privacy")]
-            field_keys: None,
+            privacy: None,
         };
         #[cfg(feature = "scylla")]
         if let (Some(store), Some(dir)) = (
@@ -106,9 +107,7 @@ impl DataLayer {
         }
         #[cfg(feature = "privacy")]
         if let (Some(store), Some(privacy)) = (&data.postgres, &config.privacy) {
-            data.field_keys = Some(Arc::new(
-                crate::privacy_setup::field_keys(store, privacy).await?,
-            ));
+            data.privacy = Some(crate::privacy_setup::Privacy::start(store, privacy).await?);
         }
         #[cfg(feature = "mongo")]
         if let (Some(store), Some(c)) = (&data.mongo, &config.mongo) {
@@ -147,7 +146,7 @@ impl DataLayer {
     }
 
     /// A repository of `T` on `store`, behind the privacy layers (when `[privacy]` is
-    /// configured) and the store's resilience layer. An entity with encrypted fields is refused
+    /// configured: audit, then encryption) and the store's resilience layer. An entity with encrypted fields is refused
     /// without `[privacy]`, so it is never stored in the clear.
     pub fn repository<T: Entity>(&self, store: StoreKind) -> Result<Repository<T>> {
         Repository::new(self.protect(T::meta(), self.records(store)?)?)
@@ -161,11 +160,8 @@ impl DataLayer {
         inner: Arc<dyn RecordStore>,
     ) -> Result<Arc<dyn RecordStore>> {
         #[cfg(feature = "privacy")]
-        if let Some(keys) = &self.field_keys {
-            return Ok(Arc::new(udl_privacy::EncryptedStore::new(
-                inner,
-                Arc::clone(keys),
-            )));
+        if let Some(privacy) = &self.privacy {
+            return Ok(privacy.protect(inner));
         }
         if entity.fields.iter().any(|f| f.handling.encrypt) {
             return Err(Error::new(

@@ -1,12 +1,34 @@
-//! Setting up the privacy layers from `[privacy]`.
+//! The privacy layers, set up from `[privacy]`.
+
+use std::sync::Arc;
 
 use udl_config::PrivacyConfig;
-use udl_core::Result;
+use udl_core::{RecordStore, Result};
 use udl_postgres::PgStore;
-use udl_privacy::{FieldKeys, LocalKeyRing};
+use udl_privacy::audit::{AuditWriter, AuditedStore};
+use udl_privacy::{EncryptedStore, FieldKeys, LocalKeyRing};
 
-/// The field keys kept in `pg`, unwrapped by the configured key ring.
-pub(crate) async fn field_keys(pg: &PgStore, config: &PrivacyConfig) -> Result<FieldKeys> {
-    let ring = LocalKeyRing::parse(config.key_ring.expose())?;
-    FieldKeys::load(pg, &ring).await
+/// What every protected store shares: the field keys and the audit writer.
+#[derive(Clone)]
+pub(crate) struct Privacy {
+    keys: Arc<FieldKeys>,
+    audit: Arc<AuditWriter>,
+}
+
+impl Privacy {
+    /// Loads the field keys kept in `pg` (unwrapped by the configured key ring) and starts the
+    /// audit writer on `pg`.
+    pub async fn start(pg: &PgStore, config: &PrivacyConfig) -> Result<Self> {
+        let ring = LocalKeyRing::parse(config.key_ring.expose())?;
+        Ok(Privacy {
+            keys: Arc::new(FieldKeys::load(pg, &ring).await?),
+            audit: Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout)),
+        })
+    }
+
+    /// `inner` behind encryption, and that behind the audit (which sees what callers see).
+    pub fn protect(&self, inner: Arc<dyn RecordStore>) -> Arc<dyn RecordStore> {
+        let encrypted = Arc::new(EncryptedStore::new(inner, Arc::clone(&self.keys)));
+        Arc::new(AuditedStore::new(encrypted, Arc::clone(&self.audit)))
+    }
 }

@@ -4,196 +4,11 @@
 //! canary value appears in the clear anywhere (rows, documents, CQL rows, Redis keys and
 //! values, logs, metrics).
 
-use std::sync::Arc;
-
-use base64::Engine as _;
-use chrono::NaiveDate;
 use futures_util::TryStreamExt as _;
-use udl::cache::{CacheConfig, CachedStore};
-use udl::{
-    field, AccessContext, Changes, DataLayer, Entity, ErrorKind, Filter, Page, Purpose, Repository,
-    Role, SortKey, StoreKind, UdlConfig,
-};
-use udl_testkit::servers;
-use uuid::Uuid;
+use udl::{field, Changes, ErrorKind, Filter, Page, SortKey, StoreKind};
 
-/// A patient's profile: two PHI fields and an e-mail that must be found by equality.
-#[derive(Entity, Clone, PartialEq)]
-#[udl(table = "patient_profiles", crate = "udl")]
-struct PatientProfile {
-    #[udl(id, internal)]
-    id: Uuid,
-    #[udl(pii, encrypt, blind_index = "case_insensitive", mask = "email_domain")]
-    email: String,
-    #[udl(phi, encrypt)]
-    diagnosis: String,
-    #[udl(phi, encrypt)]
-    notes: Option<String>,
-    #[udl(phi, encrypt)]
-    born_on: NaiveDate,
-    #[udl(internal)]
-    clinic: String,
-    #[udl(version, internal)]
-    version: i64,
-}
-
-/// The stored form's table in PostgreSQL: ciphertext columns and the e-mail's blind index.
-const PROFILES_DDL: &str = "CREATE TABLE patient_profiles (
-    id UUID PRIMARY KEY, email BYTEA NOT NULL, email_bidx BYTEA NOT NULL UNIQUE,
-    diagnosis BYTEA NOT NULL, notes BYTEA, born_on BYTEA NOT NULL, clinic TEXT NOT NULL,
-    version BIGINT NOT NULL)";
-
-/// Marks every planted value; a fresh one per run so an old run's leftovers cannot match.
-fn canary() -> String {
-    format!("CANARY{}", &Uuid::new_v4().simple().to_string()[..10])
-}
-
-fn profile(canary: &str, n: u32) -> PatientProfile {
-    PatientProfile {
-        id: Uuid::new_v4(),
-        email: format!("{canary}.patient{n}@example.test"),
-        diagnosis: format!("{canary} fake diagnosis {n}"),
-        notes: n
-            .is_multiple_of(2)
-            .then(|| format!("{canary} fake note {n}")),
-        born_on: NaiveDate::from_ymd_opt(1970, 1, 1 + n).unwrap(),
-        clinic: format!("clinic-{n}"),
-        version: 1,
-    }
-}
-
-fn ctx() -> AccessContext {
-    AccessContext::new("clinician-test", Role::Clinician, Purpose::Treatment).unwrap()
-}
-
-fn key_ring() -> String {
-    let key: [u8; 32] = rand_bytes();
-    format!(
-        "1:{}",
-        base64::engine::general_purpose::STANDARD.encode(key)
-    )
-}
-
-fn rand_bytes() -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out[..16].copy_from_slice(Uuid::new_v4().as_bytes());
-    out[16..].copy_from_slice(Uuid::new_v4().as_bytes());
-    out
-}
-
-struct World {
-    data: DataLayer,
-    namespace: String,
-}
-
-async fn world(with_privacy: bool) -> World {
-    let namespace = servers::unique_namespace("fe");
-    let mut vars = vec![
-        ("UDL__POSTGRES__URL", servers::postgres_url()),
-        ("UDL__POSTGRES__SCHEMA", namespace.clone()),
-        ("UDL__MONGO__URL", servers::mongo_url()),
-        ("UDL__MONGO__DATABASE", namespace.clone()),
-        ("UDL__REDIS__URL", servers::redis_url()),
-        ("UDL__REDIS__KEY_PREFIX", format!("{namespace}:")),
-        ("UDL__SCYLLA__NODES", servers::scylla_node()),
-        ("UDL__SCYLLA__KEYSPACE", namespace.clone()),
-        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
-    ];
-    if with_privacy {
-        vars.push(("UDL__PRIVACY__KEY_RING", key_ring()));
-    }
-    let config =
-        UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
-    // The data keys' table must exist before the data layer loads them.
-    let pg = match udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap()).await {
-        Ok(pg) => pg,
-        Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
-    };
-    let mut migrations = udl::postgres::models::migrations();
-    let next = migrations.len() as i64 + 1;
-    migrations.push(udl::postgres::Migration::new(
-        next,
-        "profiles",
-        PROFILES_DDL,
-    ));
-    udl::postgres::Migrator::new(migrations)
-        .unwrap()
-        .up(&pg)
-        .await
-        .unwrap();
-    let data = match DataLayer::connect(&config).await {
-        Ok(d) => d,
-        Err(e) => servers::unreachable("the four servers", "scripts/services up", &e),
-    };
-    let stored = udl::privacy::stored_form(PatientProfile::meta()).unwrap();
-    let table = udl::scylla::cql::create_table(stored);
-    udl::scylla::ScyllaMigrator::new(vec![udl::scylla::CqlMigration::new(
-        1,
-        "profiles",
-        vec![table.into()],
-    )])
-    .unwrap()
-    .up(data.scylla().unwrap())
-    .await
-    .unwrap();
-    World { data, namespace }
-}
-
-impl World {
-    fn repo(&self, store: StoreKind) -> Repository<PatientProfile> {
-        self.data.repository(store).unwrap()
-    }
-
-    /// Profiles through the privacy layer over the Redis cache over PostgreSQL.
-    async fn cached_repo(&self) -> (Arc<CachedStore>, Repository<PatientProfile>) {
-        let source = self.data.records(StoreKind::Postgres).unwrap();
-        let cache = CachedStore::new(
-            source,
-            self.data.redis().unwrap().clone(),
-            CacheConfig::default(),
-        )
-        .await
-        .unwrap();
-        let protected = self
-            .data
-            .protect(PatientProfile::meta(), cache.clone())
-            .unwrap();
-        (cache, Repository::new(protected).unwrap())
-    }
-
-    async fn finish(self) {
-        let pg = self.data.postgres().unwrap();
-        let sql = format!("DROP SCHEMA \"{}\" CASCADE", self.namespace);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(pg.pool())
-            .await
-            .unwrap();
-        self.data.mongo().unwrap().database().drop().await.unwrap();
-        let scylla = self.data.scylla().unwrap();
-        scylla
-            .session()
-            .get_session()
-            .query_unpaged(
-                format!("DROP KEYSPACE IF EXISTS \"{}\"", scylla.keyspace()),
-                (),
-            )
-            .await
-            .unwrap();
-        let mut redis = self.data.redis().unwrap().connection();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", self.namespace))
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL")
-                .arg(keys)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-        }
-    }
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn encrypted_entities_round_trip_and_are_found_by_blind_index_on_every_store() {
@@ -365,7 +180,30 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
             .await
             .unwrap();
     assert_eq!(rows.len(), 2);
-    assert_absent(&canary, rows.concat().as_bytes(), "PostgreSQL");
+    // Every table of the schema: the profiles, the audit log, the data keys, ...
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    .fetch_all(pg.pool())
+    .await
+    .unwrap();
+    assert!(
+        tables.iter().any(|t| t.starts_with("phi_access_log_y")),
+        "{tables:?}"
+    );
+    for table in tables {
+        let sql =
+            format!("SELECT coalesce(string_agg(row_to_json(t)::text, ''), '') FROM \"{table}\" t");
+        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+        assert_absent(
+            &canary,
+            rows.as_bytes(),
+            &format!("PostgreSQL table {table}"),
+        );
+    }
 
     let collection = w
         .data

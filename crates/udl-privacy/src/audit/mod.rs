@@ -1,0 +1,11 @@
+//! The PHI access audit: a layer that records every access to PHI-bearing entities, the writer
+//! that appends those records to the hash-chained log with group commit, and the walk that
+//! verifies the chain.
+
+mod layer;
+mod verify;
+mod writer;
+
+pub use layer::AuditedStore;
+pub use verify::{verify_log, BrokenEntry, ChainProblem, ChainReport};
+pub use writer::AuditWriter;

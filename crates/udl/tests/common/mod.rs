@@ -1,0 +1,199 @@
+//! What the data-layer privacy tests share: a patient entity with encrypted fields, and a data
+//! layer over all four real servers in namespaces of the test's own.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use chrono::NaiveDate;
+use udl::cache::{CacheConfig, CachedStore};
+use udl::{AccessContext, DataLayer, Entity, Purpose, Repository, Role, StoreKind, UdlConfig};
+use udl_testkit::servers;
+use uuid::Uuid;
+
+/// A patient's profile: two PHI fields and an e-mail that must be found by equality.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "patient_profiles", crate = "udl")]
+pub struct PatientProfile {
+    #[udl(id, internal)]
+    pub id: Uuid,
+    #[udl(pii, encrypt, blind_index = "case_insensitive", mask = "email_domain")]
+    pub email: String,
+    #[udl(phi, encrypt)]
+    pub diagnosis: String,
+    #[udl(phi, encrypt)]
+    pub notes: Option<String>,
+    #[udl(phi, encrypt)]
+    pub born_on: NaiveDate,
+    #[udl(internal)]
+    pub clinic: String,
+    #[udl(version, internal)]
+    pub version: i64,
+}
+
+/// The stored form's table in PostgreSQL: ciphertext columns and the e-mail's blind index.
+pub const PROFILES_DDL: &str = "CREATE TABLE patient_profiles (
+    id UUID PRIMARY KEY, email BYTEA NOT NULL, email_bidx BYTEA NOT NULL UNIQUE,
+    diagnosis BYTEA NOT NULL, notes BYTEA, born_on BYTEA NOT NULL, clinic TEXT NOT NULL,
+    version BIGINT NOT NULL)";
+
+/// Marks every planted value; a fresh one per run so an old run's leftovers cannot match.
+pub fn canary() -> String {
+    format!("CANARY{}", &Uuid::new_v4().simple().to_string()[..10])
+}
+
+pub fn profile(canary: &str, n: u32) -> PatientProfile {
+    PatientProfile {
+        id: Uuid::new_v4(),
+        email: format!("{canary}.patient{n}@example.test"),
+        diagnosis: format!("{canary} fake diagnosis {n}"),
+        notes: n
+            .is_multiple_of(2)
+            .then(|| format!("{canary} fake note {n}")),
+        born_on: NaiveDate::from_ymd_opt(1970, 1, 1 + n).unwrap(),
+        clinic: format!("clinic-{n}"),
+        version: 1,
+    }
+}
+
+pub fn ctx() -> AccessContext {
+    AccessContext::new("clinician-test", Role::Clinician, Purpose::Treatment).unwrap()
+}
+
+fn key_ring() -> String {
+    let key: [u8; 32] = rand_bytes();
+    format!(
+        "1:{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    out[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    out
+}
+
+pub struct World {
+    pub data: DataLayer,
+    pub namespace: String,
+}
+
+/// Every store in namespaces of its own, with the privacy layers when `with_privacy`.
+pub async fn world(with_privacy: bool) -> World {
+    world_on(with_privacy, servers::postgres_url()).await
+}
+
+/// [`world`] with PostgreSQL reached at `postgres_url` (a proxy, say).
+pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
+    let namespace = servers::unique_namespace("fe");
+    let mut vars = vec![
+        ("UDL__POSTGRES__URL", postgres_url),
+        ("UDL__POSTGRES__POOL__MIN", "0".to_owned()),
+        ("UDL__POSTGRES__SCHEMA", namespace.clone()),
+        ("UDL__MONGO__URL", servers::mongo_url()),
+        ("UDL__MONGO__DATABASE", namespace.clone()),
+        ("UDL__REDIS__URL", servers::redis_url()),
+        ("UDL__REDIS__KEY_PREFIX", format!("{namespace}:")),
+        ("UDL__SCYLLA__NODES", servers::scylla_node()),
+        ("UDL__SCYLLA__KEYSPACE", namespace.clone()),
+        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+    ];
+    if with_privacy {
+        vars.push(("UDL__PRIVACY__KEY_RING", key_ring()));
+        vars.push(("UDL__PRIVACY__AUDIT_TIMEOUT", "2s".to_owned()));
+    }
+    let config =
+        UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
+    // The data keys' table must exist before the data layer loads them.
+    let pg = match udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap()).await {
+        Ok(pg) => pg,
+        Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
+    };
+    let mut migrations = udl::postgres::models::migrations();
+    let next = migrations.len() as i64 + 1;
+    migrations.push(udl::postgres::Migration::new(
+        next,
+        "profiles",
+        PROFILES_DDL,
+    ));
+    udl::postgres::Migrator::new(migrations)
+        .unwrap()
+        .up(&pg)
+        .await
+        .unwrap();
+    let data = match DataLayer::connect(&config).await {
+        Ok(d) => d,
+        Err(e) => servers::unreachable("the four servers", "scripts/services up", &e),
+    };
+    let stored = udl::privacy::stored_form(PatientProfile::meta()).unwrap();
+    let table = udl::scylla::cql::create_table(stored);
+    udl::scylla::ScyllaMigrator::new(vec![udl::scylla::CqlMigration::new(
+        1,
+        "profiles",
+        vec![table.into()],
+    )])
+    .unwrap()
+    .up(data.scylla().unwrap())
+    .await
+    .unwrap();
+    World { data, namespace }
+}
+
+impl World {
+    pub fn repo(&self, store: StoreKind) -> Repository<PatientProfile> {
+        self.data.repository(store).unwrap()
+    }
+
+    /// Profiles through the privacy layer over the Redis cache over PostgreSQL.
+    pub async fn cached_repo(&self) -> (Arc<CachedStore>, Repository<PatientProfile>) {
+        let source = self.data.records(StoreKind::Postgres).unwrap();
+        let cache = CachedStore::new(
+            source,
+            self.data.redis().unwrap().clone(),
+            CacheConfig::default(),
+        )
+        .await
+        .unwrap();
+        let protected = self
+            .data
+            .protect(PatientProfile::meta(), cache.clone())
+            .unwrap();
+        (cache, Repository::new(protected).unwrap())
+    }
+
+    pub async fn finish(self) {
+        let pg = self.data.postgres().unwrap();
+        let sql = format!("DROP SCHEMA \"{}\" CASCADE", self.namespace);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pg.pool())
+            .await
+            .unwrap();
+        self.data.mongo().unwrap().database().drop().await.unwrap();
+        let scylla = self.data.scylla().unwrap();
+        scylla
+            .session()
+            .get_session()
+            .query_unpaged(
+                format!("DROP KEYSPACE IF EXISTS \"{}\"", scylla.keyspace()),
+                (),
+            )
+            .await
+            .unwrap();
+        let mut redis = self.data.redis().unwrap().connection();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.namespace))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+        }
+    }
+}
