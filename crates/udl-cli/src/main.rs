@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the operation failed, 2 invalid configuration or usage,
 //! 3 a store could not be reached.
 
+mod audit;
 mod commands;
 mod exit;
 mod serve;
@@ -43,6 +44,24 @@ enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// The PHI access log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk the hash chain; exit 0 when intact, 1 at the first edited or deleted entry.
+    Verify {
+        /// Only entries logged at or after this time (a date or an RFC 3339 time).
+        #[arg(long, value_parser = audit::parse_time)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only entries logged before this time.
+        #[arg(long, value_parser = audit::parse_time)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -112,6 +131,9 @@ fn main() -> ExitCode {
             } => commands::migrate_status(&config).await,
             Command::Health { timeout } => commands::health(&config, timeout).await,
             Command::Serve => serve::run(config).await,
+            Command::Audit {
+                action: AuditAction::Verify { from, to },
+            } => audit::verify(&config, from, to).await,
         }
     });
     match outcome {

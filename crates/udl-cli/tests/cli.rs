@@ -312,3 +312,88 @@ fn health_is_ready_degraded_or_down_by_which_store_answers() {
     );
     assert!(text(&no_postgres).0.contains("overall: down"));
 }
+
+#[test]
+fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
+    use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
+    let schema = servers::unique_namespace("cli");
+    let url = servers::postgres_url();
+    let env = [
+        ("UDL__POSTGRES__URL", url.as_str()),
+        ("UDL__POSTGRES__SCHEMA", schema.as_str()),
+    ];
+    let migrated = udl(&["migrate", "up"], &env);
+    assert_eq!(migrated.status.code(), Some(0), "{:?}", text(&migrated));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = udl::UdlConfig::from_sources(
+        None,
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
+    let pg = runtime.block_on(async {
+        let pg = udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap())
+            .await
+            .unwrap();
+        let writer =
+            udl::privacy::audit::AuditWriter::start(pg.clone(), std::time::Duration::from_secs(5));
+        for n in 0..5 {
+            let entry = PhiAccessLogEntry {
+                seq: 0,
+                id: uuid::Uuid::new_v4(),
+                occurred_at: chrono::Utc::now(),
+                actor_id: "clinician-fake-1".into(),
+                actor_role: udl::Role::Clinician,
+                purpose: udl::Purpose::Treatment,
+                patient_id: Some("patient-fake-1".into()),
+                entity: "session_notes".into(),
+                record_ids: serde_json::json!([format!("note-{n}")]),
+                fields: serde_json::json!(["body"]),
+                operation: "get".into(),
+                outcome: AccessOutcome::Allowed,
+                request_id: format!("req-fake-{n}"),
+                prev_hash: None,
+                hash: Vec::new(),
+            };
+            writer.append(entry).await.unwrap();
+        }
+        pg
+    });
+
+    let intact = udl(&["audit", "verify"], &env);
+    assert_eq!(intact.status.code(), Some(0), "{:?}", text(&intact));
+    assert!(
+        text(&intact).0.contains("intact: 5 entries checked"),
+        "{:?}",
+        text(&intact)
+    );
+    let later = udl(&["audit", "verify", "--from", "2099-01-01"], &env);
+    assert_eq!(later.status.code(), Some(0));
+    assert!(text(&later).0.contains("no entries"), "{:?}", text(&later));
+    let bad = udl(&["audit", "verify", "--to", "last tuesday"], &env);
+    assert_eq!(bad.status.code(), Some(2), "{:?}", text(&bad));
+
+    runtime.block_on(async {
+        let mut conn = pg.pool().acquire().await.unwrap();
+        for sql in [
+            "SET session_replication_role = replica",
+            "DELETE FROM phi_access_log WHERE seq = 3",
+            "SET session_replication_role = origin",
+        ] {
+            sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
+        }
+    });
+    let broken = udl(&["audit", "verify"], &env);
+    assert_eq!(broken.status.code(), Some(1), "{:?}", text(&broken));
+    assert!(
+        text(&broken).0.contains("BROKEN at seq 4"),
+        "{:?}",
+        text(&broken)
+    );
+    runtime.block_on(async {
+        let sql = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pg.pool())
+            .await
+            .unwrap();
+    });
+}

@@ -1,0 +1,257 @@
+//! The PHI access audit through `DataLayer` on the real servers: one entry per access on every
+//! store and cache path, a chain that `verify_log` walks and that catches edits and deletions,
+//! and PHI reads that fail closed while the audit log cannot be written.
+
+use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
+use udl::privacy::audit::{verify_log, ChainProblem};
+use udl::{field, AccessContext, Entity, ErrorKind, Page, Purpose, Role, SortKey, StoreKind};
+use uuid::Uuid;
+
+mod common;
+use common::*;
+
+/// An entity without PHI: its accesses are not audited.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "clinic_notices", crate = "udl")]
+struct ClinicNotice {
+    #[udl(id, internal)]
+    id: Uuid,
+    #[udl(public)]
+    text: String,
+}
+
+/// The entries logged for one request.
+async fn entries_of(w: &World, ctx: &AccessContext) -> Vec<PhiAccessLogEntry> {
+    let log = w
+        .data
+        .postgres()
+        .unwrap()
+        .repository::<PhiAccessLogEntry>()
+        .unwrap();
+    log.list(
+        &AccessContext::system("audit-test"),
+        &field("request_id").eq(ctx.request_id()),
+        &[SortKey::asc("seq")],
+        Page::first(100),
+    )
+    .await
+    .unwrap()
+    .items
+}
+
+fn clinician() -> AccessContext {
+    AccessContext::new("clinician-fake-9", Role::Clinician, Purpose::Treatment)
+        .unwrap()
+        .for_patient("patient-fake-3")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry() {
+    let w = world(true).await;
+    let canary = canary();
+    let (cache, cached) = w.cached_repo().await;
+    let paths = [
+        ("postgres", w.repo(StoreKind::Postgres)),
+        ("mongo", w.repo(StoreKind::Mongo)),
+        ("scylla", w.repo(StoreKind::Scylla)),
+        ("cache miss", cached.clone()),
+        ("cache hit", cached),
+    ];
+    let mut stored = None;
+    for (n, (path, repo)) in (1..).zip(paths) {
+        // The cache's two paths share one record: the first read misses, the second hits.
+        let p = match (path, &stored) {
+            ("cache hit", Some(p)) => Clone::clone(p),
+            _ => {
+                let p = profile(&canary, n);
+                let write = clinician();
+                repo.create(&write, p.clone()).await.unwrap();
+                let logged = entries_of(&w, &write).await;
+                assert_eq!(logged.len(), 1, "{path}: one entry for the insert");
+                assert_eq!(logged[0].operation, "insert");
+                p
+            }
+        };
+        stored = Some(p.clone());
+        let read = clinician();
+        assert!(repo.get(&read, &p.id).await.unwrap() == Some(p.clone()));
+        let logged = entries_of(&w, &read).await;
+        assert_eq!(logged.len(), 1, "{path}: exactly one entry per read");
+        let e = &logged[0];
+        assert_eq!(
+            (e.actor_id.as_str(), e.actor_role, e.purpose, e.outcome),
+            (
+                "clinician-fake-9",
+                Role::Clinician,
+                Purpose::Treatment,
+                AccessOutcome::Allowed
+            ),
+            "{path}"
+        );
+        assert_eq!(e.patient_id.as_deref(), Some("patient-fake-3"));
+        assert_eq!(
+            (e.entity.as_str(), e.operation.as_str()),
+            ("patient_profiles", "get")
+        );
+        assert_eq!(
+            e.record_ids,
+            serde_json::json!([p.id.to_string()]),
+            "{path}"
+        );
+        let fields = e.fields.to_string();
+        assert!(
+            fields.contains("diagnosis") && fields.contains("email"),
+            "{fields}"
+        );
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.loads, stats.l1_hits), (1, 1), "{stats:?}");
+
+    // A read that finds nothing and a refused filter are accesses too.
+    let miss = clinician();
+    let repo = w.repo(StoreKind::Postgres);
+    assert!(repo.get(&miss, &Uuid::new_v4()).await.unwrap().is_none());
+    assert_eq!(entries_of(&w, &miss).await.len(), 1);
+    let refused = clinician();
+    repo.count(&refused, &field("diagnosis").eq("x"))
+        .await
+        .unwrap_err();
+    let logged = entries_of(&w, &refused).await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].outcome, AccessOutcome::Error);
+
+    // Entities without PHI are not audited.
+    let notices = w.data.repository::<ClinicNotice>(StoreKind::Mongo).unwrap();
+    let plain = clinician();
+    let notice = ClinicNotice {
+        id: Uuid::new_v4(),
+        text: "closed on Friday".into(),
+    };
+    notices.create(&plain, notice.clone()).await.unwrap();
+    assert!(notices.get(&plain, &notice.id).await.unwrap() == Some(notice));
+    assert!(entries_of(&w, &plain).await.is_empty());
+
+    let report = verify_log(w.data.postgres().unwrap(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(
+        report.checked, 11,
+        "4 inserts, 5 reads, a miss, a refusal: {report:?}"
+    );
+    w.finish().await;
+}
+
+/// Runs `sql` with the append-only triggers off, as a superuser could.
+async fn tamper(w: &World, sql: String) {
+    let mut conn = w.data.postgres().unwrap().pool().acquire().await.unwrap();
+    for step in [
+        "SET session_replication_role = replica".to_owned(),
+        sql,
+        "SET session_replication_role = origin".to_owned(),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(step))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn concurrent_reads_chain_in_order_and_verify_catches_edits_and_deletions() {
+    let w = world(true).await;
+    let repo = w.repo(StoreKind::Postgres);
+    let p = profile(&canary(), 1);
+    repo.create(&clinician(), p.clone()).await.unwrap();
+    let reads = (0..64).map(|_| {
+        let repo = repo.clone();
+        async move { repo.get(&clinician(), &p.id).await.unwrap().unwrap() }
+    });
+    futures_util::future::join_all(reads).await;
+    let pg = w.data.postgres().unwrap();
+    let report = verify_log(pg, None, None).await.unwrap();
+    assert_eq!(
+        (report.checked, report.range, report.broken),
+        (65, Some((1, 65)), None)
+    );
+
+    tamper(
+        &w,
+        "UPDATE phi_access_log SET actor_id = 'someone-else' WHERE seq = 20".into(),
+    )
+    .await;
+    let report = verify_log(pg, None, None).await.unwrap();
+    let broken = report.broken.unwrap();
+    assert_eq!((broken.seq, broken.problem), (20, ChainProblem::Altered));
+    assert_eq!(report.checked, 19);
+
+    // A range after the edit still verifies; a deletion inside it is found at the next entry.
+    let after: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT occurred_at FROM phi_access_log WHERE seq = 30")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+    let report = verify_log(pg, Some(after), None).await.unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+    tamper(&w, "DELETE FROM phi_access_log WHERE seq = 40".into()).await;
+    let broken = verify_log(pg, Some(after), None)
+        .await
+        .unwrap()
+        .broken
+        .unwrap();
+    assert_eq!((broken.seq, broken.problem), (41, ChainProblem::Unlinked));
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn with_the_audit_log_unreachable_phi_reads_fail_and_other_reads_continue() {
+    let postgres = udl_testkit::servers::postgres_url();
+    let address = url_host_port(&postgres);
+    let proxy = udl_testkit::toxiproxy::Proxy::to(&address);
+    let proxied = postgres.replacen(&address, proxy.listen(), 1);
+    let w = world_on(true, proxied).await;
+    let profiles = w.repo(StoreKind::Mongo);
+    let notices = w.data.repository::<ClinicNotice>(StoreKind::Mongo).unwrap();
+    let p = profile(&canary(), 1);
+    profiles.create(&clinician(), p.clone()).await.unwrap();
+    let notice = ClinicNotice {
+        id: Uuid::new_v4(),
+        text: "open late".into(),
+    };
+    notices.create(&clinician(), notice.clone()).await.unwrap();
+
+    proxy.set_enabled(false);
+    let err = profiles.get(&clinician(), &p.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("audit"), "{err}");
+    let err = profiles
+        .create(&clinician(), profile(&canary(), 2))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Unavailable,
+        "an unaudited write is not sent: {err}"
+    );
+    assert!(notices.get(&clinician(), &notice.id).await.unwrap() == Some(notice.clone()));
+
+    proxy.set_enabled(true);
+    assert!(profiles.get(&clinician(), &p.id).await.unwrap() == Some(p));
+    assert_eq!(
+        profiles
+            .count(&clinician(), &udl::Filter::All)
+            .await
+            .unwrap(),
+        1,
+        "the refused write was never sent"
+    );
+    w.finish().await;
+}
+
+/// `host:port` of a URL like `postgres://user@host:port/db`.
+fn url_host_port(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap();
+    let authority = rest.split('/').next().unwrap();
+    authority.rsplit('@').next().unwrap().to_owned()
+}
