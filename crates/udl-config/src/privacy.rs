@@ -18,6 +18,9 @@ pub struct PrivacyConfig {
     /// Longest a PHI access waits for its audit entry to be durable before it is refused;
     /// default 5 s.
     pub audit_timeout: Duration,
+    /// How long an access-policy decision is reused, so a revoked consent stops working within
+    /// it; default 10 s.
+    pub policy_cache_ttl: Duration,
 }
 
 impl PrivacyConfig {
@@ -32,10 +35,14 @@ impl PrivacyConfig {
         let audit_timeout = s
             .duration("audit_timeout", problems)
             .unwrap_or(Duration::from_secs(5));
+        let policy_cache_ttl = s
+            .duration("policy_cache_ttl", problems)
+            .unwrap_or(Duration::from_secs(10));
         s.finish(problems);
         Some(PrivacyConfig {
             key_ring: Secret::new(key_ring?),
             audit_timeout,
+            policy_cache_ttl,
         })
     }
 }
@@ -48,6 +55,11 @@ impl fmt::Display for PrivacyConfig {
             f,
             "audit_timeout = \"{}\"",
             humantime::format_duration(self.audit_timeout)
+        )?;
+        writeln!(
+            f,
+            "policy_cache_ttl = \"{}\"",
+            humantime::format_duration(self.policy_cache_ttl)
         )
     }
 }

@@ -20,6 +20,7 @@ mod key_store;
 mod keys;
 mod mask;
 mod plain;
+pub mod policy;
 mod sealing;
 mod stored_form;
 

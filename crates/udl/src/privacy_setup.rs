@@ -6,29 +6,36 @@ use udl_config::PrivacyConfig;
 use udl_core::{RecordStore, Result};
 use udl_postgres::PgStore;
 use udl_privacy::audit::{AuditWriter, AuditedStore};
+use udl_privacy::policy::ConsentPolicy;
 use udl_privacy::{EncryptedStore, FieldKeys, LocalKeyRing};
 
-/// What every protected store shares: the field keys and the audit writer.
+/// What every protected store shares: the field keys, the audit writer and the access policy.
 #[derive(Clone)]
 pub(crate) struct Privacy {
     keys: Arc<FieldKeys>,
     audit: Arc<AuditWriter>,
+    policy: Arc<ConsentPolicy>,
 }
 
 impl Privacy {
-    /// Loads the field keys kept in `pg` (unwrapped by the configured key ring) and starts the
-    /// audit writer on `pg`.
+    /// Loads the field keys kept in `pg` (unwrapped by the configured key ring), starts the
+    /// audit writer on `pg` and reads the access policy from it.
     pub async fn start(pg: &PgStore, config: &PrivacyConfig) -> Result<Self> {
         let ring = LocalKeyRing::parse(config.key_ring.expose())?;
         Ok(Privacy {
             keys: Arc::new(FieldKeys::load(pg, &ring).await?),
             audit: Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout)),
+            policy: Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl)),
         })
     }
 
-    /// `inner` behind encryption, and that behind the audit (which sees what callers see).
+    /// `inner` behind encryption, and that behind the policy and audit (which see what
+    /// callers see).
     pub fn protect(&self, inner: Arc<dyn RecordStore>) -> Arc<dyn RecordStore> {
         let encrypted = Arc::new(EncryptedStore::new(inner, Arc::clone(&self.keys)));
-        Arc::new(AuditedStore::new(encrypted, Arc::clone(&self.audit)))
+        Arc::new(
+            AuditedStore::new(encrypted, Arc::clone(&self.audit))
+                .with_policy(Arc::clone(&self.policy)),
+        )
     }
 }

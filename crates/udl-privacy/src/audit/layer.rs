@@ -1,8 +1,9 @@
-//! [`AuditedStore`]: every operation on a PHI-bearing entity leaves exactly one entry in the
-//! PHI access log — who, why, what, whose, when, and how it ended. Reads fail closed: data is
-//! returned only after its entry is durable. Writes are recorded before they are sent, so no PHI
-//! is written unaudited; a write that then fails adds an `error` entry. Put this layer above the
-//! cache, so cache hits are audited like any other read.
+//! [`AuditedStore`]: every operation on a PHI-bearing entity is first put to the access policy,
+//! and leaves exactly one entry in the PHI access log — who, why, what, whose, when, and how it
+//! ended (allowed, denied, error). Reads fail closed: data is returned only after its entry is
+//! durable. Writes are recorded before they are sent, so no PHI is written unaudited; a write
+//! that then fails adds an `error` entry. Records naming another patient than the context's
+//! are refused. Put this layer above the cache, so cache hits are audited like any other read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +17,14 @@ use udl_core::{
 use udl_postgres::models::{AccessOutcome, PhiAccessLogEntry};
 
 use super::writer::AuditWriter;
+use crate::policy::{denied, ConsentPolicy, Decision};
 
-/// Records every access to PHI-bearing entities in `inner` through an [`AuditWriter`].
+/// Puts every access to PHI-bearing entities in `inner` to a policy and records it through an
+/// [`AuditWriter`].
 pub struct AuditedStore {
     inner: Arc<dyn RecordStore>,
     writer: Arc<AuditWriter>,
+    policy: Option<Arc<ConsentPolicy>>,
 }
 
 /// What one operation touched.
@@ -31,10 +35,14 @@ struct Access<'a> {
     record_ids: Vec<serde_json::Value>,
     fields: Vec<&'static str>,
     patient: Option<String>,
+    /// Some record belongs to another patient than the context names.
+    foreign: bool,
 }
 
 /// The field that names a record's patient, by the platform's convention.
 const PATIENT_FIELD: &str = "patient_id";
+
+const FOREIGN: &str = "a record belongs to another patient than the access context names";
 
 fn id_json(id: &Value) -> serde_json::Value {
     match id {
@@ -55,15 +63,20 @@ fn sensitive_fields(entity: &'static EntityMeta) -> Vec<&'static str> {
         .collect()
 }
 
+/// The patient a record names, if its entity has a patient field.
+fn patient_in(record: &Record) -> Option<String> {
+    match record.get(PATIENT_FIELD)? {
+        Value::Text(t) => Some(t.clone()),
+        Value::Uuid(u) => Some(u.to_string()),
+        _ => None,
+    }
+}
+
 /// The patient the records belong to, when they all name the same one.
 fn patient_of<'r>(records: impl IntoIterator<Item = &'r Record>) -> Option<String> {
     let mut patient: Option<String> = None;
     for record in records {
-        let this = match record.get(PATIENT_FIELD)? {
-            Value::Text(t) => t.clone(),
-            Value::Uuid(u) => u.to_string(),
-            _ => return None,
-        };
+        let this = patient_in(record)?;
         match &patient {
             Some(p) if *p != this => return None,
             _ => patient = Some(this),
@@ -81,6 +94,7 @@ impl<'a> Access<'a> {
             record_ids: Vec::new(),
             fields: Vec::new(),
             patient: ctx.patient().map(str::to_owned),
+            foreign: false,
         }
     }
 
@@ -101,8 +115,13 @@ impl<'a> Access<'a> {
         if !self.record_ids.is_empty() {
             self.fields = sensitive_fields(self.entity);
         }
-        if self.patient.is_none() {
-            self.patient = patient_of(records);
+        match self.ctx.patient() {
+            Some(patient) => {
+                self.foreign = records
+                    .into_iter()
+                    .any(|r| patient_in(r).is_some_and(|p| p != patient));
+            }
+            None => self.patient = patient_of(records),
         }
         self
     }
@@ -129,15 +148,74 @@ impl<'a> Access<'a> {
 }
 
 impl AuditedStore {
-    /// `inner` with its PHI accesses recorded by `writer`.
+    /// `inner` with its PHI accesses recorded by `writer`, all allowed.
     pub fn new(inner: Arc<dyn RecordStore>, writer: Arc<AuditWriter>) -> Self {
-        AuditedStore { inner, writer }
+        AuditedStore {
+            inner,
+            writer,
+            policy: None,
+        }
+    }
+
+    /// The same layer, putting every PHI access to `policy` first.
+    pub fn with_policy(mut self, policy: Arc<ConsentPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Refuses `access` with `reason`: recorded as denied (best effort, as the access does
+    /// not go ahead either way).
+    async fn deny(&self, access: &Access<'_>, reason: &'static str) -> udl_core::Error {
+        if let Err(audit) = self
+            .writer
+            .append(access.entry(AccessOutcome::Denied))
+            .await
+        {
+            tracing::error!(error = %audit, entity = access.entity.name, "a denied PHI access could not be recorded");
+        }
+        denied(access.entity, reason).with_store(self.inner.kind())
+    }
+
+    /// Puts `access` to the policy; a denial is recorded and returned as `PermissionDenied`.
+    async fn admit(&self, access: &Access<'_>) -> Result<()> {
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        match policy.decide(access.ctx, access.entity).await {
+            Ok(Decision::Allowed) => Ok(()),
+            Ok(Decision::BreakGlass) => {
+                tracing::warn!(
+                    actor = access.ctx.actor(),
+                    entity = access.entity.name,
+                    operation = access.operation,
+                    "break-glass PHI access"
+                );
+                Ok(())
+            }
+            Ok(Decision::Denied(reason)) => Err(self.deny(access, reason).await),
+            Err(e) => {
+                self.record_failure(access).await;
+                Err(udl_core::Error::new(
+                    udl_core::ErrorKind::Unavailable,
+                    format!(
+                        "the access policy could not be checked ({}), so the PHI access was refused",
+                        e.kind().name()
+                    ),
+                )
+                .with_store(StoreKind::Postgres)
+                .with_operation("access policy")
+                .temporary(true))
+            }
+        }
     }
 
     /// Records `access` and then hands back `result`: a read's data is returned only once its
     /// entry is durable, and a failed operation is recorded as `error` (best effort: its own
     /// error is what the caller needs).
     async fn after<T>(&self, access: Access<'_>, result: Result<T>) -> Result<T> {
+        if access.foreign {
+            return Err(self.deny(&access, FOREIGN).await);
+        }
         match result {
             Ok(value) => {
                 self.writer
@@ -159,12 +237,33 @@ impl AuditedStore {
         }
     }
 
+    /// Puts a read to the policy, runs it, and records it with what `touched` says it
+    /// returned; its data comes back only once that entry is durable.
+    async fn read<T>(
+        &self,
+        access: Access<'_>,
+        read: impl std::future::Future<Output = Result<T>>,
+        touched: impl for<'x> FnOnce(Access<'x>, &T) -> Access<'x>,
+    ) -> Result<T> {
+        self.admit(&access).await?;
+        let result = read.await;
+        let access = match &result {
+            Ok(value) => touched(access, value),
+            Err(_) => access,
+        };
+        self.after(access, result).await
+    }
+
     /// Records a write before it is sent, then sends it; a failure adds an `error` entry.
     async fn write<T>(
         &self,
         access: Access<'_>,
         write: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
+        self.admit(&access).await?;
+        if access.foreign {
+            return Err(self.deny(&access, FOREIGN).await);
+        }
         self.writer
             .append(access.entry(AccessOutcome::Allowed))
             .await?;
@@ -220,15 +319,19 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        let result = self.inner.fetch(ctx, entity, id).await;
         if !entity.has_phi() {
-            return result;
+            return self.inner.fetch(ctx, entity, id).await;
         }
-        let access = match &result {
-            Ok(Some(record)) => Access::new(ctx, entity, "get").of_records([record]),
-            _ => Access::new(ctx, entity, "get").of_id(id),
-        };
-        self.after(access, result).await
+        let access = Access::new(ctx, entity, "get").of_id(id);
+        self.read(
+            access,
+            self.inner.fetch(ctx, entity, id),
+            |a, found| match found {
+                Some(record) => a.of_records([record]),
+                None => a,
+            },
+        )
+        .await
     }
 
     async fn update(
@@ -266,15 +369,14 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         query: &Query,
     ) -> Result<Vec<Record>> {
-        let result = self.inner.list(ctx, entity, query).await;
         if !entity.has_phi() {
-            return result;
+            return self.inner.list(ctx, entity, query).await;
         }
-        let access = match &result {
-            Ok(records) => Access::new(ctx, entity, "list").of_records(records),
-            Err(_) => Access::new(ctx, entity, "list"),
-        };
-        self.after(access, result).await
+        let access = Access::new(ctx, entity, "list");
+        self.read(access, self.inner.list(ctx, entity, query), |a, records| {
+            a.of_records(records)
+        })
+        .await
     }
 
     async fn count(
@@ -283,11 +385,12 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         filter: &Filter,
     ) -> Result<u64> {
-        let result = self.inner.count(ctx, entity, filter).await;
         if !entity.has_phi() {
-            return result;
+            return self.inner.count(ctx, entity, filter).await;
         }
-        self.after(Access::new(ctx, entity, "count"), result).await
+        let access = Access::new(ctx, entity, "count");
+        self.read(access, self.inner.count(ctx, entity, filter), |a, _| a)
+            .await
     }
 
     async fn exists(
@@ -296,11 +399,11 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        let result = self.inner.exists(ctx, entity, id).await;
         if !entity.has_phi() {
-            return result;
+            return self.inner.exists(ctx, entity, id).await;
         }
-        self.after(Access::new(ctx, entity, "exists").of_id(id), result)
+        let access = Access::new(ctx, entity, "exists").of_id(id);
+        self.read(access, self.inner.exists(ctx, entity, id), |a, _| a)
             .await
     }
 
@@ -328,19 +431,16 @@ impl RecordStore for AuditedStore {
         k: usize,
         prefilter: &Filter,
     ) -> Result<Vec<(Record, f32)>> {
-        let result = self
+        let search = self
             .inner
-            .nearest(ctx, entity, vector_field, vector, k, prefilter)
-            .await;
+            .nearest(ctx, entity, vector_field, vector, k, prefilter);
         if !entity.has_phi() {
-            return result;
+            return search.await;
         }
-        let access = match &result {
-            Ok(found) => {
-                Access::new(ctx, entity, "nearest").of_records(found.iter().map(|(r, _)| r))
-            }
-            Err(_) => Access::new(ctx, entity, "nearest"),
-        };
-        self.after(access, result).await
+        let access = Access::new(ctx, entity, "nearest");
+        self.read(access, search, |a, found| {
+            a.of_records(found.iter().map(|(r, _)| r))
+        })
+        .await
     }
 }

@@ -34,7 +34,7 @@ fn unrecorded(kind: ErrorKind) -> Error {
     Error::new(
         ErrorKind::Unavailable,
         format!(
-            "the access could not be recorded in the PHI audit log ({}), so it was refused",
+            "the access could not be recorded in the PHI audit log ({}), so the PHI access was refused",
             kind.name()
         ),
     )

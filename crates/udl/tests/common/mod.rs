@@ -18,6 +18,8 @@ use uuid::Uuid;
 pub struct PatientProfile {
     #[udl(id, internal)]
     pub id: Uuid,
+    #[udl(pii)]
+    pub patient_id: Uuid,
     #[udl(pii, encrypt, blind_index = "case_insensitive", mask = "email_domain")]
     pub email: String,
     #[udl(phi, encrypt)]
@@ -34,7 +36,7 @@ pub struct PatientProfile {
 
 /// The stored form's table in PostgreSQL: ciphertext columns and the e-mail's blind index.
 pub const PROFILES_DDL: &str = "CREATE TABLE patient_profiles (
-    id UUID PRIMARY KEY, email BYTEA NOT NULL, email_bidx BYTEA NOT NULL UNIQUE,
+    id UUID PRIMARY KEY, patient_id UUID NOT NULL, email BYTEA NOT NULL, email_bidx BYTEA NOT NULL UNIQUE,
     diagnosis BYTEA NOT NULL, notes BYTEA, born_on BYTEA NOT NULL, clinic TEXT NOT NULL,
     version BIGINT NOT NULL)";
 
@@ -43,9 +45,11 @@ pub fn canary() -> String {
     format!("CANARY{}", &Uuid::new_v4().simple().to_string()[..10])
 }
 
+/// A profile of a new patient holding canaries.
 pub fn profile(canary: &str, n: u32) -> PatientProfile {
     PatientProfile {
         id: Uuid::new_v4(),
+        patient_id: Uuid::new_v4(),
         email: format!("{canary}.patient{n}@example.test"),
         diagnosis: format!("{canary} fake diagnosis {n}"),
         notes: n
@@ -57,8 +61,29 @@ pub fn profile(canary: &str, n: u32) -> PatientProfile {
     }
 }
 
+/// A platform job's context: allowed by the access policy, audited like any other.
 pub fn ctx() -> AccessContext {
-    AccessContext::new("clinician-test", Role::Clinician, Purpose::Treatment).unwrap()
+    AccessContext::system("privacy-test")
+}
+
+/// A patient and a clinician treating them, as users with an active care relationship.
+pub struct Care {
+    pub patient: Uuid,
+    pub clinician: Uuid,
+}
+
+impl Care {
+    /// The clinician treating the patient.
+    pub fn treating(&self) -> AccessContext {
+        AccessContext::new(
+            self.clinician.to_string(),
+            Role::Clinician,
+            Purpose::Treatment,
+        )
+        .unwrap()
+        .for_patient(self.patient.to_string())
+        .unwrap()
+    }
 }
 
 fn key_ring() -> String {
@@ -104,6 +129,8 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
     if with_privacy {
         vars.push(("UDL__PRIVACY__KEY_RING", key_ring()));
         vars.push(("UDL__PRIVACY__AUDIT_TIMEOUT", "2s".to_owned()));
+        // Every access decided afresh, so consents granted or revoked mid-test count at once.
+        vars.push(("UDL__PRIVACY__POLICY_CACHE_TTL", "1ms".to_owned()));
     }
     let config =
         UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
@@ -143,6 +170,47 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
 }
 
 impl World {
+    /// A user with `role` (below the privacy layers: users are not what these tests are about).
+    pub async fn user(&self, role: Role) -> Uuid {
+        let id = Uuid::new_v4();
+        let now = chrono::Utc::now();
+        let user = udl::postgres::models::User {
+            id,
+            email: format!("user-{id}@example.test"),
+            display_name: "Fake User".into(),
+            role,
+            status: udl::postgres::models::UserStatus::Active,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let users = self.data.postgres().unwrap().repository().unwrap();
+        users.create(&ctx(), user).await.unwrap();
+        id
+    }
+
+    /// A new patient and a clinician treating them since an hour ago.
+    pub async fn care(&self) -> Care {
+        let care = Care {
+            patient: self.user(Role::Patient).await,
+            clinician: self.user(Role::Clinician).await,
+        };
+        let now = chrono::Utc::now();
+        let relationship = udl::postgres::models::PatientRelationship {
+            id: Uuid::new_v4(),
+            patient_id: care.patient,
+            actor_id: care.clinician,
+            kind: udl::postgres::models::RelationshipKind::Therapist,
+            valid_from: now - chrono::Duration::hours(1),
+            valid_until: None,
+            created_at: now,
+            version: 1,
+        };
+        let relationships = self.data.postgres().unwrap().repository().unwrap();
+        relationships.create(&ctx(), relationship).await.unwrap();
+        care
+    }
+
     pub fn repo(&self, store: StoreKind) -> Repository<PatientProfile> {
         self.data.repository(store).unwrap()
     }
