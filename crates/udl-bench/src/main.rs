@@ -11,6 +11,7 @@ mod measure;
 mod mongo;
 mod postgres;
 mod privacy;
+mod privacy_get;
 mod redis_ops;
 mod scylla;
 mod vector;
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
         Some("redis") => runtime.block_on(redis_ops::run(&plan)),
         Some("cache") => runtime.block_on(cache::run(&plan)),
         Some("scylla") => runtime.block_on(scylla::run(&plan)),
-        Some("privacy") => privacy::run(),
+        Some("privacy") => privacy::run().and_then(|()| runtime.block_on(privacy_get::run(&plan))),
         Some("vector") => {
             vector::run();
             Ok(())

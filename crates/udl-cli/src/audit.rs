@@ -36,6 +36,13 @@ pub async fn verify(
         Some((first, last)) => format!("seq {first}..={last}"),
         None => "no entries in that range".to_owned(),
     };
+    if let Some((last, tip)) = report.tail_missing {
+        println!(
+            "audit chain BROKEN at the end: the newest entry is seq {last}, but the chain reached seq {tip} (entries deleted); {} entries before verified ({range})",
+            report.checked
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     match report.broken {
         None => {
             println!(

@@ -51,10 +51,33 @@ SELECT row_number() OVER (ORDER BY occurred_at, id), id, occurred_at, actor_id, 
 FROM phi_access_log_unpartitioned;
 DROP TABLE phi_access_log_unpartitioned;
 
-CREATE INDEX phi_access_log_id_idx ON phi_access_log (id);
-CREATE INDEX phi_access_log_time_idx ON phi_access_log (occurred_at);
+-- The chain's tip: writers append with one statement that moves it from the seq and hash they
+-- chained onto (a compare-and-swap, so two processes never fork the chain), and verification
+-- compares it with the newest entry, which shows deletions at the end of the log.
+CREATE TABLE phi_access_log_head (
+    one  BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+    seq  BIGINT NOT NULL,
+    hash BYTEA
+);
+INSERT INTO phi_access_log_head (seq, hash)
+SELECT COALESCE((SELECT max(seq) FROM phi_access_log), 0),
+       (SELECT hash FROM phi_access_log ORDER BY seq DESC LIMIT 1);
+CREATE FUNCTION phi_access_log_head_forward() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.seq <= OLD.seq THEN
+        RAISE EXCEPTION 'the PHI access log head only moves forward' USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER phi_access_log_head_forward BEFORE UPDATE ON phi_access_log_head
+    FOR EACH ROW EXECUTE FUNCTION phi_access_log_head_forward();
+CREATE TRIGGER phi_access_log_head_no_delete BEFORE DELETE OR TRUNCATE ON phi_access_log_head
+    FOR EACH STATEMENT EXECUTE FUNCTION phi_access_log_append_only();
+
+-- Few indexes, as every PHI access writes here: time ranges (BRIN: entries arrive in time
+-- order) and one patient's accesses (the accounting of disclosures).
+CREATE INDEX phi_access_log_time_idx ON phi_access_log USING brin (occurred_at);
 CREATE INDEX phi_access_log_patient_idx ON phi_access_log (patient_id, occurred_at);
-CREATE INDEX phi_access_log_request_idx ON phi_access_log (request_id);
 CREATE TRIGGER phi_access_log_no_update BEFORE UPDATE OR DELETE ON phi_access_log
     FOR EACH ROW EXECUTE FUNCTION phi_access_log_append_only();
 CREATE TRIGGER phi_access_log_no_truncate BEFORE TRUNCATE ON phi_access_log

@@ -203,6 +203,17 @@ async fn concurrent_reads_chain_in_order_and_verify_catches_edits_and_deletions(
         .broken
         .unwrap();
     assert_eq!((broken.seq, broken.problem), (41, ChainProblem::Unlinked));
+
+    // Deleting the newest entries leaves no broken link, but the chain's tip remembers them.
+    let from_50: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT occurred_at FROM phi_access_log WHERE seq = 50")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+    assert!(verify_log(pg, Some(from_50), None).await.unwrap().intact());
+    tamper(&w, "DELETE FROM phi_access_log WHERE seq > 60".into()).await;
+    let report = verify_log(pg, Some(from_50), None).await.unwrap();
+    assert_eq!((report.broken, report.tail_missing), (None, Some((60, 65))));
     w.finish().await;
 }
 
@@ -266,4 +277,44 @@ fn url_host_port(url: &str) -> String {
     let rest = url.split("://").nth(1).unwrap();
     let authority = rest.split('/').next().unwrap();
     authority.rsplit('@').next().unwrap().to_owned()
+}
+
+/// Two processes' writers append to one chain at once: neither forks it.
+#[tokio::test]
+async fn writers_of_two_processes_share_one_chain() {
+    use udl::postgres::models::AccessOutcome;
+    use udl::privacy::audit::AuditWriter;
+    let w = world(true).await;
+    let pg = w.data.postgres().unwrap();
+    let writers: Vec<_> = (0..2)
+        .map(|_| AuditWriter::start(pg.clone(), std::time::Duration::from_secs(10)))
+        .collect();
+    let appends = (0..200).map(|n| {
+        let writer = &writers[n % 2];
+        let entry = PhiAccessLogEntry {
+            seq: 0,
+            id: Uuid::new_v4(),
+            occurred_at: chrono::Utc::now(),
+            actor_id: format!("clinician-fake-{n}"),
+            actor_role: Role::Clinician,
+            purpose: Purpose::Treatment,
+            patient_id: None,
+            entity: "patient_profiles".into(),
+            record_ids: serde_json::json!([]),
+            fields: serde_json::json!([]),
+            operation: "get".into(),
+            outcome: AccessOutcome::Allowed,
+            request_id: format!("req-fake-{n}"),
+            prev_hash: None,
+            hash: Vec::new(),
+        };
+        writer.append(entry)
+    });
+    for appended in futures_util::future::join_all(appends).await {
+        appended.unwrap();
+    }
+    let report = verify_log(pg, None, None).await.unwrap();
+    assert!(report.intact(), "{report:?}");
+    assert_eq!((report.checked, report.range), (200, Some((1, 200))));
+    w.finish().await;
 }

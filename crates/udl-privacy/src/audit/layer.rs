@@ -72,6 +72,12 @@ fn patient_in(record: &Record) -> Option<String> {
     }
 }
 
+/// Whether `record` names another patient than `ctx` does.
+fn belongs_elsewhere(ctx: &AccessContext, record: &Record) -> bool {
+    ctx.patient()
+        .is_some_and(|patient| patient_in(record).is_some_and(|p| p != patient))
+}
+
 /// The patient the records belong to, when they all name the same one.
 fn patient_of<'r>(records: impl IntoIterator<Item = &'r Record>) -> Option<String> {
     let mut patient: Option<String> = None;
@@ -115,13 +121,10 @@ impl<'a> Access<'a> {
         if !self.record_ids.is_empty() {
             self.fields = sensitive_fields(self.entity);
         }
-        match self.ctx.patient() {
-            Some(patient) => {
-                self.foreign = records
-                    .into_iter()
-                    .any(|r| patient_in(r).is_some_and(|p| p != patient));
-            }
-            None => self.patient = patient_of(records),
+        if self.ctx.patient().is_some() {
+            self.foreign = records.into_iter().any(|r| belongs_elsewhere(self.ctx, r));
+        } else {
+            self.patient = patient_of(records);
         }
         self
     }
@@ -323,15 +326,42 @@ impl RecordStore for AuditedStore {
             return self.inner.fetch(ctx, entity, id).await;
         }
         let access = Access::new(ctx, entity, "get").of_id(id);
-        self.read(
-            access,
+        if ctx.patient().is_none() {
+            // The entry names the patient the record does, so it waits for the record.
+            return self
+                .read(
+                    access,
+                    self.inner.fetch(ctx, entity, id),
+                    |a, found| match found {
+                        Some(record) => a.of_records([record]),
+                        None => a,
+                    },
+                )
+                .await;
+        }
+        self.admit(&access).await?;
+        // Everything the entry holds is known before the read, so the entry is made durable
+        // while the record is read; it is returned only once both are done.
+        let access = Access {
+            fields: sensitive_fields(entity),
+            ..access
+        };
+        let (found, recorded) = tokio::join!(
             self.inner.fetch(ctx, entity, id),
-            |a, found| match found {
-                Some(record) => a.of_records([record]),
-                None => a,
-            },
-        )
-        .await
+            self.writer.append(access.entry(AccessOutcome::Allowed))
+        );
+        recorded?;
+        match found {
+            Ok(Some(record)) if belongs_elsewhere(ctx, &record) => {
+                let access = Access::new(ctx, entity, "get").of_id(id);
+                Err(self.deny(&access, FOREIGN).await)
+            }
+            Ok(found) => Ok(found),
+            Err(e) => {
+                self.record_failure(&access).await;
+                Err(e)
+            }
+        }
     }
 
     async fn update(

@@ -40,6 +40,16 @@ pub struct ChainReport {
     pub range: Option<(i64, i64)>,
     /// The first bad entry, if any.
     pub broken: Option<BrokenEntry>,
+    /// When the newest entries are gone: the last `seq` present and the one the chain's tip
+    /// records (checked when the walk is open-ended).
+    pub tail_missing: Option<(i64, i64)>,
+}
+
+impl ChainReport {
+    /// Whether the walk found nothing wrong.
+    pub fn intact(&self) -> bool {
+        self.broken.is_none() && self.tail_missing.is_none()
+    }
 }
 
 fn broken(entry: &PhiAccessLogEntry, problem: ChainProblem) -> Option<BrokenEntry> {
@@ -52,8 +62,31 @@ fn broken(entry: &PhiAccessLogEntry, problem: ChainProblem) -> Option<BrokenEntr
 }
 
 /// Verifies the entries logged in `[from, to)` (either end open), and their link to the entry
-/// just before. Deleting the newest entries cannot be seen in the chain itself.
+/// just before; without `to`, also that the log still reaches the chain's recorded tip (the
+/// newest entries were not deleted).
 pub async fn verify_log(
+    pg: &PgStore,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<ChainReport> {
+    let mut report = walk(pg, from, to).await?;
+    if to.is_none() && report.broken.is_none() {
+        let classify = |e: sqlx::Error| udl_postgres::classify(&e, "audit verify");
+        let (tip, last): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT seq FROM phi_access_log_head), (SELECT max(seq) FROM phi_access_log)",
+        )
+        .fetch_one(pg.pool())
+        .await
+        .map_err(classify)?;
+        let last = last.unwrap_or(0);
+        if tip > last {
+            report.tail_missing = Some((last, tip));
+        }
+    }
+    Ok(report)
+}
+
+async fn walk(
     pg: &PgStore,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,

@@ -1,14 +1,15 @@
 //! The audit writer: appends to the hash-chained PHI access log with group commit. Callers
 //! wait until their entry is durable; entries that arrive while a commit is in flight go
 //! together in the next one, so a busy process pays one transaction per batch, not per read.
-//! Every process appends to one chain: a transaction-scoped advisory lock orders writers, and
-//! each batch continues from the last committed `seq` and hash.
+//! Every process appends to one chain. A batch is one statement: it moves the chain's tip
+//! (`phi_access_log_head`) from the `seq` it chained onto to its own last entry and inserts its
+//! entries, or, when another process moved the tip first, does nothing; the writer then reads the
+//! tip again and re-chains the batch. One round trip per batch while a process writes alone.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{Datelike as _, NaiveDate};
-use sqlx::{Postgres, QueryBuilder};
 use tokio::sync::{mpsc, oneshot};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_postgres::models::PhiAccessLogEntry;
@@ -71,8 +72,30 @@ impl AuditWriter {
     }
 }
 
+/// Where the chain ends: the last entry's `seq` and hash.
+#[derive(Clone)]
+struct Tip {
+    seq: i64,
+    hash: Option<Vec<u8>>,
+}
+
+/// What the writer remembers between batches.
+struct Chain {
+    pg: PgStore,
+    months: HashSet<NaiveDate>,
+    /// The tip after this writer's last batch; `None` until read, and after a failure.
+    tip: Option<Tip>,
+}
+
+/// Re-chainings of one batch before giving up (each means another process appended first).
+const MAX_ATTEMPTS: usize = 20;
+
 async fn run(pg: PgStore, mut pending: mpsc::Receiver<Pending>, timeout: Duration) {
-    let mut months = HashSet::new();
+    let mut chain = Chain {
+        pg,
+        months: HashSet::new(),
+        tip: None,
+    };
     while let Some(first) = pending.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -83,17 +106,21 @@ async fn run(pg: PgStore, mut pending: mpsc::Receiver<Pending>, timeout: Duratio
         }
         let (entries, waiters): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|p| (p.entry, p.done)).unzip();
-        let outcome = match tokio::time::timeout(timeout, commit(&pg, &mut months, entries)).await {
+        let outcome = match tokio::time::timeout(timeout, chain.append(&entries)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, count = waiters.len(), "PHI audit entries not recorded");
                 Err(e.kind())
             }
             Err(_) => {
-                tracing::error!(count = waiters.len(), "PHI audit commit timed out");
+                tracing::error!(count = waiters.len(), "PHI audit append timed out");
                 Err(ErrorKind::Timeout)
             }
         };
+        if outcome.is_err() {
+            // Whether the last statement landed is unknown: read the tip again next time.
+            chain.tip = None;
+        }
         for waiter in waiters {
             // A waiter that gave up has already failed its access.
             let _ = waiter.send(outcome);
@@ -105,83 +132,128 @@ fn store_error(e: &sqlx::Error) -> Error {
     udl_postgres::classify(e, "audit")
 }
 
-/// The months' partitions, made once per process.
-async fn ensure_partitions(
-    pg: &PgStore,
-    months: &mut HashSet<NaiveDate>,
-    entries: &[PhiAccessLogEntry],
-) -> Result<()> {
-    for entry in entries {
-        let day = entry.occurred_at.date_naive();
-        let month = day.with_day(1).unwrap_or(day);
-        if months.contains(&month) {
-            continue;
+impl Chain {
+    /// The months' partitions, made once per process.
+    async fn ensure_partitions(&mut self, entries: &[PhiAccessLogEntry]) -> Result<()> {
+        for entry in entries {
+            let day = entry.occurred_at.date_naive();
+            let month = day.with_day(1).unwrap_or(day);
+            if self.months.contains(&month) {
+                continue;
+            }
+            sqlx::query("SELECT udl_access_log_partition($1)")
+                .bind(month)
+                .execute(self.pg.pool())
+                .await
+                .map_err(|e| store_error(&e))?;
+            self.months.insert(month);
         }
-        sqlx::query("SELECT udl_access_log_partition($1)")
-            .bind(month)
-            .execute(pg.pool())
+        Ok(())
+    }
+
+    async fn read_tip(&self) -> Result<Tip> {
+        let (seq, hash) = sqlx::query_as("SELECT seq, hash FROM phi_access_log_head")
+            .fetch_one(self.pg.pool())
             .await
             .map_err(|e| store_error(&e))?;
-        months.insert(month);
+        Ok(Tip { seq, hash })
     }
-    Ok(())
+
+    /// Appends `entries` durably, after whatever the chain ends with.
+    async fn append(&mut self, entries: &[PhiAccessLogEntry]) -> Result<()> {
+        self.ensure_partitions(entries).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let tip = match self.tip.take() {
+                Some(tip) => tip,
+                None => self.read_tip().await?,
+            };
+            let sealed = chained(entries, &tip);
+            if append_after(&self.pg, &tip, &sealed).await? {
+                let last = sealed.last().expect("a batch is never empty");
+                self.tip = Some(Tip {
+                    seq: last.seq,
+                    hash: Some(last.hash.clone()),
+                });
+                return Ok(());
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            "other writers kept moving the PHI audit chain; the batch was not appended",
+        )
+        .temporary(true))
+    }
 }
 
-async fn commit(
-    pg: &PgStore,
-    months: &mut HashSet<NaiveDate>,
-    entries: Vec<PhiAccessLogEntry>,
-) -> Result<()> {
-    ensure_partitions(pg, months, &entries).await?;
-    let mut tx = pg.pool().begin().await.map_err(|e| store_error(&e))?;
-    // One chain per schema: writers in other schemas of the database do not wait.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.phi_access_log'))")
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| store_error(&e))?;
-    let last: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM phi_access_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| store_error(&e))?;
-    let (mut seq, mut prev) = match last {
-        Some((seq, hash)) => (seq, Some(hash)),
-        None => (0, None),
-    };
-    let sealed: Vec<PhiAccessLogEntry> = entries
-        .into_iter()
+/// `entries` numbered and hashed to follow `tip`.
+fn chained(entries: &[PhiAccessLogEntry], tip: &Tip) -> Vec<PhiAccessLogEntry> {
+    let (mut seq, mut prev) = (tip.seq, tip.hash.clone());
+    entries
+        .iter()
         .map(|entry| {
             seq += 1;
-            let entry = PhiAccessLogEntry { seq, ..entry }.sealed_after(prev.take());
+            let entry = PhiAccessLogEntry {
+                seq,
+                ..entry.clone()
+            }
+            .sealed_after(prev.take());
             prev = Some(entry.hash.clone());
             entry
         })
-        .collect();
-    let mut insert: QueryBuilder<Postgres> = QueryBuilder::new(
-        "INSERT INTO phi_access_log (seq, id, occurred_at, actor_id, actor_role, purpose, \
-         patient_id, entity, record_ids, fields, operation, outcome, request_id, prev_hash, hash) ",
-    );
-    insert.push_values(&sealed, |mut row, e| {
-        row.push_bind(e.seq)
-            .push_bind(e.id)
-            .push_bind(e.occurred_at)
-            .push_bind(&e.actor_id)
-            .push_bind(e.actor_role.as_str())
-            .push_bind(e.purpose.as_str())
-            .push_bind(&e.patient_id)
-            .push_bind(&e.entity)
-            .push_bind(&e.record_ids)
-            .push_bind(&e.fields)
-            .push_bind(&e.operation)
-            .push_bind(e.outcome.as_str())
-            .push_bind(&e.request_id)
-            .push_bind(&e.prev_hash)
-            .push_bind(&e.hash);
-    });
-    insert
-        .build()
-        .execute(&mut *tx)
+        .collect()
+}
+
+/// Moves the tip past the batch if it is still where the batch was chained onto, and inserts
+/// the batch, in one statement; the same text for every batch, so it is prepared once.
+const APPEND: &str = "WITH tip AS (
+    UPDATE phi_access_log_head SET seq = $1, hash = $2 WHERE seq = $3 RETURNING 1)
+  INSERT INTO phi_access_log (seq, id, occurred_at, actor_id, actor_role, purpose, patient_id,
+    entity, record_ids, fields, operation, outcome, request_id, prev_hash, hash)
+  SELECT * FROM unnest($4::bigint[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[],
+    $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::jsonb[], $14::text[], $15::text[],
+    $16::text[], $17::bytea[], $18::bytea[])
+  WHERE EXISTS (SELECT 1 FROM tip)";
+
+/// Inserts `sealed` and moves the tip past it, if the tip is still `tip`; whether it was.
+async fn append_after(pg: &PgStore, tip: &Tip, sealed: &[PhiAccessLogEntry]) -> Result<bool> {
+    let last = sealed.last().expect("a batch is never empty");
+    let column = |f: fn(&PhiAccessLogEntry) -> String| sealed.iter().map(f).collect::<Vec<_>>();
+    let done = sqlx::query(APPEND)
+        .bind(last.seq)
+        .bind(&last.hash)
+        .bind(tip.seq)
+        .bind(sealed.iter().map(|e| e.seq).collect::<Vec<_>>())
+        .bind(sealed.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind(sealed.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(column(|e| e.actor_id.clone()))
+        .bind(column(|e| e.actor_role.as_str().to_owned()))
+        .bind(column(|e| e.purpose.as_str().to_owned()))
+        .bind(
+            sealed
+                .iter()
+                .map(|e| e.patient_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|e| e.entity.clone()))
+        .bind(
+            sealed
+                .iter()
+                .map(|e| e.record_ids.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(sealed.iter().map(|e| e.fields.clone()).collect::<Vec<_>>())
+        .bind(column(|e| e.operation.clone()))
+        .bind(column(|e| e.outcome.as_str().to_owned()))
+        .bind(column(|e| e.request_id.clone()))
+        .bind(
+            sealed
+                .iter()
+                .map(|e| e.prev_hash.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(sealed.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
+        .execute(pg.pool())
         .await
         .map_err(|e| store_error(&e))?;
-    tx.commit().await.map_err(|e| store_error(&e))
+    Ok(done.rows_affected() == sealed.len() as u64)
 }

@@ -1,0 +1,196 @@
+//! PHI get-by-id with every privacy layer (access policy, audit with group commit, field
+//! decryption) against the same get with them off: the same entity, the same number of rows, on
+//! one PostgreSQL, both behind the resilience layer.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use udl::postgres::models::{PatientRelationship, RelationshipKind, User, UserStatus};
+use udl::postgres::Migration;
+use udl::{AccessContext, DataLayer, Purpose, Repository, Result, Role, StoreKind, UdlConfig};
+use udl_derive::Entity;
+use udl_testkit::servers;
+use uuid::Uuid;
+
+use crate::fixture::CONCURRENCY;
+use crate::measure::{header, scenario, Plan};
+
+const ROWS: usize = 2_000;
+
+/// A session note: its body is PHI, encrypted at rest when the privacy layers are on.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "bench_notes")]
+struct BenchNote {
+    #[udl(id, internal)]
+    id: Uuid,
+    #[udl(pii)]
+    patient_id: Uuid,
+    #[udl(phi, encrypt)]
+    body: String,
+    #[udl(internal)]
+    author: String,
+    #[udl(version, internal)]
+    version: i64,
+}
+
+const PRIVATE_DDL: &str = "CREATE TABLE bench_notes (id UUID PRIMARY KEY, patient_id UUID NOT NULL,
+    body BYTEA NOT NULL, author TEXT NOT NULL, version BIGINT NOT NULL)";
+const PLAIN_DDL: &str = "CREATE TABLE bench_notes (id UUID PRIMARY KEY, patient_id UUID NOT NULL,
+    body TEXT NOT NULL, author TEXT NOT NULL, version BIGINT NOT NULL)";
+
+fn config(schema: &str, privacy: bool) -> Result<UdlConfig> {
+    let mut vars = vec![
+        ("UDL__POSTGRES__URL", servers::postgres_url()),
+        ("UDL__POSTGRES__SCHEMA", schema.to_owned()),
+        ("UDL__POSTGRES__POOL__MIN", CONCURRENCY.to_string()),
+        ("UDL__POSTGRES__POOL__MAX", CONCURRENCY.to_string()),
+    ];
+    if privacy {
+        let key: Vec<u8> = Uuid::new_v4().as_bytes().repeat(2);
+        let ring = format!(
+            "1:{}",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        );
+        vars.push(("UDL__PRIVACY__KEY_RING", ring));
+    }
+    UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v)))
+        .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))
+}
+
+/// Migrations of `schema`'s platform tables and the note table in `ddl`, then a data layer.
+async fn connect(schema: &str, privacy: bool, ddl: &'static str) -> Result<DataLayer> {
+    let config = config(schema, privacy)?;
+    let pg = udl::postgres::PgStore::connect(config.postgres.as_ref().expect("configured")).await?;
+    let mut migrations = udl::postgres::models::migrations();
+    migrations.push(Migration::new(
+        migrations.len() as i64 + 1,
+        "bench_notes",
+        ddl,
+    ));
+    udl::postgres::Migrator::new(migrations)?.up(&pg).await?;
+    DataLayer::connect(&config).await
+}
+
+/// A clinician treating one patient, in `data`'s PostgreSQL.
+async fn care(data: &DataLayer) -> Result<AccessContext> {
+    let pg = data.postgres()?;
+    let system = AccessContext::system("bench");
+    let now = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for role in [Role::Patient, Role::Clinician] {
+        let id = Uuid::new_v4();
+        let user = User {
+            id,
+            email: format!("bench-{id}@example.test"),
+            display_name: "Fake Bench User".into(),
+            role,
+            status: UserStatus::Active,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        pg.repository::<User>()?.create(&system, user).await?;
+        ids.push(id);
+    }
+    let relationship = PatientRelationship {
+        id: Uuid::new_v4(),
+        patient_id: ids[0],
+        actor_id: ids[1],
+        kind: RelationshipKind::Therapist,
+        valid_from: now - chrono::Duration::hours(1),
+        valid_until: None,
+        created_at: now,
+        version: 1,
+    };
+    pg.repository::<PatientRelationship>()?
+        .create(&system, relationship)
+        .await?;
+    AccessContext::new(ids[1].to_string(), Role::Clinician, Purpose::Treatment)?
+        .for_patient(ids[0].to_string())
+}
+
+fn notes(patient: Uuid) -> Vec<BenchNote> {
+    (0..ROWS)
+        .map(|n| BenchNote {
+            id: Uuid::new_v4(),
+            patient_id: patient,
+            body: format!("fake session note {n} {}", "x".repeat(200)),
+            author: "fake-clinician".into(),
+            version: 1,
+        })
+        .collect()
+}
+
+/// Runs the scenario and prints its line.
+pub async fn run(plan: &Plan) -> Result<()> {
+    let (private_schema, plain_schema) = (
+        servers::unique_namespace("bench"),
+        servers::unique_namespace("bench"),
+    );
+    let outcome = compare(plan, &private_schema, &plain_schema).await;
+    for schema in [private_schema, plain_schema] {
+        let config = config(&schema, false)?;
+        let pg =
+            udl::postgres::PgStore::connect(config.postgres.as_ref().expect("configured")).await?;
+        let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(pg.pool())
+            .await;
+    }
+    outcome
+}
+
+async fn compare(plan: &Plan, private_schema: &str, plain_schema: &str) -> Result<()> {
+    let private = connect(private_schema, true, PRIVATE_DDL).await?;
+    let plain = connect(plain_schema, false, PLAIN_DDL).await?;
+    let clinician = Arc::new(care(&private).await?);
+    let patient: Uuid = clinician.patient().expect("named").parse().expect("a uuid");
+    let private_repo: Repository<BenchNote> = private.repository(StoreKind::Postgres)?;
+    let plain_repo: Repository<BenchNote> = Repository::new(plain.records(StoreKind::Postgres)?)?;
+    let seeded = notes(patient);
+    let ids: Arc<Vec<Uuid>> = Arc::new(seeded.iter().map(|n| n.id).collect());
+    private_repo.create_many(&clinician, seeded.clone()).await?;
+    plain_repo.create_many(&clinician, seeded).await?;
+
+    println!(
+        "privacy: PHI get by id, {CONCURRENCY} tasks, {}s per side per round, {} rounds; \
+         udl = policy + audit + decryption + resilience, raw = resilience only",
+        plan.window.as_secs(),
+        plan.rounds
+    );
+    header();
+    let (private_ids, plain_ids, private_ctx, plain_ctx) = (
+        Arc::clone(&ids),
+        Arc::clone(&ids),
+        Arc::clone(&clinician),
+        Arc::clone(&clinician),
+    );
+    scenario(
+        plan,
+        "phi_get_private_vs_plain",
+        move |i| {
+            let (repo, ids, ctx) = (
+                private_repo.clone(),
+                Arc::clone(&private_ids),
+                Arc::clone(&private_ctx),
+            );
+            async move {
+                let id = ids[(i as usize * 7919) % ids.len()];
+                assert!(repo.get(&ctx, &id).await.expect("private get").is_some());
+            }
+        },
+        move |i| {
+            let (repo, ids, ctx) = (
+                plain_repo.clone(),
+                Arc::clone(&plain_ids),
+                Arc::clone(&plain_ctx),
+            );
+            async move {
+                let id = ids[(i as usize * 7919) % ids.len()];
+                assert!(repo.get(&ctx, &id).await.expect("plain get").is_some());
+            }
+        },
+    )
+    .await;
+    Ok(())
+}
