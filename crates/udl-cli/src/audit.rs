@@ -18,19 +18,24 @@ pub fn parse_time(text: &str) -> std::result::Result<DateTime<Utc>, String> {
         .ok_or_else(|| "expected a date (2026-11-01) or an RFC 3339 time".to_owned())
 }
 
-/// Verifies the entries logged in `[from, to)`; exit 0 when the chain holds, 1 when it breaks.
-pub async fn verify(
-    config: &UdlConfig,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-) -> Result<ExitCode> {
+/// The PostgreSQL store holding the audit log.
+pub async fn audit_store(config: &UdlConfig) -> Result<udl::postgres::PgStore> {
     let pg_config = config.postgres.as_ref().ok_or_else(|| {
         Error::new(
             ErrorKind::Config,
             "the audit log lives in PostgreSQL: set UDL__POSTGRES__URL",
         )
     })?;
-    let pg = udl::postgres::PgStore::connect(pg_config).await?;
+    udl::postgres::PgStore::connect(pg_config).await
+}
+
+/// Verifies the entries logged in `[from, to)`; exit 0 when the chain holds, 1 when it breaks.
+pub async fn verify(
+    config: &UdlConfig,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<ExitCode> {
+    let pg = audit_store(config).await?;
     let report = verify_log(&pg, from, to).await?;
     let range = match report.range {
         Some((first, last)) => format!("seq {first}..={last}"),

@@ -5,6 +5,7 @@
 
 mod audit;
 mod commands;
+mod compliance;
 mod exit;
 mod serve;
 
@@ -49,6 +50,31 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Compliance reports from the PHI access log.
+    Compliance {
+        #[command(subcommand)]
+        action: ComplianceAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComplianceAction {
+    /// With --patient: every access to that patient's data (the accounting of disclosures);
+    /// without: accesses by actor, purpose and outcome.
+    Report {
+        /// The patient whose accesses to list.
+        #[arg(long)]
+        patient: Option<String>,
+        /// Only accesses at or after this time (a date or an RFC 3339 time).
+        #[arg(long, value_parser = audit::parse_time)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only accesses before this time.
+        #[arg(long, value_parser = audit::parse_time)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: compliance::Format,
     },
 }
 
@@ -134,6 +160,15 @@ fn main() -> ExitCode {
             Command::Audit {
                 action: AuditAction::Verify { from, to },
             } => audit::verify(&config, from, to).await,
+            Command::Compliance {
+                action:
+                    ComplianceAction::Report {
+                        patient,
+                        from,
+                        to,
+                        format,
+                    },
+            } => compliance::report(&config, patient.as_deref(), from, to, format).await,
         }
     });
     match outcome {

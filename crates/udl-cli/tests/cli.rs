@@ -343,7 +343,12 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
                 occurred_at: chrono::Utc::now(),
                 actor_id: "clinician-fake-1".into(),
                 actor_role: udl::Role::Clinician,
-                purpose: udl::Purpose::Treatment,
+                // The last access is an emergency (break-glass) one.
+                purpose: if n == 4 {
+                    udl::Purpose::Emergency
+                } else {
+                    udl::Purpose::Treatment
+                },
                 patient_id: Some("patient-fake-1".into()),
                 entity: "session_notes".into(),
                 record_ids: serde_json::json!([format!("note-{n}")]),
@@ -371,6 +376,46 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
     assert!(text(&later).0.contains("no entries"), "{:?}", text(&later));
     let bad = udl(&["audit", "verify", "--to", "last tuesday"], &env);
     assert_eq!(bad.status.code(), Some(2), "{:?}", text(&bad));
+
+    let accounting = udl(
+        &["compliance", "report", "--patient", "patient-fake-1"],
+        &env,
+    );
+    assert_eq!(accounting.status.code(), Some(0), "{:?}", text(&accounting));
+    let json: serde_json::Value = serde_json::from_str(&text(&accounting).0).unwrap();
+    let disclosures = json["disclosures"].as_array().unwrap();
+    assert_eq!(disclosures.len(), 5);
+    assert_eq!(disclosures[0]["actor_id"], "clinician-fake-1");
+    assert_eq!(disclosures[4]["break_glass"], true);
+    let nobody = udl(
+        &["compliance", "report", "--patient", "patient-fake-2"],
+        &env,
+    );
+    let json: serde_json::Value = serde_json::from_str(&text(&nobody).0).unwrap();
+    assert_eq!(json["disclosures"].as_array().unwrap().len(), 0);
+    let page = udl(
+        &[
+            "compliance",
+            "report",
+            "--patient",
+            "patient-fake-1",
+            "--format",
+            "html",
+        ],
+        &env,
+    );
+    let html = text(&page).0;
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("Accounting of disclosures: patient patient-fake-1"));
+    assert_eq!(html.matches("<tr class=\"flag\">").count(), 1, "{html}");
+    let summary = udl(&["compliance", "report", "--from", "2020-01-01"], &env);
+    let json: serde_json::Value = serde_json::from_str(&text(&summary).0).unwrap();
+    assert_eq!(
+        (json["total"].as_i64(), json["break_glass"].as_i64()),
+        (Some(5), Some(1))
+    );
+    assert_eq!(json["rows"][0]["accesses"], 4, "{json}");
+    assert_eq!(json["rows"][0]["patients"], 1);
 
     runtime.block_on(async {
         let mut conn = pg.pool().acquire().await.unwrap();

@@ -1,8 +1,9 @@
 //! The PHI access audit: a layer that records every access to PHI-bearing entities, the writer
 //! that appends those records to the hash-chained log with group commit, and the walk that
-//! verifies the chain.
+//! verifies the chain, and the compliance reports read from it.
 
 mod layer;
+pub mod report;
 mod verify;
 mod writer;
 
