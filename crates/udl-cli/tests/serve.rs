@@ -166,10 +166,11 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     let pg_url = servers::postgres_url().replacen("127.0.0.1:5432", postgres.listen(), 1);
     let mut daemon = Daemon::start(&[
         ("UDL__POSTGRES__URL", pg_url),
-        ("UDL__SERVE__HEALTH_TIMEOUT", "5s".into()),
+        // Far above the slow check's few round trips, even on a loaded machine.
+        ("UDL__SERVE__HEALTH_TIMEOUT", "10s".into()),
     ]);
     assert_eq!(daemon.ready().0.status, 200);
-    postgres.add_latency(1_500);
+    postgres.add_latency(1_000);
 
     // A slow readiness check in flight, its connection made before the next one...
     let slow = http::send(&daemon.address, "GET", "/health/ready", None).unwrap();

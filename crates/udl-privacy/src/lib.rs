@@ -16,6 +16,7 @@ pub mod audit;
 mod blind;
 mod cipher;
 mod encrypted_store;
+pub mod history;
 mod key_store;
 mod keys;
 mod mask;

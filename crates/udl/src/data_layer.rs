@@ -127,6 +127,17 @@ impl DataLayer {
         &self.metrics
     }
 
+    /// The history of changes to PHI fields, or a `Config` error without `[privacy]`.
+    #[cfg(feature = "privacy")]
+    pub fn change_history(&self) -> Result<&udl_privacy::history::ChangeHistory> {
+        self.privacy.as_ref().map(|p| &*p.history).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "the change history needs [privacy] (privacy.key_ring_file)",
+            )
+        })
+    }
+
     /// The record store of `store` behind its resilience layer, below the privacy layers:
     /// for tools that move stored data as it is (use [`DataLayer::repository`] for entities).
     pub fn records(&self, store: StoreKind) -> Result<Arc<dyn RecordStore>> {

@@ -6,26 +6,31 @@ use udl_config::PrivacyConfig;
 use udl_core::{RecordStore, Result};
 use udl_postgres::PgStore;
 use udl_privacy::audit::{AuditWriter, AuditedStore};
+use udl_privacy::history::ChangeHistory;
 use udl_privacy::policy::ConsentPolicy;
 use udl_privacy::{EncryptedStore, FieldKeys, LocalKeyRing};
 
-/// What every protected store shares: the field keys, the audit writer and the access policy.
+/// What every protected store shares: the field keys, the audit writer, the access policy and
+/// the change history.
 #[derive(Clone)]
 pub(crate) struct Privacy {
     keys: Arc<FieldKeys>,
     audit: Arc<AuditWriter>,
     policy: Arc<ConsentPolicy>,
+    pub history: Arc<ChangeHistory>,
 }
 
 impl Privacy {
     /// Loads the field keys kept in `pg` (unwrapped by the configured key ring), starts the
-    /// audit writer on `pg` and reads the access policy from it.
+    /// audit writer on `pg`, and reads the access policy from it and keeps the history there.
     pub async fn start(pg: &PgStore, config: &PrivacyConfig) -> Result<Self> {
         let ring = LocalKeyRing::parse(config.key_ring.expose())?;
+        let keys = Arc::new(FieldKeys::load(pg, &ring).await?);
         Ok(Privacy {
-            keys: Arc::new(FieldKeys::load(pg, &ring).await?),
             audit: Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout)),
             policy: Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl)),
+            history: Arc::new(ChangeHistory::new(pg.clone(), Arc::clone(&keys))),
+            keys,
         })
     }
 
@@ -35,7 +40,8 @@ impl Privacy {
         let encrypted = Arc::new(EncryptedStore::new(inner, Arc::clone(&self.keys)));
         Arc::new(
             AuditedStore::new(encrypted, Arc::clone(&self.audit))
-                .with_policy(Arc::clone(&self.policy)),
+                .with_policy(Arc::clone(&self.policy))
+                .with_history(Arc::clone(&self.history)),
         )
     }
 }

@@ -50,6 +50,11 @@ pub fn migrations() -> Vec<Migration> {
             "phi_access_log_partitioned",
             include_str!("../../migrations/0007_phi_access_log_partitioned.sql"),
         ),
+        Migration::new(
+            8,
+            "phi_change_history",
+            include_str!("../../migrations/0008_phi_change_history.sql"),
+        ),
     ]
 }
 

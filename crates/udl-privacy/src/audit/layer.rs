@@ -17,6 +17,7 @@ use udl_core::{
 use udl_postgres::models::{AccessOutcome, PhiAccessLogEntry};
 
 use super::writer::AuditWriter;
+use crate::history::{phi_fields, whole_records, ChangeHistory, FieldChange};
 use crate::policy::{denied, ConsentPolicy, Decision};
 
 /// Puts every access to PHI-bearing entities in `inner` to a policy and records it through an
@@ -25,6 +26,7 @@ pub struct AuditedStore {
     inner: Arc<dyn RecordStore>,
     writer: Arc<AuditWriter>,
     policy: Option<Arc<ConsentPolicy>>,
+    history: Option<Arc<ChangeHistory>>,
 }
 
 /// What one operation touched.
@@ -157,6 +159,21 @@ impl AuditedStore {
             inner,
             writer,
             policy: None,
+            history: None,
+        }
+    }
+
+    /// The same layer, also keeping the history of every change to a PHI field.
+    pub fn with_history(mut self, history: Arc<ChangeHistory>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    /// The PHI changes `records` make by being created, when history is kept.
+    fn created(&self, entity: &'static EntityMeta, records: &[Record]) -> Vec<FieldChange> {
+        match &self.history {
+            Some(_) => whole_records(entity, records, true),
+            None => Vec::new(),
         }
     }
 
@@ -258,9 +275,12 @@ impl AuditedStore {
     }
 
     /// Records a write before it is sent, then sends it; a failure adds an `error` entry.
+    /// With history kept, `changes` (what the write does to PHI fields) is worked out and
+    /// recorded after the access is allowed and audited, before the write is sent.
     async fn write<T>(
         &self,
         access: Access<'_>,
+        changes: impl std::future::Future<Output = Result<Vec<FieldChange>>>,
         write: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         self.admit(&access).await?;
@@ -270,6 +290,31 @@ impl AuditedStore {
         self.writer
             .append(access.entry(AccessOutcome::Allowed))
             .await?;
+        if let Some(history) = &self.history {
+            let recorded = match changes.await {
+                Ok(changes) => {
+                    let operation = match access.operation {
+                        "update" => "update",
+                        "delete" => "delete",
+                        _ => "insert",
+                    };
+                    history
+                        .record(
+                            access.ctx,
+                            self.inner.kind(),
+                            access.entity,
+                            operation,
+                            changes,
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = recorded {
+                self.record_failure(&access).await;
+                return Err(e);
+            }
+        }
         let result = write.await;
         if result.is_err() {
             self.record_failure(&access).await;
@@ -298,8 +343,13 @@ impl RecordStore for AuditedStore {
             return self.inner.insert(ctx, entity, record).await;
         }
         let access = Access::new(ctx, entity, "insert").of_records([&record]);
-        self.write(access, self.inner.insert(ctx, entity, record))
-            .await
+        let changes = self.created(entity, std::slice::from_ref(&record));
+        self.write(
+            access,
+            async { Ok(changes) },
+            self.inner.insert(ctx, entity, record),
+        )
+        .await
     }
 
     async fn insert_many(
@@ -312,8 +362,13 @@ impl RecordStore for AuditedStore {
             return self.inner.insert_many(ctx, entity, records).await;
         }
         let access = Access::new(ctx, entity, "insert_many").of_records(&records);
-        self.write(access, self.inner.insert_many(ctx, entity, records))
-            .await
+        let changes = self.created(entity, &records);
+        self.write(
+            access,
+            async { Ok(changes) },
+            self.inner.insert_many(ctx, entity, records),
+        )
+        .await
     }
 
     async fn fetch(
@@ -376,7 +431,29 @@ impl RecordStore for AuditedStore {
         }
         let mut access = Access::new(ctx, entity, "update").of_id(id);
         access.fields = changes.sets.iter().map(|(name, _)| *name).collect();
-        self.write(access, self.inner.update(ctx, entity, id, changes))
+        let history = async {
+            let phi: Vec<&'static str> = phi_fields(entity)
+                .filter(|f| changes.sets.iter().any(|(name, _)| name == f))
+                .collect();
+            if phi.is_empty() {
+                return Ok(Vec::new());
+            }
+            let Some(now) = self.inner.fetch(ctx, entity, id).await? else {
+                return Ok(Vec::new());
+            };
+            Ok(changes
+                .sets
+                .iter()
+                .filter(|(name, _)| phi.contains(name))
+                .map(|(name, after)| FieldChange {
+                    record_id: id.clone(),
+                    field: name,
+                    before: now.get(name).cloned().unwrap_or(Value::Null),
+                    after: after.clone(),
+                })
+                .collect())
+        };
+        self.write(access, history, self.inner.update(ctx, entity, id, changes))
             .await
     }
 
@@ -390,7 +467,12 @@ impl RecordStore for AuditedStore {
             return self.inner.delete(ctx, entity, id).await;
         }
         let access = Access::new(ctx, entity, "delete").of_id(id);
-        self.write(access, self.inner.delete(ctx, entity, id)).await
+        let history = async {
+            let now = self.inner.fetch(ctx, entity, id).await?;
+            Ok(whole_records(entity, now.iter(), false))
+        };
+        self.write(access, history, self.inner.delete(ctx, entity, id))
+            .await
     }
 
     async fn list(
@@ -448,8 +530,13 @@ impl RecordStore for AuditedStore {
             return self.inner.insert_with_ttl(ctx, entity, record, ttl).await;
         }
         let access = Access::new(ctx, entity, "insert_with_ttl").of_records([&record]);
-        self.write(access, self.inner.insert_with_ttl(ctx, entity, record, ttl))
-            .await
+        let changes = self.created(entity, std::slice::from_ref(&record));
+        self.write(
+            access,
+            async { Ok(changes) },
+            self.inner.insert_with_ttl(ctx, entity, record, ttl),
+        )
+        .await
     }
 
     async fn nearest(

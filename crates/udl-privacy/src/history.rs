@@ -1,0 +1,257 @@
+//! PHI change history: every change to a PHI field, on any store, keeps an entry in PostgreSQL
+//! (`phi_change_history`) with who made it, when, why, and the value before and after, both
+//! encrypted and bound to the entry, so the history holds no PHI in the clear either. The audit
+//! layer records a change before sending it; should the change then fail, the access log's
+//! `error` entry for the same request says so.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use udl_core::{
+    AccessContext, EntityMeta, Error, ErrorKind, Record, Result, Sensitivity, StoreKind, Value,
+};
+use udl_postgres::PgStore;
+use uuid::Uuid;
+
+use crate::cipher::FieldPlace;
+use crate::plain;
+use crate::sealing::FieldKeys;
+
+const TABLE: &str = "phi_change_history";
+
+/// One field of one record changing.
+pub struct FieldChange {
+    /// The record's id.
+    pub record_id: Value,
+    /// The field.
+    pub field: &'static str,
+    /// Its value before (null when the record is new).
+    pub before: Value,
+    /// Its value after (null when the record is deleted).
+    pub after: Value,
+}
+
+/// A change as read back, its values decrypted. Deliberately without `Debug`: it holds PHI.
+pub struct Change {
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Who.
+    pub actor_id: String,
+    /// Their role.
+    pub actor_role: String,
+    /// Why.
+    pub purpose: String,
+    /// The request it was part of.
+    pub request_id: String,
+    /// insert, update or delete.
+    pub operation: String,
+    /// The field.
+    pub field: String,
+    /// The value before.
+    pub before: Value,
+    /// The value after.
+    pub after: Value,
+}
+
+/// Writes and reads the PHI change history.
+pub struct ChangeHistory {
+    pg: PgStore,
+    keys: Arc<FieldKeys>,
+}
+
+/// The PHI fields of `entity`.
+pub(crate) fn phi_fields(entity: &'static EntityMeta) -> impl Iterator<Item = &'static str> {
+    entity
+        .fields
+        .iter()
+        .filter(|f| f.sensitivity == Sensitivity::Phi)
+        .map(|f| f.name)
+}
+
+/// Changes from nothing to each PHI value of `records` (`insert`), or from each to nothing.
+pub(crate) fn whole_records<'r>(
+    entity: &'static EntityMeta,
+    records: impl IntoIterator<Item = &'r Record>,
+    created: bool,
+) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    for record in records {
+        let Some(id) = record.get(entity.id_field) else {
+            continue;
+        };
+        for field in phi_fields(entity) {
+            let value = record.get(field).cloned().unwrap_or(Value::Null);
+            if value.is_null() {
+                continue;
+            }
+            let (before, after) = if created {
+                (Value::Null, value)
+            } else {
+                (value, Value::Null)
+            };
+            changes.push(FieldChange {
+                record_id: id.clone(),
+                field,
+                before,
+                after,
+            });
+        }
+    }
+    changes
+}
+
+fn id_text(id: &Value) -> String {
+    match id {
+        Value::Uuid(u) => u.to_string(),
+        Value::Text(t) => t.clone(),
+        Value::Int(i) => i.to_string(),
+        _ => "<id>".to_owned(),
+    }
+}
+
+fn slot(field: &str, which: &str) -> String {
+    format!("{field}.{which}")
+}
+
+impl ChangeHistory {
+    /// History kept in `pg`, its values encrypted with `keys`.
+    pub fn new(pg: PgStore, keys: Arc<FieldKeys>) -> Self {
+        ChangeHistory { pg, keys }
+    }
+
+    fn seal(
+        &self,
+        entry: Uuid,
+        field: &str,
+        which: &str,
+        value: &Value,
+    ) -> Result<Option<Vec<u8>>> {
+        if value.is_null() {
+            return Ok(None);
+        }
+        let slot = slot(field, which);
+        let place = FieldPlace {
+            store: StoreKind::Postgres.name(),
+            table: TABLE,
+            field: &slot,
+            record_id: entry.as_bytes(),
+        };
+        self.keys
+            .cipher
+            .encrypt(&place, &plain::to_bytes(value)?)
+            .map(Some)
+    }
+
+    /// Records `changes`, made by `ctx` through `operation` on `entity` in `store`.
+    pub async fn record(
+        &self,
+        ctx: &AccessContext,
+        store: StoreKind,
+        entity: &'static EntityMeta,
+        operation: &'static str,
+        changes: Vec<FieldChange>,
+    ) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let (mut ids, mut record_ids, mut fields, mut befores, mut afters) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for change in &changes {
+            let id = Uuid::new_v4();
+            befores.push(self.seal(id, change.field, "before", &change.before)?);
+            afters.push(self.seal(id, change.field, "after", &change.after)?);
+            ids.push(id);
+            record_ids.push(id_text(&change.record_id));
+            fields.push(change.field);
+        }
+        sqlx::query(
+            "INSERT INTO phi_change_history (id, occurred_at, actor_id, actor_role, purpose,
+                 request_id, store, entity, record_id, field, operation, before, after)
+             SELECT id, $2, $3, $4, $5, $6, $7, $8, record_id, field, $9, before, after
+             FROM unnest($1::uuid[], $10::text[], $11::text[], $12::bytea[], $13::bytea[])
+                  AS c(id, record_id, field, before, after)",
+        )
+        .bind(&ids)
+        .bind(now)
+        .bind(ctx.actor())
+        .bind(ctx.role().as_str())
+        .bind(ctx.purpose().as_str())
+        .bind(ctx.request_id())
+        .bind(store.name())
+        .bind(entity.name)
+        .bind(operation)
+        .bind(&record_ids)
+        .bind(&fields)
+        .bind(&befores)
+        .bind(&afters)
+        .execute(self.pg.pool())
+        .await
+        .map_err(|e| udl_postgres::classify(&e, "change history"))?;
+        Ok(())
+    }
+
+    /// The changes to the PHI fields of `entity`'s record `record_id`, oldest first.
+    pub async fn of(&self, entity: &'static EntityMeta, record_id: &Value) -> Result<Vec<Change>> {
+        type Row = (
+            Uuid,
+            DateTime<Utc>,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, occurred_at, actor_id, actor_role, purpose, request_id, operation, field,
+                    before, after
+             FROM phi_change_history WHERE entity = $1 AND record_id = $2
+             ORDER BY occurred_at",
+        )
+        .bind(entity.name)
+        .bind(id_text(record_id))
+        .fetch_all(self.pg.pool())
+        .await
+        .map_err(|e| udl_postgres::classify(&e, "change history"))?;
+        rows.into_iter()
+            .map(|row| {
+                let kind = entity
+                    .field(&row.7)
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::DataCorruption,
+                            format!("change history names a field {} does not have", entity.name),
+                        )
+                    })?
+                    .kind;
+                let open = |which: &str, sealed: Option<Vec<u8>>| -> Result<Value> {
+                    let Some(sealed) = sealed else {
+                        return Ok(Value::Null);
+                    };
+                    let slot = slot(&row.7, which);
+                    let place = FieldPlace {
+                        store: StoreKind::Postgres.name(),
+                        table: TABLE,
+                        field: &slot,
+                        record_id: row.0.as_bytes(),
+                    };
+                    plain::from_bytes(kind, self.keys.cipher.decrypt(&place, &sealed)?)
+                };
+                Ok(Change {
+                    before: open("before", row.8)?,
+                    after: open("after", row.9)?,
+                    occurred_at: row.1,
+                    actor_id: row.2,
+                    actor_role: row.3,
+                    purpose: row.4,
+                    request_id: row.5,
+                    operation: row.6,
+                    field: row.7,
+                })
+            })
+            .collect()
+    }
+}
