@@ -24,6 +24,7 @@ mod plain;
 pub mod policy;
 mod sealing;
 mod stored_form;
+pub mod tokens;
 
 pub use blind::BlindIndex;
 pub use cipher::{FieldCipher, FieldPlace};

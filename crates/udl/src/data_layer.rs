@@ -127,15 +127,26 @@ impl DataLayer {
         &self.metrics
     }
 
+    #[cfg(feature = "privacy")]
+    fn privacy(&self, what: &str) -> Result<&crate::privacy_setup::Privacy> {
+        self.privacy.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                format!("{what} needs [privacy] (privacy.key_ring_file)"),
+            )
+        })
+    }
+
     /// The history of changes to PHI fields, or a `Config` error without `[privacy]`.
     #[cfg(feature = "privacy")]
     pub fn change_history(&self) -> Result<&udl_privacy::history::ChangeHistory> {
-        self.privacy.as_ref().map(|p| &*p.history).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Config,
-                "the change history needs [privacy] (privacy.key_ring_file)",
-            )
-        })
+        Ok(&self.privacy("the change history")?.history)
+    }
+
+    /// The token vault, or a `Config` error without `[privacy]`.
+    #[cfg(feature = "privacy")]
+    pub fn token_vault(&self) -> Result<&udl_privacy::tokens::TokenVault> {
+        Ok(&self.privacy("the token vault")?.vault)
     }
 
     /// The record store of `store` behind its resilience layer, below the privacy layers:

@@ -8,16 +8,18 @@ use udl_postgres::PgStore;
 use udl_privacy::audit::{AuditWriter, AuditedStore};
 use udl_privacy::history::ChangeHistory;
 use udl_privacy::policy::ConsentPolicy;
+use udl_privacy::tokens::TokenVault;
 use udl_privacy::{EncryptedStore, FieldKeys, LocalKeyRing};
 
-/// What every protected store shares: the field keys, the audit writer, the access policy and
-/// the change history.
+/// What every protected store shares: the field keys, the audit writer, the access policy, the
+/// change history and the token vault.
 #[derive(Clone)]
 pub(crate) struct Privacy {
     keys: Arc<FieldKeys>,
     audit: Arc<AuditWriter>,
     policy: Arc<ConsentPolicy>,
     pub history: Arc<ChangeHistory>,
+    pub vault: Arc<TokenVault>,
 }
 
 impl Privacy {
@@ -26,8 +28,14 @@ impl Privacy {
     pub async fn start(pg: &PgStore, config: &PrivacyConfig) -> Result<Self> {
         let ring = LocalKeyRing::parse(config.key_ring.expose())?;
         let keys = Arc::new(FieldKeys::load(pg, &ring).await?);
+        let audit = Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout));
         Ok(Privacy {
-            audit: Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout)),
+            vault: Arc::new(TokenVault::new(
+                pg.clone(),
+                Arc::clone(&keys),
+                Arc::clone(&audit),
+            )),
+            audit,
             policy: Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl)),
             history: Arc::new(ChangeHistory::new(pg.clone(), Arc::clone(&keys))),
             keys,

@@ -55,6 +55,11 @@ pub fn migrations() -> Vec<Migration> {
             "phi_change_history",
             include_str!("../../migrations/0008_phi_change_history.sql"),
         ),
+        Migration::new(
+            9,
+            "token_vault",
+            include_str!("../../migrations/0009_token_vault.sql"),
+        ),
     ]
 }
 

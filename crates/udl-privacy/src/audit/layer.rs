@@ -133,22 +133,38 @@ impl<'a> Access<'a> {
 
     fn entry(&self, outcome: AccessOutcome) -> PhiAccessLogEntry {
         PhiAccessLogEntry {
-            seq: 0,
-            id: uuid::Uuid::new_v4(),
-            occurred_at: Utc::now(),
-            actor_id: self.ctx.actor().to_owned(),
-            actor_role: self.ctx.role(),
-            purpose: self.ctx.purpose(),
             patient_id: self.patient.clone(),
-            entity: self.entity.name.to_owned(),
             record_ids: self.record_ids.clone().into(),
             fields: self.fields.clone().into(),
-            operation: self.operation.to_owned(),
-            outcome,
-            request_id: self.ctx.request_id().to_owned(),
-            prev_hash: None,
-            hash: Vec::new(),
+            ..new_entry(self.ctx, self.entity.name, self.operation, outcome)
         }
+    }
+}
+
+/// An entry for an access by `ctx` to `entity` through `operation`, ending in `outcome`; it
+/// names no patient, record or field until the caller sets them.
+pub(crate) fn new_entry(
+    ctx: &AccessContext,
+    entity: &str,
+    operation: &str,
+    outcome: AccessOutcome,
+) -> PhiAccessLogEntry {
+    PhiAccessLogEntry {
+        seq: 0,
+        id: uuid::Uuid::new_v4(),
+        occurred_at: Utc::now(),
+        actor_id: ctx.actor().to_owned(),
+        actor_role: ctx.role(),
+        purpose: ctx.purpose(),
+        patient_id: None,
+        entity: entity.to_owned(),
+        record_ids: serde_json::Value::Array(Vec::new()),
+        fields: serde_json::Value::Array(Vec::new()),
+        operation: operation.to_owned(),
+        outcome,
+        request_id: ctx.request_id().to_owned(),
+        prev_hash: None,
+        hash: Vec::new(),
     }
 }
 

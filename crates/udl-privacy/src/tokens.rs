@@ -1,0 +1,133 @@
+//! The token vault: deterministic tokens for PHI that must be joinable without being readable
+//! (a patient id in analytics). A token is a keyed HMAC of the kind and value, so the same value
+//! always gets the same token and nothing about the value can be read from it; the original is
+//! kept in PostgreSQL (`udl_token_vault`) encrypted and bound to its token. Detokenizing needs
+//! an `AccessContext` whose role and purpose the vault allows, and every attempt, allowed or
+//! denied, is recorded in the PHI access log (fail closed: the value is returned only once its
+//! entry is durable).
+
+use std::sync::Arc;
+
+use udl_core::{AccessContext, BlindIndexRule, Error, ErrorKind, Purpose, Result, Role, StoreKind};
+use udl_postgres::models::AccessOutcome;
+use udl_postgres::PgStore;
+
+use crate::audit::{new_entry, AuditWriter};
+use crate::cipher::FieldPlace;
+use crate::sealing::FieldKeys;
+
+const TABLE: &str = "udl_token_vault";
+const PREFIX: &str = "tok_";
+
+/// Role and purpose pairs allowed to detokenize by default: clinicians treating (or in an
+/// emergency), patients asking for their own data, and platform jobs.
+pub const DEFAULT_DETOKENIZERS: &[(Role, Purpose)] = &[
+    (Role::Clinician, Purpose::Treatment),
+    (Role::Clinician, Purpose::Emergency),
+    (Role::Patient, Purpose::PatientRequest),
+    (Role::Service, Purpose::System),
+];
+
+/// Makes tokens and, for allowed callers, turns them back into values.
+pub struct TokenVault {
+    pg: PgStore,
+    keys: Arc<FieldKeys>,
+    audit: Arc<AuditWriter>,
+    allowed: Vec<(Role, Purpose)>,
+}
+
+impl TokenVault {
+    /// A vault in `pg`, allowing [`DEFAULT_DETOKENIZERS`].
+    pub fn new(pg: PgStore, keys: Arc<FieldKeys>, audit: Arc<AuditWriter>) -> Self {
+        TokenVault {
+            pg,
+            keys,
+            audit,
+            allowed: DEFAULT_DETOKENIZERS.to_vec(),
+        }
+    }
+
+    /// The same vault, allowing exactly these role and purpose pairs to detokenize.
+    pub fn allowing(mut self, allowed: &[(Role, Purpose)]) -> Self {
+        self.allowed = allowed.to_vec();
+        self
+    }
+
+    fn place<'a>(kind: &'a str, token: &'a str) -> FieldPlace<'a> {
+        FieldPlace {
+            store: StoreKind::Postgres.name(),
+            table: TABLE,
+            field: kind,
+            record_id: token.as_bytes(),
+        }
+    }
+
+    /// The token of `value` of kind `kind` (`"patient_id"`, ...), kept in the vault.
+    pub async fn tokenize(&self, kind: &str, value: &str) -> Result<String> {
+        let digest = self
+            .keys
+            .index
+            .of(TABLE, kind, value, BlindIndexRule::Exact);
+        let token = format!("{PREFIX}{}", hex::encode(&digest[..20]));
+        let sealed = self
+            .keys
+            .cipher
+            .encrypt(&Self::place(kind, &token), value.as_bytes())?;
+        sqlx::query(
+            "INSERT INTO udl_token_vault (token, kind, sealed) VALUES ($1, $2, $3)
+             ON CONFLICT (token) DO NOTHING",
+        )
+        .bind(&token)
+        .bind(kind)
+        .bind(sealed)
+        .execute(self.pg.pool())
+        .await
+        .map_err(|e| udl_postgres::classify(&e, "tokenize"))?;
+        Ok(token)
+    }
+
+    /// The value behind `token`, for a caller whose role and purpose are allowed; every
+    /// attempt is audited, and a denial is `PermissionDenied`.
+    pub async fn detokenize(&self, ctx: &AccessContext, token: &str) -> Result<String> {
+        let mut entry = new_entry(ctx, TABLE, "detokenize", AccessOutcome::Allowed);
+        entry.record_ids = serde_json::json!([token]);
+        if !self.allowed.contains(&(ctx.role(), ctx.purpose())) {
+            entry.outcome = AccessOutcome::Denied;
+            self.audit.append(entry).await?;
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "role {} may not detokenize for purpose {}",
+                    ctx.role().as_str(),
+                    ctx.purpose().as_str()
+                ),
+            ));
+        }
+        let found: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT kind, sealed FROM udl_token_vault WHERE token = $1")
+                .bind(token)
+                .fetch_optional(self.pg.pool())
+                .await
+                .map_err(|e| udl_postgres::classify(&e, "detokenize"))?;
+        let Some((kind, sealed)) = found else {
+            entry.outcome = AccessOutcome::Error;
+            self.audit.append(entry).await?;
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                "no such token in the vault",
+            ));
+        };
+        let value = self
+            .keys
+            .cipher
+            .decrypt(&Self::place(&kind, token), &sealed)?;
+        let value = String::from_utf8(value)
+            .map_err(|_| Error::new(ErrorKind::DataCorruption, "a vault entry is not text"))?;
+        entry.fields = serde_json::json!([kind]);
+        if kind == "patient_id" {
+            entry.patient_id = Some(value.clone());
+        }
+        self.audit.append(entry).await?;
+        Ok(value)
+    }
+}
