@@ -4,7 +4,7 @@
 
 use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
 use udl::privacy::audit::{verify_log, ChainProblem};
-use udl::{field, AccessContext, Entity, ErrorKind, Page, Purpose, Role, SortKey, StoreKind};
+use udl::{field, Entity, ErrorKind, Purpose, Role, StoreKind};
 use uuid::Uuid;
 
 mod common;
@@ -21,24 +21,6 @@ struct ClinicNotice {
 }
 
 /// The entries logged for one request.
-async fn entries_of(w: &World, ctx: &AccessContext) -> Vec<PhiAccessLogEntry> {
-    let log = w
-        .data
-        .postgres()
-        .unwrap()
-        .repository::<PhiAccessLogEntry>()
-        .unwrap();
-    log.list(
-        &AccessContext::system("audit-test"),
-        &field("request_id").eq(ctx.request_id()),
-        &[SortKey::asc("seq")],
-        Page::first(100),
-    )
-    .await
-    .unwrap()
-    .items
-}
-
 #[tokio::test]
 async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry() {
     let w = world(true).await;
@@ -65,7 +47,7 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
                 };
                 let write = clinician();
                 repo.create(&write, p.clone()).await.unwrap();
-                let logged = entries_of(&w, &write).await;
+                let logged = w.entries_of(&write).await;
                 assert_eq!(logged.len(), 1, "{path}: one entry for the insert");
                 assert_eq!(logged[0].operation, "insert");
                 p
@@ -74,7 +56,7 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
         stored = Some(p.clone());
         let read = clinician();
         assert!(repo.get(&read, &p.id).await.unwrap() == Some(p.clone()));
-        let logged = entries_of(&w, &read).await;
+        let logged = w.entries_of(&read).await;
         assert_eq!(logged.len(), 1, "{path}: exactly one entry per read");
         let e = &logged[0];
         assert_eq!(
@@ -110,12 +92,12 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
     let miss = clinician();
     let repo = w.repo(StoreKind::Postgres);
     assert!(repo.get(&miss, &Uuid::new_v4()).await.unwrap().is_none());
-    assert_eq!(entries_of(&w, &miss).await.len(), 1);
+    assert_eq!(w.entries_of(&miss).await.len(), 1);
     let refused = clinician();
     repo.count(&refused, &field("diagnosis").eq("x"))
         .await
         .unwrap_err();
-    let logged = entries_of(&w, &refused).await;
+    let logged = w.entries_of(&refused).await;
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0].outcome, AccessOutcome::Error);
 
@@ -128,7 +110,7 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
     };
     notices.create(&plain, notice.clone()).await.unwrap();
     assert!(notices.get(&plain, &notice.id).await.unwrap() == Some(notice));
-    assert!(entries_of(&w, &plain).await.is_empty());
+    assert!(w.entries_of(&plain).await.is_empty());
 
     let report = verify_log(w.data.postgres().unwrap(), None, None)
         .await

@@ -2,26 +2,11 @@
 //! nothing, originals kept only encrypted, and detokenization allowed by role and purpose and
 //! audited either way.
 
-use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
-use udl::{field, AccessContext, ErrorKind, Page, Purpose, Role, SortKey};
+use udl::postgres::models::AccessOutcome;
+use udl::{AccessContext, ErrorKind, Purpose, Role};
 
 mod common;
 use common::*;
-
-async fn entries_of(w: &World, ctx: &AccessContext) -> Vec<PhiAccessLogEntry> {
-    let log = w
-        .data
-        .postgres()
-        .unwrap()
-        .repository::<PhiAccessLogEntry>()
-        .unwrap();
-    let filter = field("request_id").eq(ctx.request_id());
-    let system = AccessContext::system("vault-test");
-    log.list(&system, &filter, &[SortKey::asc("seq")], Page::first(10))
-        .await
-        .unwrap()
-        .items
-}
 
 #[tokio::test]
 async fn tokens_are_deterministic_and_detokenizing_is_allowed_by_role_and_purpose_and_audited() {
@@ -63,7 +48,7 @@ async fn tokens_are_deterministic_and_detokenizing_is_allowed_by_role_and_purpos
     let clinician =
         AccessContext::new("clinician-fake-2", Role::Clinician, Purpose::Treatment).unwrap();
     assert_eq!(vault.detokenize(&clinician, &token).await.unwrap(), patient);
-    let logged = entries_of(&w, &clinician).await;
+    let logged = w.entries_of(&clinician).await;
     assert_eq!(logged.len(), 1);
     assert_eq!(
         (logged[0].operation.as_str(), logged[0].outcome),
@@ -79,7 +64,7 @@ async fn tokens_are_deterministic_and_detokenizing_is_allowed_by_role_and_purpos
     let err = vault.detokenize(&billing, &token).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert!(!err.to_string().contains(&patient));
-    let logged = entries_of(&w, &billing).await;
+    let logged = w.entries_of(&billing).await;
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0].outcome, AccessOutcome::Denied);
 

@@ -170,6 +170,20 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
 }
 
 impl World {
+    /// The PHI access log's entries for the request of `request`, in chain order.
+    pub async fn entries_of(
+        &self,
+        request: &AccessContext,
+    ) -> Vec<udl::postgres::models::PhiAccessLogEntry> {
+        let log = self.data.postgres().unwrap().repository().unwrap();
+        let filter = udl::field("request_id").eq(request.request_id());
+        let sort = [udl::SortKey::asc("seq")];
+        log.list(&ctx(), &filter, &sort, udl::Page::first(100))
+            .await
+            .unwrap()
+            .items
+    }
+
     /// A user with `role` (below the privacy layers: users are not what these tests are about).
     pub async fn user(&self, role: Role) -> Uuid {
         let id = Uuid::new_v4();
