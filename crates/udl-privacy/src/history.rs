@@ -2,7 +2,8 @@
 //! (`phi_change_history`) with who made it, when, why, and the value before and after, both
 //! encrypted and bound to the entry, so the history holds no PHI in the clear either. The audit
 //! layer records a change before sending it; should the change then fail, the access log's
-//! `error` entry for the same request says so.
+//! `error` entry for the same request says so. Reading the history back is a PHI access like any
+//! other: put to the access policy and audited.
 
 use std::sync::Arc;
 
@@ -13,9 +14,12 @@ use udl_core::{
 use udl_postgres::PgStore;
 use uuid::Uuid;
 
+use crate::audit::{new_entry, AuditWriter};
 use crate::cipher::FieldPlace;
 use crate::plain;
+use crate::policy::{denied, ConsentPolicy, Decision};
 use crate::sealing::FieldKeys;
+use udl_postgres::models::AccessOutcome;
 
 const TABLE: &str = "phi_change_history";
 
@@ -57,6 +61,8 @@ pub struct Change {
 pub struct ChangeHistory {
     pg: PgStore,
     keys: Arc<FieldKeys>,
+    /// Who may read the history back, and where reading it is recorded.
+    guard: Option<(Arc<AuditWriter>, Arc<ConsentPolicy>)>,
 }
 
 /// The PHI fields of `entity`.
@@ -116,7 +122,17 @@ fn slot(field: &str, which: &str) -> String {
 impl ChangeHistory {
     /// History kept in `pg`, its values encrypted with `keys`.
     pub fn new(pg: PgStore, keys: Arc<FieldKeys>) -> Self {
-        ChangeHistory { pg, keys }
+        ChangeHistory {
+            pg,
+            keys,
+            guard: None,
+        }
+    }
+
+    /// The same history, its reads put to `policy` and recorded by `audit`.
+    pub fn guarded(mut self, audit: Arc<AuditWriter>, policy: Arc<ConsentPolicy>) -> Self {
+        self.guard = Some((audit, policy));
+        self
     }
 
     fn seal(
@@ -191,8 +207,33 @@ impl ChangeHistory {
         Ok(())
     }
 
-    /// The changes to the PHI fields of `entity`'s record `record_id`, oldest first.
-    pub async fn of(&self, entity: &'static EntityMeta, record_id: &Value) -> Result<Vec<Change>> {
+    /// The changes to the PHI fields of `entity`'s record `record_id`, oldest first, for `ctx`:
+    /// with a guard, only when the access policy allows it, and once the read is audited.
+    pub async fn of(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record_id: &Value,
+    ) -> Result<Vec<Change>> {
+        let mut entry = new_entry(ctx, entity.name, "history", AccessOutcome::Allowed);
+        entry.record_ids = serde_json::json!([id_text(record_id)]);
+        entry.patient_id = ctx.patient().map(str::to_owned);
+        entry.fields = phi_fields(entity).collect::<Vec<_>>().into();
+        if let Some((audit, policy)) = &self.guard {
+            if let Decision::Denied(reason) = policy.decide(ctx, entity).await? {
+                entry.outcome = AccessOutcome::Denied;
+                audit.append(entry).await?;
+                return Err(denied(entity, reason));
+            }
+        }
+        let changes = self.read(entity, record_id).await?;
+        if let Some((audit, _)) = &self.guard {
+            audit.append(entry).await?;
+        }
+        Ok(changes)
+    }
+
+    async fn read(&self, entity: &'static EntityMeta, record_id: &Value) -> Result<Vec<Change>> {
         type Row = (
             Uuid,
             DateTime<Utc>,

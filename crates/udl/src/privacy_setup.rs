@@ -29,15 +29,19 @@ impl Privacy {
         let ring = LocalKeyRing::parse(config.key_ring.expose())?;
         let keys = Arc::new(FieldKeys::load(pg, &ring).await?);
         let audit = Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout));
+        let policy = Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl));
         Ok(Privacy {
             vault: Arc::new(TokenVault::new(
                 pg.clone(),
                 Arc::clone(&keys),
                 Arc::clone(&audit),
             )),
+            history: Arc::new(
+                ChangeHistory::new(pg.clone(), Arc::clone(&keys))
+                    .guarded(Arc::clone(&audit), Arc::clone(&policy)),
+            ),
             audit,
-            policy: Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl)),
-            history: Arc::new(ChangeHistory::new(pg.clone(), Arc::clone(&keys))),
+            policy,
             keys,
         })
     }

@@ -189,6 +189,16 @@ async fn relationships_and_consents_decide_and_break_glass_is_flagged() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let overwrite = Changes::new().set("diagnosis", "fake overwrite");
+    let err = repo
+        .update(&wrong_patient, &p.id, overwrite)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let err = repo.delete(&wrong_patient, &p.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    let untouched = repo.get(&care.treating(), &p.id).await.unwrap().unwrap();
+    assert!(untouched == p, "neither write reached the record");
 
     // Break-glass: a clinician without relationship or consent, in an emergency.
     udl_testkit::logs::capture();

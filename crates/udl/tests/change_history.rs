@@ -30,10 +30,14 @@ async fn every_change_to_a_phi_field_keeps_who_when_before_and_after() {
         assert!(repo.update(&clinician, &p.id, changes).await.unwrap());
         assert!(repo.delete(&ctx(), &p.id).await.unwrap());
 
+        let reader = care.treating();
         let changes = history
-            .of(PatientProfile::meta(), &Value::Uuid(p.id))
+            .of(&reader, PatientProfile::meta(), &Value::Uuid(p.id))
             .await
             .unwrap();
+        let read = w.entries_of(&reader).await;
+        assert_eq!(read.len(), 1, "reading the history is audited");
+        assert_eq!(read[0].operation, "history");
         let mut recorded: Vec<(&str, &str)> = changes
             .iter()
             .map(|c| (c.operation.as_str(), c.field.as_str()))
@@ -62,6 +66,25 @@ async fn every_change_to_a_phi_field_keeps_who_when_before_and_after() {
         );
         assert_eq!(deleted.actor_id, "system:privacy-test");
     }
+    // Without a relationship or consent, the history is not read.
+    let stranger = udl::AccessContext::new(
+        uuid::Uuid::new_v4().to_string(),
+        udl::Role::Clinician,
+        udl::Purpose::Treatment,
+    )
+    .unwrap()
+    .for_patient(care.patient.to_string())
+    .unwrap();
+    let err = history
+        .of(
+            &stranger,
+            PatientProfile::meta(),
+            &Value::Uuid(uuid::Uuid::new_v4()),
+        )
+        .await
+        .err()
+        .expect("denied");
+    assert_eq!(err.kind(), udl::ErrorKind::PermissionDenied, "{err}");
     let pg = w.data.postgres().unwrap();
     let rows: String =
         sqlx::query_scalar("SELECT string_agg(row_to_json(h)::text, '') FROM phi_change_history h")

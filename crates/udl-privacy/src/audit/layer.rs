@@ -41,6 +41,15 @@ struct Access<'a> {
     foreign: bool,
 }
 
+/// What a write was found to do before it is sent.
+#[derive(Default)]
+struct Prepared {
+    /// Its changes to PHI fields (worked out only when history is kept).
+    changes: Vec<FieldChange>,
+    /// The record it changes belongs to another patient than the context names.
+    foreign: bool,
+}
+
 /// The field that names a record's patient, by the platform's convention.
 const PATIENT_FIELD: &str = "patient_id";
 
@@ -185,12 +194,44 @@ impl AuditedStore {
         self
     }
 
-    /// The PHI changes `records` make by being created, when history is kept.
-    fn created(&self, entity: &'static EntityMeta, records: &[Record]) -> Vec<FieldChange> {
-        match &self.history {
-            Some(_) => whole_records(entity, records, true),
-            None => Vec::new(),
+    /// Creating `records`, prepared: the PHI they bring when history is kept.
+    fn creating(&self, entity: &'static EntityMeta, records: &[Record]) -> Prepared {
+        Prepared {
+            changes: match &self.history {
+                Some(_) => whole_records(entity, records, true),
+                None => Vec::new(),
+            },
+            foreign: false,
         }
+    }
+
+    /// Changing the record `id`, prepared: read first when its patient must be checked or
+    /// history is kept for some of `fields`; `changes` gives the history from the record.
+    async fn changing(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        id: &Value,
+        fields: &[&'static str],
+        changes: impl FnOnce(&Record) -> Vec<FieldChange>,
+    ) -> Result<Prepared> {
+        let checks_patient = ctx.patient().is_some() && entity.field(PATIENT_FIELD).is_some();
+        let keeps_history =
+            self.history.is_some() && phi_fields(entity).any(|f| fields.contains(&f));
+        if !checks_patient && !keeps_history {
+            return Ok(Prepared::default());
+        }
+        let Some(now) = self.inner.fetch(ctx, entity, id).await? else {
+            return Ok(Prepared::default());
+        };
+        Ok(Prepared {
+            foreign: belongs_elsewhere(ctx, &now),
+            changes: if keeps_history {
+                changes(&now)
+            } else {
+                Vec::new()
+            },
+        })
     }
 
     /// The same layer, putting every PHI access to `policy` first.
@@ -290,42 +331,44 @@ impl AuditedStore {
         self.after(access, result).await
     }
 
-    /// Records a write before it is sent, then sends it; a failure adds an `error` entry.
-    /// With history kept, `changes` (what the write does to PHI fields) is worked out and
-    /// recorded after the access is allowed and audited, before the write is sent.
+    /// Puts a write to the policy, then `prepare`s it (what it does to PHI fields, and whether
+    /// the record belongs to another patient), records it — the access, then with history
+    /// kept its changes — and only then sends it; a failure adds an `error` entry.
     async fn write<T>(
         &self,
         access: Access<'_>,
-        changes: impl std::future::Future<Output = Result<Vec<FieldChange>>>,
+        prepare: impl std::future::Future<Output = Result<Prepared>>,
         write: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         self.admit(&access).await?;
-        if access.foreign {
+        let prepared = match prepare.await {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                self.record_failure(&access).await;
+                return Err(e);
+            }
+        };
+        if access.foreign || prepared.foreign {
             return Err(self.deny(&access, FOREIGN).await);
         }
         self.writer
             .append(access.entry(AccessOutcome::Allowed))
             .await?;
         if let Some(history) = &self.history {
-            let recorded = match changes.await {
-                Ok(changes) => {
-                    let operation = match access.operation {
-                        "update" => "update",
-                        "delete" => "delete",
-                        _ => "insert",
-                    };
-                    history
-                        .record(
-                            access.ctx,
-                            self.inner.kind(),
-                            access.entity,
-                            operation,
-                            changes,
-                        )
-                        .await
-                }
-                Err(e) => Err(e),
+            let operation = match access.operation {
+                "update" => "update",
+                "delete" => "delete",
+                _ => "insert",
             };
+            let recorded = history
+                .record(
+                    access.ctx,
+                    self.inner.kind(),
+                    access.entity,
+                    operation,
+                    prepared.changes,
+                )
+                .await;
             if let Err(e) = recorded {
                 self.record_failure(&access).await;
                 return Err(e);
@@ -359,10 +402,10 @@ impl RecordStore for AuditedStore {
             return self.inner.insert(ctx, entity, record).await;
         }
         let access = Access::new(ctx, entity, "insert").of_records([&record]);
-        let changes = self.created(entity, std::slice::from_ref(&record));
+        let prepared = self.creating(entity, std::slice::from_ref(&record));
         self.write(
             access,
-            async { Ok(changes) },
+            async { Ok(prepared) },
             self.inner.insert(ctx, entity, record),
         )
         .await
@@ -378,10 +421,10 @@ impl RecordStore for AuditedStore {
             return self.inner.insert_many(ctx, entity, records).await;
         }
         let access = Access::new(ctx, entity, "insert_many").of_records(&records);
-        let changes = self.created(entity, &records);
+        let prepared = self.creating(entity, &records);
         self.write(
             access,
-            async { Ok(changes) },
+            async { Ok(prepared) },
             self.inner.insert_many(ctx, entity, records),
         )
         .await
@@ -447,17 +490,11 @@ impl RecordStore for AuditedStore {
         }
         let mut access = Access::new(ctx, entity, "update").of_id(id);
         access.fields = changes.sets.iter().map(|(name, _)| *name).collect();
-        let history = async {
-            let phi: Vec<&'static str> = phi_fields(entity)
-                .filter(|f| changes.sets.iter().any(|(name, _)| name == f))
-                .collect();
-            if phi.is_empty() {
-                return Ok(Vec::new());
-            }
-            let Some(now) = self.inner.fetch(ctx, entity, id).await? else {
-                return Ok(Vec::new());
-            };
-            Ok(changes
+        let phi: Vec<&'static str> = phi_fields(entity)
+            .filter(|f| changes.sets.iter().any(|(name, _)| name == f))
+            .collect();
+        let prepared = self.changing(ctx, entity, id, &phi, |now| {
+            changes
                 .sets
                 .iter()
                 .filter(|(name, _)| phi.contains(name))
@@ -467,10 +504,14 @@ impl RecordStore for AuditedStore {
                     before: now.get(name).cloned().unwrap_or(Value::Null),
                     after: after.clone(),
                 })
-                .collect())
-        };
-        self.write(access, history, self.inner.update(ctx, entity, id, changes))
-            .await
+                .collect()
+        });
+        self.write(
+            access,
+            prepared,
+            self.inner.update(ctx, entity, id, changes),
+        )
+        .await
     }
 
     async fn delete(
@@ -483,11 +524,11 @@ impl RecordStore for AuditedStore {
             return self.inner.delete(ctx, entity, id).await;
         }
         let access = Access::new(ctx, entity, "delete").of_id(id);
-        let history = async {
-            let now = self.inner.fetch(ctx, entity, id).await?;
-            Ok(whole_records(entity, now.iter(), false))
-        };
-        self.write(access, history, self.inner.delete(ctx, entity, id))
+        let every: Vec<&'static str> = entity.fields.iter().map(|f| f.name).collect();
+        let prepared = self.changing(ctx, entity, id, &every, |now| {
+            whole_records(entity, [now], false)
+        });
+        self.write(access, prepared, self.inner.delete(ctx, entity, id))
             .await
     }
 
@@ -546,10 +587,10 @@ impl RecordStore for AuditedStore {
             return self.inner.insert_with_ttl(ctx, entity, record, ttl).await;
         }
         let access = Access::new(ctx, entity, "insert_with_ttl").of_records([&record]);
-        let changes = self.created(entity, std::slice::from_ref(&record));
+        let prepared = self.creating(entity, std::slice::from_ref(&record));
         self.write(
             access,
-            async { Ok(changes) },
+            async { Ok(prepared) },
             self.inner.insert_with_ttl(ctx, entity, record, ttl),
         )
         .await
