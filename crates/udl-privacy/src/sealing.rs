@@ -197,13 +197,20 @@ impl<'a> Sealer<'a> {
         self.entity.field(name).filter(|f| f.handling.encrypt)
     }
 
-    fn indexed_value(&self, field: &'static FieldMeta, value: &Value) -> Result<Value> {
-        self.blind_index(field, value)?.ok_or_else(|| {
-            self.refuse(
+    /// The blind-index field filters on `field` use, or a refusal when it has none.
+    fn filter_index(&self, field: &'static FieldMeta) -> Result<String> {
+        match field.handling.blind_index {
+            Some(_) => Ok(self.index_field(field).to_owned()),
+            None => Err(self.refuse(
                 field,
                 "without a blind index, so it cannot be filtered by value",
-            )
-        })
+            )),
+        }
+    }
+
+    /// The blind index of `value` in `field` (which has one).
+    fn index_value(&self, field: &'static FieldMeta, value: &Value) -> Result<Value> {
+        Ok(self.blind_index(field, value)?.unwrap_or(Value::Null))
     }
 
     /// `filter` in stored form: equality on a blind-indexed field compares its index; any
@@ -216,8 +223,8 @@ impl<'a> Sealer<'a> {
             if value.is_null() {
                 return Ok(filter.clone());
             }
-            let index = self.indexed_value(field, value)?;
-            let name = self.index_field(field).to_owned();
+            let name = self.filter_index(field)?;
+            let index = self.index_value(field, value)?;
             Ok(if eq {
                 Filter::Eq(name, index)
             } else {
@@ -237,10 +244,10 @@ impl<'a> Sealer<'a> {
             Filter::In(name, values) => match self.encrypted(name) {
                 None => Ok(filter.clone()),
                 Some(field) => Ok(Filter::In(
-                    self.index_field_checked(field)?,
+                    self.filter_index(field)?,
                     values
                         .iter()
-                        .map(|v| self.indexed_value(field, v))
+                        .map(|v| self.index_value(field, v))
                         .collect::<Result<_>>()?,
                 )),
             },
@@ -253,16 +260,6 @@ impl<'a> Sealer<'a> {
             Filter::And(parts) => Ok(Filter::And(self.seal_filters(parts)?)),
             Filter::Or(parts) => Ok(Filter::Or(self.seal_filters(parts)?)),
             Filter::Not(inner) => Ok(Filter::Not(Box::new(self.seal_filter(inner)?))),
-        }
-    }
-
-    fn index_field_checked(&self, field: &'static FieldMeta) -> Result<String> {
-        match field.handling.blind_index {
-            Some(_) => Ok(self.index_field(field).to_owned()),
-            None => Err(self.refuse(
-                field,
-                "without a blind index, so it cannot be filtered by value",
-            )),
         }
     }
 

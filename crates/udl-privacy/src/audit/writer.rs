@@ -214,44 +214,33 @@ const APPEND: &str = "WITH tip AS (
     $16::text[], $17::bytea[], $18::bytea[])
   WHERE EXISTS (SELECT 1 FROM tip)";
 
+/// One column of the batch, as an array parameter.
+fn column<T>(sealed: &[PhiAccessLogEntry], value: impl Fn(&PhiAccessLogEntry) -> T) -> Vec<T> {
+    sealed.iter().map(value).collect()
+}
+
 /// Inserts `sealed` and moves the tip past it, if the tip is still `tip`; whether it was.
 async fn append_after(pg: &PgStore, tip: &Tip, sealed: &[PhiAccessLogEntry]) -> Result<bool> {
     let last = sealed.last().expect("a batch is never empty");
-    let column = |f: fn(&PhiAccessLogEntry) -> String| sealed.iter().map(f).collect::<Vec<_>>();
     let done = sqlx::query(APPEND)
         .bind(last.seq)
         .bind(&last.hash)
         .bind(tip.seq)
-        .bind(sealed.iter().map(|e| e.seq).collect::<Vec<_>>())
-        .bind(sealed.iter().map(|e| e.id).collect::<Vec<_>>())
-        .bind(sealed.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
-        .bind(column(|e| e.actor_id.clone()))
-        .bind(column(|e| e.actor_role.as_str().to_owned()))
-        .bind(column(|e| e.purpose.as_str().to_owned()))
-        .bind(
-            sealed
-                .iter()
-                .map(|e| e.patient_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(column(|e| e.entity.clone()))
-        .bind(
-            sealed
-                .iter()
-                .map(|e| e.record_ids.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(sealed.iter().map(|e| e.fields.clone()).collect::<Vec<_>>())
-        .bind(column(|e| e.operation.clone()))
-        .bind(column(|e| e.outcome.as_str().to_owned()))
-        .bind(column(|e| e.request_id.clone()))
-        .bind(
-            sealed
-                .iter()
-                .map(|e| e.prev_hash.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(sealed.iter().map(|e| e.hash.clone()).collect::<Vec<_>>())
+        .bind(column(sealed, |e| e.seq))
+        .bind(column(sealed, |e| e.id))
+        .bind(column(sealed, |e| e.occurred_at))
+        .bind(column(sealed, |e| e.actor_id.clone()))
+        .bind(column(sealed, |e| e.actor_role.as_str()))
+        .bind(column(sealed, |e| e.purpose.as_str()))
+        .bind(column(sealed, |e| e.patient_id.clone()))
+        .bind(column(sealed, |e| e.entity.clone()))
+        .bind(column(sealed, |e| e.record_ids.clone()))
+        .bind(column(sealed, |e| e.fields.clone()))
+        .bind(column(sealed, |e| e.operation.clone()))
+        .bind(column(sealed, |e| e.outcome.as_str()))
+        .bind(column(sealed, |e| e.request_id.clone()))
+        .bind(column(sealed, |e| e.prev_hash.clone()))
+        .bind(column(sealed, |e| e.hash.clone()))
         .execute(pg.pool())
         .await
         .map_err(|e| store_error(&e))?;
