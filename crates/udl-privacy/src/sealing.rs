@@ -163,6 +163,30 @@ impl<'a> Sealer<'a> {
         Ok(out)
     }
 
+    /// The encrypted fields of `stored` (a record in stored form) that an older key version
+    /// sealed, sealed again with the newest.
+    pub fn resealed(&self, stored: &Record) -> Result<Vec<(&'static str, Value)>> {
+        let id = stored
+            .get(self.entity.id_field)
+            .ok_or_else(|| Error::invalid("stored record has no id"))?;
+        let id = self.record_id(id)?;
+        let newest = self.keys.cipher.current_version();
+        let mut resealed = Vec::new();
+        for field in self.entity.fields.iter().filter(|f| f.handling.encrypt) {
+            let Some(Value::Bytes(sealed)) = stored.get(field.name) else {
+                continue;
+            };
+            if FieldCipher::version_of(sealed).is_some_and(|v| v >= newest) {
+                continue;
+            }
+            let place = self.place(field.name, &id);
+            let opened = self.keys.cipher.decrypt(&place, sealed)?;
+            let again = self.keys.cipher.encrypt(&place, &opened)?;
+            resealed.push((field.name, Value::Bytes(again)));
+        }
+        Ok(resealed)
+    }
+
     /// `changes` to the record with `id`, in stored form.
     pub fn seal_changes(&self, id: &Value, changes: &ValidChanges) -> Result<ValidChanges> {
         let id = self.record_id(id)?;

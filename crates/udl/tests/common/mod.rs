@@ -104,6 +104,8 @@ fn rand_bytes() -> [u8; 32] {
 pub struct World {
     pub data: DataLayer,
     pub namespace: String,
+    /// The key ring `[privacy]` was given.
+    pub key_ring: String,
 }
 
 /// Every store in namespaces of its own, with the privacy layers when `with_privacy`.
@@ -114,6 +116,7 @@ pub async fn world(with_privacy: bool) -> World {
 /// [`world`] with PostgreSQL reached at `postgres_url` (a proxy, say).
 pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
     let namespace = servers::unique_namespace("fe");
+    let ring = key_ring();
     let mut vars = vec![
         ("UDL__POSTGRES__URL", postgres_url),
         ("UDL__POSTGRES__POOL__MIN", "0".to_owned()),
@@ -127,7 +130,7 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
     ];
     if with_privacy {
-        vars.push(("UDL__PRIVACY__KEY_RING", key_ring()));
+        vars.push(("UDL__PRIVACY__KEY_RING", ring.clone()));
         vars.push(("UDL__PRIVACY__AUDIT_TIMEOUT", "2s".to_owned()));
         // Every access decided afresh, so consents granted or revoked mid-test count at once.
         vars.push(("UDL__PRIVACY__POLICY_CACHE_TTL", "1ms".to_owned()));
@@ -166,7 +169,11 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
     .up(data.scylla().unwrap())
     .await
     .unwrap();
-    World { data, namespace }
+    World {
+        data,
+        namespace,
+        key_ring: ring,
+    }
 }
 
 impl World {
