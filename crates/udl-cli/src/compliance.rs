@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use udl::privacy::audit::report;
-use udl::{Error, ErrorKind, Result, UdlConfig};
+use udl::privacy::audit::{report, AuditWriter};
+use udl::{AccessContext, Error, ErrorKind, Purpose, Result, Role, UdlConfig};
 
 /// The report's format.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -21,14 +21,20 @@ fn json(value: &impl serde::Serialize) -> Result<String> {
         .map_err(|_| Error::new(ErrorKind::Internal, "the report did not serialise"))
 }
 
-/// Prints the report for `patient` (or the summary when `None`) over `[from, to)`.
+/// How long the report's own audit entry may take to become durable.
+const AUDIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Prints the report for `patient` (or the summary when `None`) over `[from, to)`, read by
+/// `actor` as an auditor; the reading is itself audited before anything is printed.
 pub async fn report(
     config: &UdlConfig,
+    actor: &str,
     patient: Option<&str>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     format: Format,
 ) -> Result<ExitCode> {
+    let ctx = AccessContext::new(actor, Role::Auditor, Purpose::Operations)?;
     let pg = crate::audit::audit_store(config).await?;
     let text = match patient {
         Some(patient) => {
@@ -46,6 +52,8 @@ pub async fn report(
             }
         }
     };
+    let audit = AuditWriter::start(pg, AUDIT_TIMEOUT);
+    report::record_reading(&audit, &ctx, patient).await?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)
 }

@@ -63,6 +63,9 @@ enum ComplianceAction {
     /// With --patient: every access to that patient's data (the accounting of disclosures);
     /// without: accesses by actor, purpose and outcome.
     Report {
+        /// Who is reading the report (recorded in the access log as an auditor).
+        #[arg(long)]
+        actor: String,
         /// The patient whose accesses to list.
         #[arg(long)]
         patient: Option<String>,
@@ -163,12 +166,13 @@ fn main() -> ExitCode {
             Command::Compliance {
                 action:
                     ComplianceAction::Report {
+                        actor,
                         patient,
                         from,
                         to,
                         format,
                     },
-            } => compliance::report(&config, patient.as_deref(), from, to, format).await,
+            } => compliance::report(&config, &actor, patient.as_deref(), from, to, format).await,
         }
     });
     match outcome {

@@ -5,8 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use udl_core::{Purpose, Result};
+use udl_core::{AccessContext, Purpose, Result};
+use udl_postgres::models::AccessOutcome;
 use udl_postgres::PgStore;
+
+use super::{new_entry, AuditWriter};
 
 /// Entries read per page while building a report.
 const PAGE: i64 = 5000;
@@ -202,6 +205,24 @@ pub async fn summary(
             .sum(),
         rows,
     })
+}
+
+/// Records that `ctx` read a report from the log (about `patient`, when it is an accounting):
+/// the log names patients, so reading it is a PHI access too. Call it after building the
+/// report and before showing it.
+pub async fn record_reading(
+    audit: &AuditWriter,
+    ctx: &AccessContext,
+    patient: Option<&str>,
+) -> Result<()> {
+    let mut entry = new_entry(
+        ctx,
+        "phi_access_log",
+        "compliance_report",
+        AccessOutcome::Allowed,
+    );
+    entry.patient_id = patient.map(str::to_owned);
+    audit.append(entry).await
 }
 
 /// `text` safe to place in HTML.
