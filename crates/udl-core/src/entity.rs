@@ -191,6 +191,11 @@ impl EntityMeta {
             .any(|f| f.sensitivity == Sensitivity::Phi)
     }
 
+    /// Whether any field is encrypted at rest (`#[udl(encrypt)]`).
+    pub fn has_encrypted_fields(&self) -> bool {
+        self.fields.iter().any(|f| f.handling.encrypt)
+    }
+
     /// Whether a stored record of this form would hold PHI in the clear: some PHI field is
     /// not sealed (encrypted by the privacy layer).
     pub fn holds_plain_phi(&self) -> bool {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::audit::{new_entry, AuditWriter};
 use crate::cipher::FieldPlace;
-use crate::plain;
+use crate::plain::{self, id_text};
 use crate::policy::{denied, ConsentPolicy, Decision};
 use crate::sealing::FieldKeys;
 use udl_postgres::models::AccessOutcome;
@@ -104,15 +104,6 @@ pub(crate) fn whole_records<'r>(
         }
     }
     changes
-}
-
-fn id_text(id: &Value) -> String {
-    match id {
-        Value::Uuid(u) => u.to_string(),
-        Value::Text(t) => t.clone(),
-        Value::Int(i) => i.to_string(),
-        _ => "<id>".to_owned(),
-    }
 }
 
 fn slot(field: &str, which: &str) -> String {

@@ -26,6 +26,17 @@ pub fn to_bytes(value: &Value) -> Result<Vec<u8>> {
     })
 }
 
+/// A record id (or patient id) as text for logs and history rows: ids are uuids, text or
+/// integers; anything else is shown as `<id>`, never as its value.
+pub fn id_text(id: &Value) -> String {
+    match id {
+        Value::Uuid(u) => u.to_string(),
+        Value::Text(t) => t.clone(),
+        Value::Int(i) => i.to_string(),
+        _ => "<id>".to_owned(),
+    }
+}
+
 fn undecodable() -> Error {
     Error::new(
         ErrorKind::DataCorruption,

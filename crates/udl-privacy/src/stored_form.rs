@@ -4,7 +4,7 @@
 //! create tables from this form, and the privacy layer hands it to them instead of the entity.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{OnceLock, RwLock};
 
 use udl_core::{
     EntityMeta, Error, ErrorKind, FieldMeta, Handling, IndexMeta, Result, Sensitivity, ValueKind,
@@ -18,15 +18,22 @@ pub fn blind_index_name(field: &str) -> String {
 /// The stored form of `entity`: `entity` itself when nothing is encrypted. Built once per
 /// entity and kept for the life of the process (entities are static declarations).
 pub fn stored_form(entity: &'static EntityMeta) -> Result<&'static EntityMeta> {
-    if !entity.fields.iter().any(|f| f.handling.encrypt) {
+    if !entity.has_encrypted_fields() {
         return Ok(entity);
     }
-    static FORMS: OnceLock<Mutex<HashMap<usize, &'static EntityMeta>>> = OnceLock::new();
+    // Read on every operation of every encrypted entity; written once per entity.
+    static FORMS: OnceLock<RwLock<HashMap<usize, &'static EntityMeta>>> = OnceLock::new();
     let forms = FORMS.get_or_init(Default::default);
     let key = entity as *const EntityMeta as usize;
-    let mut forms = forms
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let known = forms
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .copied();
+    if let Some(form) = known {
+        return Ok(form);
+    }
+    let mut forms = forms.write().unwrap_or_else(|p| p.into_inner());
     if let Some(form) = forms.get(&key) {
         return Ok(form);
     }

@@ -185,7 +185,7 @@ impl DataLayer {
         if let Some(privacy) = &self.privacy {
             return Ok(privacy.protect(inner));
         }
-        if entity.fields.iter().any(|f| f.handling.encrypt) {
+        if entity.has_encrypted_fields() {
             return Err(Error::new(
                 ErrorKind::Config,
                 format!(

@@ -16,8 +16,9 @@ use udl_core::{
 };
 use udl_postgres::models::{AccessOutcome, PhiAccessLogEntry};
 
-use super::writer::AuditWriter;
+use super::writer::{phi_refused, AuditWriter};
 use crate::history::{phi_fields, whole_records, ChangeHistory, FieldChange};
+use crate::plain::id_text;
 use crate::policy::{denied, ConsentPolicy, Decision};
 
 /// Puts every access to PHI-bearing entities in `inner` to a policy and records it through an
@@ -55,12 +56,11 @@ const PATIENT_FIELD: &str = "patient_id";
 
 const FOREIGN: &str = "a record belongs to another patient than the access context names";
 
+/// A record id in an entry's `record_ids`: integers as numbers, other ids as text.
 fn id_json(id: &Value) -> serde_json::Value {
     match id {
-        Value::Uuid(u) => u.to_string().into(),
-        Value::Text(t) => t.clone().into(),
         Value::Int(i) => (*i).into(),
-        _ => "<id>".into(),
+        other => id_text(other).into(),
     }
 }
 
@@ -77,8 +77,7 @@ fn sensitive_fields(entity: &'static EntityMeta) -> Vec<&'static str> {
 /// The patient a record names, if its entity has a patient field.
 fn patient_in(record: &Record) -> Option<String> {
     match record.get(PATIENT_FIELD)? {
-        Value::Text(t) => Some(t.clone()),
-        Value::Uuid(u) => Some(u.to_string()),
+        id @ (Value::Text(_) | Value::Uuid(_)) => Some(id_text(id)),
         _ => None,
     }
 }
@@ -188,6 +187,12 @@ impl AuditedStore {
         }
     }
 
+    /// The same layer, putting every PHI access to `policy` first.
+    pub fn with_policy(mut self, policy: Arc<ConsentPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
     /// The same layer, also keeping the history of every change to a PHI field.
     pub fn with_history(mut self, history: Arc<ChangeHistory>) -> Self {
         self.history = Some(history);
@@ -206,18 +211,18 @@ impl AuditedStore {
     }
 
     /// Changing the record `id`, prepared: read first when its patient must be checked or
-    /// history is kept for some of `fields`; `changes` gives the history from the record.
+    /// history is kept and the change `touches_phi`; `changes` gives the history from the
+    /// record as it is.
     async fn changing(
         &self,
         ctx: &AccessContext,
         entity: &'static EntityMeta,
         id: &Value,
-        fields: &[&'static str],
+        touches_phi: bool,
         changes: impl FnOnce(&Record) -> Vec<FieldChange>,
     ) -> Result<Prepared> {
         let checks_patient = ctx.patient().is_some() && entity.field(PATIENT_FIELD).is_some();
-        let keeps_history =
-            self.history.is_some() && phi_fields(entity).any(|f| fields.contains(&f));
+        let keeps_history = self.history.is_some() && touches_phi;
         if !checks_patient && !keeps_history {
             return Ok(Prepared::default());
         }
@@ -234,23 +239,20 @@ impl AuditedStore {
         })
     }
 
-    /// The same layer, putting every PHI access to `policy` first.
-    pub fn with_policy(mut self, policy: Arc<ConsentPolicy>) -> Self {
-        self.policy = Some(policy);
-        self
-    }
-
     /// Refuses `access` with `reason`: recorded as denied (best effort, as the access does
     /// not go ahead either way).
     async fn deny(&self, access: &Access<'_>, reason: &'static str) -> udl_core::Error {
-        if let Err(audit) = self
-            .writer
-            .append(access.entry(AccessOutcome::Denied))
-            .await
-        {
-            tracing::error!(error = %audit, entity = access.entity.name, "a denied PHI access could not be recorded");
-        }
+        self.record_best_effort(access, AccessOutcome::Denied).await;
         denied(access.entity, reason).with_store(self.inner.kind())
+    }
+
+    /// Records `access` as ended in `outcome` when the caller is getting an error anyway:
+    /// a failure to record it is logged, and that error is still the one returned.
+    async fn record_best_effort(&self, access: &Access<'_>, outcome: AccessOutcome) {
+        if let Err(audit) = self.writer.append(access.entry(outcome)).await {
+            tracing::error!(error = %audit, entity = access.entity.name, operation = access.operation,
+                outcome = outcome.as_str(), "a refused or failed PHI access could not be recorded");
+        }
     }
 
     /// Puts `access` to the policy; a denial is recorded and returned as `PermissionDenied`.
@@ -272,16 +274,11 @@ impl AuditedStore {
             Ok(Decision::Denied(reason)) => Err(self.deny(access, reason).await),
             Err(e) => {
                 self.record_failure(access).await;
-                Err(udl_core::Error::new(
-                    udl_core::ErrorKind::Unavailable,
-                    format!(
-                        "the access policy could not be checked ({}), so the PHI access was refused",
-                        e.kind().name()
-                    ),
-                )
-                .with_store(StoreKind::Postgres)
-                .with_operation("access policy")
-                .temporary(true))
+                Err(phi_refused(
+                    "the access policy could not be checked",
+                    "access policy",
+                    e.kind(),
+                ))
             }
         }
     }
@@ -308,10 +305,7 @@ impl AuditedStore {
     }
 
     async fn record_failure(&self, access: &Access<'_>) {
-        if let Err(audit) = self.writer.append(access.entry(AccessOutcome::Error)).await {
-            tracing::error!(error = %audit, entity = access.entity.name, operation = access.operation,
-                "a failed PHI access could not be recorded");
-        }
+        self.record_best_effort(access, AccessOutcome::Error).await;
     }
 
     /// Puts a read to the policy, runs it, and records it with what `touched` says it
@@ -493,7 +487,7 @@ impl RecordStore for AuditedStore {
         let phi: Vec<&'static str> = phi_fields(entity)
             .filter(|f| changes.sets.iter().any(|(name, _)| name == f))
             .collect();
-        let prepared = self.changing(ctx, entity, id, &phi, |now| {
+        let prepared = self.changing(ctx, entity, id, !phi.is_empty(), |now| {
             changes
                 .sets
                 .iter()
@@ -524,8 +518,8 @@ impl RecordStore for AuditedStore {
             return self.inner.delete(ctx, entity, id).await;
         }
         let access = Access::new(ctx, entity, "delete").of_id(id);
-        let every: Vec<&'static str> = entity.fields.iter().map(|f| f.name).collect();
-        let prepared = self.changing(ctx, entity, id, &every, |now| {
+        // Deleting a PHI-bearing record removes its PHI values.
+        let prepared = self.changing(ctx, entity, id, true, |now| {
             whole_records(entity, [now], false)
         });
         self.write(access, prepared, self.inner.delete(ctx, entity, id))

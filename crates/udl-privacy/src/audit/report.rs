@@ -246,8 +246,9 @@ fn period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> String {
     format!("{} to {}", end(from, "the beginning"), end(to, "now"))
 }
 
-/// A page with `title`, a period line and one table.
-fn page(title: &str, intro: &str, head: &[&str], rows: Vec<Vec<String>>) -> String {
+/// A page with `title`, a period line and one table whose rows are `(break-glass, cells)`:
+/// break-glass rows are marked in a first column and highlighted.
+fn page(title: &str, intro: &str, head: &[&str], rows: Vec<(bool, Vec<String>)>) -> String {
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
@@ -256,18 +257,18 @@ fn page(title: &str, intro: &str, head: &[&str], rows: Vec<Vec<String>>) -> Stri
         title = escape(title),
         intro = escape(intro),
     );
-    for h in head {
+    for h in std::iter::once(&"").chain(head) {
         html.push_str(&format!("<th>{}</th>", escape(h)));
     }
     html.push_str("</tr>\n");
-    for row in rows {
-        let flagged = row.first().is_some_and(|c| c == "BREAK-GLASS");
+    for (flagged, cells) in rows {
+        let mark = if flagged { "BREAK-GLASS" } else { "" };
         html.push_str(if flagged {
             "<tr class=\"flag\">"
         } else {
             "<tr>"
         });
-        for cell in row {
+        for cell in std::iter::once(mark.to_owned()).chain(cells) {
             html.push_str(&format!("<td>{}</td>", escape(&cell)));
         }
         html.push_str("</tr>\n");
@@ -283,8 +284,7 @@ impl Accounting {
             .disclosures
             .iter()
             .map(|d| {
-                vec![
-                    if d.break_glass { "BREAK-GLASS" } else { "" }.to_owned(),
+                let cells = vec![
                     d.occurred_at.to_rfc3339(),
                     d.actor_id.clone(),
                     d.actor_role.clone(),
@@ -294,7 +294,8 @@ impl Accounting {
                     d.outcome.clone(),
                     d.record_ids.to_string(),
                     d.fields.to_string(),
-                ]
+                ];
+                (d.break_glass, cells)
             })
             .collect();
         page(
@@ -305,7 +306,6 @@ impl Accounting {
                 period(self.from, self.to)
             ),
             &[
-                "",
                 "when",
                 "actor",
                 "role",
@@ -329,20 +329,15 @@ impl Summary {
             .rows
             .iter()
             .map(|r| {
-                vec![
-                    if r.purpose == emergency {
-                        "BREAK-GLASS"
-                    } else {
-                        ""
-                    }
-                    .to_owned(),
+                let cells = vec![
                     r.actor_id.clone(),
                     r.actor_role.clone(),
                     r.purpose.clone(),
                     r.outcome.clone(),
                     r.accesses.to_string(),
                     r.patients.to_string(),
-                ]
+                ];
+                (r.purpose == emergency, cells)
             })
             .collect();
         page(
@@ -354,7 +349,7 @@ impl Summary {
                 period(self.from, self.to)
             ),
             &[
-                "", "actor", "role", "purpose", "outcome", "accesses", "patients",
+                "actor", "role", "purpose", "outcome", "accesses", "patients",
             ],
             rows,
         )

@@ -61,6 +61,10 @@ fn broken(entry: &PhiAccessLogEntry, problem: ChainProblem) -> Option<BrokenEntr
     })
 }
 
+fn classify(e: sqlx::Error) -> udl_core::Error {
+    udl_postgres::classify(&e, "audit verify")
+}
+
 /// Verifies the entries logged in `[from, to)` (either end open), and their link to the entry
 /// just before; without `to`, also that the log still reaches the chain's recorded tip (the
 /// newest entries were not deleted).
@@ -71,7 +75,6 @@ pub async fn verify_log(
 ) -> Result<ChainReport> {
     let mut report = walk(pg, from, to).await?;
     if to.is_none() && report.broken.is_none() {
-        let classify = |e: sqlx::Error| udl_postgres::classify(&e, "audit verify");
         let (tip, last): (i64, Option<i64>) = sqlx::query_as(
             "SELECT (SELECT seq FROM phi_access_log_head), (SELECT max(seq) FROM phi_access_log)",
         )
@@ -91,7 +94,6 @@ async fn walk(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<ChainReport> {
-    let classify = |e: sqlx::Error| udl_postgres::classify(&e, "audit verify");
     let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT min(seq), max(seq) FROM phi_access_log
          WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)

@@ -31,17 +31,24 @@ pub struct AuditWriter {
     timeout: Duration,
 }
 
-fn unrecorded(kind: ErrorKind) -> Error {
+/// The error of a PHI access refused because a safeguard in PostgreSQL could not act:
+/// `cause`, then the kind of the failure behind it.
+pub(crate) fn phi_refused(cause: &str, operation: &'static str, kind: ErrorKind) -> Error {
     Error::new(
         ErrorKind::Unavailable,
-        format!(
-            "the access could not be recorded in the PHI audit log ({}), so the PHI access was refused",
-            kind.name()
-        ),
+        format!("{cause} ({}), so the PHI access was refused", kind.name()),
     )
     .with_store(StoreKind::Postgres)
-    .with_operation("audit")
+    .with_operation(operation)
     .temporary(true)
+}
+
+fn unrecorded(kind: ErrorKind) -> Error {
+    phi_refused(
+        "the access could not be recorded in the PHI audit log",
+        "audit",
+        kind,
+    )
 }
 
 impl AuditWriter {
