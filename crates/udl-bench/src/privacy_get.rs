@@ -71,7 +71,8 @@ async fn connect(schema: &str, privacy: bool, ddl: &'static str) -> Result<DataL
     DataLayer::connect(&config).await
 }
 
-/// A clinician treating one patient, in `data`'s PostgreSQL.
+/// A clinician treating one patient, in `data`'s PostgreSQL (`data` has the privacy layers,
+/// which seal the users' e-mails).
 async fn care(data: &DataLayer) -> Result<AccessContext> {
     let pg = data.postgres()?;
     let system = AccessContext::system("bench");
@@ -89,7 +90,9 @@ async fn care(data: &DataLayer) -> Result<AccessContext> {
             updated_at: now,
             version: 1,
         };
-        pg.repository::<User>()?.create(&system, user).await?;
+        data.repository::<User>(StoreKind::Postgres)?
+            .create(&system, user)
+            .await?;
         ids.push(id);
     }
     let relationship = PatientRelationship {

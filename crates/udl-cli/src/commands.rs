@@ -22,7 +22,13 @@ async fn migratable(config: &UdlConfig) -> Result<DataLayer> {
             "no store with migrations is configured (set UDL__POSTGRES__URL, UDL__MONGO__URL and/or UDL__SCYLLA__NODES)",
         ));
     }
-    DataLayer::connect(config).await
+    // Migrations create the tables the privacy layers load their keys from, so they run
+    // without those layers.
+    let stores_only = UdlConfig {
+        privacy: None,
+        ..config.clone()
+    };
+    DataLayer::connect(&stores_only).await
 }
 
 fn print_report(store: &str, report: &MigrationReport) {

@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod compliance;
 mod exit;
+mod keys;
 mod serve;
 
 use std::path::PathBuf;
@@ -55,6 +56,24 @@ enum Command {
     Compliance {
         #[command(subcommand)]
         action: ComplianceAction,
+    },
+    /// Field-encryption keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Add a key version and re-encrypt every stored value sealed under an older one.
+    Rotate {
+        /// Finish an interrupted rotation: re-encrypt without adding another version.
+        #[arg(long)]
+        resume: bool,
+        /// Records read and re-encrypted per batch.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
     },
 }
 
@@ -173,6 +192,9 @@ fn main() -> ExitCode {
                         format,
                     },
             } => compliance::report(&config, &actor, patient.as_deref(), from, to, format).await,
+            Command::Keys {
+                action: KeysAction::Rotate { resume, batch },
+            } => keys::rotate(&config, resume, batch).await,
         }
     });
     match outcome {

@@ -220,7 +220,7 @@ fn migrate_covers_scylla_when_configured() {
     assert!(
         text(&first)
             .0
-            .contains("scylla: applied 4 migration(s): 1, 2, 3, 4"),
+            .contains("scylla: applied 5 migration(s): 1, 2, 3, 4, 5"),
         "{:?}",
         text(&first)
     );

@@ -82,11 +82,8 @@ pub(crate) fn check_transport(config: &UdlConfig, problems: &mut Vec<Problem>) {
             refuse("redis.url", "use a rediss:// URL");
         }
     }
-    if config.scylla.is_some() {
-        refuse(
-            "scylla.nodes",
-            "udl cannot open TLS connections to ScyllaDB yet (set security.require_tls = false only where the network is trusted)",
-        );
+    if config.scylla.as_ref().is_some_and(|s| !s.tls) {
+        refuse("scylla.tls", "set scylla.tls = true");
     }
 }
 

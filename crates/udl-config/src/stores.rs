@@ -88,6 +88,10 @@ pub struct ScyllaConfig {
     /// Addresses nodes announce → addresses to dial (`"10.0.0.5:9042=203.0.113.5:9042"`),
     /// for clusters behind NAT or a proxy.
     pub address_map: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
+    /// Connect over TLS (certificate and address verified), default off.
+    pub tls: bool,
+    /// CA certificate (PEM) the nodes' certificates must chain to; default: the system's.
+    pub tls_ca_cert: Option<std::path::PathBuf>,
     /// Connections per host, default 3–10.
     pub pool: PoolConfig,
     /// Timeout, concurrency limit, retries and breaker of the resilience layer.
@@ -165,28 +169,15 @@ impl RedisConfig {
             .string("key_prefix", problems)
             .unwrap_or_else(|| "udl:".into());
         let cluster = s.bool("cluster", problems).unwrap_or(false);
-        let tls_ca_cert = s
-            .string("tls_ca_cert", problems)
-            .map(std::path::PathBuf::from);
-        if let Some(path) = &tls_ca_cert {
-            if std::fs::metadata(path)
-                .map(|m| !m.is_file())
-                .unwrap_or(true)
-            {
-                problems.push(Problem {
-                    key: format!("{}.tls_ca_cert", s.path()),
-                    problem: format!("{} is not a readable file", path.display()),
-                });
-            }
-            if url
-                .as_ref()
-                .is_some_and(|u| !u.expose().starts_with("rediss://"))
-            {
-                problems.push(Problem {
-                    key: format!("{}.tls_ca_cert", s.path()),
-                    problem: "needs a rediss:// url (TLS)".into(),
-                });
-            }
+        let tls_ca_cert = read_ca_cert(&mut s, problems);
+        let plaintext_url = url
+            .as_ref()
+            .is_some_and(|u| !u.expose().starts_with("rediss://"));
+        if tls_ca_cert.is_some() && plaintext_url {
+            problems.push(Problem {
+                key: format!("{}.tls_ca_cert", s.path()),
+                problem: "needs a rediss:// url (TLS)".into(),
+            });
         }
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(5, 25), problems);
         let resilience = ResilienceSettings::read(&mut s, problems);
@@ -280,6 +271,14 @@ impl ScyllaConfig {
             .string("spool_dir", problems)
             .map(std::path::PathBuf::from);
         let address_map = read_address_map(&mut s, problems);
+        let tls = s.bool("tls", problems).unwrap_or(false);
+        let tls_ca_cert = read_ca_cert(&mut s, problems);
+        if tls_ca_cert.is_some() && !tls {
+            problems.push(Problem {
+                key: format!("{}.tls_ca_cert", s.path()),
+                problem: "needs tls = true".into(),
+            });
+        }
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(3, 10), problems);
         let resilience = ResilienceSettings::read(&mut s, problems);
         s.finish(problems);
@@ -297,10 +296,30 @@ impl ScyllaConfig {
             time_bucket,
             analytics_ttl,
             chat_archive_retention,
+            tls,
+            tls_ca_cert,
             pool,
             resilience,
         })
     }
+}
+
+/// `tls_ca_cert`: the CA certificate (PEM) a store's server certificate must chain to, which
+/// must be a readable file.
+fn read_ca_cert(s: &mut Section, problems: &mut Vec<Problem>) -> Option<std::path::PathBuf> {
+    let path = s
+        .string("tls_ca_cert", problems)
+        .map(std::path::PathBuf::from)?;
+    if std::fs::metadata(&path)
+        .map(|m| !m.is_file())
+        .unwrap_or(true)
+    {
+        problems.push(Problem {
+            key: format!("{}.tls_ca_cert", s.path()),
+            problem: format!("{} is not a readable file", path.display()),
+        });
+    }
+    Some(path)
 }
 
 fn read_address_map(
@@ -476,6 +495,12 @@ impl fmt::Display for ScyllaConfig {
                 "chat_archive_retention = \"{}\"",
                 humantime::format_duration(retention)
             )?;
+        }
+        if self.tls {
+            writeln!(f, "tls = true")?;
+        }
+        if let Some(ca) = &self.tls_ca_cert {
+            writeln!(f, "tls_ca_cert = {:?}", ca.display().to_string())?;
         }
         if let Some(dir) = &self.spool_dir {
             writeln!(f, "spool_dir = {:?}", dir.display().to_string())?;

@@ -271,7 +271,7 @@ fn require_tls_refuses_each_plaintext_store_by_name_and_accepts_tls_urls() {
     let err = UdlConfig::from_sources(None, plain.map(|(k, v)| (k.to_owned(), v.to_owned())))
         .unwrap_err()
         .to_string();
-    for key in ["postgres.url", "mongo.url", "redis.url", "scylla.nodes"] {
+    for key in ["postgres.url", "mongo.url", "redis.url", "scylla.tls"] {
         assert!(err.contains(key), "{key} not refused: {err}");
     }
     assert!(err.contains("require_tls"), "{err}");
@@ -284,6 +284,8 @@ fn require_tls_refuses_each_plaintext_store_by_name_and_accepts_tls_urls() {
         ),
         ("UDL__MONGO__URL", "mongodb://docs/?tls=true"),
         ("UDL__REDIS__URL", "rediss://cache/"),
+        ("UDL__SCYLLA__NODES", "10.0.0.5:9042"),
+        ("UDL__SCYLLA__TLS", "true"),
     ];
     let config =
         UdlConfig::from_sources(None, encrypted.map(|(k, v)| (k.to_owned(), v.to_owned())))

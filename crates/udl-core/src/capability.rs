@@ -22,6 +22,9 @@ pub enum Capability {
     VectorSearch,
     /// String prefix filters.
     PrefixFilter,
+    /// Seals fields marked `encrypt` before they reach the database (the privacy layer), so
+    /// entities with such fields may be stored through it.
+    FieldEncryption,
 }
 
 impl Capability {
@@ -36,6 +39,7 @@ impl Capability {
         Capability::BulkInsert,
         Capability::VectorSearch,
         Capability::PrefixFilter,
+        Capability::FieldEncryption,
     ];
 
     const fn bit(self) -> u32 {

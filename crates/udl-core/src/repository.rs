@@ -37,9 +37,25 @@ impl<T> Clone for Repository<T> {
 
 impl<T: Entity> Repository<T> {
     /// Repository of `T` over `store`; fails if `T`'s declaration is invalid (for example a
-    /// PHI-bearing entity with an unclassified field).
+    /// PHI-bearing entity with an unclassified field), or if `T` has encrypted fields and
+    /// `store` would keep them in the clear (it lacks [`Capability::FieldEncryption`]).
     pub fn new(store: Arc<dyn RecordStore>) -> Result<Self> {
-        T::meta().validate()?;
+        let meta = T::meta();
+        meta.validate()?;
+        if meta.has_encrypted_fields()
+            && !store.capabilities().supports(Capability::FieldEncryption)
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "entity {} has encrypted fields and this {} store would keep them in the \
+                     clear; reach it through the privacy layer (DataLayer::repository with \
+                     [privacy])",
+                    meta.name,
+                    store.kind()
+                ),
+            ));
+        }
         Ok(Repository {
             store,
             _entity: PhantomData,

@@ -36,6 +36,29 @@ fn user(n: u32, role: Role) -> User {
     }
 }
 
+/// Stores `user` as rows other models refer to. Its e-mail is sealed by the privacy layer,
+/// which this crate does not have (`udl/tests/shipped_models.rs` covers it), so the stored
+/// columns hold placeholders; the repository itself refuses to store the address in the clear.
+async fn insert_user(store: &PgStore, user: &User) {
+    let err = store
+        .repository::<User>()
+        .err()
+        .expect("users are refused below the privacy layer");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    sqlx::query(
+        "INSERT INTO users (id, email, email_bidx, display_name, role, status, created_at, \
+         updated_at, version) VALUES ($1, 'placeholder', $2, $3, $4, 'active', $5, $5, 1)",
+    )
+    .bind(user.id)
+    .bind(user.id.as_bytes().as_slice())
+    .bind(&user.display_name)
+    .bind(user.role.as_str())
+    .bind(user.created_at)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
 async fn round_trip<T: Entity + Clone + PartialEq + std::fmt::Debug>(store: &PgStore, value: T) {
     let repo = store.repository::<T>().unwrap();
     let id = repo.create(&ctx(), value.clone()).await.expect("create");
@@ -48,8 +71,8 @@ async fn every_model_round_trips() {
     let store = platform().await;
     let patient = user(1, Role::Patient);
     let clinician = user(2, Role::Clinician);
-    round_trip(&store, patient.clone()).await;
-    round_trip(&store, clinician.clone()).await;
+    insert_user(&store, &patient).await;
+    insert_user(&store, &clinician).await;
     round_trip(
         &store,
         UserCredential {
@@ -187,14 +210,8 @@ async fn access_log_is_append_only() {
 #[tokio::test]
 async fn relational_rules_hold() {
     let store = platform().await;
-    let users = store.repository::<User>().unwrap();
     let a = user(1, Role::Patient);
-    users.create(&ctx(), a.clone()).await.unwrap();
-    let mut twin = user(2, Role::Patient);
-    twin.email = a.email.clone();
-    let err = users.create(&ctx(), twin).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Conflict);
-    assert!(!err.to_string().contains(&a.email), "{err}");
+    insert_user(&store, &a).await;
 
     let orphan = Subscription {
         id: Uuid::new_v4(),

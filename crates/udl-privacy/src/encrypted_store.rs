@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use udl_core::{
-    AccessContext, Capabilities, EntityMeta, Filter, Query, Record, RecordStore, Result, StoreKind,
-    ValidChanges, Value,
+    AccessContext, Capabilities, Capability, EntityMeta, Filter, Query, Record, RecordStore,
+    Result, StoreKind, ValidChanges, Value,
 };
 
 use crate::sealing::{FieldKeys, Sealer};
@@ -58,7 +58,7 @@ impl RecordStore for EncryptedStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        self.inner.capabilities().with(Capability::FieldEncryption)
     }
 
     async fn insert(

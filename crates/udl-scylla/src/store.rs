@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use scylla::client::caching_session::{CachingSession, CachingSessionBuilder};
 use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::{OpenSsl010Config, TlsContext};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::client::PoolSize;
 use scylla::deserialize::row::DeserializeRow;
@@ -23,6 +24,28 @@ use udl_config::{Replication, ScyllaConfig};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 
 use crate::error::{classify, unexpected_shape};
+
+/// TLS for `scylla.tls`: TLS 1.2 or newer, the node's certificate verified against the
+/// system's CAs and `tls_ca_cert`, and its IP address against the certificate.
+fn tls_context(config: &ScyllaConfig) -> Result<TlsContext> {
+    use openssl::ssl::{SslConnector, SslMethod, SslVersion};
+    let problem = |what: String| {
+        Error::new(ErrorKind::Config, format!("scylla TLS: {what}")).with_store(StoreKind::Scylla)
+    };
+    let mut ssl = SslConnector::builder(SslMethod::tls_client())
+        .map_err(|e| problem(format!("OpenSSL could not start ({e})")))?;
+    ssl.set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(|e| problem(format!("cannot require TLS 1.2 ({e})")))?;
+    if let Some(ca) = &config.tls_ca_cert {
+        ssl.set_ca_file(ca).map_err(|e| {
+            problem(format!(
+                "cannot load the CA certificate {} ({e})",
+                ca.display()
+            ))
+        })?;
+    }
+    Ok(TlsContext::OpenSsl010Config(OpenSsl010Config::new(ssl)))
+}
 
 /// Prepared statements kept per session.
 const PREPARED_CACHE: usize = 512;
@@ -105,6 +128,9 @@ impl ScyllaStore {
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.user(user, password.expose());
         }
+        if config.tls {
+            builder = builder.tls_context(Some(tls_context(config)?));
+        }
         if !config.address_map.is_empty() {
             builder = builder.address_translator(Arc::new(AddressMap(
                 config.address_map.iter().copied().collect(),
@@ -114,7 +140,14 @@ impl ScyllaStore {
         let session = tokio::time::timeout(connect_bound, builder.build())
             .await
             .map_err(|_| unavailable("ScyllaDB did not answer within the connect timeout"))?
-            .map_err(|_| unavailable("no ScyllaDB contact point could be reached"))?;
+            .map_err(|_| {
+                unavailable(if config.tls {
+                    "no ScyllaDB contact point could be reached over TLS (is the nodes' \
+                     certificate signed by a trusted CA? see scylla.tls_ca_cert)"
+                } else {
+                    "no ScyllaDB contact point could be reached"
+                })
+            })?;
         Ok(ScyllaStore {
             session: Arc::new(
                 CachingSessionBuilder::new(session)

@@ -234,6 +234,18 @@ impl DataLayer {
             .ok_or_else(|| not_configured(StoreKind::Scylla))
     }
 
+    /// The chat archive, its message texts sealed and its reads audited by the privacy layers;
+    /// a `Config` error without `[scylla]` or `[privacy]`.
+    #[cfg(feature = "scylla")]
+    pub fn chat_archive(&self) -> Result<udl_scylla::models::ChatArchive> {
+        use udl_core::Entity as _;
+        let records = self.protect(
+            udl_scylla::models::ArchivedMessage::meta(),
+            self.records(StoreKind::Scylla)?,
+        )?;
+        udl_scylla::models::ChatArchive::new(self.scylla()?, records)
+    }
+
     /// Metric points and events, spooled while ScyllaDB is unreachable and replayed in the
     /// background; a `Config` error unless `scylla.spool_dir` is set.
     #[cfg(feature = "scylla")]

@@ -60,6 +60,11 @@ pub fn migrations() -> Vec<Migration> {
             "token_vault",
             include_str!("../../migrations/0009_token_vault.sql"),
         ),
+        Migration::new(
+            10,
+            "users_email_sealed",
+            include_str!("../../migrations/0010_users_email_sealed.sql"),
+        ),
     ]
 }
 

@@ -17,8 +17,8 @@ pub struct User {
     /// Id.
     #[udl(id, internal)]
     pub id: Uuid,
-    /// Login e-mail; unique.
-    #[udl(pii, encrypt, mask = "email_domain")]
+    /// Login e-mail; unique without regard to case (through its blind index).
+    #[udl(pii, encrypt, blind_index = "case_insensitive", mask = "email_domain")]
     pub email: String,
     /// Name shown in the app.
     #[udl(pii, mask = "full")]

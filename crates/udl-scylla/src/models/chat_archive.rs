@@ -2,8 +2,10 @@
 //! month) so no partition grows without bound, read newest first a page at a time.
 
 use chrono::{DateTime, Datelike as _, Utc};
+use std::sync::Arc;
+
 use udl_core::{
-    field, text_enum, AccessContext, Cursor, Entity as _, PageOf, Repository, Result, SortKey,
+    field, text_enum, AccessContext, Cursor, PageOf, RecordStore, Repository, Result, SortKey,
 };
 use udl_derive::Entity;
 use uuid::Uuid;
@@ -23,7 +25,7 @@ text_enum! {
 /// One archived message. The text is PHI.
 #[derive(Entity, Clone, PartialEq)]
 #[udl(
-    table = "chat_archive",
+    table = "chat_archive_sealed",
     partition_key = "conversation_id, month",
     clustering_key = "sent_at, id"
 )]
@@ -80,10 +82,13 @@ pub struct ChatArchive {
 }
 
 impl ChatArchive {
-    /// The archive in `store` (tables from [`super::migrations`]).
-    pub fn new(store: &ScyllaStore) -> Result<Self> {
+    /// The archive in `store` (tables from [`super::migrations`]), its records reached through
+    /// `records`: `store`'s record store behind the privacy layer, which seals message texts
+    /// (`udl::DataLayer::chat_archive` builds it; anything that would store them in the clear
+    /// is refused with `Config`).
+    pub fn new(store: &ScyllaStore, records: Arc<dyn RecordStore>) -> Result<Self> {
         Ok(ChatArchive {
-            messages: Repository::new(store.records())?,
+            messages: Repository::new(records)?,
             store: store.clone(),
         })
     }
@@ -143,10 +148,5 @@ impl ChatArchive {
                     .await
             })
             .await
-    }
-
-    /// The entity's table, for migrations.
-    pub(crate) fn create_table() -> String {
-        crate::cql::create_table(ArchivedMessage::meta())
     }
 }

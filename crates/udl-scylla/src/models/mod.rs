@@ -35,6 +35,19 @@ const REPORTS: [&str; 1] = [
      PRIMARY KEY ((report, period), period_start)) WITH CLUSTERING ORDER BY (period_start DESC)",
 ];
 
+/// The first chat archive, from before message texts were encrypted; no longer written.
+const CHAT_ARCHIVE_PLAINTEXT: &str = "CREATE TABLE IF NOT EXISTS {keyspace}.\"chat_archive\" \
+     (\"id\" uuid, \"conversation_id\" uuid, \"month\" text, \"sent_at\" timestamp, \
+     \"role\" text, \"text\" text, \
+     PRIMARY KEY ((\"conversation_id\", \"month\"), \"sent_at\", \"id\"))";
+
+/// The chat archive in the stored form of [`ArchivedMessage`]: the text is ciphertext. (A
+/// CQL column cannot change type, so the sealed archive is a table of its own.)
+const CHAT_ARCHIVE_SEALED: &str = "CREATE TABLE IF NOT EXISTS {keyspace}.\"chat_archive_sealed\" \
+     (\"id\" uuid, \"conversation_id\" uuid, \"month\" text, \"sent_at\" timestamp, \
+     \"role\" text, \"text\" blob, \
+     PRIMARY KEY ((\"conversation_id\", \"month\"), \"sent_at\", \"id\"))";
+
 /// Every ScyllaDB migration of the platform, in order.
 pub fn migrations() -> Vec<CqlMigration> {
     let statements = |list: &[&'static str]| list.iter().map(|s| (*s).into()).collect();
@@ -42,7 +55,8 @@ pub fn migrations() -> Vec<CqlMigration> {
         CqlMigration::new(1, "time_series", statements(&TIME_SERIES)),
         CqlMigration::new(2, "event_streams", statements(&EVENT_STREAMS)),
         CqlMigration::new(3, "reports", statements(&REPORTS)),
-        CqlMigration::new(4, "chat_archive", vec![ChatArchive::create_table().into()]),
+        CqlMigration::new(4, "chat_archive", vec![CHAT_ARCHIVE_PLAINTEXT.into()]),
+        CqlMigration::new(5, "chat_archive_sealed", vec![CHAT_ARCHIVE_SEALED.into()]),
     ]
 }
 

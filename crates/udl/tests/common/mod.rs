@@ -128,6 +128,7 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
         ("UDL__SCYLLA__NODES", servers::scylla_node()),
         ("UDL__SCYLLA__KEYSPACE", namespace.clone()),
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+        ("UDL__SCYLLA__CHAT_ARCHIVE_RETENTION", "30d".to_owned()),
     ];
     if with_privacy {
         vars.push(("UDL__PRIVACY__KEY_RING", ring.clone()));
@@ -160,15 +161,18 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
     };
     let stored = udl::privacy::stored_form(PatientProfile::meta()).unwrap();
     let table = udl::scylla::cql::create_table(stored);
-    udl::scylla::ScyllaMigrator::new(vec![udl::scylla::CqlMigration::new(
-        1,
+    let mut migrations = udl::scylla::models::migrations();
+    let next = migrations.len() as i64 + 1;
+    migrations.push(udl::scylla::CqlMigration::new(
+        next,
         "profiles",
         vec![table.into()],
-    )])
-    .unwrap()
-    .up(data.scylla().unwrap())
-    .await
-    .unwrap();
+    ));
+    udl::scylla::ScyllaMigrator::new(migrations)
+        .unwrap()
+        .up(data.scylla().unwrap())
+        .await
+        .unwrap();
     World {
         data,
         namespace,
@@ -191,7 +195,7 @@ impl World {
             .items
     }
 
-    /// A user with `role` (below the privacy layers: users are not what these tests are about).
+    /// A user with `role` (their e-mail sealed by the privacy layers).
     pub async fn user(&self, role: Role) -> Uuid {
         let id = Uuid::new_v4();
         let now = chrono::Utc::now();
@@ -205,7 +209,7 @@ impl World {
             updated_at: now,
             version: 1,
         };
-        let users = self.data.postgres().unwrap().repository().unwrap();
+        let users = self.data.repository(StoreKind::Postgres).unwrap();
         users.create(&ctx(), user).await.unwrap();
         id
     }

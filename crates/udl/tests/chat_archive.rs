@@ -1,22 +1,18 @@
-//! Chat archives on the real server: newest first, paged by cursor within a month partition,
-//! kept for the configured retention.
+//! The chat archive on the real ScyllaDB, through the data layer: newest first, paged by
+//! cursor within a month partition, kept for the configured retention, texts sealed.
 
 mod common;
 
 use chrono::{TimeZone, Utc};
-use udl_core::{AccessContext, Purpose, Role};
-use udl_scylla::models::{self, month_of, ArchiveRole, ArchivedMessage, ChatArchive};
+use common::{ctx, world};
+use udl::scylla::models::{month_of, ArchiveRole, ArchivedMessage};
 use uuid::Uuid;
-
-fn ctx() -> AccessContext {
-    AccessContext::new("scylla-test", Role::Service, Purpose::Operations).unwrap()
-}
 
 #[tokio::test]
 async fn a_month_reads_newest_first_across_many_pages() {
-    let store = common::store_with(&[("UDL__SCYLLA__CHAT_ARCHIVE_RETENTION", "30d")]).await;
-    models::migrator().up(&store).await.unwrap();
-    let archive = ChatArchive::new(&store).unwrap();
+    let w = world(true).await;
+    let store = w.data.scylla().unwrap();
+    let archive = w.data.chat_archive().unwrap();
     let conversation = Uuid::new_v4();
     // 230 messages from Nov 30 22:00, a minute apart: 120 in November, 110 in December,
     // two of them in the same millisecond.
@@ -90,9 +86,11 @@ async fn a_month_reads_newest_first_across_many_pages() {
         .unwrap();
     assert_eq!(december.items.len(), 110);
 
-    // Retention is a TTL on the row; the text never shows in Debug output.
+    // Retention is a TTL on the row; the stored text is ciphertext; the text never shows in
+    // Debug output.
     let cql = format!(
-        "SELECT TTL(text) FROM \"{}\".chat_archive WHERE conversation_id = ? AND month = '2026-11' LIMIT 1",
+        "SELECT TTL(text), text FROM \"{}\".chat_archive_sealed \
+         WHERE conversation_id = ? AND month = '2026-11' LIMIT 1",
         store.keyspace()
     );
     let rows = store
@@ -102,7 +100,11 @@ async fn a_month_reads_newest_first_across_many_pages() {
         .unwrap()
         .into_rows_result()
         .unwrap();
-    let (ttl,) = rows.single_row::<(Option<i32>,)>().unwrap();
+    let (ttl, stored) = rows.single_row::<(Option<i32>, Vec<u8>)>().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&stored).contains("fake message"),
+        "the archived text is stored sealed"
+    );
     let thirty_days = 30 * 86_400;
     assert!(
         ttl.is_some_and(|t| t <= thirty_days && t > thirty_days - 600),
@@ -115,6 +117,22 @@ async fn a_month_reads_newest_first_across_many_pages() {
         ..sent[0].clone()
     };
     let err = archive.append(&ctx(), wrong_month).await.unwrap_err();
-    assert_eq!(err.kind(), udl_core::ErrorKind::InvalidInput);
-    common::drop_keyspace(&store).await;
+    assert_eq!(err.kind(), udl::ErrorKind::InvalidInput);
+    w.finish().await;
+}
+
+#[tokio::test]
+async fn without_privacy_the_archive_is_refused_rather_than_kept_in_the_clear() {
+    let w = world(false).await;
+    let err = w.data.chat_archive().err().expect("refused");
+    assert_eq!(err.kind(), udl::ErrorKind::Config, "{err}");
+    let err = udl::scylla::models::ChatArchive::new(
+        w.data.scylla().unwrap(),
+        w.data.records(udl::StoreKind::Scylla).unwrap(),
+    )
+    .err()
+    .expect("a store that does not seal is refused");
+    assert_eq!(err.kind(), udl::ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("in the clear"), "{err}");
+    w.finish().await;
 }

@@ -1,0 +1,121 @@
+//! `udl keys rotate`: a new field-encryption key version, then every stored value sealed under
+//! an older version sealed again with it, store by store, with a progress bar and a final count.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use udl::privacy::{reencrypt, FieldKeys, KeyPurpose, LocalKeyRing, Reencrypted};
+use udl::{
+    AccessContext, DataLayer, Entity, EntityMeta, Error, ErrorKind, Filter, Result, StoreKind,
+    UdlConfig,
+};
+
+/// The platform's models with encrypted fields, and the store each lives in.
+fn encrypted_models() -> Vec<(StoreKind, &'static EntityMeta)> {
+    use udl::mongo::models::{AiResponse, Conversation, PatientInteractionLog};
+    vec![
+        (StoreKind::Postgres, udl::postgres::models::User::meta()),
+        (StoreKind::Mongo, Conversation::meta()),
+        (StoreKind::Mongo, PatientInteractionLog::meta()),
+        (StoreKind::Mongo, AiResponse::meta()),
+        (
+            StoreKind::Scylla,
+            udl::scylla::models::ArchivedMessage::meta(),
+        ),
+    ]
+}
+
+/// A one-line progress bar on standard error, redrawn in place.
+struct ProgressBar {
+    label: String,
+    total: u64,
+}
+
+impl ProgressBar {
+    const WIDTH: u64 = 30;
+
+    fn show(&self, done: u64) {
+        let filled = (done.min(self.total) * Self::WIDTH)
+            .checked_div(self.total)
+            .unwrap_or(Self::WIDTH);
+        let bar = format!(
+            "{}{}",
+            "#".repeat(filled as usize),
+            "-".repeat((Self::WIDTH - filled) as usize)
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r{:<40} [{bar}] {done}/{}", self.label, self.total);
+        let _ = err.flush();
+    }
+
+    fn finish(&self, done: u64) {
+        self.show(done);
+        eprintln!();
+    }
+}
+
+/// Adds a field-encryption key version (unless `resume`: finishing an interrupted run), seals
+/// plaintext left from before encryption, and re-encrypts every model's older values, `batch`
+/// records at a time.
+pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<ExitCode> {
+    let privacy = config.privacy.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Config,
+            "key rotation needs [privacy] (privacy.key_ring_file)",
+        )
+    })?;
+    let ring = LocalKeyRing::parse(privacy.key_ring.expose())?;
+    let data = DataLayer::connect(config).await?;
+    let pg = data.postgres()?;
+    if !resume {
+        let version = udl::privacy::rotate(pg, &ring, KeyPurpose::Encryption).await?;
+        println!("field-encryption key version {version} added; new values use it now");
+    }
+    // Loaded after the rotation, so the newest version is the one values are sealed with.
+    let keys = FieldKeys::load(pg, &ring).await?;
+    let version = keys.cipher.current_version();
+
+    let legacy = ProgressBar {
+        label: "users.email_plaintext (postgres)".into(),
+        total: udl::privacy::count_plaintext_emails(pg).await?,
+    };
+    let sealed = udl::privacy::seal_plaintext_emails(pg, &keys, batch, |n| legacy.show(n)).await?;
+    legacy.finish(sealed);
+
+    let mut total = Reencrypted::default();
+    let mut left_out = Vec::new();
+    for (kind, entity) in encrypted_models() {
+        let Ok(records) = data.records(kind) else {
+            left_out.push(format!("{} ({kind}: not configured)", entity.name));
+            continue;
+        };
+        if kind == StoreKind::Scylla {
+            left_out.push(format!(
+                "{} ({kind}: cannot be scanned yet; values under older versions keep decrypting)",
+                entity.name
+            ));
+            continue;
+        }
+        let form = udl::privacy::stored_form(entity)?;
+        let ctx = AccessContext::system("key-rotation");
+        let bar = ProgressBar {
+            label: format!("{} ({kind})", entity.name),
+            total: records.count(&ctx, form, &Filter::All).await?,
+        };
+        let done = reencrypt(&records, &keys, entity, batch, |d| bar.show(d.scanned)).await?;
+        bar.finish(done.scanned);
+        total.scanned += done.scanned;
+        total.resealed += done.resealed;
+        total.skipped += done.skipped;
+    }
+    println!(
+        "re-encrypted {} records with key version {version} ({} scanned, {} changed meanwhile \
+         and already current, {} plaintext e-mails sealed)",
+        total.resealed, total.scanned, total.skipped, sealed
+    );
+    for model in &left_out {
+        println!("not re-encrypted: {model}");
+    }
+    data.shutdown(std::time::Duration::from_secs(5)).await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,203 @@
+//! `udl keys rotate` end to end against the local PostgreSQL and FerretDB: a new key version,
+//! plaintext from before encryption sealed, every older value re-encrypted with a progress bar
+//! and a final count, and a resumed run that finds nothing left to do.
+
+use std::process::{Command, Output};
+
+use futures_util::TryStreamExt as _;
+use udl::mongo::models::{Conversation, ConversationStatus, Message, MessageRole};
+use udl::postgres::models::{User, UserStatus};
+use udl::privacy::FieldCipher;
+use udl::{field, AccessContext, DataLayer, Json, Page, Role, StoreKind, UdlConfig};
+use udl_testkit::servers;
+use uuid::Uuid;
+
+fn udl(args: &[&str], env: &[(String, String)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udl"));
+    cmd.args(args);
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("UDL")) {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.output().expect("udl runs")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ctx() -> AccessContext {
+    AccessContext::system("keys-test")
+}
+
+fn user(n: usize) -> User {
+    let now = chrono::Utc::now();
+    User {
+        id: Uuid::new_v4(),
+        email: format!("fake.user{n}@example.test"),
+        display_name: format!("Fake User {n}"),
+        role: Role::Patient,
+        status: UserStatus::Active,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+fn conversation(n: usize) -> Conversation {
+    let now = chrono::Utc::now();
+    Conversation {
+        id: Uuid::new_v4(),
+        patient_id: Uuid::new_v4(),
+        title: None,
+        messages: Json(vec![Message {
+            role: MessageRole::Patient,
+            text: format!("fake message {n}"),
+            at: now,
+        }]),
+        status: ConversationStatus::Active,
+        started_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// The key versions of every sealed e-mail (PostgreSQL) and conversation (MongoDB).
+async fn versions(data: &DataLayer) -> Vec<u32> {
+    let pg = data.postgres().unwrap();
+    let emails: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT email FROM users WHERE email IS NOT NULL")
+            .fetch_all(pg.pool())
+            .await
+            .unwrap();
+    let docs: Vec<mongodb::bson::Document> = data
+        .mongo()
+        .unwrap()
+        .database()
+        .collection("conversations")
+        .find(mongodb::bson::doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let messages = docs
+        .iter()
+        .map(|d| d.get_binary_generic("messages").unwrap().clone());
+    emails
+        .into_iter()
+        .chain(messages)
+        .map(|sealed| FieldCipher::version_of(&sealed).unwrap())
+        .collect()
+}
+
+#[test]
+fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_nothing() {
+    let namespace = servers::unique_namespace("keys");
+    let ring = format!("1:{}", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=");
+    let env: Vec<(String, String)> = [
+        ("UDL__POSTGRES__URL", servers::postgres_url()),
+        ("UDL__POSTGRES__SCHEMA", namespace.clone()),
+        ("UDL__MONGO__URL", servers::mongo_url()),
+        ("UDL__MONGO__DATABASE", namespace.clone()),
+        ("UDL__PRIVACY__KEY_RING", ring),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let migrated = udl(&["migrate", "up"], &env);
+    assert_eq!(migrated.status.code(), Some(0), "{:?}", text(&migrated));
+
+    let config = UdlConfig::from_sources(None, env.clone()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let legacy_id = Uuid::new_v4();
+    runtime.block_on(async {
+        let data = DataLayer::connect(&config).await.unwrap();
+        let users = data.repository::<User>(StoreKind::Postgres).unwrap();
+        for n in 0..3 {
+            users.create(&ctx(), user(n)).await.unwrap();
+        }
+        let conversations = data.repository::<Conversation>(StoreKind::Mongo).unwrap();
+        for n in 0..5 {
+            conversations.create(&ctx(), conversation(n)).await.unwrap();
+        }
+        // An account from before e-mails were encrypted (migration 10 kept its address).
+        sqlx::query(
+            "INSERT INTO users (id, email_plaintext, display_name, role, status, created_at, \
+             updated_at) VALUES ($1, 'Fake.Legacy@Example.test', 'Fake Legacy', 'patient', \
+             'active', now(), now())",
+        )
+        .bind(legacy_id)
+        .execute(data.postgres().unwrap().pool())
+        .await
+        .unwrap();
+        assert_eq!(versions(&data).await, vec![1; 8]);
+    });
+
+    let rotated = udl(&["keys", "rotate", "--batch", "2"], &env);
+    let (out, err) = text(&rotated);
+    assert_eq!(rotated.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("key version 2 added"), "{out}");
+    assert!(
+        out.contains("re-encrypted 8 records with key version 2 (9 scanned, 0 changed meanwhile and already current, 1 plaintext e-mails sealed)"),
+        "{out}"
+    );
+    assert!(
+        err.contains("users (postgres)") && err.contains("] 4/4"),
+        "{err}"
+    );
+    assert!(
+        err.contains("conversations (mongo)") && err.contains("] 5/5"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("fake") && !err.contains("fake"),
+        "no value is printed"
+    );
+
+    runtime.block_on(async {
+        let data = DataLayer::connect(&config).await.unwrap();
+        assert_eq!(versions(&data).await, vec![2; 9]);
+        let users = data.repository::<User>(StoreKind::Postgres).unwrap();
+        let legacy = users
+            .list(
+                &ctx(),
+                &field("email").eq("fake.legacy@example.test"),
+                &[],
+                Page::first(2),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            legacy.items.len(),
+            1,
+            "the sealed address is found by its index"
+        );
+        assert_eq!(legacy.items[0].id, legacy_id);
+        assert_eq!(legacy.items[0].email, "Fake.Legacy@Example.test");
+    });
+
+    let resumed = udl(&["keys", "rotate", "--resume"], &env);
+    let (out, err) = text(&resumed);
+    assert_eq!(resumed.status.code(), Some(0), "{out}{err}");
+    assert!(!out.contains("added"), "{out}");
+    assert!(
+        out.contains("re-encrypted 0 records with key version 2"),
+        "{out}"
+    );
+
+    runtime.block_on(async {
+        let data = DataLayer::connect(&config).await.unwrap();
+        let pg = data.postgres().unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA \"{namespace}\" CASCADE"
+        )))
+        .execute(pg.pool())
+        .await
+        .unwrap();
+        data.mongo().unwrap().database().drop().await.unwrap();
+    });
+}
