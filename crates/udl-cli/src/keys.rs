@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use udl::privacy::{reencrypt, FieldKeys, KeyPurpose, LocalKeyRing, Reencrypted};
+use udl::privacy::{reencrypt, resealed_record, FieldKeys, KeyPurpose, LocalKeyRing, Reencrypted};
 use udl::{
     AccessContext, DataLayer, Entity, EntityMeta, Error, ErrorKind, Filter, Result, StoreKind,
     UdlConfig,
@@ -25,26 +25,32 @@ fn encrypted_models() -> Vec<(StoreKind, &'static EntityMeta)> {
     ]
 }
 
-/// A one-line progress bar on standard error, redrawn in place.
+/// A one-line progress bar on standard error, redrawn in place; without a known total (a
+/// ScyllaDB table, which is not counted beforehand) just the count so far.
 struct ProgressBar {
     label: String,
-    total: u64,
+    total: Option<u64>,
 }
 
 impl ProgressBar {
     const WIDTH: u64 = 30;
 
     fn show(&self, done: u64) {
-        let filled = (done.min(self.total) * Self::WIDTH)
-            .checked_div(self.total)
-            .unwrap_or(Self::WIDTH);
-        let bar = format!(
-            "{}{}",
-            "#".repeat(filled as usize),
-            "-".repeat((Self::WIDTH - filled) as usize)
-        );
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r{:<40} [{bar}] {done}/{}", self.label, self.total);
+        let _ = match self.total {
+            Some(total) => {
+                let filled = (done.min(total) * Self::WIDTH)
+                    .checked_div(total)
+                    .unwrap_or(Self::WIDTH);
+                let bar = format!(
+                    "{}{}",
+                    "#".repeat(filled as usize),
+                    "-".repeat((Self::WIDTH - filled) as usize)
+                );
+                write!(err, "\r{:<40} [{bar}] {done}/{total}", self.label)
+            }
+            None => write!(err, "\r{:<40} {done} read", self.label),
+        };
         let _ = err.flush();
     }
 
@@ -77,7 +83,7 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
 
     let legacy = ProgressBar {
         label: "users.email_plaintext (postgres)".into(),
-        total: udl::privacy::count_plaintext_emails(pg).await?,
+        total: Some(udl::privacy::count_plaintext_emails(pg).await?),
     };
     let sealed = udl::privacy::seal_plaintext_emails(pg, &keys, batch, |n| legacy.show(n)).await?;
     legacy.finish(sealed);
@@ -89,21 +95,38 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
             left_out.push(format!("{} ({kind}: not configured)", entity.name));
             continue;
         };
-        if kind == StoreKind::Scylla {
-            left_out.push(format!(
-                "{} ({kind}: cannot be scanned yet; values under older versions keep decrypting)",
-                entity.name
-            ));
-            continue;
-        }
-        let form = udl::privacy::stored_form(entity)?;
-        let ctx = AccessContext::system("key-rotation");
-        let bar = ProgressBar {
-            label: format!("{} ({kind})", entity.name),
-            total: records.count(&ctx, form, &Filter::All).await?,
+        let label = format!("{} ({kind})", entity.name);
+        let done = if kind == StoreKind::Scylla {
+            // ScyllaDB serves records by key: its tables are re-encrypted by a full scan that
+            // rewrites whole rows.
+            let bar = ProgressBar { label, total: None };
+            let (scanned, resealed) = data
+                .scylla()?
+                .table_records()
+                .rewrite_all(
+                    udl::privacy::stored_form(entity)?,
+                    i32::try_from(batch).unwrap_or(i32::MAX),
+                    |stored| resealed_record(&keys, kind, entity, stored),
+                    |read| bar.show(read),
+                )
+                .await?;
+            bar.finish(scanned);
+            Reencrypted {
+                scanned,
+                resealed,
+                skipped: 0,
+            }
+        } else {
+            let form = udl::privacy::stored_form(entity)?;
+            let ctx = AccessContext::system("key-rotation");
+            let bar = ProgressBar {
+                label,
+                total: Some(records.count(&ctx, form, &Filter::All).await?),
+            };
+            let done = reencrypt(&records, &keys, entity, batch, |d| bar.show(d.scanned)).await?;
+            bar.finish(done.scanned);
+            done
         };
-        let done = reencrypt(&records, &keys, entity, batch, |d| bar.show(d.scanned)).await?;
-        bar.finish(done.scanned);
         total.scanned += done.scanned;
         total.resealed += done.resealed;
         total.skipped += done.skipped;

@@ -1,4 +1,5 @@
-//! `udl keys rotate` end to end against the local PostgreSQL and FerretDB: a new key version,
+//! `udl keys rotate` end to end against the local PostgreSQL, FerretDB and Cassandra: a new key
+//! version,
 //! plaintext from before encryption sealed, every older value re-encrypted with a progress bar
 //! and a final count, and a resumed run that finds nothing left to do.
 
@@ -8,6 +9,7 @@ use futures_util::TryStreamExt as _;
 use udl::mongo::models::{Conversation, ConversationStatus, Message, MessageRole};
 use udl::postgres::models::{User, UserStatus};
 use udl::privacy::FieldCipher;
+use udl::scylla::models::{ArchiveRole, ArchivedMessage};
 use udl::{field, AccessContext, DataLayer, Json, Page, Role, StoreKind, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
@@ -65,7 +67,8 @@ fn conversation(n: usize) -> Conversation {
     }
 }
 
-/// The key versions of every sealed e-mail (PostgreSQL) and conversation (MongoDB).
+/// The key versions of every sealed e-mail (PostgreSQL), conversation (MongoDB) and archived
+/// message (ScyllaDB).
 async fn versions(data: &DataLayer) -> Vec<u32> {
     let pg = data.postgres().unwrap();
     let emails: Vec<Vec<u8>> =
@@ -87,10 +90,37 @@ async fn versions(data: &DataLayer) -> Vec<u32> {
     let messages = docs
         .iter()
         .map(|d| d.get_binary_generic("messages").unwrap().clone());
+    let archived: Vec<Vec<u8>> = archived_texts(data)
+        .await
+        .into_iter()
+        .map(|(text, _)| text)
+        .collect();
     emails
         .into_iter()
         .chain(messages)
+        .chain(archived)
         .map(|sealed| FieldCipher::version_of(&sealed).unwrap())
+        .collect()
+}
+
+/// Every archived message's stored text and the time it has left to live.
+async fn archived_texts(data: &DataLayer) -> Vec<(Vec<u8>, Option<i32>)> {
+    let scylla = data.scylla().unwrap();
+    let cql = format!(
+        "SELECT text, TTL(text) FROM \"{}\".chat_archive_sealed",
+        scylla.keyspace()
+    );
+    scylla
+        .session()
+        .get_session()
+        .query_unpaged(cql, ())
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .rows::<(Vec<u8>, Option<i32>)>()
+        .unwrap()
+        .map(|row| row.unwrap())
         .collect()
 }
 
@@ -103,6 +133,10 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         ("UDL__POSTGRES__SCHEMA", namespace.clone()),
         ("UDL__MONGO__URL", servers::mongo_url()),
         ("UDL__MONGO__DATABASE", namespace.clone()),
+        ("UDL__SCYLLA__NODES", servers::scylla_node()),
+        ("UDL__SCYLLA__KEYSPACE", namespace.clone()),
+        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+        ("UDL__SCYLLA__CHAT_ARCHIVE_RETENTION", "30d".to_owned()),
         ("UDL__PRIVACY__KEY_RING", ring),
     ]
     .into_iter()
@@ -114,6 +148,8 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
     let config = UdlConfig::from_sources(None, env.clone()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let legacy_id = Uuid::new_v4();
+    let conversation_id = Uuid::new_v4();
+    let sent_at = chrono::Utc::now();
     runtime.block_on(async {
         let data = DataLayer::connect(&config).await.unwrap();
         let users = data.repository::<User>(StoreKind::Postgres).unwrap();
@@ -123,6 +159,16 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         let conversations = data.repository::<Conversation>(StoreKind::Mongo).unwrap();
         for n in 0..5 {
             conversations.create(&ctx(), conversation(n)).await.unwrap();
+        }
+        let archive = data.chat_archive().unwrap();
+        for n in 0..3 {
+            let message = ArchivedMessage::new(
+                conversation_id,
+                sent_at,
+                ArchiveRole::Patient,
+                format!("fake archived message {n}"),
+            );
+            archive.append(&ctx(), message).await.unwrap();
         }
         // An account from before e-mails were encrypted (migration 10 kept its address).
         sqlx::query(
@@ -134,7 +180,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         .execute(data.postgres().unwrap().pool())
         .await
         .unwrap();
-        assert_eq!(versions(&data).await, vec![1; 8]);
+        assert_eq!(versions(&data).await, vec![1; 11]);
     });
 
     let rotated = udl(&["keys", "rotate", "--batch", "2"], &env);
@@ -142,7 +188,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
     assert_eq!(rotated.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("key version 2 added"), "{out}");
     assert!(
-        out.contains("re-encrypted 8 records with key version 2 (9 scanned, 0 changed meanwhile and already current, 1 plaintext e-mails sealed)"),
+        out.contains("re-encrypted 11 records with key version 2 (12 scanned, 0 changed meanwhile and already current, 1 plaintext e-mails sealed)"),
         "{out}"
     );
     assert!(
@@ -154,13 +200,32 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         "{err}"
     );
     assert!(
+        err.contains("chat_archive_sealed (scylla)") && err.contains("3 read"),
+        "{err}"
+    );
+    assert!(
         !out.contains("fake") && !err.contains("fake"),
         "no value is printed"
     );
 
     runtime.block_on(async {
         let data = DataLayer::connect(&config).await.unwrap();
-        assert_eq!(versions(&data).await, vec![2; 9]);
+        assert_eq!(versions(&data).await, vec![2; 12]);
+        let thirty_days = 30 * 86_400;
+        for (_, ttl) in archived_texts(&data).await {
+            assert!(
+                ttl.is_some_and(|t| t <= thirty_days && t > thirty_days - 600),
+                "rewritten rows keep their time to live: {ttl:?}"
+            );
+        }
+        let month = udl::scylla::models::month_of(sent_at);
+        let page = data
+            .chat_archive()
+            .unwrap()
+            .page(&ctx(), conversation_id, &month, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 3, "the archive reads back after rotation");
         let users = data.repository::<User>(StoreKind::Postgres).unwrap();
         let legacy = users
             .list(
@@ -199,5 +264,12 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         .await
         .unwrap();
         data.mongo().unwrap().database().drop().await.unwrap();
+        let scylla = data.scylla().unwrap();
+        scylla
+            .session()
+            .get_session()
+            .query_unpaged(format!("DROP KEYSPACE \"{}\"", scylla.keyspace()), ())
+            .await
+            .unwrap();
     });
 }

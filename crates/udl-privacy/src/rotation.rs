@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use udl_core::{
-    field, AccessContext, EntityMeta, Filter, Query, RecordStore, Result, SortKey, ValidChanges,
-    Value,
+    field, AccessContext, EntityMeta, Filter, Query, Record, RecordStore, Result, SortKey,
+    StoreKind, ValidChanges, Value,
 };
 
 use crate::sealing::{FieldKeys, Sealer};
@@ -79,4 +79,24 @@ pub async fn reencrypt(
         }
     }
     Ok(done)
+}
+
+/// `stored` (a record of `entity` as `store` holds it) with every value an older key version
+/// sealed sealed again with the newest in `keys`, or `None` when every value is current: for
+/// stores re-encrypted by rewriting whole records (ScyllaDB's `rewrite_all`).
+pub fn resealed_record(
+    keys: &FieldKeys,
+    store: StoreKind,
+    entity: &'static EntityMeta,
+    stored: &Record,
+) -> Result<Option<Record>> {
+    let sets = Sealer::new(keys, store.name(), entity)?.resealed(stored)?;
+    if sets.is_empty() {
+        return Ok(None);
+    }
+    let mut record = stored.clone();
+    for (field, value) in sets {
+        record.set(field, value);
+    }
+    Ok(Some(record))
 }

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use scylla::response::{PagingState, PagingStateResponse};
 use scylla::value::{CqlValue, Row};
 use udl_core::{
     AccessContext, Capabilities, Capability, EntityMeta, Error, ErrorKind, Filter, Query, Record,
@@ -93,12 +94,14 @@ impl ScyllaRecords {
             .collect()
     }
 
-    async fn insert_if_absent(
+    /// An INSERT of `record` (`condition`: `" IF NOT EXISTS"` or empty), expiring after `ttl`.
+    fn insert_statement(
         &self,
         entity: &'static EntityMeta,
-        record: Record,
+        record: &Record,
+        condition: &str,
         ttl: Option<Duration>,
-    ) -> Result<()> {
+    ) -> Result<(String, Vec<Option<CqlValue>>)> {
         let values = entity
             .fields
             .iter()
@@ -110,10 +113,20 @@ impl ScyllaRecords {
             None => String::new(),
         };
         let cql = format!(
-            "INSERT INTO {} ({}) VALUES ({placeholders}) IF NOT EXISTS{using}",
+            "INSERT INTO {} ({}) VALUES ({placeholders}){condition}{using}",
             self.table(entity),
             columns(entity)
         );
+        Ok((cql, values))
+    }
+
+    async fn insert_if_absent(
+        &self,
+        entity: &'static EntityMeta,
+        record: Record,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let (cql, values) = self.insert_statement(entity, &record, " IF NOT EXISTS", ttl)?;
         let result = self.run(cql, values, "insert").await?;
         if lwt_applied(result)? {
             Ok(())
@@ -149,6 +162,86 @@ impl ScyllaRecords {
             .maybe_first_row::<(Option<i64>,)>()
             .map_err(|_| unexpected_shape("update"))?
             .map(|(v,)| v.unwrap_or(0)))
+    }
+}
+
+impl ScyllaRecords {
+    /// Rewrites every record of `entity` that `change` returns a new version of, reading the
+    /// whole table a page (`page_size` rows) at a time in token order; `progress` hears how many
+    /// were read so far after each page. Each rewrite is a plain upsert of the whole record that
+    /// keeps the time to live the row had left. For maintenance jobs (re-encryption after a key
+    /// rotation) on tables whose rows are not updated concurrently, such as the chat archive: a
+    /// full scan and an unconditional write are wrong for anything on a request path. Returns
+    /// (read, rewritten).
+    pub async fn rewrite_all(
+        &self,
+        entity: &'static EntityMeta,
+        page_size: i32,
+        mut change: impl FnMut(&Record) -> Result<Option<Record>>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(u64, u64)> {
+        // A row's time to live is its cells' (udl writes a whole row with one TTL); the
+        // largest left among the non-key, non-collection columns is kept, as a null cell has
+        // none.
+        let ttl_columns: Vec<String> = entity
+            .fields
+            .iter()
+            .filter(|f| {
+                !entity.partition_fields().contains(&f.name)
+                    && !entity.clustering_key.contains(&f.name)
+                    && f.kind != udl_core::ValueKind::Vector
+            })
+            .map(|f| format!(", TTL(\"{}\")", f.name))
+            .collect();
+        let mut select = self
+            .store
+            .prepare(format!(
+                "SELECT {}{} FROM {}",
+                columns(entity),
+                ttl_columns.concat(),
+                self.table(entity)
+            ))
+            .await?;
+        select.set_page_size(page_size.max(1));
+        let malformed = || unexpected_shape("rewrite");
+        let session = self.store.session().get_session();
+        let (mut read, mut rewritten) = (0, 0);
+        let mut paging = PagingState::start();
+        loop {
+            let (result, next) = session
+                .execute_single_page(&select, (), paging)
+                .await
+                .map_err(|e| classify(&e, "rewrite"))?;
+            let rows = result.into_rows_result().map_err(|_| malformed())?;
+            let mut page = Vec::new();
+            for row in rows.rows::<Row>().map_err(|_| malformed())? {
+                let mut row = row.map_err(|_| malformed())?;
+                let ttl = row
+                    .columns
+                    .split_off(entity.fields.len())
+                    .into_iter()
+                    .filter_map(|cell| match cell {
+                        Some(CqlValue::Int(seconds)) => Some(seconds.max(1).unsigned_abs()),
+                        _ => None,
+                    })
+                    .max()
+                    .map(|seconds| Duration::from_secs(seconds.into()));
+                page.push((Self::decode(entity, row)?, ttl));
+            }
+            for (record, ttl) in page {
+                read += 1;
+                if let Some(new) = change(&record)? {
+                    let (cql, values) = self.insert_statement(entity, &new, "", ttl)?;
+                    self.run(cql, values, "rewrite").await?;
+                    rewritten += 1;
+                }
+            }
+            progress(read);
+            match next {
+                PagingStateResponse::HasMorePages { state } => paging = state,
+                PagingStateResponse::NoMorePages => return Ok((read, rewritten)),
+            }
+        }
     }
 }
 

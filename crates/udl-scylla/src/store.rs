@@ -181,7 +181,13 @@ impl ScyllaStore {
 
     /// The generic record store, for `Repository::new(store.records())`.
     pub fn records(&self) -> Arc<dyn udl_core::RecordStore> {
-        Arc::new(crate::records::ScyllaRecords::new(self.clone()))
+        Arc::new(self.table_records())
+    }
+
+    /// The record store as its own type, for ScyllaDB-only maintenance such as
+    /// [`crate::ScyllaRecords::rewrite_all`].
+    pub fn table_records(&self) -> crate::records::ScyllaRecords {
+        crate::records::ScyllaRecords::new(self.clone())
     }
 
     /// The keyspace udl's tables live in.
