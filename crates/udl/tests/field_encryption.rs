@@ -4,7 +4,6 @@
 //! canary value appears in the clear anywhere (rows, documents, CQL rows, Redis keys and
 //! values, logs, metrics).
 
-use futures_util::TryStreamExt as _;
 use udl::{field, Changes, ErrorKind, Filter, Page, SortKey, StoreKind};
 
 mod common;
@@ -205,19 +204,7 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
         );
     }
 
-    let collection = w
-        .data
-        .mongo()
-        .unwrap()
-        .database()
-        .collection::<mongodb::bson::Document>("patient_profiles");
-    let docs: Vec<_> = collection
-        .find(mongodb::bson::doc! {})
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let docs = w.documents("patient_profiles").await;
     assert_eq!(docs.len(), 1);
     let mut raw = Vec::new();
     for doc in &docs {

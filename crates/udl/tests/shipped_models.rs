@@ -3,7 +3,6 @@
 //! the chat archive (ScyllaDB, in `chat_archive.rs`) round-trip with their PHI sealed at rest.
 
 use chrono::{TimeZone, Utc};
-use futures_util::TryStreamExt as _;
 use udl::mongo::models::*;
 use udl::postgres::models::{User, UserStatus};
 use udl::{field, Entity, ErrorKind, Json, Page, Role, StoreKind};
@@ -126,16 +125,8 @@ async fn conversations_interactions_and_responses_round_trip_sealed_in_mongodb()
     )
     .await;
 
-    let database = w.data.mongo().unwrap().database();
     for collection in ["conversations", "patient_interaction_logs", "ai_responses"] {
-        let docs: Vec<mongodb::bson::Document> = database
-            .collection(collection)
-            .find(mongodb::bson::doc! {})
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+        let docs = w.documents(collection).await;
         assert_eq!(docs.len(), 1, "{collection}");
         let mut raw = Vec::new();
         docs[0].to_writer(&mut raw).unwrap();

@@ -195,6 +195,20 @@ impl World {
             .items
     }
 
+    /// Every document of `collection` as MongoDB holds it, read past udl.
+    pub async fn documents(&self, collection: &str) -> Vec<mongodb::bson::Document> {
+        use futures_util::TryStreamExt as _;
+        let database = self.data.mongo().unwrap().database();
+        database
+            .collection(collection)
+            .find(mongodb::bson::doc! {})
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
     /// A user with `role` (their e-mail sealed by the privacy layers).
     pub async fn user(&self, role: Role) -> Uuid {
         let id = Uuid::new_v4();
