@@ -70,16 +70,16 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
             "key rotation needs [privacy] (privacy.key_ring_file)",
         )
     })?;
-    let ring = LocalKeyRing::parse(privacy.key_ring.expose())?;
+    let ring = std::sync::Arc::new(LocalKeyRing::parse(privacy.key_ring.expose())?);
     let data = DataLayer::connect(config).await?;
     let pg = data.postgres()?;
     if !resume {
-        let version = udl::privacy::rotate(pg, &ring, KeyPurpose::Encryption).await?;
+        let version = udl::privacy::rotate(pg, ring.as_ref(), KeyPurpose::Encryption).await?;
         println!("field-encryption key version {version} added; new values use it now");
     }
     // Loaded after the rotation, so the newest version is the one values are sealed with.
-    let keys = FieldKeys::load(pg, &ring).await?;
-    let version = keys.cipher.current_version();
+    let keys = FieldKeys::load(pg, ring).await?;
+    let version = keys.cipher().current_version();
 
     let legacy = ProgressBar {
         label: "users.email_plaintext (postgres)".into(),

@@ -37,13 +37,20 @@ impl EncryptedStore {
             .with_operation(operation)
     }
 
-    fn open_all(
+    /// `stored` opened; the keys are loaded again first when a value is sealed under a
+    /// version newer than any loaded (another process rotated them).
+    async fn open_all(
         &self,
-        sealer: &Sealer<'_>,
-        records: Vec<Record>,
+        entity: &'static EntityMeta,
+        stored: Vec<Record>,
         operation: &'static str,
     ) -> Result<Vec<Record>> {
-        records
+        self.keys
+            .reload_for(entity, &stored)
+            .await
+            .map_err(|e| self.attribute(e, operation))?;
+        let sealer = self.sealer(entity, operation)?;
+        stored
             .into_iter()
             .map(|r| sealer.open_record(r))
             .collect::<Result<_>>()
@@ -97,10 +104,7 @@ impl RecordStore for EncryptedStore {
     ) -> Result<Option<Record>> {
         let sealer = self.sealer(entity, "fetch")?;
         match self.inner.fetch(ctx, sealer.form, id).await? {
-            Some(stored) => sealer
-                .open_record(stored)
-                .map(Some)
-                .map_err(|e| self.attribute(e, "fetch")),
+            Some(stored) => Ok(self.open_all(entity, vec![stored], "fetch").await?.pop()),
             None => Ok(None),
         }
     }
@@ -152,7 +156,7 @@ impl RecordStore for EncryptedStore {
             ..query.clone()
         };
         let stored = self.inner.list(ctx, sealer.form, &query).await?;
-        self.open_all(&sealer, stored, "list")
+        self.open_all(entity, stored, "list").await
     }
 
     async fn count(
@@ -211,10 +215,8 @@ impl RecordStore for EncryptedStore {
             .inner
             .nearest(ctx, sealer.form, vector_field, vector, k, &prefilter)
             .await?;
-        found
-            .into_iter()
-            .map(|(record, score)| sealer.open_record(record).map(|r| (r, score)))
-            .collect::<Result<_>>()
-            .map_err(|e| self.attribute(e, "nearest"))
+        let (stored, scores): (Vec<Record>, Vec<f32>) = found.into_iter().unzip();
+        let opened = self.open_all(entity, stored, "nearest").await?;
+        Ok(opened.into_iter().zip(scores).collect())
     }
 }

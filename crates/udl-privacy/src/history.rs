@@ -144,7 +144,7 @@ impl ChangeHistory {
             record_id: entry.as_bytes(),
         };
         self.keys
-            .cipher
+            .cipher()
             .encrypt(&place, &plain::to_bytes(value)?)
             .map(Some)
     }
@@ -270,7 +270,7 @@ impl ChangeHistory {
                         field: &slot,
                         record_id: row.0.as_bytes(),
                     };
-                    plain::from_bytes(kind, self.keys.cipher.decrypt(&place, &sealed)?)
+                    plain::from_bytes(kind, self.keys.cipher().decrypt(&place, &sealed)?)
                 };
                 Ok(Change {
                     before: open("before", row.8)?,

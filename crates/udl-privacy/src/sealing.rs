@@ -2,9 +2,16 @@
 //! fields become ciphertext bound to their place, blind-indexed ones gain their index, and
 //! equality filters on them are rewritten to the index. Nothing here does I/O.
 
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
 use udl_core::{
     EntityMeta, Error, FieldMeta, Filter, Record, Result, SortKey, ValidChanges, Value,
 };
+use udl_postgres::PgStore;
+
+use crate::key_store::{load_keys, KeyPurpose};
+use crate::keys::KeyProvider;
 
 use crate::blind::BlindIndex;
 use crate::cipher::{FieldCipher, FieldPlace};
@@ -12,17 +19,115 @@ use crate::plain;
 use crate::stored_form::{blind_index_name, stored_form};
 
 /// The keys the privacy layer works with: one for field encryption, one for blind indexes.
-#[derive(Debug)]
+/// Keys loaded from PostgreSQL can be loaded again, so a rotation made by another process
+/// (`udl keys rotate`) reaches this one: [`FieldKeys::reload`].
 pub struct FieldKeys {
-    /// Encrypts and decrypts field values.
-    pub cipher: FieldCipher,
+    cipher: RwLock<Arc<FieldCipher>>,
     /// Keys blind indexes.
     pub index: BlindIndex,
+    source: Option<KeySource>,
+    /// When the keys were last loaded again, so a value naming a version that does not exist
+    /// cannot make every read query the key table.
+    reloaded: Mutex<Option<Instant>>,
+}
+
+/// Where reloadable keys come from.
+pub(crate) struct KeySource {
+    pub pg: PgStore,
+    pub provider: Arc<dyn KeyProvider>,
+}
+
+/// Least time between two reloads asked for by values under unknown versions.
+const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+impl FieldKeys {
+    /// Fixed keys: `cipher` for field values, `index` for blind indexes.
+    pub fn new(cipher: FieldCipher, index: BlindIndex) -> Self {
+        Self::with_source(cipher, index, None)
+    }
+
+    pub(crate) fn with_source(
+        cipher: FieldCipher,
+        index: BlindIndex,
+        source: Option<KeySource>,
+    ) -> Self {
+        FieldKeys {
+            cipher: RwLock::new(Arc::new(cipher)),
+            index,
+            source,
+            reloaded: Mutex::new(None),
+        }
+    }
+
+    /// The field cipher as last loaded.
+    pub fn cipher(&self) -> Arc<FieldCipher> {
+        Arc::clone(&self.cipher.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Loads the field-encryption key versions again (keys loaded from PostgreSQL only), so
+    /// new values use a version another process added and values it sealed open here. Returns
+    /// whether the newest version changed.
+    pub async fn reload(&self) -> Result<bool> {
+        let Some(source) = &self.source else {
+            return Ok(false);
+        };
+        let keys = load_keys(&source.pg, source.provider.as_ref(), KeyPurpose::Encryption).await?;
+        let cipher = FieldCipher::new(keys)?;
+        let before = self.cipher().current_version();
+        let after = cipher.current_version();
+        *self.cipher.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cipher);
+        if after != before {
+            tracing::info!(version = after, "field-encryption key version loaded");
+        }
+        Ok(after != before)
+    }
+
+    /// Loads the keys again when `stored` holds a value sealed under a version newer than
+    /// any loaded, at most once per second.
+    pub(crate) async fn reload_for(
+        &self,
+        entity: &'static EntityMeta,
+        stored: &[Record],
+    ) -> Result<()> {
+        let newest = self.cipher().current_version();
+        let newer = stored.iter().any(|record| {
+            entity
+                .fields
+                .iter()
+                .filter(|f| f.handling.encrypt)
+                .any(|f| {
+                    matches!(record.get(f.name), Some(Value::Bytes(sealed))
+                    if FieldCipher::version_of(sealed).is_some_and(|v| v > newest))
+                })
+        });
+        if !newer || self.source.is_none() {
+            return Ok(());
+        }
+        {
+            let mut last = self.reloaded.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < RELOAD_AT_MOST_EVERY) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        self.reload().await.map(|_| ())
+    }
+}
+
+impl std::fmt::Debug for FieldKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldKeys")
+            .field("cipher", &self.cipher())
+            .field("reloadable", &self.source.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One entity's records in one store, sealed and opened.
 pub(crate) struct Sealer<'a> {
     keys: &'a FieldKeys,
+    /// The cipher as loaded when this sealer was made: one operation uses one set of keys.
+    cipher: Arc<FieldCipher>,
     store: &'static str,
     /// The entity as callers see it.
     pub entity: &'static EntityMeta,
@@ -37,6 +142,7 @@ impl<'a> Sealer<'a> {
         entity: &'static EntityMeta,
     ) -> Result<Self> {
         Ok(Sealer {
+            cipher: keys.cipher(),
             keys,
             store,
             entity,
@@ -88,7 +194,7 @@ impl<'a> Sealer<'a> {
         if value.is_null() {
             return Ok((Value::Null, index));
         }
-        let sealed = self.keys.cipher.encrypt(
+        let sealed = self.cipher.encrypt(
             &self.place(field.name, record_id),
             &plain::to_bytes(&value)?,
         )?;
@@ -150,10 +256,7 @@ impl<'a> Sealer<'a> {
             };
             let value = match value {
                 Value::Bytes(sealed) if field.handling.encrypt => {
-                    let opened = self
-                        .keys
-                        .cipher
-                        .decrypt(&self.place(field.name, &id), &sealed)?;
+                    let opened = self.cipher.decrypt(&self.place(field.name, &id), &sealed)?;
                     plain::from_bytes(field.kind, opened)?
                 }
                 other => other,
@@ -170,7 +273,7 @@ impl<'a> Sealer<'a> {
             .get(self.entity.id_field)
             .ok_or_else(|| Error::invalid("stored record has no id"))?;
         let id = self.record_id(id)?;
-        let newest = self.keys.cipher.current_version();
+        let newest = self.cipher.current_version();
         let mut resealed = Vec::new();
         for field in self.entity.fields.iter().filter(|f| f.handling.encrypt) {
             let Some(Value::Bytes(sealed)) = stored.get(field.name) else {
@@ -180,8 +283,8 @@ impl<'a> Sealer<'a> {
                 continue;
             }
             let place = self.place(field.name, &id);
-            let opened = self.keys.cipher.decrypt(&place, sealed)?;
-            let again = self.keys.cipher.encrypt(&place, &opened)?;
+            let opened = self.cipher.decrypt(&place, sealed)?;
+            let again = self.cipher.encrypt(&place, &opened)?;
             resealed.push((field.name, Value::Bytes(again)));
         }
         Ok(resealed)

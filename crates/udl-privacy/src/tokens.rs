@@ -71,7 +71,7 @@ impl TokenVault {
         let token = format!("{PREFIX}{}", hex::encode(&digest[..20]));
         let sealed = self
             .keys
-            .cipher
+            .cipher()
             .encrypt(&Self::place(kind, &token), value.as_bytes())?;
         sqlx::query(
             "INSERT INTO udl_token_vault (token, kind, sealed) VALUES ($1, $2, $3)
@@ -119,7 +119,7 @@ impl TokenVault {
         };
         let value = self
             .keys
-            .cipher
+            .cipher()
             .decrypt(&Self::place(&kind, token), &sealed)?;
         let value = String::from_utf8(value)
             .map_err(|_| Error::new(ErrorKind::DataCorruption, "a vault entry is not text"))?;

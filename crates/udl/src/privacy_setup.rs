@@ -22,12 +22,33 @@ pub(crate) struct Privacy {
     pub vault: Arc<TokenVault>,
 }
 
+/// How often a process loads the field-encryption keys again, so that after a rotation
+/// elsewhere its new values use the new version (values sealed under it already open at once:
+/// reading one loads the keys again).
+const KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reloads `keys` every [`KEY_REFRESH`] until they are dropped.
+fn refresh_periodically(keys: std::sync::Weak<FieldKeys>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(KEY_REFRESH);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let Some(keys) = keys.upgrade() else { return };
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(error = %e, "field-encryption keys could not be loaded again; the loaded ones stay in use");
+            }
+        }
+    });
+}
+
 impl Privacy {
     /// Loads the field keys kept in `pg` (unwrapped by the configured key ring), starts the
     /// audit writer on `pg`, and reads the access policy from it and keeps the history there.
     pub async fn start(pg: &PgStore, config: &PrivacyConfig) -> Result<Self> {
-        let ring = LocalKeyRing::parse(config.key_ring.expose())?;
-        let keys = Arc::new(FieldKeys::load(pg, &ring).await?);
+        let ring = Arc::new(LocalKeyRing::parse(config.key_ring.expose())?);
+        let keys = Arc::new(FieldKeys::load(pg, ring).await?);
+        refresh_periodically(Arc::downgrade(&keys));
         let audit = Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout));
         let policy = Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl));
         Ok(Privacy {

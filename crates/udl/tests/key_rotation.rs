@@ -20,10 +20,10 @@ async fn newest_only(w: &World, ring: &LocalKeyRing) -> Arc<FieldKeys> {
     let mut versions = load_keys(pg, ring, KeyPurpose::Encryption).await.unwrap();
     let newest = versions.pop().unwrap();
     let index = load_keys(pg, ring, KeyPurpose::BlindIndex).await.unwrap();
-    Arc::new(FieldKeys {
-        cipher: FieldCipher::new([newest]).unwrap(),
-        index: BlindIndex::new(&index[0].1),
-    })
+    Arc::new(FieldKeys::new(
+        FieldCipher::new([newest]).unwrap(),
+        BlindIndex::new(&index[0].1),
+    ))
 }
 
 /// The key version of every encrypted value stored for `store`.
@@ -69,7 +69,8 @@ async fn reencryption_moves_every_value_to_the_newest_key_and_can_run_again() {
         assert!(versions(&w, store).await.iter().all(|v| *v == 1));
     }
     assert_eq!(rotate(pg, &ring, KeyPurpose::Encryption).await.unwrap(), 2);
-    let both = Arc::new(FieldKeys::load(pg, &ring).await.unwrap());
+    let provider = Arc::new(LocalKeyRing::parse(&w.key_ring).unwrap());
+    let both = Arc::new(FieldKeys::load(pg, provider).await.unwrap());
     let newest = newest_only(&w, &ring).await;
 
     for store in [StoreKind::Postgres, StoreKind::Mongo] {
@@ -121,6 +122,17 @@ async fn reencryption_moves_every_value_to_the_newest_key_and_can_run_again() {
             .unwrap();
         assert_eq!(all.items.len(), 25);
         assert!(all.items.iter().all(|p| p.diagnosis.starts_with(&canary)));
+
+        // The data layer loaded its keys before the rotation: reading values sealed under
+        // the new version loads them again, and its new values then use that version.
+        let repo = w.repo(store);
+        let read = repo
+            .list(&ctx(), &Filter::All, &[], Page::first(100))
+            .await
+            .unwrap();
+        assert_eq!(read.items.len(), 25, "{store}");
+        repo.create(&ctx(), profile(&canary, 26)).await.unwrap();
+        assert_eq!(versions(&w, store).await, vec![2; 26 * 3], "{store}");
     }
     w.finish().await;
 }
