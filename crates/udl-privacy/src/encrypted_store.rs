@@ -11,7 +11,8 @@ use udl_core::{
     Result, StoreKind, ValidChanges, Value,
 };
 
-use crate::sealing::{FieldKeys, Sealer};
+use crate::field_keys::FieldKeys;
+use crate::sealing::Sealer;
 
 /// Encrypts the fields each entity marks `encrypt` on their way into `inner`, and opens them
 /// on the way out.

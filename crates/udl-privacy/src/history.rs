@@ -16,9 +16,9 @@ use uuid::Uuid;
 
 use crate::audit::{new_entry, AuditWriter};
 use crate::cipher::FieldPlace;
+use crate::field_keys::FieldKeys;
 use crate::plain::{self, id_text};
 use crate::policy::{denied, ConsentPolicy, Decision};
-use crate::sealing::FieldKeys;
 use udl_postgres::models::AccessOutcome;
 
 const TABLE: &str = "phi_change_history";

@@ -2,15 +2,10 @@
 //! version through the [`KeyProvider`]; rotating adds a new version, which then encrypts new
 //! values while the older ones keep decrypting.
 
-use std::sync::Arc;
-
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_postgres::PgStore;
 
-use crate::blind::BlindIndex;
-use crate::cipher::FieldCipher;
 use crate::keys::{DataKey, KeyProvider, KeyVersion, WrappedKey};
-use crate::sealing::{FieldKeys, KeySource};
 
 /// What a data key is for; each purpose has its own versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,25 +100,4 @@ pub async fn rotate(
         "data key rotation kept colliding with another rotation; try again",
     )
     .with_store(StoreKind::Postgres))
-}
-
-impl FieldKeys {
-    /// The field-encryption and blind-index keys kept in `pg`, unwrapped by `provider`
-    /// (first versions are made when none exist); [`FieldKeys::reload`] loads them again from
-    /// there. The first blind-index version keys the indexes: a blind index cannot be rotated
-    /// without recomputing every stored index.
-    pub async fn load(pg: &PgStore, provider: Arc<dyn KeyProvider>) -> Result<Self> {
-        let cipher =
-            FieldCipher::new(load_keys(pg, provider.as_ref(), KeyPurpose::Encryption).await?)?;
-        let index_keys = load_keys(pg, provider.as_ref(), KeyPurpose::BlindIndex).await?;
-        let (_, index_key) = index_keys
-            .first()
-            .ok_or_else(|| Error::new(ErrorKind::Config, "no blind-index key"))?;
-        let index = BlindIndex::new(index_key);
-        let source = KeySource {
-            pg: pg.clone(),
-            provider,
-        };
-        Ok(FieldKeys::with_source(cipher, index, Some(source)))
-    }
 }

@@ -7,7 +7,8 @@ use udl_postgres::models::User;
 use udl_postgres::PgStore;
 use uuid::Uuid;
 
-use crate::sealing::{FieldKeys, Sealer};
+use crate::field_keys::FieldKeys;
+use crate::sealing::Sealer;
 
 /// Seals every address still in `users.email_plaintext`, `batch` rows at a time; `progress`
 /// hears the running count after each batch. Returns how many were sealed. A row whose

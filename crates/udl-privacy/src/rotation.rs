@@ -9,7 +9,8 @@ use udl_core::{
     StoreKind, ValidChanges, Value,
 };
 
-use crate::sealing::{FieldKeys, Sealer};
+use crate::field_keys::FieldKeys;
+use crate::sealing::Sealer;
 
 /// What a re-encryption run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

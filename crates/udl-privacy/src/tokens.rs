@@ -14,7 +14,7 @@ use udl_postgres::PgStore;
 
 use crate::audit::{new_entry, AuditWriter};
 use crate::cipher::FieldPlace;
-use crate::sealing::FieldKeys;
+use crate::field_keys::FieldKeys;
 
 const TABLE: &str = "udl_token_vault";
 const PREFIX: &str = "tok_";
