@@ -95,38 +95,7 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
             left_out.push(format!("{} ({kind}: not configured)", entity.name));
             continue;
         };
-        let label = format!("{} ({kind})", entity.name);
-        let done = if kind == StoreKind::Scylla {
-            // ScyllaDB serves records by key: its tables are re-encrypted by a full scan that
-            // rewrites whole rows.
-            let bar = ProgressBar { label, total: None };
-            let (scanned, resealed) = data
-                .scylla()?
-                .table_records()
-                .rewrite_all(
-                    udl::privacy::stored_form(entity)?,
-                    i32::try_from(batch).unwrap_or(i32::MAX),
-                    |stored| resealed_record(&keys, kind, entity, stored),
-                    |read| bar.show(read),
-                )
-                .await?;
-            bar.finish(scanned);
-            Reencrypted {
-                scanned,
-                resealed,
-                skipped: 0,
-            }
-        } else {
-            let form = udl::privacy::stored_form(entity)?;
-            let ctx = AccessContext::system("key-rotation");
-            let bar = ProgressBar {
-                label,
-                total: Some(records.count(&ctx, form, &Filter::All).await?),
-            };
-            let done = reencrypt(&records, &keys, entity, batch, |d| bar.show(d.scanned)).await?;
-            bar.finish(done.scanned);
-            done
-        };
+        let done = reencrypt_model(&data, &keys, (kind, entity), records, batch).await?;
         total.scanned += done.scanned;
         total.resealed += done.resealed;
         total.skipped += done.skipped;
@@ -141,4 +110,45 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     }
     data.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-encrypts one model's older values: PostgreSQL and MongoDB in id-ordered batches,
+/// ScyllaDB (which serves records by key) by a full scan that rewrites whole rows.
+async fn reencrypt_model(
+    data: &DataLayer,
+    keys: &FieldKeys,
+    (kind, entity): (StoreKind, &'static EntityMeta),
+    records: std::sync::Arc<dyn udl::RecordStore>,
+    batch: usize,
+) -> Result<Reencrypted> {
+    let label = format!("{} ({kind})", entity.name);
+    if kind == StoreKind::Scylla {
+        let bar = ProgressBar { label, total: None };
+        let (scanned, resealed) = data
+            .scylla()?
+            .table_records()
+            .rewrite_all(
+                udl::privacy::stored_form(entity)?,
+                i32::try_from(batch).unwrap_or(i32::MAX),
+                |stored| resealed_record(keys, kind, entity, stored),
+                |read| bar.show(read),
+            )
+            .await?;
+        bar.finish(scanned);
+        Ok(Reencrypted {
+            scanned,
+            resealed,
+            skipped: 0,
+        })
+    } else {
+        let form = udl::privacy::stored_form(entity)?;
+        let ctx = AccessContext::system("key-rotation");
+        let bar = ProgressBar {
+            label,
+            total: Some(records.count(&ctx, form, &Filter::All).await?),
+        };
+        let done = reencrypt(&records, keys, entity, batch, |d| bar.show(d.scanned)).await?;
+        bar.finish(done.scanned);
+        Ok(done)
+    }
 }

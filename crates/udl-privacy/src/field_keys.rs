@@ -61,11 +61,7 @@ impl FieldKeys {
         Self::with_source(cipher, index, None)
     }
 
-    fn with_source(
-        cipher: FieldCipher,
-        index: BlindIndex,
-        source: Option<KeySource>,
-    ) -> Self {
+    fn with_source(cipher: FieldCipher, index: BlindIndex, source: Option<KeySource>) -> Self {
         FieldKeys {
             cipher: RwLock::new(Arc::new(cipher)),
             index,
