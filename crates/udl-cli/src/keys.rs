@@ -61,8 +61,8 @@ impl ProgressBar {
 }
 
 /// Adds a field-encryption key version (unless `resume`: finishing an interrupted run), seals
-/// plaintext left from before encryption, and re-encrypts every model's older values, `batch`
-/// records at a time.
+/// plaintext left from before encryption (users' e-mails, the first chat archive's messages),
+/// and re-encrypts every model's older values, `batch` records at a time.
 pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<ExitCode> {
     let privacy = config.privacy.as_ref().ok_or_else(|| {
         Error::new(
@@ -71,13 +71,15 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
         )
     })?;
     let ring = std::sync::Arc::new(LocalKeyRing::parse(privacy.key_ring.expose())?);
-    let data = DataLayer::connect(config).await?;
-    let pg = data.postgres()?;
     if !resume {
-        let version = udl::privacy::rotate(pg, ring.as_ref(), KeyPurpose::Encryption).await?;
+        let pg = crate::audit::audit_store(config).await?;
+        let version = udl::privacy::rotate(&pg, ring.as_ref(), KeyPurpose::Encryption).await?;
         println!("field-encryption key version {version} added; new values use it now");
     }
-    // Loaded after the rotation, so the newest version is the one values are sealed with.
+    // Connected and loaded after the rotation, so the newest version is the one values are
+    // sealed with.
+    let data = DataLayer::connect(config).await?;
+    let pg = data.postgres()?;
     let keys = FieldKeys::load(pg, ring).await?;
     let version = keys.cipher().current_version();
 
@@ -87,6 +89,21 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     };
     let sealed = udl::privacy::seal_plaintext_emails(pg, &keys, batch, |n| legacy.show(n)).await?;
     legacy.finish(sealed);
+    let archived = match data.scylla() {
+        Ok(_) => {
+            let bar = ProgressBar {
+                label: "chat_archive, plaintext (scylla)".into(),
+                total: None,
+            };
+            let ctx = AccessContext::system("key-rotation");
+            let batch = i32::try_from(batch).unwrap_or(i32::MAX);
+            let archive = data.chat_archive()?;
+            let moved = archive.move_plaintext(&ctx, batch, |n| bar.show(n)).await?;
+            bar.finish(moved);
+            moved
+        }
+        Err(_) => 0,
+    };
 
     let mut total = Reencrypted::default();
     let mut left_out = Vec::new();
@@ -102,8 +119,8 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     }
     println!(
         "re-encrypted {} records with key version {version} ({} scanned, {} changed meanwhile \
-         and already current, {} plaintext e-mails sealed)",
-        total.resealed, total.scanned, total.skipped, sealed
+         and already current; plaintext sealed: {sealed} e-mails, {archived} archived messages)",
+        total.resealed, total.scanned, total.skipped
     );
     for model in &left_out {
         println!("not re-encrypted: {model}");

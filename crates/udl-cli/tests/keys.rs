@@ -9,7 +9,7 @@ use futures_util::TryStreamExt as _;
 use udl::mongo::models::{Conversation, ConversationStatus, Message, MessageRole};
 use udl::postgres::models::{User, UserStatus};
 use udl::privacy::FieldCipher;
-use udl::scylla::models::{ArchiveRole, ArchivedMessage};
+use udl::scylla::models::{month_of, ArchiveRole, ArchivedMessage};
 use udl::{field, AccessContext, DataLayer, Json, Page, Role, StoreKind, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
@@ -170,6 +170,24 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
             );
             archive.append(&ctx(), message).await.unwrap();
         }
+        // Two messages of the first, plaintext archive (migration 4).
+        let scylla = data.scylla().unwrap();
+        let plaintext = format!(
+            "INSERT INTO \"{}\".chat_archive (id, conversation_id, month, sent_at, role, text) \
+             VALUES (?, ?, ?, ?, 'patient', 'fake plaintext message') USING TTL 2592000",
+            scylla.keyspace()
+        );
+        for _ in 0..2 {
+            scylla
+                .session()
+                .get_session()
+                .query_unpaged(
+                    plaintext.clone(),
+                    (Uuid::new_v4(), conversation_id, month_of(sent_at), sent_at),
+                )
+                .await
+                .unwrap();
+        }
         // An account from before e-mails were encrypted (migration 10 kept its address).
         sqlx::query(
             "INSERT INTO users (id, email_plaintext, display_name, role, status, created_at, \
@@ -188,7 +206,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
     assert_eq!(rotated.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("key version 2 added"), "{out}");
     assert!(
-        out.contains("re-encrypted 11 records with key version 2 (12 scanned, 0 changed meanwhile and already current, 1 plaintext e-mails sealed)"),
+        out.contains("re-encrypted 11 records with key version 2 (14 scanned, 0 changed meanwhile and already current; plaintext sealed: 1 e-mails, 2 archived messages)"),
         "{out}"
     );
     assert!(
@@ -200,7 +218,11 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         "{err}"
     );
     assert!(
-        err.contains("chat_archive_sealed (scylla)") && err.contains("3 read"),
+        err.contains("chat_archive, plaintext (scylla)") && err.contains("2 read"),
+        "{err}"
+    );
+    assert!(
+        err.contains("chat_archive_sealed (scylla)") && err.contains("5 read"),
         "{err}"
     );
     assert!(
@@ -210,7 +232,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
 
     runtime.block_on(async {
         let data = DataLayer::connect(&config).await.unwrap();
-        assert_eq!(versions(&data).await, vec![2; 12]);
+        assert_eq!(versions(&data).await, vec![2; 14]);
         let thirty_days = 30 * 86_400;
         for (_, ttl) in archived_texts(&data).await {
             assert!(
@@ -218,14 +240,38 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
                 "rewritten rows keep their time to live: {ttl:?}"
             );
         }
-        let month = udl::scylla::models::month_of(sent_at);
+        let month = month_of(sent_at);
         let page = data
             .chat_archive()
             .unwrap()
             .page(&ctx(), conversation_id, &month, 10, None)
             .await
             .unwrap();
-        assert_eq!(page.items.len(), 3, "the archive reads back after rotation");
+        assert_eq!(page.items.len(), 5, "the archive reads back after rotation");
+        let moved = page
+            .items
+            .iter()
+            .filter(|m| m.text == "fake plaintext message")
+            .count();
+        assert_eq!(moved, 2, "the plaintext archive's messages were moved");
+        let scylla = data.scylla().unwrap();
+        let left = scylla
+            .session()
+            .get_session()
+            .query_unpaged(
+                format!(
+                    "SELECT COUNT(*) FROM \"{}\".chat_archive",
+                    scylla.keyspace()
+                ),
+                (),
+            )
+            .await
+            .unwrap()
+            .into_rows_result()
+            .unwrap()
+            .single_row::<(i64,)>()
+            .unwrap();
+        assert_eq!(left, (0,), "the plaintext archive is emptied");
         let users = data.repository::<User>(StoreKind::Postgres).unwrap();
         let legacy = users
             .list(
@@ -250,7 +296,8 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
     assert_eq!(resumed.status.code(), Some(0), "{out}{err}");
     assert!(!out.contains("added"), "{out}");
     assert!(
-        out.contains("re-encrypted 0 records with key version 2"),
+        out.contains("re-encrypted 0 records with key version 2")
+            && out.contains("plaintext sealed: 0 e-mails, 0 archived messages"),
         "{out}"
     );
 

@@ -165,21 +165,19 @@ impl ScyllaRecords {
     }
 }
 
+/// One page of a whole-table scan: each record with the time to live its row had left.
+pub type ScanPage = Vec<(Record, Option<Duration>)>;
+
 impl ScyllaRecords {
-    /// Rewrites every record of `entity` that `change` returns a new version of, reading the
-    /// whole table a page (`page_size` rows) at a time in token order; `progress` hears how many
-    /// were read so far after each page. Each rewrite is a plain upsert of the whole record that
-    /// keeps the time to live the row had left. For maintenance jobs (re-encryption after a key
-    /// rotation) on tables whose rows are not updated concurrently, such as the chat archive: a
-    /// full scan and an unconditional write are wrong for anything on a request path. Returns
-    /// (read, rewritten).
-    pub async fn rewrite_all(
+    /// One page (up to `page_size` rows) of every record of `entity`, in token order, from
+    /// `from` (`PagingState::start()` first); returns the page and where the next one starts,
+    /// `None` after the last. For maintenance jobs only: a full scan is wrong on a request path.
+    pub async fn scan_page(
         &self,
         entity: &'static EntityMeta,
         page_size: i32,
-        mut change: impl FnMut(&Record) -> Result<Option<Record>>,
-        mut progress: impl FnMut(u64),
-    ) -> Result<(u64, u64)> {
+        from: PagingState,
+    ) -> Result<(ScanPage, Option<PagingState>)> {
         // A row's time to live is its cells' (udl writes a whole row with one TTL); the
         // largest left among the non-key, non-collection columns is kept, as a null cell has
         // none.
@@ -203,31 +201,54 @@ impl ScyllaRecords {
             ))
             .await?;
         select.set_page_size(page_size.max(1));
-        let malformed = || unexpected_shape("rewrite");
-        let session = self.store.session().get_session();
+        let malformed = || unexpected_shape("scan");
+        let (result, next) = self
+            .store
+            .session()
+            .get_session()
+            .execute_single_page(&select, (), from)
+            .await
+            .map_err(|e| classify(&e, "scan"))?;
+        let rows = result.into_rows_result().map_err(|_| malformed())?;
+        let mut page = Vec::new();
+        for row in rows.rows::<Row>().map_err(|_| malformed())? {
+            let mut row = row.map_err(|_| malformed())?;
+            let ttl = row
+                .columns
+                .split_off(entity.fields.len())
+                .into_iter()
+                .filter_map(|cell| match cell {
+                    Some(CqlValue::Int(seconds)) => Some(seconds.max(1).unsigned_abs()),
+                    _ => None,
+                })
+                .max()
+                .map(|seconds| Duration::from_secs(seconds.into()));
+            page.push((Self::decode(entity, row)?, ttl));
+        }
+        let next = match next {
+            PagingStateResponse::HasMorePages { state } => Some(state),
+            PagingStateResponse::NoMorePages => None,
+        };
+        Ok((page, next))
+    }
+
+    /// Rewrites every record of `entity` that `change` returns a new version of, reading the
+    /// whole table with [`ScyllaRecords::scan_page`]; `progress` hears how many were read so
+    /// far after each page. Each rewrite is a plain upsert of the whole record that keeps the
+    /// time to live the row had left, so this is for tables whose rows are not updated
+    /// concurrently, such as the chat archive (re-encryption after a key rotation). Returns
+    /// (read, rewritten).
+    pub async fn rewrite_all(
+        &self,
+        entity: &'static EntityMeta,
+        page_size: i32,
+        mut change: impl FnMut(&Record) -> Result<Option<Record>>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(u64, u64)> {
         let (mut read, mut rewritten) = (0, 0);
-        let mut paging = PagingState::start();
-        loop {
-            let (result, next) = session
-                .execute_single_page(&select, (), paging)
-                .await
-                .map_err(|e| classify(&e, "rewrite"))?;
-            let rows = result.into_rows_result().map_err(|_| malformed())?;
-            let mut page = Vec::new();
-            for row in rows.rows::<Row>().map_err(|_| malformed())? {
-                let mut row = row.map_err(|_| malformed())?;
-                let ttl = row
-                    .columns
-                    .split_off(entity.fields.len())
-                    .into_iter()
-                    .filter_map(|cell| match cell {
-                        Some(CqlValue::Int(seconds)) => Some(seconds.max(1).unsigned_abs()),
-                        _ => None,
-                    })
-                    .max()
-                    .map(|seconds| Duration::from_secs(seconds.into()));
-                page.push((Self::decode(entity, row)?, ttl));
-            }
+        let mut from = Some(PagingState::start());
+        while let Some(start) = from {
+            let (page, next) = self.scan_page(entity, page_size, start).await?;
             for (record, ttl) in page {
                 read += 1;
                 if let Some(new) = change(&record)? {
@@ -237,11 +258,9 @@ impl ScyllaRecords {
                 }
             }
             progress(read);
-            match next {
-                PagingStateResponse::HasMorePages { state } => paging = state,
-                PagingStateResponse::NoMorePages => return Ok((read, rewritten)),
-            }
+            from = next;
         }
+        Ok((read, rewritten))
     }
 }
 

@@ -4,12 +4,15 @@
 use chrono::{DateTime, Datelike as _, Utc};
 use std::sync::Arc;
 
+use scylla::response::PagingState;
 use udl_core::{
-    field, text_enum, AccessContext, Cursor, PageOf, RecordStore, Repository, Result, SortKey,
+    field, text_enum, AccessContext, Cursor, Entity as _, ErrorKind, PageOf, RecordStore,
+    Repository, Result, SortKey,
 };
 use udl_derive::Entity;
 use uuid::Uuid;
 
+use super::plaintext_archive::PlaintextArchivedMessage;
 use crate::store::ScyllaStore;
 
 text_enum! {
@@ -148,5 +151,49 @@ impl ChatArchive {
                     .await
             })
             .await
+    }
+
+    /// Moves every message of the first, plaintext archive (migration 4) into this one, sealed,
+    /// each keeping the time it had left to live, `batch` at a time; `progress` hears the count
+    /// so far. The plaintext table is emptied once every message is moved; a run cut short is
+    /// finished by running it again (messages already moved are recognised). Returns how many
+    /// were moved.
+    pub async fn move_plaintext(
+        &self,
+        ctx: &AccessContext,
+        batch: i32,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64> {
+        let old = PlaintextArchivedMessage::meta();
+        let records = self.store.table_records();
+        let mut moved = 0;
+        let mut from = Some(PagingState::start());
+        while let Some(start) = from {
+            let (page, next) = records.scan_page(old, batch, start).await?;
+            for (record, ttl) in page {
+                let message: ArchivedMessage =
+                    PlaintextArchivedMessage::from_record(record)?.into();
+                let created = match ttl {
+                    Some(ttl) => self.messages.create_with_ttl(ctx, message, ttl).await,
+                    None => self.messages.create(ctx, message).await,
+                };
+                match created {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::Conflict => {} // moved by an earlier run
+                    Err(e) => return Err(e),
+                }
+                moved += 1;
+            }
+            progress(moved);
+            from = next;
+        }
+        let truncate = format!("TRUNCATE \"{}\".\"{}\"", self.store.keyspace(), old.name);
+        self.store
+            .session()
+            .get_session()
+            .query_unpaged(truncate, ())
+            .await
+            .map_err(|e| crate::error::classify(&e, "truncate"))?;
+        Ok(moved)
     }
 }

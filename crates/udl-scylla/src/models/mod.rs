@@ -1,6 +1,7 @@
 //! The platform's ScyllaDB schema, as migrations, and its key-read models.
 
 mod chat_archive;
+mod plaintext_archive;
 
 pub use chat_archive::{month_of, ArchiveRole, ArchivedMessage, ChatArchive};
 
