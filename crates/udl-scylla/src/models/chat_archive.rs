@@ -156,8 +156,9 @@ impl ChatArchive {
     /// Moves every message of the first, plaintext archive (migration 4) into this one, sealed,
     /// each keeping the time it had left to live, `batch` at a time; `progress` hears the count
     /// so far. The plaintext table is emptied once every message is moved; a run cut short is
-    /// finished by running it again (messages already moved are recognised). Returns how many
-    /// were moved.
+    /// finished by running it again (messages already moved are recognised). Run it once no
+    /// process of a version that wrote the plaintext archive is left: a message written there
+    /// during the move would be emptied with the table. Returns how many were moved.
     pub async fn move_plaintext(
         &self,
         ctx: &AccessContext,
