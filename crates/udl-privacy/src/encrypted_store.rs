@@ -42,15 +42,23 @@ impl EncryptedStore {
     /// version newer than any loaded (another process rotated them).
     async fn open_all(
         &self,
-        entity: &'static EntityMeta,
+        sealer: &Sealer<'_>,
         stored: Vec<Record>,
         operation: &'static str,
     ) -> Result<Vec<Record>> {
-        self.keys
-            .reload_for(entity, &stored)
-            .await
-            .map_err(|e| self.attribute(e, operation))?;
-        let sealer = self.sealer(entity, operation)?;
+        let reloaded = sealer.names_newer_version(&stored)
+            && self
+                .keys
+                .reload_throttled()
+                .await
+                .map_err(|e| self.attribute(e, operation))?;
+        let fresh;
+        let sealer = if reloaded {
+            fresh = self.sealer(sealer.entity, operation)?;
+            &fresh
+        } else {
+            sealer
+        };
         stored
             .into_iter()
             .map(|r| sealer.open_record(r))
@@ -105,7 +113,7 @@ impl RecordStore for EncryptedStore {
     ) -> Result<Option<Record>> {
         let sealer = self.sealer(entity, "fetch")?;
         match self.inner.fetch(ctx, sealer.form, id).await? {
-            Some(stored) => Ok(self.open_all(entity, vec![stored], "fetch").await?.pop()),
+            Some(stored) => Ok(self.open_all(&sealer, vec![stored], "fetch").await?.pop()),
             None => Ok(None),
         }
     }
@@ -157,7 +165,7 @@ impl RecordStore for EncryptedStore {
             ..query.clone()
         };
         let stored = self.inner.list(ctx, sealer.form, &query).await?;
-        self.open_all(entity, stored, "list").await
+        self.open_all(&sealer, stored, "list").await
     }
 
     async fn count(
@@ -217,7 +225,7 @@ impl RecordStore for EncryptedStore {
             .nearest(ctx, sealer.form, vector_field, vector, k, &prefilter)
             .await?;
         let (stored, scores): (Vec<Record>, Vec<f32>) = found.into_iter().unzip();
-        let opened = self.open_all(entity, stored, "nearest").await?;
+        let opened = self.open_all(&sealer, stored, "nearest").await?;
         Ok(opened.into_iter().zip(scores).collect())
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use udl_core::{EntityMeta, Error, ErrorKind, Record, Result, Value};
+use udl_core::{Error, ErrorKind, Result};
 use udl_postgres::PgStore;
 
 use crate::blind::BlindIndex;
@@ -93,35 +93,22 @@ impl FieldKeys {
         Ok(after != before)
     }
 
-    /// Loads the keys again when `stored` holds a value sealed under a version newer than
-    /// any loaded, at most once per second.
-    pub(crate) async fn reload_for(
-        &self,
-        entity: &'static EntityMeta,
-        stored: &[Record],
-    ) -> Result<()> {
-        let newest = self.cipher().current_version();
-        let newer = stored.iter().any(|record| {
-            entity
-                .fields
-                .iter()
-                .filter(|f| f.handling.encrypt)
-                .any(|f| {
-                    matches!(record.get(f.name), Some(Value::Bytes(sealed))
-                    if FieldCipher::version_of(sealed).is_some_and(|v| v > newest))
-                })
-        });
-        if !newer || self.source.is_none() {
-            return Ok(());
+    /// [`FieldKeys::reload`], unless the keys were loaded again less than a second ago (a
+    /// value naming a version that does not exist must not make every read query the key
+    /// table); whether they were loaded again.
+    pub(crate) async fn reload_throttled(&self) -> Result<bool> {
+        if self.source.is_none() {
+            return Ok(false);
         }
         {
             let mut last = self.reloaded.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|at| at.elapsed() < RELOAD_AT_MOST_EVERY) {
-                return Ok(());
+                return Ok(false);
             }
             *last = Some(Instant::now());
         }
-        self.reload().await.map(|_| ())
+        self.reload().await?;
+        Ok(true)
     }
 }
 

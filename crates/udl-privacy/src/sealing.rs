@@ -156,6 +156,22 @@ impl<'a> Sealer<'a> {
         Ok(out)
     }
 
+    /// Whether a value in `stored` (records in stored form) is sealed under a newer key version
+    /// than this sealer has: another process rotated the keys.
+    pub fn names_newer_version(&self, stored: &[Record]) -> bool {
+        let newest = self.cipher.current_version();
+        stored.iter().any(|record| {
+            self.entity
+                .fields
+                .iter()
+                .filter(|f| f.handling.encrypt)
+                .any(|f| {
+                    matches!(record.get(f.name), Some(Value::Bytes(sealed))
+                        if FieldCipher::version_of(sealed).is_some_and(|v| v > newest))
+                })
+        })
+    }
+
     /// The encrypted fields of `stored` (a record in stored form) that an older key version
     /// sealed, sealed again with the newest.
     pub fn resealed(&self, stored: &Record) -> Result<Vec<(&'static str, Value)>> {
