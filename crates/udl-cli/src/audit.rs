@@ -18,12 +18,12 @@ pub fn parse_time(text: &str) -> std::result::Result<DateTime<Utc>, String> {
         .ok_or_else(|| "expected a date (2026-11-01) or an RFC 3339 time".to_owned())
 }
 
-/// The PostgreSQL store holding the audit log.
-pub async fn audit_store(config: &UdlConfig) -> Result<udl::postgres::PgStore> {
+/// The PostgreSQL store, where the audit log and the data keys live.
+pub async fn postgres_store(config: &UdlConfig) -> Result<udl::postgres::PgStore> {
     let pg_config = config.postgres.as_ref().ok_or_else(|| {
         Error::new(
             ErrorKind::Config,
-            "the audit log lives in PostgreSQL: set UDL__POSTGRES__URL",
+            "the audit log and the data keys live in PostgreSQL: set UDL__POSTGRES__URL",
         )
     })?;
     udl::postgres::PgStore::connect(pg_config).await
@@ -35,7 +35,7 @@ pub async fn verify(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<ExitCode> {
-    let pg = audit_store(config).await?;
+    let pg = postgres_store(config).await?;
     let report = verify_log(&pg, from, to).await?;
     let range = match report.range {
         Some((first, last)) => format!("seq {first}..={last}"),

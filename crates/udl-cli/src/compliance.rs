@@ -35,7 +35,7 @@ pub async fn report(
     format: Format,
 ) -> Result<ExitCode> {
     let ctx = AccessContext::new(actor, Role::Auditor, Purpose::Operations)?;
-    let pg = crate::audit::audit_store(config).await?;
+    let pg = crate::audit::postgres_store(config).await?;
     let text = match patient {
         Some(patient) => {
             let accounting = report::accounting(&pg, patient, from, to).await?;

@@ -72,7 +72,7 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     })?;
     let ring = std::sync::Arc::new(LocalKeyRing::parse(privacy.key_ring.expose())?);
     if !resume {
-        let pg = crate::audit::audit_store(config).await?;
+        let pg = crate::audit::postgres_store(config).await?;
         let version = udl::privacy::rotate(&pg, ring.as_ref(), KeyPurpose::Encryption).await?;
         println!("field-encryption key version {version} added; new values use it now");
     }
