@@ -254,6 +254,28 @@ async fn with_the_audit_log_unreachable_phi_reads_fail_and_other_reads_continue(
     w.finish().await;
 }
 
+/// The audit writer keeps a connection of its own; one that broke while idle (a restarted
+/// server, a dropped link) is found by a ping and replaced, so no read fails for it.
+#[tokio::test]
+async fn an_audit_connection_that_broke_while_idle_is_replaced_unnoticed() {
+    let postgres = udl_testkit::servers::postgres_url();
+    let address = url_host_port(&postgres);
+    let proxy = udl_testkit::toxiproxy::Proxy::to(&address);
+    let w = world_on(true, postgres.replacen(&address, proxy.listen(), 1)).await;
+    let profiles = w.repo(StoreKind::Mongo);
+    let p = profile(&canary(), 1);
+    profiles.create(&ctx(), p.clone()).await.unwrap();
+    assert!(profiles.get(&ctx(), &p.id).await.unwrap() == Some(p.clone()));
+
+    // Disabling the proxy closes every connection through it, the writer's among them.
+    proxy.set_enabled(false);
+    proxy.set_enabled(true);
+    // Long enough for the writer to count its connection as idle (it pings after 1 s).
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert!(profiles.get(&ctx(), &p.id).await.unwrap() == Some(p));
+    w.finish().await;
+}
+
 /// `host:port` of a URL like `postgres://user@host:port/db`.
 fn url_host_port(url: &str) -> String {
     let rest = url.split("://").nth(1).unwrap();

@@ -5,11 +5,16 @@
 //! (`phi_access_log_head`) from the `seq` it chained onto to its own last entry and inserts its
 //! entries, or, when another process moved the tip first, does nothing; the writer then reads the
 //! tip again and re-chains the batch. One round trip per batch while a process writes alone.
+//! The writer keeps a connection of its own: it never waits behind reads for a pooled one, and
+//! skips the liveness ping a pool makes on every checkout. It pings only a connection that sat
+//! idle (where a restarted server or a dropped idle link would show), renews it after the pool's
+//! `max_lifetime`, and connects anew after any failure.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{Datelike as _, NaiveDate};
+use sqlx::{Connection as _, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_postgres::models::PhiAccessLogEntry;
@@ -89,9 +94,21 @@ struct Tip {
 /// What the writer remembers between batches.
 struct Chain {
     pg: PgStore,
+    /// The writer's own connection; `None` until made, and after a failure.
+    conn: Option<WriterConn>,
     months: HashSet<NaiveDate>,
     /// The tip after this writer's last batch; `None` until read, and after a failure.
     tip: Option<Tip>,
+}
+
+/// A writer connection unused this long is pinged before its next batch.
+const IDLE_PING: Duration = Duration::from_secs(1);
+
+/// The writer's connection and its age.
+struct WriterConn {
+    conn: PgConnection,
+    opened: Instant,
+    used: Instant,
 }
 
 /// Re-chainings of one batch before giving up (each means another process appended first).
@@ -100,6 +117,7 @@ const MAX_ATTEMPTS: usize = 20;
 async fn run(pg: PgStore, mut pending: mpsc::Receiver<Pending>, timeout: Duration) {
     let mut chain = Chain {
         pg,
+        conn: None,
         months: HashSet::new(),
         tip: None,
     };
@@ -125,8 +143,10 @@ async fn run(pg: PgStore, mut pending: mpsc::Receiver<Pending>, timeout: Duratio
             }
         };
         if outcome.is_err() {
-            // Whether the last statement landed is unknown: read the tip again next time.
+            // Whether the last statement landed is unknown: read the tip again next time, over
+            // a new connection (this one may be broken, or mid-statement after a timeout).
             chain.tip = None;
+            chain.conn = None;
         }
         for waiter in waiters {
             // A waiter that gave up has already failed its access.
@@ -140,6 +160,35 @@ fn store_error(e: &sqlx::Error) -> Error {
 }
 
 impl Chain {
+    /// The writer's connection: the one it has while that is young enough and, after a pause,
+    /// answers a ping; otherwise a new one.
+    async fn conn(&mut self) -> Result<&mut PgConnection> {
+        let now = Instant::now();
+        let max_lifetime = self.pg.pool().options().get_max_lifetime();
+        let mut kept = self.conn.take();
+        if let Some(old) = kept.take_if(|c| max_lifetime.is_some_and(|max| now - c.opened >= max)) {
+            let _ = old.conn.close().await;
+        }
+        if let Some(c) = kept.as_mut().filter(|c| now - c.used >= IDLE_PING) {
+            if c.conn.ping().await.is_err() {
+                kept = None;
+            }
+        }
+        let conn = match kept {
+            Some(c) => c,
+            None => WriterConn {
+                conn: PgConnection::connect_with(&self.pg.pool().connect_options())
+                    .await
+                    .map_err(|e| store_error(&e))?,
+                opened: now,
+                used: now,
+            },
+        };
+        let conn = self.conn.insert(conn);
+        conn.used = now;
+        Ok(&mut conn.conn)
+    }
+
     /// The months' partitions, made once per process.
     async fn ensure_partitions(&mut self, entries: &[PhiAccessLogEntry]) -> Result<()> {
         for entry in entries {
@@ -150,7 +199,7 @@ impl Chain {
             }
             sqlx::query("SELECT udl_access_log_partition($1)")
                 .bind(month)
-                .execute(self.pg.pool())
+                .execute(self.conn().await?)
                 .await
                 .map_err(|e| store_error(&e))?;
             self.months.insert(month);
@@ -158,9 +207,9 @@ impl Chain {
         Ok(())
     }
 
-    async fn read_tip(&self) -> Result<Tip> {
+    async fn read_tip(&mut self) -> Result<Tip> {
         let (seq, hash) = sqlx::query_as("SELECT seq, hash FROM phi_access_log_head")
-            .fetch_one(self.pg.pool())
+            .fetch_one(self.conn().await?)
             .await
             .map_err(|e| store_error(&e))?;
         Ok(Tip { seq, hash })
@@ -175,7 +224,7 @@ impl Chain {
                 None => self.read_tip().await?,
             };
             let sealed = chained(entries, &tip);
-            if append_after(&self.pg, &tip, &sealed).await? {
+            if append_after(self.conn().await?, &tip, &sealed).await? {
                 let last = sealed.last().expect("a batch is never empty");
                 self.tip = Some(Tip {
                     seq: last.seq,
@@ -227,7 +276,11 @@ fn column<T>(sealed: &[PhiAccessLogEntry], value: impl Fn(&PhiAccessLogEntry) ->
 }
 
 /// Inserts `sealed` and moves the tip past it, if the tip is still `tip`; whether it was.
-async fn append_after(pg: &PgStore, tip: &Tip, sealed: &[PhiAccessLogEntry]) -> Result<bool> {
+async fn append_after(
+    conn: &mut PgConnection,
+    tip: &Tip,
+    sealed: &[PhiAccessLogEntry],
+) -> Result<bool> {
     let last = sealed.last().expect("a batch is never empty");
     let done = sqlx::query(APPEND)
         .bind(last.seq)
@@ -248,7 +301,7 @@ async fn append_after(pg: &PgStore, tip: &Tip, sealed: &[PhiAccessLogEntry]) -> 
         .bind(column(sealed, |e| e.request_id.clone()))
         .bind(column(sealed, |e| e.prev_hash.clone()))
         .bind(column(sealed, |e| e.hash.clone()))
-        .execute(pg.pool())
+        .execute(conn)
         .await
         .map_err(|e| store_error(&e))?;
     Ok(done.rows_affected() == sealed.len() as u64)
