@@ -125,6 +125,18 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     for model in &left_out {
         println!("not re-encrypted: {model}");
     }
+    if sealed > 0 {
+        eprintln!(
+            "note: PostgreSQL keeps the old plaintext row versions until `VACUUM FULL users` \
+             rewrites the table (and in WAL and backups until they age out)"
+        );
+    }
+    if archived > 0 {
+        eprintln!(
+            "note: with auto_snapshot on, the truncated chat_archive stays in a snapshot on each \
+             node until `nodetool clearsnapshot` removes it"
+        );
+    }
     data.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(ExitCode::SUCCESS)
 }
