@@ -153,6 +153,10 @@ async fn run(pg: PgStore, mut pending: mpsc::Receiver<Pending>, timeout: Duratio
             let _ = waiter.send(outcome);
         }
     }
+    // Every handle is gone: say goodbye, so the server does not log a lost client.
+    if let Some(open) = chain.conn.take() {
+        let _ = open.conn.close().await;
+    }
 }
 
 fn store_error(e: &sqlx::Error) -> Error {
