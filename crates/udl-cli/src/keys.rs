@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use udl::privacy::{reencrypt, resealed_record, FieldKeys, KeyPurpose, LocalKeyRing, Reencrypted};
+use udl::privacy::{reencrypt, resealer, FieldKeys, KeyPurpose, LocalKeyRing, Reencrypted};
 use udl::{
     AccessContext, DataLayer, Entity, EntityMeta, Error, ErrorKind, Filter, Result, StoreKind,
     UdlConfig,
@@ -153,13 +153,14 @@ async fn reencrypt_model(
     let label = format!("{} ({kind})", entity.name);
     if kind == StoreKind::Scylla {
         let bar = ProgressBar { label, total: None };
+        let reseal = resealer(keys, kind, entity)?;
         let (scanned, resealed) = data
             .scylla()?
             .table_records()
             .rewrite_all(
                 udl::privacy::stored_form(entity)?,
                 i32::try_from(batch).unwrap_or(i32::MAX),
-                |stored| resealed_record(keys, kind, entity, stored),
+                reseal,
                 |read| bar.show(read),
             )
             .await?;

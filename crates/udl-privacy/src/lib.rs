@@ -37,5 +37,5 @@ pub use key_store::{load_keys, rotate, KeyPurpose};
 pub use keys::{DataKey, KeyProvider, KeyVersion, LocalKeyRing, WrappedKey};
 pub use legacy::{count_plaintext_emails, seal_plaintext_emails};
 pub use mask::Masker;
-pub use rotation::{reencrypt, resealed_record, Reencrypted};
+pub use rotation::{reencrypt, resealer, Reencrypted};
 pub use stored_form::{blind_index_name, stored_form};

@@ -82,22 +82,25 @@ pub async fn reencrypt(
     Ok(done)
 }
 
-/// `stored` (a record of `entity` as `store` holds it) with every value an older key version
-/// sealed sealed again with the newest in `keys`, or `None` when every value is current: for
-/// stores re-encrypted by rewriting whole records (ScyllaDB's `rewrite_all`).
-pub fn resealed_record(
-    keys: &FieldKeys,
+/// What rewrites a record of `entity` as `store` holds it: the record with every value an older
+/// key version sealed sealed again with the newest in `keys`, or `None` when every value is
+/// current. For stores re-encrypted by rewriting whole records (ScyllaDB's `rewrite_all`); made
+/// once per run, so every record is sealed with the same key.
+pub fn resealer<'a>(
+    keys: &'a FieldKeys,
     store: StoreKind,
     entity: &'static EntityMeta,
-    stored: &Record,
-) -> Result<Option<Record>> {
-    let sets = Sealer::new(keys, store.name(), entity)?.resealed(stored)?;
-    if sets.is_empty() {
-        return Ok(None);
-    }
-    let mut record = stored.clone();
-    for (field, value) in sets {
-        record.set(field, value);
-    }
-    Ok(Some(record))
+) -> Result<impl Fn(&Record) -> Result<Option<Record>> + 'a> {
+    let sealer = Sealer::new(keys, store.name(), entity)?;
+    Ok(move |stored: &Record| {
+        let sets = sealer.resealed(stored)?;
+        if sets.is_empty() {
+            return Ok(None);
+        }
+        let mut record = stored.clone();
+        for (field, value) in sets {
+            record.set(field, value);
+        }
+        Ok(Some(record))
+    })
 }
