@@ -25,7 +25,7 @@ mod values;
 pub use error::classify;
 pub use events::{Event, EventLog, EventTable};
 pub use migrate::{CqlMigration, ScyllaMigrator};
-pub use records::{ScanPage, ScyllaRecords};
+pub use records::{ScanPage, ScyllaRecords, TableScan};
 pub use reports::{Period, ReportRow, Reports};
 pub use rollup::{Resolution, Rollup};
 pub use spool::{Delivery, SpoolFile, SpooledAnalytics};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use scylla::response::{PagingState, PagingStateResponse};
+use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
 use udl_core::{
     AccessContext, Capabilities, Capability, EntityMeta, Error, ErrorKind, Filter, Query, Record,
@@ -168,16 +169,20 @@ impl ScyllaRecords {
 /// One page of a whole-table scan: each record with the time to live its row had left.
 pub type ScanPage = Vec<(Record, Option<Duration>)>;
 
+/// A whole-table scan of one entity, a page at a time, in token order (from
+/// [`ScyllaRecords::scan`]). For maintenance jobs only: a full scan is wrong on a request path.
+pub struct TableScan<'a> {
+    records: &'a ScyllaRecords,
+    entity: &'static EntityMeta,
+    select: PreparedStatement,
+    /// Where the next page starts; `None` after the last.
+    next: Option<PagingState>,
+}
+
 impl ScyllaRecords {
-    /// One page (up to `page_size` rows) of every record of `entity`, in token order, from
-    /// `from` (`PagingState::start()` first); returns the page and where the next one starts,
-    /// `None` after the last. For maintenance jobs only: a full scan is wrong on a request path.
-    pub async fn scan_page(
-        &self,
-        entity: &'static EntityMeta,
-        page_size: i32,
-        from: PagingState,
-    ) -> Result<(ScanPage, Option<PagingState>)> {
+    /// A scan of every record of `entity`, `page_size` rows a page; the statement is prepared
+    /// once for the whole scan.
+    pub async fn scan(&self, entity: &'static EntityMeta, page_size: i32) -> Result<TableScan<'_>> {
         // A row's time to live is its cells' (udl writes a whole row with one TTL); the
         // largest left among the non-key, non-collection columns is kept, as a null cell has
         // none.
@@ -201,40 +206,17 @@ impl ScyllaRecords {
             ))
             .await?;
         select.set_page_size(page_size.max(1));
-        let malformed = || unexpected_shape("scan");
-        let (result, next) = self
-            .store
-            .session()
-            .get_session()
-            .execute_single_page(&select, (), from)
-            .await
-            .map_err(|e| classify(&e, "scan"))?;
-        let rows = result.into_rows_result().map_err(|_| malformed())?;
-        let mut page = Vec::new();
-        for row in rows.rows::<Row>().map_err(|_| malformed())? {
-            let mut row = row.map_err(|_| malformed())?;
-            let ttl = row
-                .columns
-                .split_off(entity.fields.len())
-                .into_iter()
-                .filter_map(|cell| match cell {
-                    Some(CqlValue::Int(seconds)) => Some(seconds.max(1).unsigned_abs()),
-                    _ => None,
-                })
-                .max()
-                .map(|seconds| Duration::from_secs(seconds.into()));
-            page.push((Self::decode(entity, row)?, ttl));
-        }
-        let next = match next {
-            PagingStateResponse::HasMorePages { state } => Some(state),
-            PagingStateResponse::NoMorePages => None,
-        };
-        Ok((page, next))
+        Ok(TableScan {
+            records: self,
+            entity,
+            select,
+            next: Some(PagingState::start()),
+        })
     }
 
     /// Rewrites every record of `entity` that `change` returns a new version of, reading the
-    /// whole table with [`ScyllaRecords::scan_page`]; `progress` hears how many were read so
-    /// far after each page. Each rewrite is a plain upsert of the whole record that keeps the
+    /// whole table with [`ScyllaRecords::scan`]; `progress` hears how many were read so far
+    /// after each page. Each rewrite is a plain upsert of the whole record that keeps the
     /// time to live the row had left, so this is for tables whose rows are not updated
     /// concurrently, such as the chat archive (re-encryption after a key rotation). Returns
     /// (read, rewritten).
@@ -246,9 +228,8 @@ impl ScyllaRecords {
         mut progress: impl FnMut(u64),
     ) -> Result<(u64, u64)> {
         let (mut read, mut rewritten) = (0, 0);
-        let mut from = Some(PagingState::start());
-        while let Some(start) = from {
-            let (page, next) = self.scan_page(entity, page_size, start).await?;
+        let mut scan = self.scan(entity, page_size).await?;
+        while let Some(page) = scan.next_page().await? {
             for (record, ttl) in page {
                 read += 1;
                 if let Some(new) = change(&record)? {
@@ -258,9 +239,47 @@ impl ScyllaRecords {
                 }
             }
             progress(read);
-            from = next;
         }
         Ok((read, rewritten))
+    }
+}
+
+impl TableScan<'_> {
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<ScanPage>> {
+        let Some(from) = self.next.take() else {
+            return Ok(None);
+        };
+        let malformed = || unexpected_shape("scan");
+        let (result, next) = self
+            .records
+            .store
+            .session()
+            .get_session()
+            .execute_single_page(&self.select, (), from)
+            .await
+            .map_err(|e| classify(&e, "scan"))?;
+        let rows = result.into_rows_result().map_err(|_| malformed())?;
+        let mut page = Vec::new();
+        for row in rows.rows::<Row>().map_err(|_| malformed())? {
+            let mut row = row.map_err(|_| malformed())?;
+            let ttl = row
+                .columns
+                .split_off(self.entity.fields.len())
+                .into_iter()
+                .filter_map(|cell| match cell {
+                    Some(CqlValue::Int(seconds)) => Some(seconds.max(1).unsigned_abs()),
+                    _ => None,
+                })
+                .max()
+                .map(|seconds| Duration::from_secs(seconds.into()));
+            page.push((ScyllaRecords::decode(self.entity, row)?, ttl));
+        }
+        self.next = match next {
+            PagingStateResponse::HasMorePages { state } => Some(state),
+            PagingStateResponse::NoMorePages => None,
+        };
+        Ok(Some(page))
     }
 }
 

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Datelike as _, Utc};
 use std::sync::Arc;
 
-use scylla::response::PagingState;
 use udl_core::{
     field, text_enum, AccessContext, Cursor, Entity as _, ErrorKind, PageOf, RecordStore,
     Repository, Result, SortKey,
@@ -168,9 +167,8 @@ impl ChatArchive {
         let old = PlaintextArchivedMessage::meta();
         let records = self.store.table_records();
         let mut moved = 0;
-        let mut from = Some(PagingState::start());
-        while let Some(start) = from {
-            let (page, next) = records.scan_page(old, batch, start).await?;
+        let mut scan = records.scan(old, batch).await?;
+        while let Some(page) = scan.next_page().await? {
             for (record, ttl) in page {
                 let message: ArchivedMessage =
                     PlaintextArchivedMessage::from_record(record)?.into();
@@ -186,7 +184,6 @@ impl ChatArchive {
                 moved += 1;
             }
             progress(moved);
-            from = next;
         }
         let truncate = format!("TRUNCATE \"{}\".\"{}\"", self.store.keyspace(), old.name);
         self.store
