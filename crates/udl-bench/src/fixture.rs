@@ -14,7 +14,7 @@ pub const OWNERS: usize = 20;
 
 /// A row of the benchmark table.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "bench_events")]
+#[udl(table = "bench_events", cache = "l1_l2")]
 pub struct BenchRow {
     #[udl(id, internal)]
     pub id: Uuid,

@@ -21,7 +21,7 @@ use crate::stats::{CacheStats, Counts};
 use crate::subscriber::{self, WHOLE_ENTITY};
 
 /// L1: record key → the record, or `None` for "known not to exist".
-pub type L1 = moka::future::Cache<String, Option<Record>, foldhash::fast::RandomState>;
+pub(crate) type L1 = moka::future::Cache<String, Option<Record>, foldhash::fast::RandomState>;
 
 /// Sizes and lifetimes of the tiers.
 #[derive(Clone, Debug)]
@@ -68,10 +68,17 @@ pub struct CachedStore {
     _alive: Arc<()>,
 }
 
-/// PHI is cached only sealed: the cache must sit below the privacy layer's encryption, which
-/// hands it the entity's stored form with every PHI field as ciphertext.
+/// Only entities that declare a cache are cached, and PII and PHI only sealed: the cache sits
+/// below the privacy layer's encryption, which hands it the entity's stored form with every
+/// such field as ciphertext (or in the clear only where the field declares why, as in the
+/// store itself). Above encryption, such an entity is never cached.
 fn cacheable(entity: &EntityMeta) -> bool {
-    !entity.holds_plain_phi()
+    entity.cache.is_cached() && !entity.holds_unsealed_sensitive()
+}
+
+/// `ttl` in Redis's milliseconds, at least one.
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 fn record_key(entity: &EntityMeta, id: &Value) -> String {
@@ -152,7 +159,7 @@ impl CachedStore {
 
     /// L2 value of a record, or `None` on a miss or when Redis cannot be asked.
     async fn l2_get(&self, entity: &'static EntityMeta, key: &str) -> Option<Record> {
-        if !self.redis_is_current().await {
+        if !entity.cache.uses_redis() || !self.redis_is_current().await {
             return None;
         }
         let bytes = self
@@ -163,11 +170,14 @@ impl CachedStore {
     }
 
     async fn l2_put(&self, entity: &EntityMeta, key: &str, record: &Record) {
+        if !entity.cache.uses_redis() {
+            return;
+        }
         let mut conn = self.redis.connection();
         let put = conn.pset_ex::<_, _, ()>(
             self.l2_key(key),
             codec::encode(entity, record),
-            self.config.l2_ttl.as_millis().max(1) as u64,
+            millis(entity.cache.ttl.unwrap_or(self.config.l2_ttl)),
         );
         self.guard.command("cache put", put).await;
     }
@@ -380,7 +390,7 @@ impl RecordStore for CachedStore {
         entity: &'static EntityMeta,
         query: &Query,
     ) -> Result<Vec<Record>> {
-        if !cacheable(entity) {
+        if !cacheable(entity) || !entity.cache.uses_redis() {
             return self.inner.list(ctx, entity, query).await;
         }
         let Some(key) = self.l3_key(entity, query).await else {
@@ -399,7 +409,7 @@ impl RecordStore for CachedStore {
         let put = conn.pset_ex::<_, _, ()>(
             &key,
             codec::encode_list(entity, &records),
-            self.config.l3_ttl.as_millis().max(1) as u64,
+            millis(entity.cache.ttl.unwrap_or(self.config.l3_ttl)),
         );
         self.guard.command("cache list put", put).await;
         Ok(records)

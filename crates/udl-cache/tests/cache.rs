@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use udl_cache::{CacheConfig, CachedStore};
 use udl_config::{RedisConfig, UdlConfig};
+use udl_core::Entity as _;
 use udl_core::{
     AccessContext, Capabilities, Changes, EntityMeta, Filter, Page, Purpose, Query, Record,
     RecordStore, Repository, Result, Role, StoreKind, ValidChanges, Value,
@@ -22,7 +23,7 @@ use udl_testkit::toxiproxy::Proxy;
 use uuid::Uuid;
 
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "articles")]
+#[udl(crate = "udl_core", table = "articles", cache = "l1_l2")]
 struct Article {
     #[udl(id, public)]
     id: Uuid,
@@ -339,7 +340,7 @@ async fn query_results_follow_writes(w: World) {
 }
 
 #[tokio::test]
-async fn phi_entities_in_the_clear_are_never_cached() {
+async fn entities_that_declare_no_cache_are_never_cached() {
     let w = world(&servers::redis_url()).await;
     let cache = w.cache().await;
     let notes = repo::<Note>(&cache);
@@ -347,7 +348,44 @@ async fn phi_entities_in_the_clear_are_never_cached() {
     notes.create(&ctx(), n.clone()).await.unwrap();
     notes.get(&ctx(), &n.id).await.unwrap();
     notes.get(&ctx(), &n.id).await.unwrap();
-    assert_eq!(w.fetches(), 2, "every PHI read goes to the source");
+    assert_eq!(w.fetches(), 2, "every read goes to the source");
+    assert_eq!(cache.l1_len(), 0);
+    w.finish().await;
+}
+
+/// The conformance notes seen as an entity that declares a cache but whose PHI field has not
+/// been sealed (the cache would sit above encryption).
+#[derive(Entity, Clone, PartialEq)]
+#[udl(crate = "udl_core", table = "conformance_notes", cache = "l1_l2")]
+struct UnsealedNote {
+    #[udl(id, internal)]
+    id: Uuid,
+    #[udl(phi)]
+    body: String,
+}
+
+#[tokio::test]
+async fn sensitive_fields_not_sealed_are_never_cached() {
+    let w = world(&servers::redis_url()).await;
+    let cache = w.cache().await;
+    let n = note(1);
+    repo::<Note>(&cache)
+        .create(&ctx(), n.clone())
+        .await
+        .unwrap();
+    let id = Value::Uuid(n.id);
+    for _ in 0..2 {
+        let found = cache
+            .fetch(&ctx(), UnsealedNote::meta(), &id)
+            .await
+            .unwrap();
+        assert!(found.is_some());
+    }
+    assert_eq!(
+        w.fetches(),
+        2,
+        "every read of unsealed PHI goes to the source"
+    );
     assert_eq!(cache.l1_len(), 0);
     w.finish().await;
 }

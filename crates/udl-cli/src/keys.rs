@@ -6,24 +6,8 @@ use std::process::ExitCode;
 
 use udl::privacy::{reencrypt, resealer, FieldKeys, KeyPurpose, LocalKeyRing, Reencrypted};
 use udl::{
-    AccessContext, DataLayer, Entity, EntityMeta, Error, ErrorKind, Filter, Result, StoreKind,
-    UdlConfig,
+    AccessContext, DataLayer, EntityMeta, Error, ErrorKind, Filter, Result, StoreKind, UdlConfig,
 };
-
-/// The platform's models with encrypted fields, and the store each lives in.
-fn encrypted_models() -> Vec<(StoreKind, &'static EntityMeta)> {
-    use udl::mongo::models::{AiResponse, Conversation, PatientInteractionLog};
-    vec![
-        (StoreKind::Postgres, udl::postgres::models::User::meta()),
-        (StoreKind::Mongo, Conversation::meta()),
-        (StoreKind::Mongo, PatientInteractionLog::meta()),
-        (StoreKind::Mongo, AiResponse::meta()),
-        (
-            StoreKind::Scylla,
-            udl::scylla::models::ArchivedMessage::meta(),
-        ),
-    ]
-}
 
 /// A one-line progress bar on standard error, redrawn in place; without a known total (a
 /// ScyllaDB table, which is not counted beforehand) just the count so far.
@@ -61,7 +45,8 @@ impl ProgressBar {
 }
 
 /// Adds a field-encryption key version (unless `resume`: finishing an interrupted run), seals
-/// plaintext left from before encryption (users' e-mails, the first chat archive's messages),
+/// plaintext left from before encryption (users' e-mails and names, relationship kinds, the
+/// first chat archive's messages),
 /// and re-encrypts every model's older values, `batch` records at a time.
 pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<ExitCode> {
     let privacy = config.privacy.as_ref().ok_or_else(|| {
@@ -83,12 +68,17 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     let keys = FieldKeys::load(pg, ring).await?;
     let version = keys.cipher().current_version();
 
-    let legacy = ProgressBar {
-        label: "users.email_plaintext (postgres)".into(),
-        total: Some(udl::privacy::count_plaintext_emails(pg).await?),
-    };
-    let sealed = udl::privacy::seal_plaintext_emails(pg, &keys, batch, |n| legacy.show(n)).await?;
-    legacy.finish(sealed);
+    let mut sealed = 0;
+    for column in udl::privacy::plaintext_columns() {
+        let legacy = ProgressBar {
+            label: format!("{column} (postgres)"),
+            total: Some(udl::privacy::count_plaintext(pg, column).await?),
+        };
+        let done =
+            udl::privacy::seal_plaintext(pg, &keys, column, batch, |n| legacy.show(n)).await?;
+        legacy.finish(done);
+        sealed += done;
+    }
     let archived = match data.scylla() {
         Ok(_) => {
             let bar = ProgressBar {
@@ -107,8 +97,8 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
 
     let mut total = Reencrypted::default();
     let mut left_out = Vec::new();
-    for (kind, entity) in encrypted_models() {
-        let Ok(records) = data.records(kind) else {
+    for (kind, entity) in encrypted_models(&data) {
+        let Ok(records) = data.unaudited_records(kind) else {
             left_out.push(format!("{} ({kind}: not configured)", entity.name));
             continue;
         };
@@ -119,7 +109,7 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     }
     println!(
         "re-encrypted {} records with key version {version} ({} scanned, {} changed meanwhile \
-         and already current; plaintext sealed: {sealed} e-mails, {archived} archived messages)",
+         and already current; plaintext sealed: {sealed} values, {archived} archived messages)",
         total.resealed, total.scanned, total.skipped
     );
     for model in &left_out {
@@ -127,8 +117,9 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     }
     if sealed > 0 {
         eprintln!(
-            "note: PostgreSQL keeps the old plaintext row versions until `VACUUM FULL users` \
-             rewrites the table (and in WAL and backups until they age out)"
+            "note: PostgreSQL keeps the old plaintext row versions until `VACUUM FULL users, \
+             patient_relationships` rewrites the tables (and in WAL and backups until they age \
+             out)"
         );
     }
     if archived > 0 {
@@ -139,6 +130,26 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     }
     data.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The registered models with encrypted fields, with their stores, and the platform's models
+/// of stores that are not configured (listed as not re-encrypted).
+fn encrypted_models(data: &DataLayer) -> Vec<(StoreKind, &'static EntityMeta)> {
+    let mut models: Vec<&'static EntityMeta> = data.registry().entities();
+    for unconfigured in udl::postgres::models::entities()
+        .into_iter()
+        .chain(udl::mongo::models::entities())
+        .chain(udl::scylla::models::entities())
+    {
+        if !models.iter().any(|m| std::ptr::eq(*m, unconfigured)) {
+            models.push(unconfigured);
+        }
+    }
+    models
+        .into_iter()
+        .filter(|m| m.has_encrypted_fields())
+        .filter_map(|m| m.store.map(|store| (store, m)))
+        .collect()
 }
 
 /// Re-encrypts one model's older values: PostgreSQL and MongoDB in id-ordered batches,

@@ -10,7 +10,7 @@ use udl::mongo::models::{Conversation, ConversationStatus, Message, MessageRole}
 use udl::postgres::models::{User, UserStatus};
 use udl::privacy::FieldCipher;
 use udl::scylla::models::{month_of, ArchiveRole, ArchivedMessage};
-use udl::{field, AccessContext, DataLayer, Json, Page, Role, StoreKind, UdlConfig};
+use udl::{field, AccessContext, DataLayer, Json, Page, Role, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
 
@@ -152,11 +152,11 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
     let sent_at = chrono::Utc::now();
     runtime.block_on(async {
         let data = DataLayer::connect(&config).await.unwrap();
-        let users = data.repository::<User>(StoreKind::Postgres).unwrap();
+        let users = data.repository::<User>().unwrap();
         for n in 0..3 {
             users.create(&ctx(), user(n)).await.unwrap();
         }
-        let conversations = data.repository::<Conversation>(StoreKind::Mongo).unwrap();
+        let conversations = data.repository::<Conversation>().unwrap();
         for n in 0..5 {
             conversations.create(&ctx(), conversation(n)).await.unwrap();
         }
@@ -188,9 +188,10 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
                 .await
                 .unwrap();
         }
-        // An account from before e-mails were encrypted (migration 10 kept its address).
+        // An account from before e-mails and names were encrypted (migrations 10 and 11 kept
+        // them as plaintext).
         sqlx::query(
-            "INSERT INTO users (id, email_plaintext, display_name, role, status, created_at, \
+            "INSERT INTO users (id, email_plaintext, display_name_plaintext, role, status, created_at, \
              updated_at) VALUES ($1, 'Fake.Legacy@Example.test', 'Fake Legacy', 'patient', \
              'active', now(), now())",
         )
@@ -206,11 +207,13 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
     assert_eq!(rotated.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("key version 2 added"), "{out}");
     assert!(
-        out.contains("re-encrypted 11 records with key version 2 (14 scanned, 0 changed meanwhile and already current; plaintext sealed: 1 e-mails, 2 archived messages)"),
+        out.contains("re-encrypted 11 records with key version 2 (14 scanned, 0 changed meanwhile and already current; plaintext sealed: 2 values, 2 archived messages)"),
         "{out}"
     );
     assert!(
-        err.contains("users (postgres)") && err.contains("] 4/4"),
+        err.contains("users.display_name_plaintext (postgres)")
+            && err.contains("users (postgres)")
+            && err.contains("] 4/4"),
         "{err}"
     );
     assert!(
@@ -226,7 +229,8 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         "{err}"
     );
     assert!(
-        err.contains("`VACUUM FULL users`") && err.contains("`nodetool clearsnapshot`"),
+        err.contains("`VACUUM FULL users, patient_relationships`")
+            && err.contains("`nodetool clearsnapshot`"),
         "where plaintext copies remain is said: {err}"
     );
     assert!(
@@ -276,7 +280,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
             .single_row::<(i64,)>()
             .unwrap();
         assert_eq!(left, (0,), "the plaintext archive is emptied");
-        let users = data.repository::<User>(StoreKind::Postgres).unwrap();
+        let users = data.repository::<User>().unwrap();
         let legacy = users
             .list(
                 &ctx(),
@@ -293,6 +297,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         );
         assert_eq!(legacy.items[0].id, legacy_id);
         assert_eq!(legacy.items[0].email, "Fake.Legacy@Example.test");
+        assert_eq!(legacy.items[0].display_name, "Fake Legacy");
     });
 
     let resumed = udl(&["keys", "rotate", "--resume"], &env);
@@ -305,7 +310,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
     );
     assert!(
         out.contains("re-encrypted 0 records with key version 2")
-            && out.contains("plaintext sealed: 0 e-mails, 0 archived messages"),
+            && out.contains("plaintext sealed: 0 values, 0 archived messages"),
         "{out}"
     );
 

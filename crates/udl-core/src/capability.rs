@@ -25,6 +25,9 @@ pub enum Capability {
     /// Seals fields marked `encrypt` before they reach the database (the privacy layer), so
     /// entities with such fields may be stored through it.
     FieldEncryption,
+    /// Puts every access to a PII- or PHI-bearing entity to the access policy and records it
+    /// in the audit log (the privacy layer), so such entities may be reached through it.
+    AccessAudit,
 }
 
 impl Capability {
@@ -40,6 +43,7 @@ impl Capability {
         Capability::VectorSearch,
         Capability::PrefixFilter,
         Capability::FieldEncryption,
+        Capability::AccessAudit,
     ];
 
     const fn bit(self) -> u32 {

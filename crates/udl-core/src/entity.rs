@@ -1,7 +1,9 @@
 //! Entities: typed models, their fields, and each field's sensitivity declared once.
 
+use crate::cache_policy::CachePolicy;
 use crate::error::{Error, Result};
 use crate::record::Record;
+use crate::store_kind::StoreKind;
 use crate::value::{FieldValue, ValueKind};
 
 /// How sensitive a field's content is. Everything downstream (encryption, masking, audit,
@@ -34,8 +36,12 @@ pub enum MaskRule {
 /// What to do with a field beyond storing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Handling {
-    /// Encrypt at rest.
+    /// Encrypt at rest. The derive sets it for every PII and PHI field that does not declare
+    /// [`Handling::plaintext`].
     pub encrypt: bool,
+    /// Why a PII or PHI field is stored in the clear (`#[udl(plaintext = "similarity search")]`):
+    /// sensitive fields are sealed unless they say why not.
+    pub plaintext: Option<&'static str>,
     /// Replace by a deterministic token where it leaves its store.
     pub tokenize: bool,
     /// How to mask it for humans and logs; `None` means shown as is.
@@ -54,6 +60,7 @@ impl Handling {
     /// No special handling.
     pub const NONE: Handling = Handling {
         encrypt: false,
+        plaintext: None,
         tokenize: false,
         mask: None,
         drop_from_export: false,
@@ -137,6 +144,11 @@ pub struct EntityMeta {
     /// Fields ordering rows within a partition, ascending in the table.
     /// `#[udl(clustering_key = "sent_at, id")]`.
     pub clustering_key: &'static [&'static str],
+    /// The store the entity lives in (`#[udl(store = "postgres")]`); `None` for entities that
+    /// are placed by the caller (test fixtures, generic tools).
+    pub store: Option<StoreKind>,
+    /// Where its records may be cached (`#[udl(cache = "l1_l2")]`); nothing by default.
+    pub cache: CachePolicy,
 }
 
 /// A secondary index over one or more fields (ascending), declared on the entity:
@@ -191,21 +203,33 @@ impl EntityMeta {
             .any(|f| f.sensitivity == Sensitivity::Phi)
     }
 
+    /// Whether any field holds PII or PHI: such an entity is reached only through the access
+    /// policy and the audit layer.
+    pub fn is_sensitive(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.sensitivity >= Sensitivity::Pii)
+    }
+
+    /// Whether a record of this form would hold PII or PHI in the clear that its declaration
+    /// wants sealed: the form is the entity, not its stored form (encryption has not run).
+    /// Fields that declare why they are stored in the clear (`plaintext`) do not count.
+    pub fn holds_unsealed_sensitive(&self) -> bool {
+        self.fields.iter().any(|f| {
+            f.sensitivity >= Sensitivity::Pii
+                && !f.handling.sealed
+                && f.handling.plaintext.is_none()
+        })
+    }
+
     /// Whether any field is encrypted at rest (`#[udl(encrypt)]`).
     pub fn has_encrypted_fields(&self) -> bool {
         self.fields.iter().any(|f| f.handling.encrypt)
     }
 
-    /// Whether a stored record of this form would hold PHI in the clear: some PHI field is
-    /// not sealed (encrypted by the privacy layer).
-    pub fn holds_plain_phi(&self) -> bool {
-        self.fields
-            .iter()
-            .any(|f| f.sensitivity == Sensitivity::Phi && !f.handling.sealed)
-    }
-
     /// Checks the declaration: id and version fields exist with sensible kinds, names are
-    /// unique, and a PHI-bearing entity classifies every field. Run at startup by every
+    /// unique, a PII- or PHI-bearing entity classifies every field, and each PII or PHI field
+    /// is encrypted or says why not. Run at startup by every
     /// repository, so a hand-written `Entity` cannot skip what the derive enforces.
     pub fn validate(&self) -> Result<()> {
         let fail = |problem: String| Err(Error::new(crate::ErrorKind::Config, problem));
@@ -274,8 +298,7 @@ impl EntityMeta {
                 ));
             }
         }
-        self.validate_encryption()?;
-        if self.has_phi() {
+        if self.is_sensitive() {
             let unclassified: Vec<_> = self
                 .fields
                 .iter()
@@ -284,25 +307,32 @@ impl EntityMeta {
                 .collect();
             if !unclassified.is_empty() {
                 return fail(format!(
-                    "entity {} holds PHI, so every field must be classified; unclassified: {}",
+                    "entity {} holds PII or PHI, so every field must be classified; unclassified: {}",
                     self.name,
                     unclassified.join(", ")
                 ));
             }
         }
+        self.validate_encryption()?;
         Ok(())
     }
 }
 
 impl EntityMeta {
-    /// Encrypted fields must be ones the privacy layer can seal: not the id, version or a key
-    /// field (stores need those in the clear), not a vector; a blind index needs encryption.
+    /// PII and PHI fields are encrypted or say why not; encrypted fields must be ones the
+    /// privacy layer can seal: not the id, version or a key field (stores need those in the
+    /// clear), not a vector; a blind index needs encryption.
     fn validate_encryption(&self) -> Result<()> {
         for f in self.fields {
             let h = f.handling;
             let problem = if h.sealed {
                 // The stored form, checked when its entity was.
                 continue;
+            } else if h.encrypt && h.plaintext.is_some() {
+                "a field is either encrypted or stored in the clear, not both"
+            } else if f.sensitivity >= Sensitivity::Pii && !h.encrypt && h.plaintext.is_none() {
+                "PII and PHI are encrypted at rest unless the field says why not \
+                 (#[udl(plaintext = \"reason\")])"
             } else if h.blind_index.is_some() && !h.encrypt {
                 "a blind index is only for encrypted fields"
             } else if h.blind_index.is_some() && f.kind != ValueKind::Text {
@@ -314,9 +344,11 @@ impl EntityMeta {
                 || self.partition_key.contains(&f.name)
                 || self.clustering_key.contains(&f.name)
             {
-                "the id, version and key fields cannot be encrypted"
+                "the id, version and key fields cannot be encrypted; if it is sensitive, \
+                 declare why it is stored in the clear (#[udl(plaintext = \"reason\")])"
             } else if f.kind == ValueKind::Vector {
-                "vectors cannot be encrypted (similarity search needs them)"
+                "vectors cannot be encrypted (similarity search needs them); if it is \
+                 sensitive, declare it #[udl(plaintext = \"similarity search\")]"
             } else if h.blind_index.is_none()
                 && self.indexes.iter().any(|i| i.fields.contains(&f.name))
             {
@@ -367,6 +399,8 @@ mod tests {
         indexes: &[],
         partition_key: &[],
         clustering_key: &[],
+        store: None,
+        cache: CachePolicy::NONE,
     };
 
     #[test]
@@ -383,6 +417,8 @@ mod tests {
         indexes: &[],
         partition_key: &[],
         clustering_key: &[],
+        store: None,
+        cache: CachePolicy::NONE,
     };
 
     #[test]

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::store::StoreKind;
+use crate::store_kind::StoreKind;
 
 /// Result with udl's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -224,6 +224,8 @@ mod tests {
         indexes: &[],
         partition_key: &[],
         clustering_key: &[],
+        store: None,
+        cache: crate::CachePolicy::NONE,
     };
 
     #[test]

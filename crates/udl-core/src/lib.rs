@@ -4,6 +4,7 @@
 //! [`Record`]s described by an [`EntityMeta`], which is what lets encryption, masking, audit
 //! and caching be layers that behave the same on every store.
 
+mod cache_policy;
 mod capability;
 mod changes;
 mod context;
@@ -15,12 +16,15 @@ mod mask;
 mod migration;
 mod query;
 mod record;
+mod registry;
 mod repository;
 mod store;
+mod store_kind;
 mod text_enum;
 mod value;
 mod vector_bytes;
 
+pub use cache_policy::{CachePolicy, CacheTiers};
 pub use capability::{Capabilities, Capability};
 pub use changes::{Changes, ValidChanges};
 pub use context::{AccessContext, Purpose, Role};
@@ -37,8 +41,10 @@ pub use migration::{
 };
 pub use query::{Direction, Page, PageOf, Query, SortKey};
 pub use record::{OrderedValues, Record};
+pub use registry::Registry;
 pub use repository::Repository;
-pub use store::{RecordStore, StoreKind};
+pub use store::RecordStore;
+pub use store_kind::StoreKind;
 pub use value::{FieldValue, Json, Value, ValueKind};
 pub use vector_bytes::{put_vector, read_vector};
 

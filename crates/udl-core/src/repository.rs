@@ -36,10 +36,34 @@ impl<T> Clone for Repository<T> {
 }
 
 impl<T: Entity> Repository<T> {
-    /// Repository of `T` over `store`; fails if `T`'s declaration is invalid (for example a
-    /// PHI-bearing entity with an unclassified field), or if `T` has encrypted fields and
-    /// `store` would keep them in the clear (it lacks [`Capability::FieldEncryption`]).
+    /// Repository of `T` over `store`. Fails with `Config` if `T`'s declaration is invalid
+    /// (for example a PHI-bearing entity with an unclassified field), if `T` holds PII or PHI
+    /// and `store` lacks the access policy and audit ([`Capability::AccessAudit`]: take it from
+    /// `DataLayer::repository`), or if `T` has encrypted fields and `store` would keep them in
+    /// the clear (it lacks [`Capability::FieldEncryption`]).
     pub fn new(store: Arc<dyn RecordStore>) -> Result<Self> {
+        let meta = T::meta();
+        if meta.is_sensitive() && !store.capabilities().supports(Capability::AccessAudit) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "entity {} holds PII or PHI, and this {} store has no access policy or \
+                     audit; take its repository from DataLayer::repository::<{}>() (with \
+                     [privacy] configured)",
+                    meta.name,
+                    store.kind(),
+                    short_type_name::<T>()
+                ),
+            ));
+        }
+        Self::unaudited(store)
+    }
+
+    /// Repository of `T` over `store` even when `T` holds PII or PHI and `store` neither
+    /// checks the access policy nor audits: for tools that move stored data as it is (key
+    /// rotation, audit verification), never for serving requests. Declarations are still
+    /// validated and encrypted fields still need a store that seals them.
+    pub fn unaudited(store: Arc<dyn RecordStore>) -> Result<Self> {
         let meta = T::meta();
         meta.validate()?;
         if meta.has_encrypted_fields()
@@ -296,6 +320,12 @@ impl<T: Entity> Repository<T> {
         }
         Ok(())
     }
+}
+
+/// `T`'s name without its module path, for messages.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
 }
 
 /// The caller's sort, checked, with the id appended as the final tie-breaker.

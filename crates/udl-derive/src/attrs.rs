@@ -11,6 +11,12 @@ pub struct EntityAttrs {
     pub partition_key: Option<LitStr>,
     /// `clustering_key = "c, d"`.
     pub clustering_key: Option<LitStr>,
+    /// `store = "postgres"`: the `StoreKind` variant.
+    pub store: Option<&'static str>,
+    /// `cache = "none" | "l1" | "l1_l2"`: the `CacheTiers` variant.
+    pub cache: Option<&'static str>,
+    /// `cache_ttl = "10m"`, in seconds.
+    pub cache_ttl: Option<u64>,
 }
 
 /// `index(name = "...", fields = "a, b", unique)`.
@@ -27,9 +33,9 @@ pub struct FieldAttrs {
     pub version: bool,
     pub sensitivity: Option<&'static str>,
     pub encrypt: bool,
-    pub tokenize: bool,
+    /// `plaintext = "reason"`: why a PII or PHI field is stored in the clear.
+    pub plaintext: Option<LitStr>,
     pub mask: Option<&'static str>,
-    pub no_export: bool,
     /// `blind_index` or `blind_index = "exact|case_insensitive|phone"`: the rule's variant.
     pub blind_index: Option<&'static str>,
 }
@@ -41,6 +47,9 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
         indexes: Vec::new(),
         partition_key: None,
         clustering_key: None,
+        store: None,
+        cache: None,
+        cache_ttl: None,
     };
     for attr in attrs.iter().filter(|a| a.path().is_ident("udl")) {
         attr.parse_nested_meta(|meta| {
@@ -55,9 +64,31 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
                 out.partition_key = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("clustering_key") {
                 out.clustering_key = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("store") {
+                out.store = Some(choice(
+                    &meta,
+                    "store",
+                    &[
+                        ("postgres", "Postgres"),
+                        ("mongo", "Mongo"),
+                        ("scylla", "Scylla"),
+                        ("redis", "Redis"),
+                        ("memory", "Memory"),
+                    ],
+                )?);
+            } else if meta.path.is_ident("cache") {
+                out.cache = Some(choice(
+                    &meta,
+                    "cache",
+                    &[("none", "None"), ("l1", "L1"), ("l1_l2", "L1L2")],
+                )?);
+            } else if meta.path.is_ident("cache_ttl") {
+                let ttl: LitStr = meta.value()?.parse()?;
+                out.cache_ttl = Some(seconds(&ttl)?);
             } else {
                 return Err(meta.error(
-                    "expected `table = \"...\"`, `index(...)`, `partition_key = \"...\"`, \
+                    "expected `table = \"...\"`, `store = \"...\"`, `cache = \"...\"`, \
+                     `cache_ttl = \"...\"`, `index(...)`, `partition_key = \"...\"`, \
                      `clustering_key = \"...\"` or `crate = \"...\"`",
                 ));
             }
@@ -65,6 +96,53 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
         })?;
     }
     Ok(out)
+}
+
+/// The value of `key = "..."`, one of `options` (written form, variant name).
+fn choice(
+    meta: &syn::meta::ParseNestedMeta,
+    key: &str,
+    options: &[(&str, &'static str)],
+) -> syn::Result<&'static str> {
+    let given: LitStr = meta.value()?.parse()?;
+    match options
+        .iter()
+        .find(|(written, _)| given.value() == *written)
+    {
+        Some((_, variant)) => Ok(variant),
+        None => {
+            let names: Vec<String> = options.iter().map(|(w, _)| format!("\"{w}\"")).collect();
+            Err(syn::Error::new(
+                given.span(),
+                format!("{key} must be one of {}", names.join(", ")),
+            ))
+        }
+    }
+}
+
+/// `"90s"`, `"10m"`, `"2h"` or `"1d"`, in seconds.
+fn seconds(lit: &LitStr) -> syn::Result<u64> {
+    let text = lit.value();
+    let bad = || {
+        syn::Error::new(
+            lit.span(),
+            "a duration is a number and a unit: \"90s\", \"10m\", \"2h\" or \"1d\"",
+        )
+    };
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    match number.checked_mul(scale) {
+        Some(0) | None => Err(bad()),
+        Some(secs) => Ok(secs),
+    }
 }
 
 fn index_attr(meta: &syn::meta::ParseNestedMeta) -> syn::Result<IndexAttr> {
@@ -115,10 +193,22 @@ pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
                 out.version = true;
             } else if p.is_ident("encrypt") {
                 out.encrypt = true;
-            } else if p.is_ident("tokenize") {
-                out.tokenize = true;
-            } else if p.is_ident("no_export") {
-                out.no_export = true;
+            } else if p.is_ident("plaintext") {
+                let reason: LitStr = meta.value()?.parse()?;
+                if reason.value().trim().is_empty() {
+                    return Err(syn::Error::new(
+                        reason.span(),
+                        "plaintext needs the reason the field is stored in the clear",
+                    ));
+                }
+                out.plaintext = Some(reason);
+            } else if p.is_ident("tokenize") || p.is_ident("no_export") {
+                // Accepting a handling that nothing carries out would promise what udl does
+                // not do: these get their meaning with change events and exports.
+                return Err(meta.error(
+                    "`tokenize` and `no_export` are not implemented yet (they arrive with change \
+                     events and exports); remove them, or reach the token vault directly",
+                ));
             } else if p.is_ident("blind_index") {
                 out.blind_index =
                     Some(if meta.input.peek(syn::Token![=]) {
@@ -152,11 +242,25 @@ pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
             } else {
                 return Err(meta.error(
                     "unknown udl field option; expected id, version, public, internal, pii, \
-                     phi, encrypt, blind_index, tokenize, mask = \"...\" or no_export",
+                     phi, encrypt, plaintext = \"...\", blind_index or mask = \"...\"",
                 ));
             }
             Ok(())
         })?;
+    }
+    if let Some(reason) = &out.plaintext {
+        if out.encrypt {
+            return Err(syn::Error::new(
+                reason.span(),
+                "a field is either `encrypt` or `plaintext = \"...\"`, not both",
+            ));
+        }
+        if !matches!(out.sensitivity, Some("pii") | Some("phi")) {
+            return Err(syn::Error::new(
+                reason.span(),
+                "`plaintext` is for PII and PHI fields (others are stored as they are)",
+            ));
+        }
     }
     Ok(out)
 }

@@ -36,7 +36,7 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
     let krate = attrs
         .krate
         .map(|p| quote!(#p))
-        .unwrap_or_else(|| quote!(::udl_core));
+        .unwrap_or_else(|| quote!(::udl));
 
     let fields = named
         .named
@@ -50,7 +50,7 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
         })
         .collect::<syn::Result<Vec<_>>>()?;
 
-    check_phi_classification(&fields)?;
+    check_classification(&fields)?;
     let id = single(&fields, name, "id", |a| a.id)?
         .ok_or_else(|| syn::Error::new_spanned(name, "one field needs #[udl(id)]"))?;
     let version = single(&fields, name, "version", |a| a.version)?;
@@ -104,6 +104,21 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
     };
     let partition_key = key_fields(&attrs.partition_key)?;
     let clustering_key = key_fields(&attrs.clustering_key)?;
+    check_sensitive_keys(&fields, &partition_key, &clustering_key)?;
+    let store = match attrs.store {
+        Some(variant) => {
+            let variant = format_ident!("{}", variant);
+            quote!(::core::option::Option::Some(#krate::StoreKind::#variant))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let cache_tiers = format_ident!("{}", attrs.cache.unwrap_or("None"));
+    let cache_ttl = match attrs.cache_ttl {
+        Some(secs) => {
+            quote!(::core::option::Option::Some(::core::time::Duration::from_secs(#secs)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let to_record = fields.iter().map(|f| {
         let ident = f.ident;
         let n = ident.to_string();
@@ -147,6 +162,11 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
                     indexes: &[#(#indexes),*],
                     partition_key: &[#(#partition_key),*],
                     clustering_key: &[#(#clustering_key),*],
+                    store: #store,
+                    cache: #krate::CachePolicy {
+                        tiers: #krate::CacheTiers::#cache_tiers,
+                        ttl: #cache_ttl,
+                    },
                 };
                 &META
             }
@@ -190,8 +210,9 @@ fn field_meta(krate: &TokenStream, f: &Field) -> TokenStream {
         meta = quote!(#meta.classified(#krate::Sensitivity::#variant));
     }
     let a = &f.attrs;
-    if a.encrypt || a.tokenize || a.mask.is_some() || a.no_export || a.blind_index.is_some() {
-        let (encrypt, tokenize, no_export) = (a.encrypt, a.tokenize, a.no_export);
+    // Sensitive means sealed unless the field says why not.
+    let encrypt = a.encrypt || (is_sensitive(a) && a.plaintext.is_none());
+    if encrypt || a.plaintext.is_some() || a.mask.is_some() || a.blind_index.is_some() {
         let option = |path: TokenStream, variant: Option<&str>| match variant {
             Some(v) => {
                 let v = format_ident!("{}", v);
@@ -201,11 +222,16 @@ fn field_meta(krate: &TokenStream, f: &Field) -> TokenStream {
         };
         let mask = option(quote!(MaskRule), a.mask);
         let blind_index = option(quote!(BlindIndexRule), a.blind_index);
+        let plaintext = match &a.plaintext {
+            Some(reason) => quote!(::core::option::Option::Some(#reason)),
+            None => quote!(::core::option::Option::None),
+        };
         meta = quote!(#meta.handled(#krate::Handling {
             encrypt: #encrypt,
-            tokenize: #tokenize,
+            plaintext: #plaintext,
+            tokenize: false,
             mask: #mask,
-            drop_from_export: #no_export,
+            drop_from_export: false,
             blind_index: #blind_index,
             sealed: false,
         }));
@@ -213,9 +239,13 @@ fn field_meta(krate: &TokenStream, f: &Field) -> TokenStream {
     meta
 }
 
-/// A PHI-bearing entity must classify every field: refuse to compile otherwise.
-fn check_phi_classification(fields: &[Field]) -> syn::Result<()> {
-    if !fields.iter().any(|f| f.attrs.sensitivity == Some("phi")) {
+fn is_sensitive(attrs: &FieldAttrs) -> bool {
+    matches!(attrs.sensitivity, Some("pii") | Some("phi"))
+}
+
+/// A PII- or PHI-bearing entity must classify every field: refuse to compile otherwise.
+fn check_classification(fields: &[Field]) -> syn::Result<()> {
+    if !fields.iter().any(|f| is_sensitive(&f.attrs)) {
         return Ok(());
     }
     let mut errors = fields
@@ -224,10 +254,42 @@ fn check_phi_classification(fields: &[Field]) -> syn::Result<()> {
         .map(|f| {
             syn::Error::new_spanned(
                 f.ident,
-                "this entity holds PHI, so every field must be classified: add one of \
+                "this entity holds PII or PHI, so every field must be classified: add one of \
                  #[udl(public)], #[udl(internal)], #[udl(pii)], #[udl(phi)]",
             )
         });
+    combined(&mut errors)
+}
+
+/// The id, version and key fields cannot be encrypted (stores look records up by them): a
+/// sensitive one must say why it is stored in the clear.
+fn check_sensitive_keys(
+    fields: &[Field],
+    partition_key: &[String],
+    clustering_key: &[String],
+) -> syn::Result<()> {
+    let mut errors = fields
+        .iter()
+        .filter(|f| {
+            let name = f.ident.to_string();
+            (f.attrs.id
+                || f.attrs.version
+                || partition_key.contains(&name)
+                || clustering_key.contains(&name))
+                && is_sensitive(&f.attrs)
+                && f.attrs.plaintext.is_none()
+        })
+        .map(|f| {
+            syn::Error::new_spanned(
+                f.ident,
+                "PII and PHI are encrypted at rest, but the id, version and key fields cannot \
+                 be: declare why this one is stored in the clear, #[udl(plaintext = \"...\")]",
+            )
+        });
+    combined(&mut errors)
+}
+
+fn combined(errors: &mut impl Iterator<Item = syn::Error>) -> syn::Result<()> {
     match errors.next() {
         None => Ok(()),
         Some(mut first) => {

@@ -3,16 +3,19 @@
 //!
 //! ```text
 //! #[derive(Entity)]
-//! #[udl(table = "users")]
+//! #[udl(table = "users", store = "postgres", cache = "l1_l2", cache_ttl = "10m")]
 //! struct User {
 //!     #[udl(id, internal)]          id: Uuid,
-//!     #[udl(pii, encrypt, blind_index = "case_insensitive", mask = "email_domain")]
-//!     email: String,
+//!     #[udl(pii, blind_index = "case_insensitive", mask = "email_domain")]
+//!     email: String,                // sealed at rest: every PII and PHI field is
+//!     #[udl(phi, plaintext = "similarity search")]
+//!     embedding: Vec<f32>,          // ... unless it says why not
 //!     #[udl(version, internal)]     version: i64,
 //! }
 //! ```
-//! A struct with any `phi` field must classify every field (`public`, `internal`, `pii`,
-//! `phi`), or it does not compile.
+//! A struct with any `pii` or `phi` field must classify every field (`public`, `internal`,
+//! `pii`, `phi`), or it does not compile. The generated code names the `udl` facade; crates
+//! below it say `#[udl(crate = "udl_core")]`.
 
 mod attrs;
 mod expand;

@@ -221,6 +221,8 @@ mod tests {
         indexes: &[],
         partition_key: &[],
         clustering_key: &[],
+        store: None,
+        cache: udl_core::CachePolicy::NONE,
     };
 
     #[test]

@@ -79,9 +79,16 @@ impl MongoStore {
         self.records.clone()
     }
 
-    /// A typed repository of `T`.
+    /// A typed repository of `T`, which must hold no PII or PHI (those are reached through
+    /// `DataLayer::repository`, behind the access policy and audit).
     pub fn repository<T: Entity>(&self) -> Result<Repository<T>> {
         Repository::new(self.records())
+    }
+
+    /// A typed repository of `T` with no access policy or audit even when `T` holds PII or
+    /// PHI: for tools and tests that read stored data as it is, never for serving requests.
+    pub fn unaudited_repository<T: Entity>(&self) -> Result<Repository<T>> {
+        Repository::unaudited(self.records())
     }
 
     /// A real round-trip (`ping`) within `timeout`; returns its latency.

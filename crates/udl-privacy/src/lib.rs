@@ -35,7 +35,7 @@ pub use encrypted_store::EncryptedStore;
 pub use field_keys::FieldKeys;
 pub use key_store::{load_keys, rotate, KeyPurpose};
 pub use keys::{DataKey, KeyProvider, KeyVersion, LocalKeyRing, WrappedKey};
-pub use legacy::{count_plaintext_emails, seal_plaintext_emails};
+pub use legacy::{count_plaintext, plaintext_columns, seal_plaintext, PlaintextColumn};
 pub use mask::Masker;
 pub use rotation::{reencrypt, resealer, Reencrypted};
 pub use stored_form::{blind_index_name, stored_form};

@@ -17,10 +17,17 @@ pub fn to_bytes(value: &Value) -> Result<Vec<u8>> {
         Value::Date(d) => d.num_days_from_ce().to_be_bytes().to_vec(),
         Value::Json(j) => serde_json::to_vec(j)
             .map_err(|_| Error::new(ErrorKind::Internal, "a JSON value did not serialise"))?,
-        Value::Null | Value::Vector(_) => {
+        // Fields never seal vectors (similarity search needs them), but the change history
+        // seals every PHI value, an embedding included.
+        Value::Vector(v) => {
+            let mut out = Vec::with_capacity(v.len() * 4);
+            udl_core::put_vector(&mut out, v);
+            out
+        }
+        Value::Null => {
             return Err(Error::new(
                 ErrorKind::Internal,
-                "null and vector values are never encrypted",
+                "null values are never encrypted",
             ))
         }
     })
@@ -66,7 +73,7 @@ pub fn from_bytes(kind: ValueKind, bytes: Vec<u8>) -> Result<Value> {
                 .ok_or_else(undecodable)?,
         ),
         ValueKind::Json => Value::Json(serde_json::from_slice(&bytes).map_err(|_| undecodable())?),
-        ValueKind::Vector => return Err(undecodable()),
+        ValueKind::Vector => Value::Vector(udl_core::read_vector(&bytes).ok_or_else(undecodable)?),
     })
 }
 

@@ -137,6 +137,8 @@ mod tests {
         }],
         partition_key: &[],
         clustering_key: &[],
+        store: None,
+        cache: udl_core::CachePolicy::NONE,
     };
 
     #[test]
@@ -149,8 +151,8 @@ mod tests {
         assert!(email.handling.sealed);
         assert!(form.field("notes").unwrap().nullable);
         assert_eq!(form.indexes[0].fields, ["email_bidx"]);
-        assert!(!form.holds_plain_phi());
-        assert!(PATIENTS.holds_plain_phi());
+        assert!(!form.holds_unsealed_sensitive());
+        assert!(PATIENTS.holds_unsealed_sensitive());
         assert!(std::ptr::eq(form, stored_form(&PATIENTS).unwrap()));
     }
 
@@ -162,6 +164,8 @@ mod tests {
         indexes: &[],
         partition_key: &[],
         clustering_key: &[],
+        store: None,
+        cache: udl_core::CachePolicy::NONE,
     };
 
     #[test]
@@ -180,6 +184,8 @@ mod tests {
         indexes: &[],
         partition_key: &[],
         clustering_key: &[],
+        store: None,
+        cache: udl_core::CachePolicy::NONE,
     };
 
     #[test]

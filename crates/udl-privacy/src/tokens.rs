@@ -2,55 +2,46 @@
 //! (a patient id in analytics). A token is a keyed HMAC of the kind and value, so the same value
 //! always gets the same token and nothing about the value can be read from it; the original is
 //! kept in PostgreSQL (`udl_token_vault`) encrypted and bound to its token. Detokenizing needs
-//! an `AccessContext` whose role and purpose the vault allows, and every attempt, allowed or
+//! an `AccessContext` whose role and purpose the access policy allows, and every attempt, allowed or
 //! denied, is recorded in the PHI access log (fail closed: the value is returned only once its
 //! entry is durable).
 
 use std::sync::Arc;
 
-use udl_core::{AccessContext, BlindIndexRule, Error, ErrorKind, Purpose, Result, Role, StoreKind};
+use udl_core::{AccessContext, BlindIndexRule, Error, ErrorKind, Result, StoreKind};
 use udl_postgres::models::AccessOutcome;
 use udl_postgres::PgStore;
 
 use crate::audit::{new_entry, AuditWriter};
 use crate::cipher::FieldPlace;
 use crate::field_keys::FieldKeys;
+use crate::policy::{ConsentPolicy, Decision};
 
 const TABLE: &str = "udl_token_vault";
 const PREFIX: &str = "tok_";
-
-/// Role and purpose pairs allowed to detokenize by default: clinicians treating (or in an
-/// emergency), patients asking for their own data, and platform jobs.
-pub const DEFAULT_DETOKENIZERS: &[(Role, Purpose)] = &[
-    (Role::Clinician, Purpose::Treatment),
-    (Role::Clinician, Purpose::Emergency),
-    (Role::Patient, Purpose::PatientRequest),
-    (Role::Service, Purpose::System),
-];
 
 /// Makes tokens and, for allowed callers, turns them back into values.
 pub struct TokenVault {
     pg: PgStore,
     keys: Arc<FieldKeys>,
     audit: Arc<AuditWriter>,
-    allowed: Vec<(Role, Purpose)>,
+    policy: Arc<ConsentPolicy>,
 }
 
 impl TokenVault {
-    /// A vault in `pg`, allowing [`DEFAULT_DETOKENIZERS`].
-    pub fn new(pg: PgStore, keys: Arc<FieldKeys>, audit: Arc<AuditWriter>) -> Self {
+    /// A vault in `pg`, detokenizing for whom `policy` allows and recording it with `audit`.
+    pub fn new(
+        pg: PgStore,
+        keys: Arc<FieldKeys>,
+        audit: Arc<AuditWriter>,
+        policy: Arc<ConsentPolicy>,
+    ) -> Self {
         TokenVault {
             pg,
             keys,
             audit,
-            allowed: DEFAULT_DETOKENIZERS.to_vec(),
+            policy,
         }
-    }
-
-    /// The same vault, allowing exactly these role and purpose pairs to detokenize.
-    pub fn allowing(mut self, allowed: &[(Role, Purpose)]) -> Self {
-        self.allowed = allowed.to_vec();
-        self
     }
 
     fn place<'a>(kind: &'a str, token: &'a str) -> FieldPlace<'a> {
@@ -91,13 +82,13 @@ impl TokenVault {
     pub async fn detokenize(&self, ctx: &AccessContext, token: &str) -> Result<String> {
         let mut entry = new_entry(ctx, TABLE, "detokenize", AccessOutcome::Allowed);
         entry.record_ids = serde_json::json!([token]);
-        if !self.allowed.contains(&(ctx.role(), ctx.purpose())) {
+        if let Decision::Denied(reason) = self.policy.may_detokenize(ctx) {
             entry.outcome = AccessOutcome::Denied;
             self.audit.append(entry).await?;
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 format!(
-                    "role {} may not detokenize for purpose {}",
+                    "role {} for purpose {}: {reason}",
                     ctx.role().as_str(),
                     ctx.purpose().as_str()
                 ),

@@ -199,7 +199,7 @@ impl ResilientStore {
     async fn observed<T>(
         &self,
         operation: &'static str,
-        entity: &'static EntityMeta,
+        entity: &'static str,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         let started = Instant::now();
@@ -207,7 +207,7 @@ impl ResilientStore {
             "udl.store",
             store = self.inner.kind().name(),
             operation,
-            entity = entity.name,
+            entity,
             outcome = tracing::field::Empty,
         );
         let outcome = call.instrument(span.clone()).await;
@@ -240,10 +240,10 @@ impl ResilientStore {
     {
         if ctx.idempotency_key().is_some() {
             return self
-                .retried(operation, entity, || call(input.clone()))
+                .retried(operation, entity.name, || call(input.clone()))
                 .await;
         }
-        self.observed(operation, entity, async {
+        self.observed(operation, entity.name, async {
             let _slot = self.slot(operation).await?;
             self.budget.record_request();
             self.attempt(operation, call(input)).await
@@ -251,11 +251,27 @@ impl ResilientStore {
         .await
     }
 
+    /// A read on this store that the record operations cannot express (the access policy's
+    /// look-ups, say), under the same bulkhead, breaker, timeout and retries as a `get`:
+    /// `operation` and `subject` name it in spans and metrics.
+    pub async fn read<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        subject: &'static str,
+        call: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.retried(operation, subject, call).await
+    }
+
     /// A read: attempted again after temporary errors, with backoff, within the budget.
     async fn retried<T, F, Fut>(
         &self,
         operation: &'static str,
-        entity: &'static EntityMeta,
+        entity: &'static str,
         call: F,
     ) -> Result<T>
     where
@@ -323,7 +339,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        self.retried("get", entity, || self.inner.fetch(ctx, entity, id))
+        self.retried("get", entity.name, || self.inner.fetch(ctx, entity, id))
             .await
     }
 
@@ -358,7 +374,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         query: &Query,
     ) -> Result<Vec<Record>> {
-        self.retried("list", entity, || self.inner.list(ctx, entity, query))
+        self.retried("list", entity.name, || self.inner.list(ctx, entity, query))
             .await
     }
 
@@ -368,8 +384,10 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         filter: &Filter,
     ) -> Result<u64> {
-        self.retried("count", entity, || self.inner.count(ctx, entity, filter))
-            .await
+        self.retried("count", entity.name, || {
+            self.inner.count(ctx, entity, filter)
+        })
+        .await
     }
 
     async fn exists(
@@ -378,7 +396,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        self.retried("exists", entity, || self.inner.exists(ctx, entity, id))
+        self.retried("exists", entity.name, || self.inner.exists(ctx, entity, id))
             .await
     }
 
@@ -404,7 +422,7 @@ impl RecordStore for ResilientStore {
         k: usize,
         prefilter: &Filter,
     ) -> Result<Vec<(Record, f32)>> {
-        self.retried("nearest", entity, || {
+        self.retried("nearest", entity.name, || {
             self.inner.nearest(ctx, entity, field, vector, k, prefilter)
         })
         .await

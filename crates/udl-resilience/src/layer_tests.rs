@@ -100,6 +100,8 @@ static ENTITY: EntityMeta = EntityMeta {
     indexes: &[],
     partition_key: &[],
     clustering_key: &[],
+    store: None,
+    cache: udl_core::CachePolicy::NONE,
 };
 
 fn ctx() -> AccessContext {

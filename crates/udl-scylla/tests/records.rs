@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 /// A setting read and written by id.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "flag_settings")]
+#[udl(crate = "udl_core", table = "flag_settings")]
 struct FlagSetting {
     #[udl(id, internal)]
     id: Uuid,
@@ -34,6 +34,7 @@ struct FlagSetting {
 /// A device reading, read by (device, day) and ordered by time.
 #[derive(Entity, Clone, PartialEq)]
 #[udl(
+    crate = "udl_core",
     table = "device_readings",
     partition_key = "device_id, day",
     clustering_key = "at, id"

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use udl_config::{ResilienceSettings, UdlConfig};
-use udl_core::{Entity, Error, ErrorKind, RecordStore, Repository, Result, StoreKind};
+use udl_core::{
+    Entity, EntityMeta, Error, ErrorKind, RecordStore, Registry, Repository, Result, StoreKind,
+};
 use udl_metrics::Metrics;
 use udl_resilience::{ResilienceConfig, ResilientStore};
 
@@ -28,6 +30,12 @@ pub struct DataLayer {
     /// audits.
     #[cfg(feature = "privacy")]
     privacy: Option<crate::privacy_setup::Privacy>,
+    /// Each layered store behind the tiered cache, when Redis is configured: used for the
+    /// entities that declare a cache.
+    #[cfg(feature = "cache")]
+    cached: Vec<(StoreKind, Arc<udl_cache::CachedStore>)>,
+    /// Every entity this process uses.
+    registry: Registry,
 }
 
 /// How often pool sizes are sampled for the resize log and the pool gauges.
@@ -89,6 +97,9 @@ impl DataLayer {
             spool: None,
             #[cfg(feature = "privacy")]
             privacy: None,
+            #[cfg(feature = "cache")]
+            cached: Vec::new(),
+            registry: Registry::new(),
         };
         #[cfg(feature = "scylla")]
         if let (Some(store), Some(dir)) = (
@@ -107,7 +118,14 @@ impl DataLayer {
         }
         #[cfg(feature = "privacy")]
         if let (Some(store), Some(privacy)) = (&data.postgres, &config.privacy) {
-            data.privacy = Some(crate::privacy_setup::Privacy::start(store, privacy).await?);
+            let layered = data
+                .layered
+                .iter()
+                .find(|(kind, _)| *kind == StoreKind::Postgres)
+                .map(|(_, layered)| Arc::clone(layered))
+                .ok_or_else(|| not_configured(StoreKind::Postgres))?;
+            data.privacy =
+                Some(crate::privacy_setup::Privacy::start(store, layered, privacy).await?);
         }
         #[cfg(feature = "mongo")]
         if let (Some(store), Some(c)) = (&data.mongo, &config.mongo) {
@@ -119,7 +137,57 @@ impl DataLayer {
             let records = store.records();
             data.layer(records, &c.resilience);
         }
+        #[cfg(feature = "cache")]
+        if let Some(redis) = &data.redis {
+            for (kind, layered) in &data.layered {
+                let layered = Arc::clone(layered) as Arc<dyn RecordStore>;
+                let cached = udl_cache::CachedStore::new(
+                    layered,
+                    redis.clone(),
+                    udl_cache::CacheConfig::default(),
+                )
+                .await?;
+                data.cached.push((*kind, cached));
+            }
+        }
+        data.register_platform_models(config)?;
         Ok(data)
+    }
+
+    /// The platform's own models of every configured store.
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mongo", feature = "scylla")),
+        allow(unused_variables)
+    )]
+    fn register_platform_models(&self, config: &UdlConfig) -> Result<()> {
+        let mut models = Vec::new();
+        #[cfg(feature = "postgres")]
+        if config.postgres.is_some() {
+            models.extend(udl_postgres::models::entities());
+        }
+        #[cfg(feature = "mongo")]
+        if config.mongo.is_some() {
+            models.extend(udl_mongo::models::entities());
+        }
+        #[cfg(feature = "scylla")]
+        if config.scylla.is_some() {
+            models.extend(udl_scylla::models::entities());
+        }
+        models
+            .into_iter()
+            .try_for_each(|entity| self.registry.register(entity))
+    }
+
+    /// Every entity this process uses: the platform's models of the configured stores, those
+    /// registered with [`DataLayer::register`], and every entity a repository was taken for.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Adds `T` to the registry (validating its declaration), so that whatever walks every
+    /// entity (migrations, change capture, the gateway) knows it before a repository is taken.
+    pub fn register<T: Entity>(&self) -> Result<()> {
+        self.registry.register(T::meta())
     }
 
     /// The metrics every layer of this data layer reports to.
@@ -149,14 +217,25 @@ impl DataLayer {
         Ok(&self.privacy("the token vault")?.vault)
     }
 
-    /// The record store of `store` behind its resilience layer, below the privacy layers:
-    /// for tools that move stored data as it is (use [`DataLayer::repository`] for entities).
-    pub fn records(&self, store: StoreKind) -> Result<Arc<dyn RecordStore>> {
+    /// The record store of `store` behind its resilience layer, with no access policy, audit,
+    /// encryption or cache: for tools that move stored data as it is (key rotation, migrations).
+    /// Serve requests through [`DataLayer::repository`].
+    pub fn unaudited_records(&self, store: StoreKind) -> Result<Arc<dyn RecordStore>> {
         self.layered
             .iter()
             .find(|(kind, _)| *kind == store)
             .map(|(_, records)| Arc::clone(records) as Arc<dyn RecordStore>)
             .ok_or_else(|| not_configured(store))
+    }
+
+    /// The tiered cache over `store` (its statistics and invalidations), when Redis is
+    /// configured; entities that declare a cache pass through it.
+    #[cfg(feature = "cache")]
+    pub fn cache(&self, store: StoreKind) -> Option<Arc<udl_cache::CachedStore>> {
+        self.cached
+            .iter()
+            .find(|(kind, _)| *kind == store)
+            .map(|(_, cached)| Arc::clone(cached))
     }
 
     /// Where each layered store's circuit breaker stands.
@@ -167,30 +246,83 @@ impl DataLayer {
             .collect()
     }
 
-    /// A repository of `T` on `store`, behind the privacy layers (when `[privacy]` is
-    /// configured: audit, then encryption) and the store's resilience layer. An entity with encrypted fields is refused
-    /// without `[privacy]`, so it is never stored in the clear.
-    pub fn repository<T: Entity>(&self, store: StoreKind) -> Result<Repository<T>> {
-        Repository::new(self.protect(T::meta(), self.records(store)?)?)
+    /// The repository of `T` in the store it declares (`#[udl(store = "...")]`), with its
+    /// whole stack, always in this order: access policy and audit, field encryption (both when
+    /// `[privacy]` is configured), the tiered cache (only when `T` declares one and Redis is
+    /// configured), the store's resilience layer, the store. An entity holding PII or PHI is
+    /// refused (`Config`) without `[privacy]`; so is one that declares no store (use
+    /// [`DataLayer::repository_in`]).
+    pub fn repository<T: Entity>(&self) -> Result<Repository<T>> {
+        let meta = T::meta();
+        let store = meta.store.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                format!(
+                    "entity {} declares no store: add #[udl(store = \"postgres\")] (or mongo, \
+                     scylla), or use DataLayer::repository_in",
+                    meta.name
+                ),
+            )
+        })?;
+        self.repository_in(store)
     }
 
-    /// `inner` behind the privacy layers, for entity `entity`; use it to put them above a
-    /// cache (`udl::cache::CachedStore`) so that Redis holds only what they let through.
-    pub fn protect(
+    /// The repository of `T` in `store`, with the same stack as [`DataLayer::repository`]: for
+    /// entities that declare no store (generic ones placed by the caller). An entity that
+    /// declares another store is refused.
+    pub fn repository_in<T: Entity>(&self, store: StoreKind) -> Result<Repository<T>> {
+        let meta = T::meta();
+        if meta.store.is_some_and(|declared| declared != store) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("entity {} lives in another store than {store}", meta.name),
+            )
+            .with_store(store));
+        }
+        self.registry.register(meta)?;
+        Repository::new(self.stack(meta, store)?)
+    }
+
+    /// `entity`'s stack over `store`, from the privacy layers down.
+    fn stack(&self, entity: &'static EntityMeta, store: StoreKind) -> Result<Arc<dyn RecordStore>> {
+        self.protect(entity, self.cached_or_layered(entity, store)?)
+    }
+
+    /// `store` behind its resilience layer, and the cache above it when `entity` declares one
+    /// and Redis is configured.
+    fn cached_or_layered(
         &self,
-        entity: &'static udl_core::EntityMeta,
+        entity: &'static EntityMeta,
+        store: StoreKind,
+    ) -> Result<Arc<dyn RecordStore>> {
+        #[cfg(feature = "cache")]
+        if entity.cache.is_cached() {
+            if let Some((_, cached)) = self.cached.iter().find(|(kind, _)| *kind == store) {
+                return Ok(Arc::clone(cached) as Arc<dyn RecordStore>);
+            }
+        }
+        #[cfg(not(feature = "cache"))]
+        let _ = entity;
+        self.unaudited_records(store)
+    }
+
+    /// `inner` behind the privacy layers for `entity`; without `[privacy]`, `inner` itself for
+    /// an entity that holds no PII or PHI and a `Config` error for one that does.
+    pub(crate) fn protect(
+        &self,
+        entity: &'static EntityMeta,
         inner: Arc<dyn RecordStore>,
     ) -> Result<Arc<dyn RecordStore>> {
         #[cfg(feature = "privacy")]
         if let Some(privacy) = &self.privacy {
             return Ok(privacy.protect(inner));
         }
-        if entity.has_encrypted_fields() {
+        if entity.is_sensitive() || entity.has_encrypted_fields() {
             return Err(Error::new(
                 ErrorKind::Config,
                 format!(
-                    "entity {} has encrypted fields; configure [privacy] (privacy.key_ring_file) \
-                     to store it",
+                    "entity {} holds PII or PHI; configure [privacy] (privacy.key_ring_file) \
+                     to reach it: it is then encrypted, access-checked and audited",
                     entity.name
                 ),
             ));
@@ -239,9 +371,9 @@ impl DataLayer {
     #[cfg(feature = "scylla")]
     pub fn chat_archive(&self) -> Result<udl_scylla::models::ChatArchive> {
         use udl_core::Entity as _;
-        let records = self.protect(
+        let records = self.stack(
             udl_scylla::models::ArchivedMessage::meta(),
-            self.records(StoreKind::Scylla)?,
+            StoreKind::Scylla,
         )?;
         udl_scylla::models::ChatArchive::new(self.scylla()?, records)
     }

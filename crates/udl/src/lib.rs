@@ -7,7 +7,7 @@
 //! use udl::Entity;
 //!
 //! #[derive(Entity, Clone, PartialEq)]
-//! #[udl(table = "notes", crate = "udl")]
+//! #[udl(table = "notes")]
 //! struct Note {
 //!     #[udl(id, internal)]
 //!     id: uuid::Uuid,
@@ -25,7 +25,7 @@
 //! use udl::Entity;
 //!
 //! #[derive(Entity)]
-//! #[udl(table = "notes", crate = "udl")]
+//! #[udl(table = "notes")]
 //! struct Note {
 //!     #[udl(id, internal)]
 //!     id: uuid::Uuid,
@@ -41,8 +41,12 @@ pub mod health;
 mod privacy_setup;
 #[cfg(feature = "scylla")]
 mod spool;
+#[cfg(feature = "postgres")]
+mod transaction;
 
 pub use data_layer::DataLayer;
+#[cfg(feature = "postgres")]
+pub use transaction::Transaction;
 #[cfg(feature = "cache")]
 pub use udl_cache as cache;
 pub use udl_config as config;

@@ -10,6 +10,7 @@ use udl_privacy::history::ChangeHistory;
 use udl_privacy::policy::ConsentPolicy;
 use udl_privacy::tokens::TokenVault;
 use udl_privacy::{EncryptedStore, FieldKeys, LocalKeyRing};
+use udl_resilience::ResilientStore;
 
 /// What every protected store shares: the field keys, the audit writer, the access policy, the
 /// change history and the token vault.
@@ -44,18 +45,25 @@ fn refresh_periodically(keys: std::sync::Weak<FieldKeys>) {
 
 impl Privacy {
     /// Loads the field keys kept in `pg` (unwrapped by the configured key ring), starts the
-    /// audit writer on `pg`, and reads the access policy from it and keeps the history there.
-    pub async fn start(pg: &PgStore, config: &PrivacyConfig) -> Result<Self> {
+    /// audit writer on `pg`, and reads the access policy from it (through `postgres`, its
+    /// resilience layer) and keeps the history there.
+    pub async fn start(
+        pg: &PgStore,
+        postgres: Arc<ResilientStore>,
+        config: &PrivacyConfig,
+    ) -> Result<Self> {
         let ring = Arc::new(LocalKeyRing::parse(config.key_ring.expose())?);
         let keys = Arc::new(FieldKeys::load(pg, ring).await?);
         refresh_periodically(Arc::downgrade(&keys));
         let audit = Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout));
-        let policy = Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl));
+        let policy =
+            Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl).through(postgres));
         Ok(Privacy {
             vault: Arc::new(TokenVault::new(
                 pg.clone(),
                 Arc::clone(&keys),
                 Arc::clone(&audit),
+                Arc::clone(&policy),
             )),
             history: Arc::new(
                 ChangeHistory::new(pg.clone(), Arc::clone(&keys))
@@ -72,8 +80,7 @@ impl Privacy {
     pub fn protect(&self, inner: Arc<dyn RecordStore>) -> Arc<dyn RecordStore> {
         let encrypted = Arc::new(EncryptedStore::new(inner, Arc::clone(&self.keys)));
         Arc::new(
-            AuditedStore::new(encrypted, Arc::clone(&self.audit))
-                .with_policy(Arc::clone(&self.policy))
+            AuditedStore::new(encrypted, Arc::clone(&self.audit), Arc::clone(&self.policy))
                 .with_history(Arc::clone(&self.history)),
         )
     }

@@ -17,7 +17,7 @@ async fn last_entry(w: &World) -> PhiAccessLogEntry {
         .data
         .postgres()
         .unwrap()
-        .repository::<PhiAccessLogEntry>()
+        .unaudited_repository::<PhiAccessLogEntry>()
         .unwrap();
     let newest = log
         .list(
@@ -61,7 +61,7 @@ async fn consent(
         revoked_at: None,
         version: 1,
     };
-    let consents = w.data.postgres().unwrap().repository().unwrap();
+    let consents = w.data.repository::<ConsentRecord>().unwrap();
     consents.create(&ctx(), record).await.unwrap()
 }
 
@@ -112,12 +112,7 @@ async fn relationships_and_consents_decide_and_break_glass_is_flagged() {
     )
     .await;
     assert!(repo.get(&asks(), &p.id).await.unwrap().is_some());
-    let consents = w
-        .data
-        .postgres()
-        .unwrap()
-        .repository::<ConsentRecord>()
-        .unwrap();
+    let consents = w.data.repository::<ConsentRecord>().unwrap();
     let revoke = Changes::new().set("revoked_at", chrono::Utc::now());
     consents.update(&ctx(), &given, revoke).await.unwrap();
     assert_denied(&w, &repo, &asks(), p.id).await;

@@ -91,7 +91,9 @@ async fn every_change_to_a_phi_field_keeps_who_when_before_and_after() {
             .fetch_one(pg.pool())
             .await
             .unwrap();
-    assert_eq!(rows.matches("\"field\":").count(), 15);
+    // The profiles' 15 changes, and the care relationship's patient and kind (PHI, set when the
+    // relationship was created).
+    assert_eq!(rows.matches("\"field\":").count(), 17);
     assert!(!rows.contains(&canary), "the history holds ciphertext only");
     let err = sqlx::query("DELETE FROM phi_change_history")
         .execute(pg.pool())

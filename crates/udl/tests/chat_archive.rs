@@ -128,11 +128,14 @@ async fn without_privacy_the_archive_is_refused_rather_than_kept_in_the_clear() 
     assert_eq!(err.kind(), udl::ErrorKind::Config, "{err}");
     let err = udl::scylla::models::ChatArchive::new(
         w.data.scylla().unwrap(),
-        w.data.records(udl::StoreKind::Scylla).unwrap(),
+        w.data.unaudited_records(udl::StoreKind::Scylla).unwrap(),
     )
     .err()
-    .expect("a store that does not seal is refused");
+    .expect("a store without the privacy layers is refused");
     assert_eq!(err.kind(), udl::ErrorKind::Config, "{err}");
-    assert!(err.to_string().contains("in the clear"), "{err}");
+    assert!(
+        err.to_string().contains("no access policy or audit"),
+        "{err}"
+    );
     w.finish().await;
 }

@@ -24,13 +24,13 @@ async fn repositories_come_behind_each_stores_resilience_layer() {
         Err(e) => servers::unreachable("FerretDB", &servers::mongo_url(), &e),
     };
     let ctx = AccessContext::new("data-layer-test", Role::Service, Purpose::Operations).unwrap();
-    let notes = data.repository::<Note>(StoreKind::Mongo).unwrap();
+    let notes = data.repository_in::<Note>(StoreKind::Mongo).unwrap();
     let n = note(1);
     notes.create(&ctx, n.clone()).await.unwrap();
     assert!(notes.get(&ctx, &n.id).await.unwrap() == Some(n));
 
     let err = data
-        .records(StoreKind::Postgres)
+        .unaudited_records(StoreKind::Postgres)
         .err()
         .expect("not configured");
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -95,8 +95,8 @@ async fn with_mongo_down_documents_fail_fast_and_postgres_keeps_working() {
     .await
     .unwrap();
     let ctx = AccessContext::new("data-layer-test", Role::Service, Purpose::Operations).unwrap();
-    let documents = data.repository::<Note>(StoreKind::Mongo).unwrap();
-    let rows = data.repository::<Note>(StoreKind::Postgres).unwrap();
+    let documents = data.repository_in::<Note>(StoreKind::Mongo).unwrap();
+    let rows = data.repository_in::<Note>(StoreKind::Postgres).unwrap();
     let doc = note(1);
     documents.create(&ctx, doc.clone()).await.unwrap();
 

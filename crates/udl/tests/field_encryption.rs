@@ -97,52 +97,6 @@ async fn encrypted_entities_round_trip_and_are_found_by_blind_index_on_every_sto
     w.finish().await;
 }
 
-/// Every value of every string, hash, list, set and sorted set under the test's prefix.
-async fn redis_contents(w: &World) -> Vec<u8> {
-    let mut redis = w.data.redis().unwrap().connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", w.namespace))
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    assert!(!keys.is_empty(), "the cache wrote to Redis");
-    let mut out = Vec::new();
-    for key in keys {
-        out.extend_from_slice(key.as_bytes());
-        let kind: String = redis::cmd("TYPE")
-            .arg(&key)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        let command = match kind.as_str() {
-            "string" => redis::cmd("GET").arg(&key).clone(),
-            "hash" => redis::cmd("HGETALL").arg(&key).clone(),
-            "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).clone(),
-            "set" => redis::cmd("SMEMBERS").arg(&key).clone(),
-            "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).clone(),
-            other => panic!("unexpected Redis type {other} at {key}"),
-        };
-        let values: Vec<Vec<u8>> = match kind.as_str() {
-            "string" => vec![command.query_async(&mut redis).await.unwrap()],
-            _ => command.query_async(&mut redis).await.unwrap(),
-        };
-        values.iter().for_each(|v| out.extend_from_slice(v));
-    }
-    out
-}
-
-fn assert_absent(canary: &str, haystack: &[u8], place: &str) {
-    let needles = [canary.as_bytes().to_vec(), hex::encode(canary).into_bytes()];
-    for needle in needles {
-        assert!(
-            !haystack
-                .windows(needle.len())
-                .any(|w| w == needle.as_slice()),
-            "canary in the clear in {place}"
-        );
-    }
-}
-
 #[tokio::test]
 async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
     udl_testkit::logs::capture();
@@ -154,7 +108,7 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
         repo.create(&ctx(), p.clone()).await.unwrap();
         assert!(repo.get(&ctx(), &p.id).await.unwrap() == Some(p));
     }
-    let (cache, cached) = w.cached_repo().await;
+    let (cache, cached) = w.cached_repo();
     let p = profile(&canary, 4);
     cached.create(&ctx(), p.clone()).await.unwrap();
     for _ in 0..2 {
@@ -169,7 +123,9 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
         assert_eq!(page.items.len(), 1);
     }
     let stats = cache.stats();
-    assert_eq!(stats.loads, 1, "the sealed entity was cached: {stats:?}");
+    // Profiles declare a cache: the PostgreSQL profile of the loop above and this one were
+    // each loaded once, then served sealed from the cache.
+    assert_eq!(stats.loads, 2, "the sealed entity was cached: {stats:?}");
     assert!(stats.l1_hits >= 1, "{stats:?}");
 
     let pg = w.data.postgres().unwrap();
@@ -179,67 +135,21 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
             .await
             .unwrap();
     assert_eq!(rows.len(), 2);
-    // Every table of the schema: the profiles, the audit log, the data keys, ...
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
-    )
-    .fetch_all(pg.pool())
-    .await
-    .unwrap();
-    assert!(
-        tables.iter().any(|t| t.starts_with("phi_access_log_y")),
-        "{tables:?}"
+    assert_absent(
+        &canary,
+        w.postgres_contents().await.as_bytes(),
+        "PostgreSQL",
     );
-    for table in tables {
-        let sql =
-            format!("SELECT coalesce(string_agg(row_to_json(t)::text, ''), '') FROM \"{table}\" t");
-        let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(pg.pool())
-            .await
-            .unwrap();
-        assert_absent(
-            &canary,
-            rows.as_bytes(),
-            &format!("PostgreSQL table {table}"),
-        );
-    }
-
-    let docs = w.documents("patient_profiles").await;
-    assert_eq!(docs.len(), 1);
-    let mut raw = Vec::new();
-    for doc in &docs {
-        doc.to_writer(&mut raw).unwrap();
-    }
-    assert_absent(&canary, &raw, "MongoDB");
-
-    let scylla = w.data.scylla().unwrap();
-    let cql = format!(
-        "SELECT JSON * FROM \"{}\".patient_profiles",
-        scylla.keyspace()
-    );
-    let rows = scylla
-        .session()
-        .get_session()
-        .query_unpaged(cql, ())
-        .await
-        .unwrap()
-        .into_rows_result()
-        .unwrap();
-    let json: Vec<(String,)> = rows
-        .rows::<(String,)>()
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(json.len(), 1);
-    let json: String = json.into_iter().map(|(j,)| j).collect();
+    assert_eq!(w.documents("patient_profiles").await.len(), 1);
+    assert_absent(&canary, &w.mongo_contents().await, "MongoDB");
+    let rows = w.scylla_contents().await;
     assert!(
-        json.contains("0x"),
+        rows.contains("0x"),
         "blobs are rendered as hex: {}",
-        json.len()
+        rows.len()
     );
-    assert_absent(&canary, json.as_bytes(), "ScyllaDB");
-
-    assert_absent(&canary, &redis_contents(&w).await, "Redis");
+    assert_absent(&canary, rows.as_bytes(), "ScyllaDB");
+    assert_absent(&canary, &w.redis_contents().await, "Redis");
     let logs = udl_testkit::logs::captured();
     assert!(logs.contains("udl.store"), "operations were traced");
     assert_absent(&canary, logs.as_bytes(), "the logs");
@@ -281,7 +191,7 @@ async fn without_privacy_an_entity_with_encrypted_fields_is_refused() {
     let w = world(false).await;
     let err = w
         .data
-        .repository::<PatientProfile>(StoreKind::Postgres)
+        .repository_in::<PatientProfile>(StoreKind::Postgres)
         .err()
         .expect("refused");
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");

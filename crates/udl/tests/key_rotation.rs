@@ -38,7 +38,7 @@ async fn versions(w: &World, store: StoreKind) -> Vec<u32> {
     let ctx = udl::AccessContext::system("rotation-test");
     let stored = w
         .data
-        .records(store)
+        .unaudited_records(store)
         .unwrap()
         .list(&ctx, form, &query)
         .await
@@ -74,11 +74,10 @@ async fn reencryption_moves_every_value_to_the_newest_key_and_can_run_again() {
     let newest = newest_only(&w, &ring).await;
 
     for store in [StoreKind::Postgres, StoreKind::Mongo] {
-        let records = w.data.records(store).unwrap();
-        let retired: Repository<PatientProfile> = Repository::new(Arc::new(EncryptedStore::new(
-            records.clone(),
-            newest.clone(),
-        )))
+        let records = w.data.unaudited_records(store).unwrap();
+        let retired: Repository<PatientProfile> = Repository::unaudited(Arc::new(
+            EncryptedStore::new(records.clone(), newest.clone()),
+        ))
         .unwrap();
         let err = retired
             .list(&ctx(), &Filter::All, &[], Page::first(5))

@@ -3,7 +3,7 @@
 use udl::Entity;
 
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "patients", crate = "udl")]
+#[udl(table = "patients")]
 struct Patient {
     #[udl(id, internal)]
     id: uuid::Uuid,

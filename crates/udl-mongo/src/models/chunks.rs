@@ -7,7 +7,7 @@ use uuid::Uuid;
 /// One chunk of a source document with its embedding. Chunks can come from documents a
 /// patient uploaded, so the text and its embedding (which can be inverted to text) are PHI.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "document_chunks")]
+#[udl(crate = "udl_core", table = "document_chunks", store = "mongo")]
 #[udl(index(name = "by_document", fields = "document_id, chunk_index", unique))]
 #[udl(index(name = "by_content_type", fields = "content_type"))]
 pub struct DocumentChunk {
@@ -24,7 +24,7 @@ pub struct DocumentChunk {
     #[udl(phi)]
     pub text: String,
     /// Embedding of the text.
-    #[udl(phi)]
+    #[udl(phi, plaintext = "similarity search")]
     pub embedding: Vec<f32>,
     /// Model that produced the embedding.
     #[udl(internal)]

@@ -25,7 +25,13 @@ pub struct PlaybookStep {
 /// A piece of therapeutic content; playbooks carry ordered steps. `content_version` counts
 /// editorial revisions; `version` guards concurrent edits.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "therapeutic_content")]
+#[udl(
+    crate = "udl_core",
+    table = "therapeutic_content",
+    store = "mongo",
+    cache = "l1_l2",
+    cache_ttl = "10m"
+)]
 #[udl(index(name = "by_slug", fields = "slug", unique))]
 pub struct TherapeuticContent {
     /// Id.

@@ -49,20 +49,23 @@ impl std::fmt::Debug for Message {
 
 /// A conversation and its messages.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "conversations")]
+#[udl(crate = "udl_core", table = "conversations", store = "mongo")]
 #[udl(index(name = "by_patient", fields = "patient_id, updated_at"))]
 pub struct Conversation {
     /// Id.
     #[udl(id, internal)]
     pub id: Uuid,
     /// The patient.
-    #[udl(phi, tokenize)]
+    #[udl(
+        phi,
+        plaintext = "records are found and access-checked by their patient"
+    )]
     pub patient_id: Uuid,
     /// Title shown in the app (derived from the content, so PHI).
     #[udl(phi)]
     pub title: Option<String>,
     /// Messages, oldest first.
-    #[udl(phi, encrypt)]
+    #[udl(phi)]
     pub messages: Json<Vec<Message>>,
     /// State.
     #[udl(internal)]

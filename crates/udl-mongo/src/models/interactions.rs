@@ -6,14 +6,21 @@ use uuid::Uuid;
 
 /// One interaction of a patient (opened an exercise, completed a check-in, flagged risk).
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "patient_interaction_logs")]
+#[udl(
+    crate = "udl_core",
+    table = "patient_interaction_logs",
+    store = "mongo"
+)]
 #[udl(index(name = "by_patient", fields = "patient_id, occurred_at"))]
 pub struct PatientInteractionLog {
     /// Id.
     #[udl(id, internal)]
     pub id: Uuid,
     /// The patient.
-    #[udl(phi, tokenize)]
+    #[udl(
+        phi,
+        plaintext = "records are found and access-checked by their patient"
+    )]
     pub patient_id: Uuid,
     /// Conversation it happened in, if any.
     #[udl(internal)]
@@ -22,7 +29,7 @@ pub struct PatientInteractionLog {
     #[udl(phi)]
     pub kind: String,
     /// Details (answers, scores).
-    #[udl(phi, encrypt)]
+    #[udl(phi)]
     pub detail: serde_json::Value,
     /// When.
     #[udl(internal)]

@@ -15,6 +15,18 @@ pub use responses::{AiResponse, Feedback};
 
 use crate::migrate::{MongoMigration, MongoMigrator, Step};
 
+/// Every model, for the data layer's registry.
+pub fn entities() -> Vec<&'static udl_core::EntityMeta> {
+    use udl_core::Entity as _;
+    vec![
+        DocumentChunk::meta(),
+        Conversation::meta(),
+        TherapeuticContent::meta(),
+        PatientInteractionLog::meta(),
+        AiResponse::meta(),
+    ]
+}
+
 /// Migrations creating every model's collection and indexes, in order.
 pub fn migrations() -> Vec<MongoMigration> {
     let mut steps = Vec::new();

@@ -33,7 +33,7 @@ impl std::fmt::Debug for Feedback {
 
 /// One generated answer, with what produced it and how it was received.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "ai_responses")]
+#[udl(crate = "udl_core", table = "ai_responses", store = "mongo")]
 #[udl(index(name = "by_conversation", fields = "conversation_id, created_at"))]
 pub struct AiResponse {
     /// Id.
@@ -43,7 +43,10 @@ pub struct AiResponse {
     #[udl(internal)]
     pub conversation_id: Uuid,
     /// The patient.
-    #[udl(phi, tokenize)]
+    #[udl(
+        phi,
+        plaintext = "records are found and access-checked by their patient"
+    )]
     pub patient_id: Uuid,
     /// Model name.
     #[udl(internal)]
@@ -52,7 +55,7 @@ pub struct AiResponse {
     #[udl(internal)]
     pub prompt_hash: String,
     /// The answer.
-    #[udl(phi, encrypt)]
+    #[udl(phi)]
     pub response_text: String,
     /// Chunks retrieved for the answer.
     #[udl(internal)]

@@ -13,7 +13,7 @@ text_enum! {
 
 /// One access to PHI: who, why, what, whose, when, outcome, chained to the previous entry.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "phi_access_log")]
+#[udl(crate = "udl_core", table = "phi_access_log", store = "postgres")]
 pub struct PhiAccessLogEntry {
     /// Position in the hash chain (1, 2, ...), assigned by the writer at commit.
     #[udl(internal)]
@@ -34,7 +34,10 @@ pub struct PhiAccessLogEntry {
     #[udl(internal)]
     pub purpose: Purpose,
     /// Whose data (a token, once tokenization lands).
-    #[udl(phi, tokenize)]
+    #[udl(
+        phi,
+        plaintext = "the accounting of disclosures finds entries by patient"
+    )]
     pub patient_id: Option<String>,
     /// Entity touched.
     #[udl(internal)]

@@ -5,7 +5,7 @@ use udl_derive::Entity;
 
 /// One named configuration value (feature flags, prompts' metadata, limits).
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "app_config")]
+#[udl(crate = "udl_core", table = "app_config", store = "postgres")]
 pub struct AppConfigEntry {
     /// Name, `[a-z0-9_.:-]`.
     #[udl(id, public)]

@@ -21,7 +21,7 @@ text_enum! {
 
 /// A user's paid plan.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "subscriptions")]
+#[udl(crate = "udl_core", table = "subscriptions", store = "postgres")]
 pub struct Subscription {
     /// Id.
     #[udl(id, internal)]
@@ -45,7 +45,7 @@ pub struct Subscription {
     #[udl(internal)]
     pub cancel_at: Option<DateTime<Utc>>,
     /// Payment provider's reference.
-    #[udl(internal, no_export)]
+    #[udl(internal)]
     pub external_ref: Option<String>,
     /// Creation time.
     #[udl(internal)]
@@ -57,7 +57,7 @@ pub struct Subscription {
 
 /// One bill of a subscription. Amounts are in minor units.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "invoices")]
+#[udl(crate = "udl_core", table = "invoices", store = "postgres")]
 pub struct Invoice {
     /// Id.
     #[udl(id, internal)]

@@ -17,13 +17,17 @@ text_enum! {
 
 /// That an actor cares for a patient is itself health information, so this is PHI.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "patient_relationships")]
+#[udl(
+    crate = "udl_core",
+    table = "patient_relationships",
+    store = "postgres"
+)]
 pub struct PatientRelationship {
     /// Id.
     #[udl(id, internal)]
     pub id: Uuid,
     /// The patient.
-    #[udl(phi, tokenize)]
+    #[udl(phi, plaintext = "the access policy looks relationships up by patient")]
     pub patient_id: Uuid,
     /// The clinician, coordinator or caregiver.
     #[udl(internal)]
@@ -48,13 +52,13 @@ pub struct PatientRelationship {
 /// A patient's consent that a grantee (an actor, or everyone with a role) may use their data
 /// for a purpose, within a scope, until it expires or is revoked.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "consent_records")]
+#[udl(crate = "udl_core", table = "consent_records", store = "postgres")]
 pub struct ConsentRecord {
     /// Id.
     #[udl(id, internal)]
     pub id: Uuid,
     /// The patient consenting.
-    #[udl(phi, tokenize)]
+    #[udl(phi, plaintext = "the access policy looks consents up by patient")]
     pub patient_id: Uuid,
     /// A specific actor, if the consent names one.
     #[udl(internal)]
@@ -66,7 +70,7 @@ pub struct ConsentRecord {
     #[udl(internal)]
     pub purpose: Purpose,
     /// Which data: "conversations", "assessments", "all", ...
-    #[udl(phi)]
+    #[udl(phi, plaintext = "the access policy matches consents by scope")]
     pub scope: String,
     /// When given.
     #[udl(internal)]

@@ -16,6 +16,21 @@ pub use users::{User, UserCredential, UserStatus};
 
 use crate::migrate::{Migration, Migrator};
 
+/// Every model served through repositories, for the data layer's registry (the access log is
+/// written by the audit layer alone).
+pub fn entities() -> Vec<&'static udl_core::EntityMeta> {
+    use udl_core::Entity as _;
+    vec![
+        User::meta(),
+        UserCredential::meta(),
+        Subscription::meta(),
+        Invoice::meta(),
+        PatientRelationship::meta(),
+        ConsentRecord::meta(),
+        AppConfigEntry::meta(),
+    ]
+}
+
 /// Migrations creating every model's table, in order.
 pub fn migrations() -> Vec<Migration> {
     vec![
@@ -64,6 +79,11 @@ pub fn migrations() -> Vec<Migration> {
             10,
             "users_email_sealed",
             include_str!("../../migrations/0010_users_email_sealed.sql"),
+        ),
+        Migration::new(
+            11,
+            "names_and_relationship_kinds_sealed",
+            include_str!("../../migrations/0011_names_and_relationship_kinds_sealed.sql"),
         ),
     ]
 }

@@ -12,13 +12,13 @@ text_enum! {
 
 /// A person using the platform: patient, clinician or staff.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "users")]
+#[udl(crate = "udl_core", table = "users", store = "postgres")]
 pub struct User {
     /// Id.
     #[udl(id, internal)]
     pub id: Uuid,
     /// Login e-mail; unique without regard to case (through its blind index).
-    #[udl(pii, encrypt, blind_index = "case_insensitive", mask = "email_domain")]
+    #[udl(pii, blind_index = "case_insensitive", mask = "email_domain")]
     pub email: String,
     /// Name shown in the app.
     #[udl(pii, mask = "full")]
@@ -42,13 +42,17 @@ pub struct User {
 
 /// A user's password hash. The password itself is never stored or accepted here.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "user_credentials")]
+#[udl(crate = "udl_core", table = "user_credentials", store = "postgres")]
 pub struct UserCredential {
     /// The user this belongs to.
     #[udl(id, internal)]
     pub user_id: Uuid,
     /// PHC string of the hash (argon2id or similar).
-    #[udl(pii, mask = "full", no_export)]
+    #[udl(
+        pii,
+        mask = "full",
+        plaintext = "a salted one-way hash, never the password"
+    )]
     pub password_hash: String,
     /// Hash algorithm name.
     #[udl(internal)]

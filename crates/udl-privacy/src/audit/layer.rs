@@ -1,4 +1,5 @@
-//! [`AuditedStore`]: every operation on a PHI-bearing entity is first put to the access policy,
+//! [`AuditedStore`]: every operation on a PII- or PHI-bearing entity is first put to the access
+//! policy,
 //! and leaves exactly one entry in the PHI access log — who, why, what, whose, when, and how it
 //! ended (allowed, denied, error). Reads fail closed: data is returned only after its entry is
 //! durable. Writes are recorded before they are sent, so no PHI is written unaudited; a write
@@ -11,22 +12,22 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use udl_core::{
-    AccessContext, Capabilities, EntityMeta, Filter, Query, Record, RecordStore, Result,
-    Sensitivity, StoreKind, ValidChanges, Value,
+    AccessContext, Capabilities, Capability, EntityMeta, Filter, Query, Record, RecordStore,
+    Result, Sensitivity, StoreKind, ValidChanges, Value,
 };
 use udl_postgres::models::{AccessOutcome, PhiAccessLogEntry};
 
 use super::writer::{phi_refused, AuditWriter};
 use crate::history::{phi_fields, whole_records, ChangeHistory, FieldChange};
 use crate::plain::id_text;
-use crate::policy::{denied, ConsentPolicy, Decision};
+use crate::policy::{denied, patient_of, ConsentPolicy, Decision, PATIENT_FIELD};
 
 /// Puts every access to PHI-bearing entities in `inner` to a policy and records it through an
 /// [`AuditWriter`].
 pub struct AuditedStore {
     inner: Arc<dyn RecordStore>,
     writer: Arc<AuditWriter>,
-    policy: Option<Arc<ConsentPolicy>>,
+    policy: Arc<ConsentPolicy>,
     history: Option<Arc<ChangeHistory>>,
 }
 
@@ -38,8 +39,8 @@ struct Access<'a> {
     record_ids: Vec<serde_json::Value>,
     fields: Vec<&'static str>,
     patient: Option<String>,
-    /// Some record belongs to another patient than the context names.
-    foreign: bool,
+    /// Why the policy refuses one of the records touched, if it does.
+    refused_record: Option<&'static str>,
 }
 
 /// What a write was found to do before it is sent.
@@ -47,14 +48,9 @@ struct Access<'a> {
 struct Prepared {
     /// Its changes to PHI fields (worked out only when history is kept).
     changes: Vec<FieldChange>,
-    /// The record it changes belongs to another patient than the context names.
-    foreign: bool,
+    /// Why the policy refuses the record it changes, if it does.
+    refused_record: Option<&'static str>,
 }
-
-/// The field that names a record's patient, by the platform's convention.
-const PATIENT_FIELD: &str = "patient_id";
-
-const FOREIGN: &str = "a record belongs to another patient than the access context names";
 
 /// A record id in an entry's `record_ids`: integers as numbers, other ids as text.
 fn id_json(id: &Value) -> serde_json::Value {
@@ -74,25 +70,11 @@ fn sensitive_fields(entity: &'static EntityMeta) -> Vec<&'static str> {
         .collect()
 }
 
-/// The patient a record names, if its entity has a patient field.
-fn patient_in(record: &Record) -> Option<String> {
-    match record.get(PATIENT_FIELD)? {
-        id @ (Value::Text(_) | Value::Uuid(_)) => Some(id_text(id)),
-        _ => None,
-    }
-}
-
-/// Whether `record` names another patient than `ctx` does.
-fn belongs_elsewhere(ctx: &AccessContext, record: &Record) -> bool {
-    ctx.patient()
-        .is_some_and(|patient| patient_in(record).is_some_and(|p| p != patient))
-}
-
 /// The patient the records belong to, when they all name the same one.
-fn patient_of<'r>(records: impl IntoIterator<Item = &'r Record>) -> Option<String> {
+fn common_patient<'r>(records: impl IntoIterator<Item = &'r Record>) -> Option<String> {
     let mut patient: Option<String> = None;
     for record in records {
-        let this = patient_in(record)?;
+        let this = patient_of(record)?;
         match &patient {
             Some(p) if *p != this => return None,
             _ => patient = Some(this),
@@ -110,7 +92,7 @@ impl<'a> Access<'a> {
             record_ids: Vec::new(),
             fields: Vec::new(),
             patient: ctx.patient().map(str::to_owned),
-            foreign: false,
+            refused_record: None,
         }
     }
 
@@ -119,9 +101,13 @@ impl<'a> Access<'a> {
         self
     }
 
-    /// The records read or written: their ids, the sensitive fields they disclose, and their
-    /// patient when the context does not name one.
-    fn of_records<'r>(mut self, records: impl IntoIterator<Item = &'r Record> + Clone) -> Self {
+    /// The records read or written: their ids, the sensitive fields they disclose, their
+    /// patient when the context does not name one, and whether `policy` refuses one of them.
+    fn of_records<'r>(
+        mut self,
+        policy: &ConsentPolicy,
+        records: impl IntoIterator<Item = &'r Record> + Clone,
+    ) -> Self {
         let id_field = self.entity.id_field;
         self.record_ids = records
             .clone()
@@ -132,9 +118,15 @@ impl<'a> Access<'a> {
             self.fields = sensitive_fields(self.entity);
         }
         if self.ctx.patient().is_some() {
-            self.foreign = records.into_iter().any(|r| belongs_elsewhere(self.ctx, r));
+            self.refused_record =
+                records
+                    .into_iter()
+                    .find_map(|r| match policy.admits_record(self.ctx, r) {
+                        Decision::Denied(reason) => Some(reason),
+                        _ => None,
+                    });
         } else {
-            self.patient = patient_of(records);
+            self.patient = common_patient(records);
         }
         self
     }
@@ -177,20 +169,19 @@ pub(crate) fn new_entry(
 }
 
 impl AuditedStore {
-    /// `inner` with its PHI accesses recorded by `writer`, all allowed.
-    pub fn new(inner: Arc<dyn RecordStore>, writer: Arc<AuditWriter>) -> Self {
+    /// `inner` with every access to its PII and PHI put to `policy` and recorded by
+    /// `writer`.
+    pub fn new(
+        inner: Arc<dyn RecordStore>,
+        writer: Arc<AuditWriter>,
+        policy: Arc<ConsentPolicy>,
+    ) -> Self {
         AuditedStore {
             inner,
             writer,
-            policy: None,
+            policy,
             history: None,
         }
-    }
-
-    /// The same layer, putting every PHI access to `policy` first.
-    pub fn with_policy(mut self, policy: Arc<ConsentPolicy>) -> Self {
-        self.policy = Some(policy);
-        self
     }
 
     /// The same layer, also keeping the history of every change to a PHI field.
@@ -206,7 +197,7 @@ impl AuditedStore {
                 Some(_) => whole_records(entity, records, true),
                 None => Vec::new(),
             },
-            foreign: false,
+            refused_record: None,
         }
     }
 
@@ -230,7 +221,10 @@ impl AuditedStore {
             return Ok(Prepared::default());
         };
         Ok(Prepared {
-            foreign: belongs_elsewhere(ctx, &now),
+            refused_record: match self.policy.admits_record(ctx, &now) {
+                Decision::Denied(reason) => Some(reason),
+                _ => None,
+            },
             changes: if keeps_history {
                 changes(&now)
             } else {
@@ -257,10 +251,7 @@ impl AuditedStore {
 
     /// Puts `access` to the policy; a denial is recorded and returned as `PermissionDenied`.
     async fn admit(&self, access: &Access<'_>) -> Result<()> {
-        let Some(policy) = &self.policy else {
-            return Ok(());
-        };
-        match policy.decide(access.ctx, access.entity).await {
+        match self.policy.decide(access.ctx, access.entity).await {
             Ok(Decision::Allowed) => Ok(()),
             Ok(Decision::BreakGlass) => {
                 tracing::warn!(
@@ -287,8 +278,8 @@ impl AuditedStore {
     /// entry is durable, and a failed operation is recorded as `error` (best effort: its own
     /// error is what the caller needs).
     async fn after<T>(&self, access: Access<'_>, result: Result<T>) -> Result<T> {
-        if access.foreign {
-            return Err(self.deny(&access, FOREIGN).await);
+        if let Some(reason) = access.refused_record {
+            return Err(self.deny(&access, reason).await);
         }
         match result {
             Ok(value) => {
@@ -342,8 +333,8 @@ impl AuditedStore {
                 return Err(e);
             }
         };
-        if access.foreign || prepared.foreign {
-            return Err(self.deny(&access, FOREIGN).await);
+        if let Some(reason) = access.refused_record.or(prepared.refused_record) {
+            return Err(self.deny(&access, reason).await);
         }
         self.writer
             .append(access.entry(AccessOutcome::Allowed))
@@ -383,7 +374,7 @@ impl RecordStore for AuditedStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        self.inner.capabilities().with(Capability::AccessAudit)
     }
 
     async fn insert(
@@ -392,10 +383,10 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.insert(ctx, entity, record).await;
         }
-        let access = Access::new(ctx, entity, "insert").of_records([&record]);
+        let access = Access::new(ctx, entity, "insert").of_records(&self.policy, [&record]);
         let prepared = self.creating(entity, std::slice::from_ref(&record));
         self.write(
             access,
@@ -411,10 +402,10 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         records: Vec<Record>,
     ) -> Result<u64> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.insert_many(ctx, entity, records).await;
         }
-        let access = Access::new(ctx, entity, "insert_many").of_records(&records);
+        let access = Access::new(ctx, entity, "insert_many").of_records(&self.policy, &records);
         let prepared = self.creating(entity, &records);
         self.write(
             access,
@@ -430,18 +421,20 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.fetch(ctx, entity, id).await;
         }
         let access = Access::new(ctx, entity, "get").of_id(id);
-        if ctx.patient().is_none() {
-            // The entry names the patient the record does, so it waits for the record.
+        if ctx.patient().is_none() || entity.field(PATIENT_FIELD).is_some() {
+            // The entry names the patient the record does, or says the read was refused
+            // because the record is another patient's: either way it waits for the record, so
+            // each read leaves exactly one entry.
             return self
                 .read(
                     access,
                     self.inner.fetch(ctx, entity, id),
                     |a, found| match found {
-                        Some(record) => a.of_records([record]),
+                        Some(record) => a.of_records(&self.policy, [record]),
                         None => a,
                     },
                 )
@@ -460,10 +453,6 @@ impl RecordStore for AuditedStore {
         );
         recorded?;
         match found {
-            Ok(Some(record)) if belongs_elsewhere(ctx, &record) => {
-                let access = Access::new(ctx, entity, "get").of_id(id);
-                Err(self.deny(&access, FOREIGN).await)
-            }
             Ok(found) => Ok(found),
             Err(e) => {
                 self.record_failure(&access).await;
@@ -479,7 +468,7 @@ impl RecordStore for AuditedStore {
         id: &Value,
         changes: &ValidChanges,
     ) -> Result<bool> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.update(ctx, entity, id, changes).await;
         }
         let mut access = Access::new(ctx, entity, "update").of_id(id);
@@ -514,7 +503,7 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.delete(ctx, entity, id).await;
         }
         let access = Access::new(ctx, entity, "delete").of_id(id);
@@ -532,12 +521,12 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         query: &Query,
     ) -> Result<Vec<Record>> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.list(ctx, entity, query).await;
         }
         let access = Access::new(ctx, entity, "list");
         self.read(access, self.inner.list(ctx, entity, query), |a, records| {
-            a.of_records(records)
+            a.of_records(&self.policy, records)
         })
         .await
     }
@@ -548,7 +537,7 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         filter: &Filter,
     ) -> Result<u64> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.count(ctx, entity, filter).await;
         }
         let access = Access::new(ctx, entity, "count");
@@ -562,7 +551,7 @@ impl RecordStore for AuditedStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.exists(ctx, entity, id).await;
         }
         let access = Access::new(ctx, entity, "exists").of_id(id);
@@ -577,10 +566,11 @@ impl RecordStore for AuditedStore {
         record: Record,
         ttl: Duration,
     ) -> Result<()> {
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return self.inner.insert_with_ttl(ctx, entity, record, ttl).await;
         }
-        let access = Access::new(ctx, entity, "insert_with_ttl").of_records([&record]);
+        let access =
+            Access::new(ctx, entity, "insert_with_ttl").of_records(&self.policy, [&record]);
         let prepared = self.creating(entity, std::slice::from_ref(&record));
         self.write(
             access,
@@ -602,12 +592,12 @@ impl RecordStore for AuditedStore {
         let search = self
             .inner
             .nearest(ctx, entity, vector_field, vector, k, prefilter);
-        if !entity.has_phi() {
+        if !entity.is_sensitive() {
             return search.await;
         }
         let access = Access::new(ctx, entity, "nearest");
         self.read(access, search, |a, found| {
-            a.of_records(found.iter().map(|(r, _)| r))
+            a.of_records(&self.policy, found.iter().map(|(r, _)| r))
         })
         .await
     }

@@ -125,7 +125,7 @@ async fn walk(
     } else {
         first - 1
     };
-    let log = pg.repository::<PhiAccessLogEntry>()?;
+    let log = pg.unaudited_repository::<PhiAccessLogEntry>()?;
     let ctx = AccessContext::system("audit-verify");
     let mut after = first - 1;
     while after < last {

@@ -27,7 +27,9 @@ text_enum! {
 /// One archived message. The text is PHI.
 #[derive(Entity, Clone, PartialEq)]
 #[udl(
+    crate = "udl_core",
     table = "chat_archive_sealed",
+    store = "scylla",
     partition_key = "conversation_id, month",
     clustering_key = "sent_at, id"
 )]
@@ -48,7 +50,7 @@ pub struct ArchivedMessage {
     #[udl(internal)]
     pub role: ArchiveRole,
     /// Text.
-    #[udl(phi, encrypt)]
+    #[udl(phi)]
     pub text: String,
 }
 

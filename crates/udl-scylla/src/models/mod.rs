@@ -7,6 +7,13 @@ pub use chat_archive::{month_of, ArchiveRole, ArchivedMessage, ChatArchive};
 
 use crate::migrate::{CqlMigration, ScyllaMigrator};
 
+/// Every model read by key, for the data layer's registry (the first, plaintext archive is
+/// read only by the job that moves it).
+pub fn entities() -> Vec<&'static udl_core::EntityMeta> {
+    use udl_core::Entity as _;
+    vec![ArchivedMessage::meta()]
+}
+
 /// Time series: points partitioned by (series, time bucket) so no partition grows without
 /// bound, and rollups per resolution ("minute", "hour") partitioned the same way.
 const TIME_SERIES: [&str; 2] = [

@@ -10,7 +10,9 @@ use super::{ArchiveRole, ArchivedMessage};
 /// A message as the plaintext archive holds it.
 #[derive(Entity, Clone, PartialEq)]
 #[udl(
+    crate = "udl_core",
     table = "chat_archive",
+    store = "scylla",
     partition_key = "conversation_id, month",
     clustering_key = "sent_at, id"
 )]
@@ -25,7 +27,10 @@ pub(crate) struct PlaintextArchivedMessage {
     pub sent_at: DateTime<Utc>,
     #[udl(internal)]
     pub role: ArchiveRole,
-    #[udl(phi)]
+    #[udl(
+        phi,
+        plaintext = "the first archive table, read only to move its messages into the sealed one"
+    )]
     pub text: String,
 }
 

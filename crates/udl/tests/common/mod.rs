@@ -7,26 +7,30 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::NaiveDate;
-use udl::cache::{CacheConfig, CachedStore};
+use udl::cache::CachedStore;
 use udl::{AccessContext, DataLayer, Entity, Purpose, Repository, Role, StoreKind, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
 
-/// A patient's profile: two PHI fields and an e-mail that must be found by equality.
+/// A patient's profile: two PHI fields and an e-mail that must be found by equality, cached
+/// (sealed) in this process and in Redis.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(table = "patient_profiles", crate = "udl")]
+#[udl(table = "patient_profiles", cache = "l1_l2")]
 pub struct PatientProfile {
     #[udl(id, internal)]
     pub id: Uuid,
-    #[udl(pii)]
+    #[udl(
+        pii,
+        plaintext = "records are found and access-checked by their patient"
+    )]
     pub patient_id: Uuid,
-    #[udl(pii, encrypt, blind_index = "case_insensitive", mask = "email_domain")]
+    #[udl(pii, blind_index = "case_insensitive", mask = "email_domain")]
     pub email: String,
-    #[udl(phi, encrypt)]
+    #[udl(phi)]
     pub diagnosis: String,
-    #[udl(phi, encrypt)]
+    #[udl(phi)]
     pub notes: Option<String>,
-    #[udl(phi, encrypt)]
+    #[udl(phi)]
     pub born_on: NaiveDate,
     #[udl(internal)]
     pub clinic: String,
@@ -181,12 +185,128 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
 }
 
 impl World {
+    /// Every value of every string, hash, list, set and sorted set under the test's prefix.
+    pub async fn redis_contents(&self) -> Vec<u8> {
+        let mut redis = self.data.redis().unwrap().connection();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.namespace))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty(), "the cache wrote to Redis");
+        let mut out = Vec::new();
+        for key in keys {
+            out.extend_from_slice(key.as_bytes());
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            let command = match kind.as_str() {
+                "string" => redis::cmd("GET").arg(&key).clone(),
+                "hash" => redis::cmd("HGETALL").arg(&key).clone(),
+                "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).clone(),
+                "set" => redis::cmd("SMEMBERS").arg(&key).clone(),
+                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).clone(),
+                other => panic!("unexpected Redis type {other} at {key}"),
+            };
+            let values: Vec<Vec<u8>> = match kind.as_str() {
+                "string" => vec![command.query_async(&mut redis).await.unwrap()],
+                _ => command.query_async(&mut redis).await.unwrap(),
+            };
+            values.iter().for_each(|v| out.extend_from_slice(v));
+        }
+        out
+    }
+
+    /// Every row of every table of the test's PostgreSQL schema, as JSON text (the audit log,
+    /// the change history, the data keys and the token vault included).
+    pub async fn postgres_contents(&self) -> String {
+        let pg = self.data.postgres().unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+        )
+        .fetch_all(pg.pool())
+        .await
+        .unwrap();
+        assert!(
+            tables.iter().any(|t| t.starts_with("phi_access_log_y")),
+            "the audit log's partitions are read too: {tables:?}"
+        );
+        let mut out = String::new();
+        for table in tables {
+            let sql = format!(
+                "SELECT coalesce(string_agg(row_to_json(t)::text, ''), '') FROM \"{table}\" t"
+            );
+            let rows: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pg.pool())
+                .await
+                .unwrap();
+            out.push_str(&rows);
+        }
+        out
+    }
+
+    /// Every document of every collection of the test's MongoDB database, as BSON.
+    pub async fn mongo_contents(&self) -> Vec<u8> {
+        let names = self
+            .data
+            .mongo()
+            .unwrap()
+            .database()
+            .list_collection_names()
+            .await
+            .unwrap();
+        let mut raw = Vec::new();
+        for name in names {
+            for doc in self.documents(&name).await {
+                doc.to_writer(&mut raw).unwrap();
+            }
+        }
+        raw
+    }
+
+    /// Every row of every table of the test's keyspace, as CQL JSON (blobs in hex).
+    pub async fn scylla_contents(&self) -> String {
+        let scylla = self.data.scylla().unwrap();
+        let session = scylla.session().get_session();
+        let tables = session
+            .query_unpaged(
+                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
+                (scylla.keyspace(),),
+            )
+            .await
+            .unwrap()
+            .into_rows_result()
+            .unwrap();
+        let tables: Vec<(String,)> = tables.rows().unwrap().collect::<Result<_, _>>().unwrap();
+        let mut out = String::new();
+        for (table,) in tables {
+            let cql = format!("SELECT JSON * FROM \"{}\".\"{table}\"", scylla.keyspace());
+            let rows = session
+                .query_unpaged(cql, ())
+                .await
+                .unwrap()
+                .into_rows_result()
+                .unwrap();
+            for row in rows.rows::<(String,)>().unwrap() {
+                out.push_str(&row.unwrap().0);
+            }
+        }
+        out
+    }
+
     /// The PHI access log's entries for the request of `request`, in chain order.
     pub async fn entries_of(
         &self,
         request: &AccessContext,
     ) -> Vec<udl::postgres::models::PhiAccessLogEntry> {
-        let log = self.data.postgres().unwrap().repository().unwrap();
+        // The log is read as stored, as an auditor's tool would (reading it is not itself a
+        // PHI access of the patient's records).
+        let log = Repository::<udl::postgres::models::PhiAccessLogEntry>::unaudited(
+            self.data.unaudited_records(StoreKind::Postgres).unwrap(),
+        )
+        .unwrap();
         let filter = udl::field("request_id").eq(request.request_id());
         let sort = [udl::SortKey::asc("seq")];
         log.list(&ctx(), &filter, &sort, udl::Page::first(100))
@@ -223,7 +343,10 @@ impl World {
             updated_at: now,
             version: 1,
         };
-        let users = self.data.repository(StoreKind::Postgres).unwrap();
+        let users = self
+            .data
+            .repository::<udl::postgres::models::User>()
+            .unwrap();
         users.create(&ctx(), user).await.unwrap();
         id
     }
@@ -245,30 +368,23 @@ impl World {
             created_at: now,
             version: 1,
         };
-        let relationships = self.data.postgres().unwrap().repository().unwrap();
+        let relationships = self
+            .data
+            .repository::<udl::postgres::models::PatientRelationship>()
+            .unwrap();
         relationships.create(&ctx(), relationship).await.unwrap();
         care
     }
 
+    /// Profiles in `store`, through every layer: policy and audit, encryption, the cache.
     pub fn repo(&self, store: StoreKind) -> Repository<PatientProfile> {
-        self.data.repository(store).unwrap()
+        self.data.repository_in(store).unwrap()
     }
 
-    /// Profiles through the privacy layer over the Redis cache over PostgreSQL.
-    pub async fn cached_repo(&self) -> (Arc<CachedStore>, Repository<PatientProfile>) {
-        let source = self.data.records(StoreKind::Postgres).unwrap();
-        let cache = CachedStore::new(
-            source,
-            self.data.redis().unwrap().clone(),
-            CacheConfig::default(),
-        )
-        .await
-        .unwrap();
-        let protected = self
-            .data
-            .protect(PatientProfile::meta(), cache.clone())
-            .unwrap();
-        (cache, Repository::new(protected).unwrap())
+    /// Profiles in PostgreSQL, and the cache they pass through.
+    pub fn cached_repo(&self) -> (Arc<CachedStore>, Repository<PatientProfile>) {
+        let cache = self.data.cache(StoreKind::Postgres).unwrap();
+        (cache, self.repo(StoreKind::Postgres))
     }
 
     pub async fn finish(self) {
@@ -302,5 +418,18 @@ impl World {
                 .await
                 .unwrap();
         }
+    }
+}
+
+/// Fails naming `place` when `canary`, as text or hex, is anywhere in `haystack`.
+pub fn assert_absent(canary: &str, haystack: &[u8], place: &str) {
+    let needles = [canary.as_bytes().to_vec(), hex::encode(canary).into_bytes()];
+    for needle in needles {
+        assert!(
+            !haystack
+                .windows(needle.len())
+                .any(|w| w == needle.as_slice()),
+            "canary in the clear in {place}"
+        );
     }
 }

@@ -1,0 +1,55 @@
+//! `DataLayer::transaction`: PostgreSQL transactions whose repositories carry the same privacy
+//! layers as every other repository.
+
+use std::future::Future;
+
+use udl_core::{Entity, Error, ErrorKind, Repository, Result, StoreKind};
+use udl_postgres::PgTransaction;
+
+use crate::DataLayer;
+
+/// An open PostgreSQL transaction. Its repositories run every statement inside it, behind the
+/// access policy, audit and field encryption (audit entries and change history are written
+/// outside it, before each write is sent, so a rolled-back write is still on record).
+#[derive(Clone)]
+pub struct Transaction {
+    tx: PgTransaction,
+    data: DataLayer,
+}
+
+impl Transaction {
+    /// The repository of `T` inside this transaction. `T` must live in PostgreSQL; an entity
+    /// that declares a cache is refused, as writes here could leave it stale after the commit.
+    pub fn repository<T: Entity>(&self) -> Result<Repository<T>> {
+        let meta = T::meta();
+        let refuse =
+            |why: String| Err(Error::new(ErrorKind::Config, why).with_store(StoreKind::Postgres));
+        if meta.store.is_some_and(|store| store != StoreKind::Postgres) {
+            return refuse(format!("entity {} does not live in PostgreSQL", meta.name));
+        }
+        if meta.cache.is_cached() {
+            return refuse(format!(
+                "entity {} declares a cache, which writes inside a transaction would leave \
+                 stale; write it outside the transaction",
+                meta.name
+            ));
+        }
+        self.data.registry().register(meta)?;
+        Repository::new(self.data.protect(meta, self.tx.records())?)
+    }
+}
+
+impl DataLayer {
+    /// Runs `work` in one PostgreSQL transaction: commits when it returns `Ok`, rolls back when
+    /// it returns `Err` or panics (the panic then continues).
+    pub async fn transaction<R, F, Fut>(&self, work: F) -> Result<R>
+    where
+        F: FnOnce(Transaction) -> Fut,
+        Fut: Future<Output = Result<R>>,
+    {
+        let data = self.clone();
+        self.postgres()?
+            .transaction(move |tx| work(Transaction { tx, data }))
+            .await
+    }
+}
