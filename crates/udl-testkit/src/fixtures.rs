@@ -8,7 +8,7 @@ use uuid::Uuid;
 /// every store must do with records (the privacy layers have tests of their own), and every
 /// field is still classified.
 #[derive(Entity, Clone, PartialEq)]
-#[udl(crate = "udl_core", table = "conformance_notes")]
+#[udl(crate = "udl_core", table = "conformance_notes", cache = "l1_l2")]
 pub struct Note {
     /// Id.
     #[udl(id, internal)]

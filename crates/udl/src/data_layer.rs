@@ -279,12 +279,18 @@ impl DataLayer {
             )
             .with_store(store));
         }
-        self.registry.register(meta)?;
-        Repository::new(self.stack(meta, store)?)
+        Repository::new(self.records_for(meta, store)?)
     }
 
-    /// `entity`'s stack over `store`, from the privacy layers down.
-    fn stack(&self, entity: &'static EntityMeta, store: StoreKind) -> Result<Arc<dyn RecordStore>> {
+    /// `entity`'s whole stack over `store` (as [`DataLayer::repository_in`] builds it) at the
+    /// level of records, for generic callers that work from entity declarations rather than
+    /// types; `entity` is registered.
+    pub fn records_for(
+        &self,
+        entity: &'static EntityMeta,
+        store: StoreKind,
+    ) -> Result<Arc<dyn RecordStore>> {
+        self.registry.register(entity)?;
         self.protect(entity, self.cached_or_layered(entity, store)?)
     }
 
@@ -371,7 +377,7 @@ impl DataLayer {
     #[cfg(feature = "scylla")]
     pub fn chat_archive(&self) -> Result<udl_scylla::models::ChatArchive> {
         use udl_core::Entity as _;
-        let records = self.stack(
+        let records = self.records_for(
             udl_scylla::models::ArchivedMessage::meta(),
             StoreKind::Scylla,
         )?;
