@@ -104,9 +104,8 @@ async fn connect(schema: &str, privacy: bool, ddl: &'static str) -> Result<DataL
 }
 
 /// A clinician treating one patient, in `data`'s PostgreSQL (`data` has the privacy layers,
-/// which seal the users' e-mails).
+/// which seal the users' e-mails and names and the relationship's kind).
 async fn care(data: &DataLayer) -> Result<AccessContext> {
-    let pg = data.postgres()?;
     let system = AccessContext::system("bench");
     let now = chrono::Utc::now();
     let mut ids = Vec::new();
@@ -135,7 +134,7 @@ async fn care(data: &DataLayer) -> Result<AccessContext> {
         created_at: now,
         version: 1,
     };
-    pg.repository::<PatientRelationship>()?
+    data.repository::<PatientRelationship>()?
         .create(&system, relationship)
         .await?;
     AccessContext::new(ids[1].to_string(), Role::Clinician, Purpose::Treatment)?

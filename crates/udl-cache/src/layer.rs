@@ -8,8 +8,7 @@ use redis::AsyncCommands as _;
 use sha2::Digest as _;
 use tokio::sync::watch;
 use udl_core::{
-    AccessContext, Capabilities, EntityMeta, Filter, Query, Record, RecordStore, Result, StoreKind,
-    ValidChanges, Value,
+    AccessContext, EntityMeta, Query, Record, RecordStore, Result, StoreLayer, ValidChanges, Value,
 };
 use udl_redis::{CoalescedGet, RedisStore};
 use udl_resilience::BreakerConfig;
@@ -276,13 +275,9 @@ impl CachedStore {
 }
 
 #[async_trait]
-impl RecordStore for CachedStore {
-    fn kind(&self) -> StoreKind {
-        self.inner.kind()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+impl StoreLayer for CachedStore {
+    fn inner(&self) -> &dyn RecordStore {
+        &*self.inner
     }
 
     async fn insert(
@@ -415,24 +410,6 @@ impl RecordStore for CachedStore {
         Ok(records)
     }
 
-    async fn count(
-        &self,
-        ctx: &AccessContext,
-        entity: &'static EntityMeta,
-        filter: &Filter,
-    ) -> Result<u64> {
-        self.inner.count(ctx, entity, filter).await
-    }
-
-    async fn exists(
-        &self,
-        ctx: &AccessContext,
-        entity: &'static EntityMeta,
-        id: &Value,
-    ) -> Result<bool> {
-        Ok(self.fetch(ctx, entity, id).await?.is_some())
-    }
-
     async fn insert_with_ttl(
         &self,
         ctx: &AccessContext,
@@ -446,19 +423,5 @@ impl RecordStore for CachedStore {
             self.invalidate(entity, &[&id]).await;
         }
         Ok(())
-    }
-
-    async fn nearest(
-        &self,
-        ctx: &AccessContext,
-        entity: &'static EntityMeta,
-        field: &'static str,
-        vector: &[f32],
-        k: usize,
-        prefilter: &Filter,
-    ) -> Result<Vec<(Record, f32)>> {
-        self.inner
-            .nearest(ctx, entity, field, vector, k, prefilter)
-            .await
     }
 }

@@ -12,8 +12,10 @@ mod cursor;
 mod entity;
 mod error;
 mod filter;
+mod layer;
 mod mask;
 mod migration;
+pub mod op;
 mod query;
 mod record;
 mod registry;
@@ -34,6 +36,7 @@ pub use entity::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{field, FieldFilter, Filter};
+pub use layer::StoreLayer;
 pub use mask::{mask_value, REDACTED};
 pub use migration::{
     check_applied, check_versions, in_version_order, known_migrations, statuses, AppliedMigration,

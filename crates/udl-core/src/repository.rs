@@ -1,5 +1,6 @@
 //! The typed repository, written once over any [`RecordStore`].
 
+use crate::op;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,9 +139,9 @@ impl<T: Entity> Repository<T> {
         entity: T,
         ttl: Duration,
     ) -> Result<T::Id> {
-        self.require(Capability::Ttl, "insert_with_ttl")?;
+        self.require(Capability::Ttl, op::CREATE_WITH_TTL)?;
         let id = entity.id();
-        let record = Self::record_of(entity).map_err(|e| e.with_operation("insert_with_ttl"))?;
+        let record = Self::record_of(entity).map_err(|e| e.with_operation(op::CREATE_WITH_TTL))?;
         self.store
             .insert_with_ttl(ctx, Self::meta(), record, ttl)
             .await?;

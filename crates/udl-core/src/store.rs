@@ -1,5 +1,6 @@
 //! The record-level contract every backend implements.
 
+use crate::op;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -103,7 +104,7 @@ pub trait RecordStore: Send + Sync + 'static {
         _record: Record,
         _ttl: Duration,
     ) -> Result<()> {
-        Err(Error::unsupported(self.kind(), "insert_with_ttl"))
+        Err(Error::unsupported(self.kind(), op::CREATE_WITH_TTL))
     }
 
     /// The `k` records matching `prefilter` whose vector field is most similar (cosine) to

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
+use udl_core::op;
 use udl_core::{
     AccessContext, Capabilities, EntityMeta, Error, Filter, Query, Record, RecordStore, Result,
     StoreKind, ValidChanges, Value,
@@ -60,11 +61,11 @@ impl RecordStore for MongoRecords {
         record: Record,
     ) -> Result<()> {
         let indexed = self.vectors.tracks(entity).then(|| record.clone());
-        let doc = convert::document(entity, record).map_err(refused("insert"))?;
+        let doc = convert::document(entity, record).map_err(refused(op::CREATE))?;
         self.collection(entity)
             .insert_one(doc)
             .await
-            .map_err(|e| classify(&e, "insert"))?;
+            .map_err(|e| classify(&e, op::CREATE))?;
         if let Some(record) = indexed {
             self.vectors.upsert(entity, &record);
         }
@@ -80,7 +81,7 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         records: Vec<Record>,
     ) -> Result<u64> {
-        let op = "insert_many";
+        let op = op::CREATE_MANY;
         let indexed = if self.vectors.tracks(entity) {
             records.clone()
         } else {

@@ -1,6 +1,7 @@
 //! Bulk insert with `COPY ... FROM STDIN` in text format: one statement, so all or nothing.
 
 use std::fmt::Write as _;
+use udl_core::op;
 
 use sqlx::PgConnection;
 use udl_core::{EntityMeta, Record, Result, Value};
@@ -18,7 +19,7 @@ pub async fn copy_records(
     entity: &'static EntityMeta,
     records: Vec<Record>,
 ) -> Result<u64> {
-    let op = "insert_many";
+    let op = op::CREATE_MANY;
     for record in &records {
         for field in entity.fields {
             if let Some(value) = record.get(field.name) {

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Row};
+use udl_core::op;
 use udl_core::{
     AccessContext, Capabilities, Capability, EntityMeta, Filter, Query, Record, RecordStore,
     Result, StoreKind, ValidChanges, Value, ValueKind,
@@ -142,9 +143,9 @@ impl RecordStore for PgRecords {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
-        let sql = insert_sql(entity, record).map_err(|e| e.with_operation("insert"))?;
-        let mut conn = self.exec.conn("insert").await?;
-        execute(&mut conn, sql, "insert").await.map(|_| ())
+        let sql = insert_sql(entity, record).map_err(|e| e.with_operation(op::CREATE))?;
+        let mut conn = self.exec.conn(op::CREATE).await?;
+        execute(&mut conn, sql, op::CREATE).await.map(|_| ())
     }
 
     async fn insert_many(
@@ -153,7 +154,7 @@ impl RecordStore for PgRecords {
         entity: &'static EntityMeta,
         records: Vec<Record>,
     ) -> Result<u64> {
-        let mut conn = self.exec.conn("insert_many").await?;
+        let mut conn = self.exec.conn(op::CREATE_MANY).await?;
         copy::copy_records(&mut conn, entity, records).await
     }
 

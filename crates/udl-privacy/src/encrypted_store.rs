@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use udl_core::op;
 
 use async_trait::async_trait;
 use udl_core::{
     AccessContext, Capabilities, Capability, EntityMeta, Filter, Query, Record, RecordStore,
-    Result, StoreKind, ValidChanges, Value,
+    Result, StoreLayer, ValidChanges, Value,
 };
 
 use crate::field_keys::FieldKeys;
@@ -68,9 +69,9 @@ impl EncryptedStore {
 }
 
 #[async_trait]
-impl RecordStore for EncryptedStore {
-    fn kind(&self) -> StoreKind {
-        self.inner.kind()
+impl StoreLayer for EncryptedStore {
+    fn inner(&self) -> &dyn RecordStore {
+        &*self.inner
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -83,10 +84,10 @@ impl RecordStore for EncryptedStore {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
-        let sealer = self.sealer(entity, "insert")?;
+        let sealer = self.sealer(entity, op::CREATE)?;
         let record = sealer
             .seal_record(record)
-            .map_err(|e| self.attribute(e, "insert"))?;
+            .map_err(|e| self.attribute(e, op::CREATE))?;
         self.inner.insert(ctx, sealer.form, record).await
     }
 
@@ -96,12 +97,12 @@ impl RecordStore for EncryptedStore {
         entity: &'static EntityMeta,
         records: Vec<Record>,
     ) -> Result<u64> {
-        let sealer = self.sealer(entity, "insert_many")?;
+        let sealer = self.sealer(entity, op::CREATE_MANY)?;
         let records = records
             .into_iter()
             .map(|r| sealer.seal_record(r))
             .collect::<Result<Vec<_>>>()
-            .map_err(|e| self.attribute(e, "insert_many"))?;
+            .map_err(|e| self.attribute(e, op::CREATE_MANY))?;
         self.inner.insert_many(ctx, sealer.form, records).await
     }
 
@@ -111,9 +112,9 @@ impl RecordStore for EncryptedStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        let sealer = self.sealer(entity, "fetch")?;
+        let sealer = self.sealer(entity, op::GET)?;
         match self.inner.fetch(ctx, sealer.form, id).await? {
-            Some(stored) => Ok(self.open_all(&sealer, vec![stored], "fetch").await?.pop()),
+            Some(stored) => Ok(self.open_all(&sealer, vec![stored], op::GET).await?.pop()),
             None => Ok(None),
         }
     }
@@ -198,10 +199,10 @@ impl RecordStore for EncryptedStore {
         record: Record,
         ttl: Duration,
     ) -> Result<()> {
-        let sealer = self.sealer(entity, "insert_with_ttl")?;
+        let sealer = self.sealer(entity, op::CREATE_WITH_TTL)?;
         let record = sealer
             .seal_record(record)
-            .map_err(|e| self.attribute(e, "insert_with_ttl"))?;
+            .map_err(|e| self.attribute(e, op::CREATE_WITH_TTL))?;
         self.inner
             .insert_with_ttl(ctx, sealer.form, record, ttl)
             .await

@@ -58,6 +58,16 @@ pub enum Decision {
     Denied(&'static str),
 }
 
+impl Decision {
+    /// Why the access is refused, if it is.
+    pub fn refusal(self) -> Option<&'static str> {
+        match self {
+            Decision::Denied(reason) => Some(reason),
+            Decision::Allowed | Decision::BreakGlass => None,
+        }
+    }
+}
+
 /// Decides every access to PII and PHI: from relationships and consents in PostgreSQL, the
 /// records' patients, and the detokenizing roles.
 pub struct ConsentPolicy {

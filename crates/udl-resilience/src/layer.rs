@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use udl_core::op;
 
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
@@ -91,16 +92,16 @@ pub struct ResilientStore {
 
 /// Every operation the layer measures.
 const OPERATIONS: [&str; 10] = [
-    "get",
-    "list",
-    "count",
-    "exists",
-    "nearest",
-    "insert",
-    "insert_many",
-    "update",
-    "delete",
-    "insert_with_ttl",
+    op::GET,
+    op::LIST,
+    op::COUNT,
+    op::EXISTS,
+    op::NEAREST,
+    op::CREATE,
+    op::CREATE_MANY,
+    op::UPDATE,
+    op::DELETE,
+    op::CREATE_WITH_TTL,
 ];
 
 impl ResilientStore {
@@ -315,7 +316,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
-        self.write(ctx, "insert", entity, record, |r| {
+        self.write(ctx, op::CREATE, entity, record, |r| {
             self.inner.insert(ctx, entity, r)
         })
         .await
@@ -327,7 +328,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         records: Vec<Record>,
     ) -> Result<u64> {
-        self.write(ctx, "insert_many", entity, records, |r| {
+        self.write(ctx, op::CREATE_MANY, entity, records, |r| {
             self.inner.insert_many(ctx, entity, r)
         })
         .await
@@ -339,7 +340,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        self.retried("get", entity.name, || self.inner.fetch(ctx, entity, id))
+        self.retried(op::GET, entity.name, || self.inner.fetch(ctx, entity, id))
             .await
     }
 
@@ -350,7 +351,7 @@ impl RecordStore for ResilientStore {
         id: &Value,
         changes: &ValidChanges,
     ) -> Result<bool> {
-        self.write(ctx, "update", entity, (), |()| {
+        self.write(ctx, op::UPDATE, entity, (), |()| {
             self.inner.update(ctx, entity, id, changes)
         })
         .await
@@ -362,7 +363,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        self.write(ctx, "delete", entity, (), |()| {
+        self.write(ctx, op::DELETE, entity, (), |()| {
             self.inner.delete(ctx, entity, id)
         })
         .await
@@ -374,8 +375,10 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         query: &Query,
     ) -> Result<Vec<Record>> {
-        self.retried("list", entity.name, || self.inner.list(ctx, entity, query))
-            .await
+        self.retried(op::LIST, entity.name, || {
+            self.inner.list(ctx, entity, query)
+        })
+        .await
     }
 
     async fn count(
@@ -384,7 +387,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         filter: &Filter,
     ) -> Result<u64> {
-        self.retried("count", entity.name, || {
+        self.retried(op::COUNT, entity.name, || {
             self.inner.count(ctx, entity, filter)
         })
         .await
@@ -396,8 +399,10 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        self.retried("exists", entity.name, || self.inner.exists(ctx, entity, id))
-            .await
+        self.retried(op::EXISTS, entity.name, || {
+            self.inner.exists(ctx, entity, id)
+        })
+        .await
     }
 
     async fn insert_with_ttl(
@@ -407,7 +412,7 @@ impl RecordStore for ResilientStore {
         record: Record,
         ttl: Duration,
     ) -> Result<()> {
-        self.write(ctx, "insert_with_ttl", entity, record, |r| {
+        self.write(ctx, op::CREATE_WITH_TTL, entity, record, |r| {
             self.inner.insert_with_ttl(ctx, entity, r, ttl)
         })
         .await
@@ -422,7 +427,7 @@ impl RecordStore for ResilientStore {
         k: usize,
         prefilter: &Filter,
     ) -> Result<Vec<(Record, f32)>> {
-        self.retried("nearest", entity.name, || {
+        self.retried(op::NEAREST, entity.name, || {
             self.inner.nearest(ctx, entity, field, vector, k, prefilter)
         })
         .await

@@ -143,7 +143,7 @@ async fn every_call_is_measured_by_outcome_and_every_retry_counted() {
     let text = store.metrics().render();
     for line in [
         r#"udl_operation_duration_seconds_count{store="memory",operation="get",outcome="ok"} 1"#,
-        r#"udl_operation_duration_seconds_count{store="memory",operation="insert",outcome="unavailable"} 1"#,
+        r#"udl_operation_duration_seconds_count{store="memory",operation="create",outcome="unavailable"} 1"#,
         r#"udl_retries_total{store="memory",operation="get"} 1"#,
         r#"udl_breaker_state{store="memory"} 0"#,
     ] {

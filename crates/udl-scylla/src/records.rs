@@ -5,6 +5,7 @@
 //! high-volume paths ([`crate::TimeSeries`], [`crate::EventLog`]) use plain writes instead.
 
 use std::time::Duration;
+use udl_core::op;
 
 use async_trait::async_trait;
 use scylla::response::{PagingState, PagingStateResponse};
@@ -128,7 +129,7 @@ impl ScyllaRecords {
         ttl: Option<Duration>,
     ) -> Result<()> {
         let (cql, values) = self.insert_statement(entity, &record, " IF NOT EXISTS", ttl)?;
-        let result = self.run(cql, values, "insert").await?;
+        let result = self.run(cql, values, op::CREATE).await?;
         if lwt_applied(result)? {
             Ok(())
         } else {
@@ -137,7 +138,7 @@ impl ScyllaRecords {
                 format!("a {} with that key already exists", entity.name),
             )
             .with_store(StoreKind::Scylla)
-            .with_operation("insert"))
+            .with_operation(op::CREATE))
         }
     }
 
@@ -319,7 +320,7 @@ impl RecordStore for ScyllaRecords {
         _entity: &'static EntityMeta,
         _records: Vec<Record>,
     ) -> Result<u64> {
-        Err(Error::unsupported(StoreKind::Scylla, "insert_many"))
+        Err(Error::unsupported(StoreKind::Scylla, op::CREATE_MANY))
     }
 
     async fn fetch(

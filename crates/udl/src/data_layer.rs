@@ -118,12 +118,7 @@ impl DataLayer {
         }
         #[cfg(feature = "privacy")]
         if let (Some(store), Some(privacy)) = (&data.postgres, &config.privacy) {
-            let layered = data
-                .layered
-                .iter()
-                .find(|(kind, _)| *kind == StoreKind::Postgres)
-                .map(|(_, layered)| Arc::clone(layered))
-                .ok_or_else(|| not_configured(StoreKind::Postgres))?;
+            let layered = Arc::clone(data.resilient(StoreKind::Postgres)?);
             data.privacy =
                 Some(crate::privacy_setup::Privacy::start(store, layered, privacy).await?);
         }
@@ -221,10 +216,15 @@ impl DataLayer {
     /// encryption or cache: for tools that move stored data as it is (key rotation, migrations).
     /// Serve requests through [`DataLayer::repository`].
     pub fn unaudited_records(&self, store: StoreKind) -> Result<Arc<dyn RecordStore>> {
+        Ok(Arc::clone(self.resilient(store)?) as Arc<dyn RecordStore>)
+    }
+
+    /// `store`'s resilience layer.
+    fn resilient(&self, store: StoreKind) -> Result<&Arc<ResilientStore>> {
         self.layered
             .iter()
             .find(|(kind, _)| *kind == store)
-            .map(|(_, records)| Arc::clone(records) as Arc<dyn RecordStore>)
+            .map(|(_, layered)| layered)
             .ok_or_else(|| not_configured(store))
     }
 

@@ -50,7 +50,7 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
                 repo.create(&write, p.clone()).await.unwrap();
                 let logged = w.entries_of(&write).await;
                 assert_eq!(logged.len(), 1, "{path}: one entry for the insert");
-                assert_eq!(logged[0].operation, "insert");
+                assert_eq!(logged[0].operation, "create");
                 p
             }
         };

@@ -178,7 +178,7 @@ async fn transactions_of_the_data_layer_audit_and_seal() {
     );
     let audited: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM phi_access_log \
-         WHERE entity = 'users' AND operation = 'insert' AND outcome = 'allowed'",
+         WHERE entity = 'users' AND operation = 'create' AND outcome = 'allowed'",
     )
     .fetch_one(w.data.postgres().unwrap().pool())
     .await

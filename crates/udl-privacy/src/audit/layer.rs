@@ -1,6 +1,5 @@
 //! [`AuditedStore`]: every operation on a PII- or PHI-bearing entity is first put to the access
-//! policy,
-//! and leaves exactly one entry in the PHI access log — who, why, what, whose, when, and how it
+//! policy, and leaves exactly one entry in the PHI access log — who, why, what, whose, when, and how it
 //! ended (allowed, denied, error). Reads fail closed: data is returned only after its entry is
 //! durable. Writes are recorded before they are sent, so no PHI is written unaudited; a write
 //! that then fails adds an `error` entry. Records naming another patient than the context's
@@ -8,12 +7,13 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use udl_core::op;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use udl_core::{
     AccessContext, Capabilities, Capability, EntityMeta, Filter, Query, Record, RecordStore,
-    Result, Sensitivity, StoreKind, ValidChanges, Value,
+    Result, Sensitivity, StoreLayer, ValidChanges, Value,
 };
 use udl_postgres::models::{AccessOutcome, PhiAccessLogEntry};
 
@@ -22,8 +22,8 @@ use crate::history::{phi_fields, whole_records, ChangeHistory, FieldChange};
 use crate::plain::id_text;
 use crate::policy::{denied, patient_of, ConsentPolicy, Decision, PATIENT_FIELD};
 
-/// Puts every access to PHI-bearing entities in `inner` to a policy and records it through an
-/// [`AuditWriter`].
+/// Puts every access to PII- or PHI-bearing entities in `inner` to a policy and records it
+/// through an [`AuditWriter`].
 pub struct AuditedStore {
     inner: Arc<dyn RecordStore>,
     writer: Arc<AuditWriter>,
@@ -118,13 +118,9 @@ impl<'a> Access<'a> {
             self.fields = sensitive_fields(self.entity);
         }
         if self.ctx.patient().is_some() {
-            self.refused_record =
-                records
-                    .into_iter()
-                    .find_map(|r| match policy.admits_record(self.ctx, r) {
-                        Decision::Denied(reason) => Some(reason),
-                        _ => None,
-                    });
+            self.refused_record = records
+                .into_iter()
+                .find_map(|r| policy.admits_record(self.ctx, r).refusal());
         } else {
             self.patient = common_patient(records);
         }
@@ -221,10 +217,7 @@ impl AuditedStore {
             return Ok(Prepared::default());
         };
         Ok(Prepared {
-            refused_record: match self.policy.admits_record(ctx, &now) {
-                Decision::Denied(reason) => Some(reason),
-                _ => None,
-            },
+            refused_record: self.policy.admits_record(ctx, &now).refusal(),
             changes: if keeps_history {
                 changes(&now)
             } else {
@@ -340,9 +333,10 @@ impl AuditedStore {
             .append(access.entry(AccessOutcome::Allowed))
             .await?;
         if let Some(history) = &self.history {
+            // The history names the change itself: a record inserted, updated or deleted.
             let operation = match access.operation {
-                "update" => "update",
-                "delete" => "delete",
+                op::UPDATE => "update",
+                op::DELETE => "delete",
                 _ => "insert",
             };
             let recorded = history
@@ -368,9 +362,9 @@ impl AuditedStore {
 }
 
 #[async_trait]
-impl RecordStore for AuditedStore {
-    fn kind(&self) -> StoreKind {
-        self.inner.kind()
+impl StoreLayer for AuditedStore {
+    fn inner(&self) -> &dyn RecordStore {
+        &*self.inner
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -386,7 +380,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return self.inner.insert(ctx, entity, record).await;
         }
-        let access = Access::new(ctx, entity, "insert").of_records(&self.policy, [&record]);
+        let access = Access::new(ctx, entity, op::CREATE).of_records(&self.policy, [&record]);
         let prepared = self.creating(entity, std::slice::from_ref(&record));
         self.write(
             access,
@@ -405,7 +399,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return self.inner.insert_many(ctx, entity, records).await;
         }
-        let access = Access::new(ctx, entity, "insert_many").of_records(&self.policy, &records);
+        let access = Access::new(ctx, entity, op::CREATE_MANY).of_records(&self.policy, &records);
         let prepared = self.creating(entity, &records);
         self.write(
             access,
@@ -424,7 +418,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return self.inner.fetch(ctx, entity, id).await;
         }
-        let access = Access::new(ctx, entity, "get").of_id(id);
+        let access = Access::new(ctx, entity, op::GET).of_id(id);
         if ctx.patient().is_none() || entity.field(PATIENT_FIELD).is_some() {
             // The entry names the patient the record does, or says the read was refused
             // because the record is another patient's: either way it waits for the record, so
@@ -471,7 +465,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return self.inner.update(ctx, entity, id, changes).await;
         }
-        let mut access = Access::new(ctx, entity, "update").of_id(id);
+        let mut access = Access::new(ctx, entity, op::UPDATE).of_id(id);
         access.fields = changes.sets.iter().map(|(name, _)| *name).collect();
         let phi: Vec<&'static str> = phi_fields(entity)
             .filter(|f| changes.sets.iter().any(|(name, _)| name == f))
@@ -506,7 +500,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return self.inner.delete(ctx, entity, id).await;
         }
-        let access = Access::new(ctx, entity, "delete").of_id(id);
+        let access = Access::new(ctx, entity, op::DELETE).of_id(id);
         // Deleting a PHI-bearing record removes its PHI values.
         let prepared = self.changing(ctx, entity, id, true, |now| {
             whole_records(entity, [now], false)
@@ -524,7 +518,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return self.inner.list(ctx, entity, query).await;
         }
-        let access = Access::new(ctx, entity, "list");
+        let access = Access::new(ctx, entity, op::LIST);
         self.read(access, self.inner.list(ctx, entity, query), |a, records| {
             a.of_records(&self.policy, records)
         })
@@ -540,7 +534,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return self.inner.count(ctx, entity, filter).await;
         }
-        let access = Access::new(ctx, entity, "count");
+        let access = Access::new(ctx, entity, op::COUNT);
         self.read(access, self.inner.count(ctx, entity, filter), |a, _| a)
             .await
     }
@@ -554,7 +548,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return self.inner.exists(ctx, entity, id).await;
         }
-        let access = Access::new(ctx, entity, "exists").of_id(id);
+        let access = Access::new(ctx, entity, op::EXISTS).of_id(id);
         self.read(access, self.inner.exists(ctx, entity, id), |a, _| a)
             .await
     }
@@ -570,7 +564,7 @@ impl RecordStore for AuditedStore {
             return self.inner.insert_with_ttl(ctx, entity, record, ttl).await;
         }
         let access =
-            Access::new(ctx, entity, "insert_with_ttl").of_records(&self.policy, [&record]);
+            Access::new(ctx, entity, op::CREATE_WITH_TTL).of_records(&self.policy, [&record]);
         let prepared = self.creating(entity, std::slice::from_ref(&record));
         self.write(
             access,
@@ -595,7 +589,7 @@ impl RecordStore for AuditedStore {
         if !entity.is_sensitive() {
             return search.await;
         }
-        let access = Access::new(ctx, entity, "nearest");
+        let access = Access::new(ctx, entity, op::NEAREST);
         self.read(access, search, |a, found| {
             a.of_records(&self.policy, found.iter().map(|(r, _)| r))
         })
