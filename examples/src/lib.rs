@@ -7,16 +7,13 @@ use udl::{DataLayer, Error, ErrorKind, Result, UdlConfig};
 /// The data layer of the configuration in the environment, its stores migrated.
 pub async fn connect() -> Result<DataLayer> {
     let config = UdlConfig::load(None).map_err(|e| Error::new(ErrorKind::Config, e.to_string()))?;
-    if let Some(pg) = &config.postgres {
-        let store = udl::postgres::PgStore::connect(pg).await?;
-        udl::postgres::models::migrator().up(&store).await?;
-    }
-    let data = DataLayer::connect(&config).await?;
-    if config.mongo.is_some() {
-        udl::mongo::models::migrator().up(data.mongo()?).await?;
-    }
-    if config.scylla.is_some() {
-        udl::scylla::models::migrator().up(data.scylla()?).await?;
-    }
-    Ok(data)
+    // The privacy layers load their keys from tables the migrations create.
+    let stores_only = UdlConfig {
+        privacy: None,
+        ..config.clone()
+    };
+    let migrating = DataLayer::connect(&stores_only).await?;
+    migrating.migrate().await?;
+    migrating.shutdown(std::time::Duration::from_secs(1)).await;
+    DataLayer::connect(&config).await
 }

@@ -14,21 +14,23 @@ pub fn config_check(config: &UdlConfig) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Connects the stores that have migrations, refusing when none is configured.
+/// Connects the configured stores, refusing when none of them holds entities (only those
+/// have migrations).
 async fn migratable(config: &UdlConfig) -> Result<DataLayer> {
-    if config.postgres.is_none() && config.mongo.is_none() && config.scylla.is_none() {
-        return Err(Error::new(
-            ErrorKind::Config,
-            "no store with migrations is configured (set UDL__POSTGRES__URL, UDL__MONGO__URL and/or UDL__SCYLLA__NODES)",
-        ));
-    }
     // Migrations create the tables the privacy layers load their keys from, so they run
     // without those layers.
     let stores_only = UdlConfig {
         privacy: None,
         ..config.clone()
     };
-    DataLayer::connect(&stores_only).await
+    let data = DataLayer::connect(&stores_only).await?;
+    if data.backends().iter().all(|b| b.records().is_none()) {
+        return Err(Error::new(
+            ErrorKind::Config,
+            "no store with migrations is configured (set UDL__POSTGRES__URL, UDL__MONGO__URL and/or UDL__SCYLLA__NODES)",
+        ));
+    }
+    Ok(data)
 }
 
 fn print_report(store: &str, report: &MigrationReport) {
@@ -50,19 +52,14 @@ fn print_report(store: &str, report: &MigrationReport) {
 /// `udl migrate up`: applies pending migrations of every configured store.
 pub async fn migrate_up(config: &UdlConfig) -> Result<ExitCode> {
     let data = migratable(config).await?;
-    if config.postgres.is_some() {
-        let report = udl::postgres::models::migrator()
-            .up(data.postgres()?)
-            .await?;
-        print_report("postgres", &report);
-    }
-    if config.mongo.is_some() {
-        let report = udl::mongo::models::migrator().up(data.mongo()?).await?;
-        print_report("mongo", &report);
-    }
-    if config.scylla.is_some() {
-        let report = udl::scylla::models::migrator().up(data.scylla()?).await?;
-        print_report("scylla", &report);
+    for (store, report) in data.migrate().await? {
+        if data
+            .backends()
+            .iter()
+            .any(|b| b.kind() == store && b.records().is_some())
+        {
+            print_report(store.name(), &report);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -82,23 +79,12 @@ fn print_status(heading: String, status: &[MigrationStatus]) -> bool {
 pub async fn migrate_status(config: &UdlConfig) -> Result<ExitCode> {
     let data = migratable(config).await?;
     let mut drifted = false;
-    if config.postgres.is_some() {
-        let store = data.postgres()?;
-        let status = udl::postgres::models::migrator().status(store).await?;
-        drifted |= print_status(format!("postgres (schema {})", store.schema()), &status);
-    }
-    if config.mongo.is_some() {
-        let store = data.mongo()?;
-        let status = udl::mongo::models::migrator().status(store).await?;
-        drifted |= print_status(
-            format!("mongo (database {})", store.database().name()),
-            &status,
-        );
-    }
-    if config.scylla.is_some() {
-        let store = data.scylla()?;
-        let status = udl::scylla::models::migrator().status(store).await?;
-        drifted |= print_status(format!("scylla (keyspace {})", store.keyspace()), &status);
+    for backend in data.backends() {
+        let status = backend.migration_status().await?;
+        if !status.is_empty() {
+            let heading = format!("{} ({})", backend.kind(), backend.location());
+            drifted |= print_status(heading, &status);
+        }
     }
     Ok(if drifted {
         ExitCode::FAILURE

@@ -4,6 +4,7 @@
 //! [`Record`]s described by an [`EntityMeta`], which is what lets encryption, masking, audit
 //! and caching be layers that behave the same on every store.
 
+mod backend;
 mod cache_policy;
 mod capability;
 mod changes;
@@ -26,6 +27,7 @@ mod text_enum;
 mod value;
 mod vector_bytes;
 
+pub use backend::{Backend, PoolFigures, Probe};
 pub use cache_policy::{CachePolicy, CacheTiers};
 pub use capability::{Capabilities, Capability};
 pub use changes::{Changes, ValidChanges};

@@ -3,6 +3,8 @@
 //! can reach a metric. One [`Metrics`] per process is shared by every store's layers and
 //! rendered by `udl serve` at `/metrics`.
 
+pub use udl_core::PoolFigures;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -322,19 +324,6 @@ impl OperationTiming {
     pub fn observe(&self, took: Duration) {
         self.0.observe(took.as_secs_f64());
     }
-}
-
-/// A pool's connection counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PoolFigures {
-    /// Connections open.
-    pub open: u32,
-    /// Connections open and idle.
-    pub idle: u32,
-    /// The configured floor.
-    pub min: u32,
-    /// The configured ceiling.
-    pub max: u32,
 }
 
 #[cfg(test)]

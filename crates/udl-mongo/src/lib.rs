@@ -5,6 +5,7 @@
 //! server can do (transactions on a replica set; FerretDB's gaps) is detected at connect and
 //! declared as capabilities, never faked.
 
+mod backend;
 mod convert;
 mod error;
 mod filter;

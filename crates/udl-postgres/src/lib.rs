@@ -5,6 +5,7 @@
 //! PostgreSQL offers: closure-style [transactions](PgStore::transaction), bulk insert by
 //! `COPY`, versioned [migrations](Migrator), and the platform's relational [models].
 
+mod backend;
 mod copy;
 mod error;
 mod executor;

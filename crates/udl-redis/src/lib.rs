@@ -5,6 +5,7 @@
 //! [`SessionStore`] (sessions and JWT revocation), [`Counters`] for real-time analytics, and the
 //! atomic GCRA [`RateLimiter`], each with a declared behaviour for when Redis is down.
 
+mod backend;
 mod coalesce;
 mod connection;
 mod counters;

@@ -8,6 +8,7 @@
 //! [`ScyllaMigrator`] applies versioned CQL under a lightweight-transaction lock and waits for
 //! schema agreement after every statement.
 
+mod backend;
 pub mod cql;
 mod error;
 mod events;

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use udl_config::{ResilienceSettings, UdlConfig};
 use udl_core::{
-    Entity, EntityMeta, Error, ErrorKind, RecordStore, Registry, Repository, Result, StoreKind,
+    Backend, Entity, EntityMeta, Error, ErrorKind, MigrationReport, RecordStore, Registry,
+    Repository, Result, StoreKind,
 };
 use udl_metrics::Metrics;
 use udl_resilience::{ResilienceConfig, ResilientStore};
@@ -12,14 +13,8 @@ use udl_resilience::{ResilienceConfig, ResilientStore};
 /// The connected stores of one process.
 #[derive(Clone)]
 pub struct DataLayer {
-    #[cfg(feature = "postgres")]
-    postgres: Option<udl_postgres::PgStore>,
-    #[cfg(feature = "mongo")]
-    mongo: Option<udl_mongo::MongoStore>,
-    #[cfg(feature = "redis")]
-    redis: Option<udl_redis::RedisStore>,
-    #[cfg(feature = "scylla")]
-    scylla: Option<udl_scylla::ScyllaStore>,
+    /// Every configured store, connected, in registration order.
+    backends: Vec<Arc<dyn Backend>>,
     /// Each record store behind its resilience layer: one per store, so its breaker and
     /// concurrency limit see all of that store's traffic.
     layered: Vec<(StoreKind, Arc<ResilientStore>)>,
@@ -37,10 +32,6 @@ pub struct DataLayer {
     /// Every entity this process uses.
     registry: Registry,
 }
-
-/// How often pool sizes are sampled for the resize log and the pool gauges.
-#[cfg(feature = "postgres")]
-const POOL_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl DataLayer {
     fn layer(&mut self, records: Arc<dyn RecordStore>, settings: &ResilienceSettings) {
@@ -63,34 +54,7 @@ impl DataLayer {
     /// Connects every store configured in `config`, reporting to `metrics`.
     pub async fn connect_with_metrics(config: &UdlConfig, metrics: Arc<Metrics>) -> Result<Self> {
         let mut data = DataLayer {
-            #[cfg(feature = "postgres")]
-            postgres: match &config.postgres {
-                Some(pg) => Some(udl_postgres::PgStore::connect(pg).await?),
-                None => None,
-            },
-            #[cfg(feature = "mongo")]
-            mongo: match &config.mongo {
-                Some(m) => Some(udl_mongo::MongoStore::connect(m).await?),
-                None => None,
-            },
-            #[cfg(feature = "redis")]
-            redis: match &config.redis {
-                Some(r) => Some(
-                    udl_redis::RedisStore::connect(r)
-                        .await?
-                        .with_metrics(Arc::clone(&metrics)),
-                ),
-                None => None,
-            },
-            #[cfg(feature = "scylla")]
-            scylla: match &config.scylla {
-                Some(s) => Some(
-                    udl_scylla::ScyllaStore::connect(s)
-                        .await?
-                        .with_metrics(Arc::clone(&metrics)),
-                ),
-                None => None,
-            },
+            backends: Vec::new(),
             layered: Vec::new(),
             metrics,
             #[cfg(feature = "scylla")]
@@ -101,76 +65,80 @@ impl DataLayer {
             cached: Vec::new(),
             registry: Registry::new(),
         };
-        #[cfg(feature = "scylla")]
-        if let (Some(store), Some(dir)) = (
-            &data.scylla,
-            config.scylla.as_ref().and_then(|c| c.spool_dir.as_ref()),
-        ) {
-            let spool = crate::spool::Spool::start(store, dir, Arc::clone(&data.metrics)).await?;
-            data.spool = Some(Arc::new(spool));
-        }
-        #[cfg(feature = "postgres")]
-        if let (Some(store), Some(c)) = (&data.postgres, &config.postgres) {
-            // Ends by itself when the pool is closed.
-            store.watch_pool(Arc::clone(&data.metrics), POOL_SAMPLE_EVERY);
-            let records = store.records();
-            data.layer(records, &c.resilience);
-        }
-        #[cfg(feature = "privacy")]
-        if let (Some(store), Some(privacy)) = (&data.postgres, &config.privacy) {
-            let layered = Arc::clone(data.resilient(StoreKind::Postgres)?);
-            data.privacy =
-                Some(crate::privacy_setup::Privacy::start(store, layered, privacy).await?);
-        }
-        #[cfg(feature = "mongo")]
-        if let (Some(store), Some(c)) = (&data.mongo, &config.mongo) {
-            let records = store.records();
-            data.layer(records, &c.resilience);
-        }
-        #[cfg(feature = "scylla")]
-        if let (Some(store), Some(c)) = (&data.scylla, &config.scylla) {
-            let records = store.records();
-            data.layer(records, &c.resilience);
-        }
-        #[cfg(feature = "cache")]
-        if let Some(redis) = &data.redis {
-            for (kind, layered) in &data.layered {
-                let layered = Arc::clone(layered) as Arc<dyn RecordStore>;
-                let cached = udl_cache::CachedStore::new(
-                    layered,
-                    redis.clone(),
-                    udl_cache::CacheConfig::default(),
-                )
-                .await?;
-                data.cached.push((*kind, cached));
+        for registration in crate::backends::registrations() {
+            let Some(connecting) = registration.connect_if_configured(config, &data.metrics) else {
+                continue;
+            };
+            let backend = connecting.await?;
+            if let (Some(records), Some(settings)) =
+                (backend.records(), (registration.configured)(config))
+            {
+                data.layer(records, settings);
             }
+            for entity in backend.models() {
+                data.registry.register(entity)?;
+            }
+            data.backends.push(backend);
         }
-        data.register_platform_models(config)?;
+        data.start_store_features(config).await?;
         Ok(data)
     }
 
-    /// The platform's own models of every configured store.
-    #[cfg_attr(
-        not(any(feature = "postgres", feature = "mongo", feature = "scylla")),
-        allow(unused_variables)
-    )]
-    fn register_platform_models(&self, config: &UdlConfig) -> Result<()> {
-        let mut models = Vec::new();
-        #[cfg(feature = "postgres")]
-        if config.postgres.is_some() {
-            models.extend(udl_postgres::models::entities());
-        }
-        #[cfg(feature = "mongo")]
-        if config.mongo.is_some() {
-            models.extend(udl_mongo::models::entities());
-        }
+    /// What single stores add: the analytics spool (ScyllaDB), the privacy layers (kept in
+    /// PostgreSQL), and the tiered cache over every layered store (in Redis).
+    #[cfg_attr(not(feature = "scylla"), allow(unused_variables))]
+    async fn start_store_features(&mut self, config: &UdlConfig) -> Result<()> {
         #[cfg(feature = "scylla")]
-        if config.scylla.is_some() {
-            models.extend(udl_scylla::models::entities());
+        if let (Ok(store), Some(dir)) = (
+            self.scylla(),
+            config.scylla.as_ref().and_then(|c| c.spool_dir.as_ref()),
+        ) {
+            let spool = crate::spool::Spool::start(store, dir, Arc::clone(&self.metrics)).await?;
+            self.spool = Some(Arc::new(spool));
         }
-        models
-            .into_iter()
-            .try_for_each(|entity| self.registry.register(entity))
+        #[cfg(feature = "privacy")]
+        if let (Ok(store), Some(privacy)) = (self.postgres(), &config.privacy) {
+            let layered = Arc::clone(self.resilient(StoreKind::Postgres)?);
+            let started = crate::privacy_setup::Privacy::start(store, layered, privacy).await?;
+            self.privacy = Some(started);
+        }
+        #[cfg(feature = "cache")]
+        if let Ok(redis) = self.redis() {
+            let redis = redis.clone();
+            for (kind, layered) in &self.layered {
+                let layered = Arc::clone(layered) as Arc<dyn RecordStore>;
+                let config = udl_cache::CacheConfig::default();
+                let cached = udl_cache::CachedStore::new(layered, redis.clone(), config).await?;
+                self.cached.push((*kind, cached));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every connected store, PostgreSQL first.
+    pub fn backends(&self) -> &[Arc<dyn Backend>] {
+        &self.backends
+    }
+
+    /// Applies the platform's pending migrations of every connected store, in order.
+    pub async fn migrate(&self) -> Result<Vec<(StoreKind, MigrationReport)>> {
+        let mut reports = Vec::with_capacity(self.backends.len());
+        for backend in &self.backends {
+            reports.push((backend.kind(), backend.migrate().await?));
+        }
+        Ok(reports)
+    }
+
+    /// The connected store of kind `kind` as its own type `S`.
+    fn store<S: 'static>(&self, kind: StoreKind) -> Result<&S> {
+        let backend = self
+            .backends
+            .iter()
+            .find(|b| b.kind() == kind)
+            .ok_or_else(|| not_configured(kind))?;
+        backend.as_any().downcast_ref::<S>().ok_or_else(|| {
+            Error::new(ErrorKind::Internal, "a store is not of its kind's type").with_store(kind)
+        })
     }
 
     /// Every entity this process uses: the platform's models of the configured stores, those
@@ -339,17 +307,13 @@ impl DataLayer {
     /// The PostgreSQL store, or a `Config` error when `[postgres]` is not configured.
     #[cfg(feature = "postgres")]
     pub fn postgres(&self) -> Result<&udl_postgres::PgStore> {
-        self.postgres
-            .as_ref()
-            .ok_or_else(|| not_configured(StoreKind::Postgres))
+        self.store(StoreKind::Postgres)
     }
 
     /// The MongoDB store, or a `Config` error when `[mongo]` is not configured.
     #[cfg(feature = "mongo")]
     pub fn mongo(&self) -> Result<&udl_mongo::MongoStore> {
-        self.mongo
-            .as_ref()
-            .ok_or_else(|| not_configured(StoreKind::Mongo))
+        self.store(StoreKind::Mongo)
     }
 }
 
@@ -357,9 +321,7 @@ impl DataLayer {
     /// The Redis store, or a `Config` error when `[redis]` is not configured.
     #[cfg(feature = "redis")]
     pub fn redis(&self) -> Result<&udl_redis::RedisStore> {
-        self.redis
-            .as_ref()
-            .ok_or_else(|| not_configured(StoreKind::Redis))
+        self.store(StoreKind::Redis)
     }
 }
 
@@ -367,9 +329,7 @@ impl DataLayer {
     /// The ScyllaDB store, or a `Config` error when `[scylla]` is not configured.
     #[cfg(feature = "scylla")]
     pub fn scylla(&self) -> Result<&udl_scylla::ScyllaStore> {
-        self.scylla
-            .as_ref()
-            .ok_or_else(|| not_configured(StoreKind::Scylla))
+        self.store(StoreKind::Scylla)
     }
 
     /// The chat archive, its message texts sealed and its reads audited by the privacy layers;
@@ -400,7 +360,7 @@ impl DataLayer {
 
 impl DataLayer {
     /// Stops background work: the spool gets a last replay within `grace` (what remains stays
-    /// on disk for the next start) and PostgreSQL's pool is closed.
+    /// on disk for the next start) and every store's connections are closed.
     #[cfg_attr(not(feature = "scylla"), allow(unused_variables))]
     pub async fn shutdown(&self, grace: std::time::Duration) {
         #[cfg(feature = "scylla")]
@@ -410,9 +370,8 @@ impl DataLayer {
                 tracing::warn!(left, "analytics writes still spooled at shutdown");
             }
         }
-        #[cfg(feature = "postgres")]
-        if let Some(pg) = &self.postgres {
-            pg.pool().close().await;
+        for backend in &self.backends {
+            backend.close().await;
         }
     }
 }

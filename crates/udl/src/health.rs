@@ -8,16 +8,17 @@
 //! [`check`] is the one-shot form `udl health` uses.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::Mutex;
 use udl_config::UdlConfig;
-use udl_core::{Error, ErrorKind, Result, StoreKind};
+use udl_core::{Backend, Error, ErrorKind, StoreKind};
 use udl_metrics::{Metrics, PoolFigures};
 use udl_resilience::BreakerState;
+
+use crate::backends::{registrations, Registration};
 
 /// The verdict over all stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,48 +158,40 @@ impl fmt::Display for HealthReport {
 }
 
 /// A store's connection, kept between checks once made.
-type Kept<S> = Mutex<Option<S>>;
+type Kept = Mutex<Option<Arc<dyn Backend>>>;
 
 /// Health checks over connections kept between checks.
 pub struct HealthMonitor {
     config: UdlConfig,
     metrics: Option<Arc<Metrics>>,
-    #[cfg(feature = "postgres")]
-    postgres: Kept<udl_postgres::PgStore>,
-    #[cfg(feature = "mongo")]
-    mongo: Kept<udl_mongo::MongoStore>,
-    #[cfg(feature = "redis")]
-    redis: Kept<udl_redis::RedisStore>,
-    #[cfg(feature = "scylla")]
-    scylla: Kept<udl_scylla::ScyllaStore>,
+    /// Every store this build can connect, with its connection once made.
+    kept: Vec<(Registration, Kept)>,
 }
 
-/// Connects (or reuses the kept connection) and asks `health`, all within `timeout`.
-async fn probe<S, C, H>(
-    store: StoreKind,
+/// Connects `registration`'s store (or reuses the kept connection) and probes it, all within
+/// `timeout`; `None` when the store is not configured.
+async fn probe(
+    config: &UdlConfig,
+    metrics: &Arc<Metrics>,
+    registration: &Registration,
+    kept: &Kept,
     timeout: Duration,
-    kept: &Kept<S>,
-    connect: impl FnOnce() -> C,
-    health: impl FnOnce(S) -> H,
-) -> StoreHealth
-where
-    S: Clone,
-    C: Future<Output = Result<S>>,
-    H: Future<Output = Result<(Duration, Option<PoolFigures>)>>,
-{
+) -> Option<StoreHealth> {
+    (registration.configured)(config)?;
+    let store = registration.kind;
     let connected_and_asked = async {
         let connected = {
             let mut kept = kept.lock().await;
             match &*kept {
-                Some(connected) => connected.clone(),
+                Some(connected) => Arc::clone(connected),
                 None => {
-                    let connected = connect().await?;
-                    *kept = Some(connected.clone());
+                    let connected = (registration.connect)(config, Arc::clone(metrics)).await?;
+                    *kept = Some(Arc::clone(&connected));
                     connected
                 }
             }
         };
-        health(connected).await
+        connected.probe(timeout).await
     };
     let outcome = tokio::time::timeout(timeout, connected_and_asked)
         .await
@@ -207,12 +200,12 @@ where
                 .with_store(store)
                 .with_operation("health"))
         });
-    match outcome {
-        Ok((latency, pool)) => StoreHealth {
+    Some(match outcome {
+        Ok(probe) => StoreHealth {
             store,
-            latency: Some(latency),
+            latency: Some(probe.latency),
             error: None,
-            pool,
+            pool: probe.pool,
             breaker: None,
         },
         Err(e) => {
@@ -225,7 +218,7 @@ where
                 breaker: None,
             }
         }
-    }
+    })
 }
 
 impl HealthMonitor {
@@ -234,14 +227,10 @@ impl HealthMonitor {
         HealthMonitor {
             config,
             metrics: None,
-            #[cfg(feature = "postgres")]
-            postgres: Mutex::new(None),
-            #[cfg(feature = "mongo")]
-            mongo: Mutex::new(None),
-            #[cfg(feature = "redis")]
-            redis: Mutex::new(None),
-            #[cfg(feature = "scylla")]
-            scylla: Mutex::new(None),
+            kept: registrations()
+                .into_iter()
+                .map(|registration| (registration, Mutex::new(None)))
+                .collect(),
         }
     }
 
@@ -255,120 +244,38 @@ impl HealthMonitor {
     /// process then keeps one pool per store, and the pool gauges describe the pool its data
     /// layer uses rather than the monitor's own.
     pub async fn adopt(&self, data: &crate::DataLayer) {
-        #[cfg(feature = "postgres")]
-        if let Ok(pg) = data.postgres() {
-            if let Some(own) = self.postgres.lock().await.replace(pg.clone()) {
-                own.pool().close().await;
+        for backend in data.backends() {
+            if let Some((_, kept)) = self.kept.iter().find(|(r, _)| r.kind == backend.kind()) {
+                if let Some(own) = kept.lock().await.replace(Arc::clone(backend)) {
+                    own.close().await;
+                }
             }
-        }
-        #[cfg(feature = "mongo")]
-        if let Ok(mongo) = data.mongo() {
-            *self.mongo.lock().await = Some(mongo.clone());
-        }
-        #[cfg(feature = "redis")]
-        if let Ok(redis) = data.redis() {
-            *self.redis.lock().await = Some(redis.clone());
-        }
-        #[cfg(feature = "scylla")]
-        if let Ok(scylla) = data.scylla() {
-            *self.scylla.lock().await = Some(scylla.clone());
         }
     }
 
-    /// Closes the connections kept so far (PostgreSQL's pool is closed politely).
+    /// Closes the connections kept so far.
     pub async fn close(&self) {
-        #[cfg(feature = "postgres")]
-        if let Some(pg) = self.postgres.lock().await.take() {
-            pg.pool().close().await;
+        for (_, kept) in &self.kept {
+            if let Some(own) = kept.lock().await.take() {
+                own.close().await;
+            }
         }
-        #[cfg(feature = "mongo")]
-        self.mongo.lock().await.take();
-        #[cfg(feature = "redis")]
-        self.redis.lock().await.take();
-        #[cfg(feature = "scylla")]
-        self.scylla.lock().await.take();
     }
 
     /// Checks every configured store at once, each within `timeout`.
     pub async fn check(&self, timeout: Duration) -> HealthReport {
-        let config = &self.config;
-        #[cfg(feature = "postgres")]
-        let postgres = async {
-            let c = config.postgres.as_ref()?;
-            Some(
-                probe(
-                    StoreKind::Postgres,
-                    timeout,
-                    &self.postgres,
-                    || udl_postgres::PgStore::connect(c),
-                    |pg| async move {
-                        let h = pg.health(timeout).await?;
-                        let figures = PoolFigures {
-                            open: h.pool_size,
-                            idle: u32::try_from(h.idle).unwrap_or(u32::MAX),
-                            min: c.pool.min,
-                            max: c.pool.max,
-                        };
-                        Ok((h.latency, Some(figures)))
-                    },
-                )
-                .await,
-            )
-        };
-        #[cfg(not(feature = "postgres"))]
-        let postgres = async { None };
-        #[cfg(feature = "mongo")]
-        let mongo = async {
-            let c = config.mongo.as_ref()?;
-            Some(
-                probe(
-                    StoreKind::Mongo,
-                    timeout,
-                    &self.mongo,
-                    || udl_mongo::MongoStore::connect(c),
-                    |m| async move { Ok((m.health(timeout).await?, None)) },
-                )
-                .await,
-            )
-        };
-        #[cfg(not(feature = "mongo"))]
-        let mongo = async { None };
-        #[cfg(feature = "redis")]
-        let redis = async {
-            let c = config.redis.as_ref()?;
-            Some(
-                probe(
-                    StoreKind::Redis,
-                    timeout,
-                    &self.redis,
-                    || udl_redis::RedisStore::connect(c),
-                    |r| async move { Ok((r.health(timeout).await?, None)) },
-                )
-                .await,
-            )
-        };
-        #[cfg(not(feature = "redis"))]
-        let redis = async { None };
-        #[cfg(feature = "scylla")]
-        let scylla = async {
-            let c = config.scylla.as_ref()?;
-            Some(
-                probe(
-                    StoreKind::Scylla,
-                    timeout,
-                    &self.scylla,
-                    || udl_scylla::ScyllaStore::connect(c),
-                    |s| async move { Ok((s.health(timeout).await?, None)) },
-                )
-                .await,
-            )
-        };
-        #[cfg(not(feature = "scylla"))]
-        let scylla = async { None };
-
-        let (postgres, mongo, redis, scylla) = tokio::join!(postgres, mongo, redis, scylla);
+        // Connections made for checks report to metrics of their own unless given some.
+        let metrics = self
+            .metrics
+            .clone()
+            .unwrap_or_else(|| Arc::new(Metrics::new()));
+        let probes = self
+            .kept
+            .iter()
+            .map(|(registration, kept)| probe(&self.config, &metrics, registration, kept, timeout));
         let report = HealthReport::of(
-            [postgres, mongo, redis, scylla]
+            futures_util::future::join_all(probes)
+                .await
                 .into_iter()
                 .flatten()
                 .collect(),

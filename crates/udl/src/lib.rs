@@ -35,6 +35,7 @@
 //! }
 //! ```
 
+mod backends;
 mod data_layer;
 pub mod health;
 #[cfg(feature = "privacy")]

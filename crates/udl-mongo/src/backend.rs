@@ -1,0 +1,51 @@
+//! MongoDB as a [`Backend`]: its records, health, the platform's migrations and models.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use udl_core::{
+    Backend, EntityMeta, MigrationReport, MigrationStatus, Probe, RecordStore, Result, StoreKind,
+};
+
+use crate::models;
+use crate::store::MongoStore;
+
+#[async_trait]
+impl Backend for MongoStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Mongo
+    }
+
+    fn location(&self) -> String {
+        format!("database {}", self.database().name())
+    }
+
+    fn records(&self) -> Option<Arc<dyn RecordStore>> {
+        Some(MongoStore::records(self))
+    }
+
+    async fn probe(&self, timeout: Duration) -> Result<Probe> {
+        Ok(Probe {
+            latency: self.health(timeout).await?,
+            pool: None,
+        })
+    }
+
+    async fn migrate(&self) -> Result<MigrationReport> {
+        models::migrator().up(self).await
+    }
+
+    async fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
+        models::migrator().status(self).await
+    }
+
+    fn models(&self) -> Vec<&'static EntityMeta> {
+        models::entities()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
