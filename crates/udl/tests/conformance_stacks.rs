@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use udl::{DataLayer, Entity, RecordStore, StoreKind, UdlConfig};
+
+mod common;
+use common::connect_migrated;
 use udl_testkit::fixtures::{Note, NOTES_POSTGRES_DDL};
 use udl_testkit::{servers, Harness, Subject};
 use uuid::Uuid;
@@ -52,26 +55,7 @@ async fn stack(store: StoreKind, privacy: bool, cache: bool) -> Stack {
     }
     let config =
         UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
-    let pg = match udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap()).await {
-        Ok(pg) => pg,
-        Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
-    };
-    let mut migrations = udl::postgres::models::migrations();
-    let next = migrations.len() as i64 + 1;
-    migrations.push(udl::postgres::Migration::new(
-        next,
-        "notes",
-        NOTES_POSTGRES_DDL,
-    ));
-    udl::postgres::Migrator::new(migrations)
-        .unwrap()
-        .up(&pg)
-        .await
-        .unwrap();
-    let data = match DataLayer::connect(&config).await {
-        Ok(data) => data,
-        Err(e) => servers::unreachable("the servers", "scripts/services up", &e),
-    };
+    let data = connect_migrated(&config, "notes", NOTES_POSTGRES_DDL).await;
     if store == StoreKind::Scylla {
         let table = udl::scylla::cql::create_table(Note::meta());
         udl::scylla::ScyllaMigrator::new(vec![udl::scylla::CqlMigration::new(

@@ -105,6 +105,32 @@ fn rand_bytes() -> [u8; 32] {
     out
 }
 
+/// The data layer of `config` once PostgreSQL has the platform's tables and the test's own
+/// (`name`, created by `ddl`): the privacy layers load their keys from those tables.
+pub async fn connect_migrated(
+    config: &UdlConfig,
+    name: &'static str,
+    ddl: &'static str,
+) -> DataLayer {
+    let pg = match udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap()).await {
+        Ok(pg) => pg,
+        Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
+    };
+    let mut migrations = udl::postgres::models::migrations();
+    let next = migrations.len() as i64 + 1;
+    migrations.push(udl::postgres::Migration::new(next, name, ddl));
+    udl::postgres::Migrator::new(migrations)
+        .unwrap()
+        .up(&pg)
+        .await
+        .unwrap();
+    pg.pool().close().await;
+    match DataLayer::connect(config).await {
+        Ok(data) => data,
+        Err(e) => servers::unreachable("the servers", "scripts/services up", &e),
+    }
+}
+
 pub struct World {
     pub data: DataLayer,
     pub namespace: String,
@@ -142,27 +168,7 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
     }
     let config =
         UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
-    // The data keys' table must exist before the data layer loads them.
-    let pg = match udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap()).await {
-        Ok(pg) => pg,
-        Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
-    };
-    let mut migrations = udl::postgres::models::migrations();
-    let next = migrations.len() as i64 + 1;
-    migrations.push(udl::postgres::Migration::new(
-        next,
-        "profiles",
-        PROFILES_DDL,
-    ));
-    udl::postgres::Migrator::new(migrations)
-        .unwrap()
-        .up(&pg)
-        .await
-        .unwrap();
-    let data = match DataLayer::connect(&config).await {
-        Ok(d) => d,
-        Err(e) => servers::unreachable("the four servers", "scripts/services up", &e),
-    };
+    let data = connect_migrated(&config, "profiles", PROFILES_DDL).await;
     let stored = udl::privacy::stored_form(PatientProfile::meta()).unwrap();
     let table = udl::scylla::cql::create_table(stored);
     let mut migrations = udl::scylla::models::migrations();
