@@ -16,7 +16,9 @@
 //!     #[udl(internal)]
 //!     author: String,
 //! }
-//! assert!(<Note as udl::Entity>::meta().has_phi());
+//! let meta = <Note as udl::Entity>::meta();
+//! assert!(meta.has_phi());
+//! assert!(meta.field("body").unwrap().handling.encrypt, "PHI is sealed at rest by default");
 //! ```
 //!
 //! A PHI-bearing entity with an unclassified field does not compile:
@@ -33,6 +35,45 @@
 //!     body: String,
 //!     author: String, // error: this entity holds PHI, so every field must be classified
 //! }
+//! ```
+//!
+//! Nor does a sensitive key field that does not say why it is stored in the clear (keys cannot
+//! be sealed), or a handling that nothing carries out yet:
+//!
+//! ```compile_fail
+//! #[derive(udl::Entity)]
+//! #[udl(table = "notes")]
+//! struct Note {
+//!     #[udl(id, pii)] // error: declare #[udl(pii, plaintext = "...")]
+//!     email: String,
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! #[derive(udl::Entity)]
+//! #[udl(table = "notes")]
+//! struct Note {
+//!     #[udl(id, internal)]
+//!     id: uuid::Uuid,
+//!     #[udl(phi, tokenize)] // error: not implemented yet
+//!     patient_id: String,
+//! }
+//! ```
+//!
+//! With a reason, a sensitive field stays in the clear, and the reason is part of its
+//! declaration:
+//!
+//! ```
+//! #[derive(udl::Entity)]
+//! #[udl(table = "chunks", store = "mongo")]
+//! struct Chunk {
+//!     #[udl(id, internal)]
+//!     id: uuid::Uuid,
+//!     #[udl(phi, plaintext = "similarity search")]
+//!     embedding: Vec<f32>,
+//! }
+//! let field = <Chunk as udl::Entity>::meta().field("embedding").unwrap();
+//! assert_eq!(field.handling.plaintext, Some("similarity search"));
 //! ```
 
 mod backends;
