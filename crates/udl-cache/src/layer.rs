@@ -15,12 +15,10 @@ use udl_resilience::BreakerConfig;
 
 use crate::codec;
 use crate::guard::{Pending, RedisGuard};
+use crate::l1::{new_l1, L1};
 use crate::query_key::fingerprint;
 use crate::stats::{CacheStats, Counts};
 use crate::subscriber::{self, WHOLE_ENTITY};
-
-/// L1: record key → the record, or `None` for "known not to exist".
-pub(crate) type L1 = moka::future::Cache<String, Option<Record>, foldhash::fast::RandomState>;
 
 /// Sizes and lifetimes of the tiers.
 #[derive(Clone, Debug)]
@@ -105,12 +103,7 @@ impl CachedStore {
         redis: RedisStore,
         config: CacheConfig,
     ) -> Result<Arc<Self>> {
-        let l1: L1 = moka::future::Cache::builder()
-            .max_capacity(config.l1_capacity)
-            .time_to_live(config.l1_ttl)
-            .support_invalidation_closures()
-            // Seeded per process like std's hasher, and several times faster on short keys.
-            .build_with_hasher(foldhash::fast::RandomState::default());
+        let l1 = new_l1(config.l1_capacity, config.l1_ttl);
         let channel = redis.key("cache-invalidations");
         let (sender, seen) = watch::channel(0);
         let alive = Arc::new(());

@@ -15,6 +15,7 @@
 
 mod codec;
 mod guard;
+mod l1;
 mod layer;
 mod query_key;
 mod stats;

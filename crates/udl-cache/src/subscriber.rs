@@ -9,7 +9,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::watch;
 use udl_redis::RedisStore;
 
-use crate::layer::L1;
+use crate::l1::L1;
 
 /// Message meaning "every cached record of this entity".
 pub const WHOLE_ENTITY: &str = "*";
