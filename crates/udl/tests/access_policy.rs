@@ -174,6 +174,17 @@ async fn relationships_and_consents_decide_and_break_glass_is_flagged() {
     let err = repo.get(&wrong_patient, &p.id).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
     assert!(err.to_string().contains("another patient"), "{err}");
+    let logged = w.entries_of(&wrong_patient).await;
+    assert_eq!(
+        logged.iter().map(|e| e.outcome).collect::<Vec<_>>(),
+        vec![AccessOutcome::Denied],
+        "a refused read leaves exactly one entry"
+    );
+    assert_eq!(
+        logged[0].fields,
+        serde_json::json!([]),
+        "nothing was disclosed"
+    );
     let err = repo
         .list(
             &wrong_patient,

@@ -272,6 +272,11 @@ impl AuditedStore {
     /// error is what the caller needs).
     async fn after<T>(&self, access: Access<'_>, result: Result<T>) -> Result<T> {
         if let Some(reason) = access.refused_record {
+            // The records were read but not returned: the entry names no field as disclosed.
+            let access = Access {
+                fields: Vec::new(),
+                ..access
+            };
             return Err(self.deny(&access, reason).await);
         }
         match result {
