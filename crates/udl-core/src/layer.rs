@@ -3,6 +3,10 @@
 //! changes; every [`StoreLayer`] is a [`RecordStore`] whose other operations go to the inner
 //! store unchanged. Call a layer through `RecordStore` (usually as an `Arc<dyn RecordStore>`):
 //! both traits name the operations, so a method call on the concrete type would be ambiguous.
+//!
+//! Every layer is built the same way: `Layer::new(inner, what it needs) -> Arc<Layer>`
+//! (`ResilientStore`, `EncryptedStore`, `AuditedStore`; the cache's is async and fallible, as it
+//! subscribes to invalidations first).
 
 use std::time::Duration;
 

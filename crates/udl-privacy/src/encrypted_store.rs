@@ -24,8 +24,8 @@ pub struct EncryptedStore {
 
 impl EncryptedStore {
     /// `inner` behind field encryption with `keys`.
-    pub fn new(inner: Arc<dyn RecordStore>, keys: Arc<FieldKeys>) -> Self {
-        EncryptedStore { inner, keys }
+    pub fn new(inner: Arc<dyn RecordStore>, keys: Arc<FieldKeys>) -> Arc<Self> {
+        Arc::new(EncryptedStore { inner, keys })
     }
 
     fn sealer(&self, entity: &'static EntityMeta, operation: &'static str) -> Result<Sealer<'_>> {

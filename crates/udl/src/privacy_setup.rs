@@ -78,10 +78,12 @@ impl Privacy {
     /// `inner` behind encryption, and that behind the policy and audit (which see what
     /// callers see).
     pub fn protect(&self, inner: Arc<dyn RecordStore>) -> Arc<dyn RecordStore> {
-        let encrypted = Arc::new(EncryptedStore::new(inner, Arc::clone(&self.keys)));
-        Arc::new(
-            AuditedStore::new(encrypted, Arc::clone(&self.audit), Arc::clone(&self.policy))
-                .with_history(Arc::clone(&self.history)),
+        let encrypted = EncryptedStore::new(inner, Arc::clone(&self.keys));
+        AuditedStore::new(
+            encrypted,
+            Arc::clone(&self.audit),
+            Arc::clone(&self.policy),
+            Some(Arc::clone(&self.history)),
         )
     }
 }

@@ -75,10 +75,8 @@ async fn reencryption_moves_every_value_to_the_newest_key_and_can_run_again() {
 
     for store in [StoreKind::Postgres, StoreKind::Mongo] {
         let records = w.data.unaudited_records(store).unwrap();
-        let retired: Repository<PatientProfile> = Repository::unaudited(Arc::new(
-            EncryptedStore::new(records.clone(), newest.clone()),
-        ))
-        .unwrap();
+        let retired: Repository<PatientProfile> =
+            Repository::unaudited(EncryptedStore::new(records.clone(), newest.clone())).unwrap();
         let err = retired
             .list(&ctx(), &Filter::All, &[], Page::first(5))
             .await

@@ -166,24 +166,19 @@ pub(crate) fn new_entry(
 
 impl AuditedStore {
     /// `inner` with every access to its PII and PHI put to `policy` and recorded by
-    /// `writer`.
+    /// `writer`, and, with `history`, every change to a PHI field kept there.
     pub fn new(
         inner: Arc<dyn RecordStore>,
         writer: Arc<AuditWriter>,
         policy: Arc<ConsentPolicy>,
-    ) -> Self {
-        AuditedStore {
+        history: Option<Arc<ChangeHistory>>,
+    ) -> Arc<Self> {
+        Arc::new(AuditedStore {
             inner,
             writer,
             policy,
-            history: None,
-        }
-    }
-
-    /// The same layer, also keeping the history of every change to a PHI field.
-    pub fn with_history(mut self, history: Arc<ChangeHistory>) -> Self {
-        self.history = Some(history);
-        self
+            history,
+        })
     }
 
     /// Creating `records`, prepared: the PHI they bring when history is kept.
