@@ -19,7 +19,7 @@ use udl_core::{
 use crate::cql::{columns, order_by, where_clause};
 use crate::error::{classify, unexpected_shape};
 use crate::lock::lwt_applied;
-use crate::store::ScyllaStore;
+use crate::session::ScyllaSession;
 use crate::values::{from_cql, to_cql};
 
 /// Times an update without an expected version retries when a concurrent update wins.
@@ -27,16 +27,16 @@ const UPDATE_ATTEMPTS: usize = 5;
 
 /// Records of key-read entities in ScyllaDB.
 pub struct ScyllaRecords {
-    store: ScyllaStore,
+    session: ScyllaSession,
 }
 
 impl ScyllaRecords {
-    pub(crate) fn new(store: ScyllaStore) -> Self {
-        ScyllaRecords { store }
+    pub(crate) fn new(session: ScyllaSession) -> Self {
+        ScyllaRecords { session }
     }
 
     fn table(&self, entity: &EntityMeta) -> String {
-        format!("\"{}\".\"{}\"", self.store.keyspace(), entity.name)
+        format!("\"{}\".\"{}\"", self.session.keyspace(), entity.name)
     }
 
     /// Single-record operations address a record by id alone.
@@ -68,7 +68,7 @@ impl ScyllaRecords {
         values: Vec<Option<CqlValue>>,
         operation: &'static str,
     ) -> Result<scylla::response::query_result::QueryResult> {
-        self.store
+        self.session
             .session()
             .execute_unpaged(cql, values)
             .await
@@ -198,7 +198,7 @@ impl ScyllaRecords {
             .map(|f| format!(", TTL(\"{}\")", f.name))
             .collect();
         let mut select = self
-            .store
+            .session
             .prepare(format!(
                 "SELECT {}{} FROM {}",
                 columns(entity),
@@ -254,7 +254,7 @@ impl TableScan<'_> {
         let malformed = || unexpected_shape("scan");
         let (result, next) = self
             .records
-            .store
+            .session
             .session()
             .get_session()
             .execute_single_page(&self.select, (), from)

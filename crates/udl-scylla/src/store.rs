@@ -24,6 +24,7 @@ use udl_config::{Replication, ScyllaConfig};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 
 use crate::error::{classify, unexpected_shape};
+use crate::session::ScyllaSession;
 
 /// TLS for `scylla.tls`: TLS 1.2 or newer, the node's certificate verified against the
 /// system's CAs and `tls_ca_cert`, and its IP address against the certificate.
@@ -69,8 +70,7 @@ impl AddressTranslator for AddressMap {
 /// A connected ScyllaDB store.
 #[derive(Clone)]
 pub struct ScyllaStore {
-    session: Arc<CachingSession>,
-    keyspace: String,
+    handle: ScyllaSession,
     replication: Replication,
     time_bucket: Duration,
     analytics_ttl: Duration,
@@ -148,13 +148,11 @@ impl ScyllaStore {
                     "no ScyllaDB contact point could be reached"
                 })
             })?;
+        let session = CachingSessionBuilder::new(session)
+            .max_capacity(PREPARED_CACHE)
+            .build();
         Ok(ScyllaStore {
-            session: Arc::new(
-                CachingSessionBuilder::new(session)
-                    .max_capacity(PREPARED_CACHE)
-                    .build(),
-            ),
-            keyspace: config.keyspace.clone(),
+            handle: ScyllaSession::new(Arc::new(session), config.keyspace.clone()),
             replication: config.replication.clone(),
             time_bucket: config.time_bucket,
             analytics_ttl: config.analytics_ttl,
@@ -176,7 +174,7 @@ impl ScyllaStore {
 
     /// The session (with its prepared-statement cache), for CQL the typed API does not cover.
     pub fn session(&self) -> &CachingSession {
-        &self.session
+        self.handle.session()
     }
 
     /// The generic record store, for `Repository::new(store.records())`.
@@ -187,12 +185,12 @@ impl ScyllaStore {
     /// The record store as its own type, for ScyllaDB-only maintenance such as
     /// [`crate::ScyllaRecords::rewrite_all`].
     pub fn table_records(&self) -> crate::records::ScyllaRecords {
-        crate::records::ScyllaRecords::new(self.clone())
+        crate::records::ScyllaRecords::new(self.handle.clone())
     }
 
     /// The keyspace udl's tables live in.
     pub fn keyspace(&self) -> &str {
-        &self.keyspace
+        self.handle.keyspace()
     }
 
     /// Time span of one time-series partition.
@@ -213,24 +211,7 @@ impl ScyllaStore {
 
     /// Prepares `cql`; owners keep the statement and execute it as often as they like.
     pub async fn prepare(&self, cql: String) -> Result<PreparedStatement> {
-        self.session
-            .get_session()
-            .prepare(cql)
-            .await
-            .map_err(|e| match classify(&e.into(), "prepare") {
-                // udl prepares only its own statements: a refusal means the tables they name
-                // are missing or differ, which a migration fixes.
-                refused if refused.kind() == ErrorKind::InvalidInput => Error::new(
-                    ErrorKind::Config,
-                    format!(
-                        "ScyllaDB refused a statement udl prepares: a table it uses is missing or differs in keyspace {} (run `udl migrate up`)",
-                        self.keyspace
-                    ),
-                )
-                .with_store(StoreKind::Scylla)
-                .with_operation("prepare"),
-                other => other,
-            })
+        self.handle.prepare(cql).await
     }
 
     /// Runs `statement` a page at a time, handing each row (decoded as `R`) to `each` until
@@ -246,7 +227,7 @@ impl ScyllaStore {
         R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
     {
         let malformed = || unexpected_shape(operation);
-        let session = self.session.get_session();
+        let session = self.session().get_session();
         let mut paging = PagingState::start();
         loop {
             let (result, next) = session
@@ -308,7 +289,7 @@ impl ScyllaStore {
         };
         format!(
             "CREATE KEYSPACE IF NOT EXISTS \"{}\" WITH replication = {replication}",
-            self.keyspace
+            self.keyspace()
         )
     }
 
@@ -316,7 +297,7 @@ impl ScyllaStore {
     pub async fn health(&self, timeout: Duration) -> Result<Duration> {
         let started = Instant::now();
         let query = self
-            .session
+            .session()
             .get_session()
             .query_unpaged("SELECT now() FROM system.local", ());
         match tokio::time::timeout(timeout, query).await {
