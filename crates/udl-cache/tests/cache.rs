@@ -309,8 +309,9 @@ async fn query_results_follow_writes(w: World) {
     w.finish().await;
 }
 
-#[tokio::test]
-async fn entities_that_declare_no_cache_are_never_cached() {
+/// Stores a note, reads it twice through the cache as `seen_as`, and checks both reads went to
+/// the source and nothing was kept (`why` names the case).
+async fn never_cached(seen_as: &'static EntityMeta, why: &str) {
     let w = world(&servers::redis_url()).await;
     let cache = w.cache().await;
     let n = note(1);
@@ -321,14 +322,19 @@ async fn entities_that_declare_no_cache_are_never_cached() {
     let records = Arc::clone(&cache) as Arc<dyn RecordStore>;
     for _ in 0..2 {
         let found = records
-            .fetch(&ctx(), UncachedNote::meta(), &Value::Uuid(n.id))
+            .fetch(&ctx(), seen_as, &Value::Uuid(n.id))
             .await
             .unwrap();
         assert!(found.is_some());
     }
-    assert_eq!(w.fetches(), 2, "every read goes to the source");
-    assert_eq!(cache.l1_len(), 0);
+    assert_eq!(w.fetches(), 2, "{why}: every read goes to the source");
+    assert_eq!(cache.l1_len(), 0, "{why}");
     w.finish().await;
+}
+
+#[tokio::test]
+async fn entities_that_declare_no_cache_are_never_cached() {
+    never_cached(UncachedNote::meta(), "no cache declared").await;
 }
 
 /// The conformance notes seen as an entity that declares no cache.
@@ -354,29 +360,7 @@ struct UnsealedNote {
 
 #[tokio::test]
 async fn sensitive_fields_not_sealed_are_never_cached() {
-    let w = world(&servers::redis_url()).await;
-    let cache = w.cache().await;
-    let n = note(1);
-    repo::<Note>(&cache)
-        .create(&ctx(), n.clone())
-        .await
-        .unwrap();
-    let id = Value::Uuid(n.id);
-    let records = Arc::clone(&cache) as Arc<dyn RecordStore>;
-    for _ in 0..2 {
-        let found = records
-            .fetch(&ctx(), UnsealedNote::meta(), &id)
-            .await
-            .unwrap();
-        assert!(found.is_some());
-    }
-    assert_eq!(
-        w.fetches(),
-        2,
-        "every read of unsealed PHI goes to the source"
-    );
-    assert_eq!(cache.l1_len(), 0);
-    w.finish().await;
+    never_cached(UnsealedNote::meta(), "unsealed PHI").await;
 }
 
 #[tokio::test]

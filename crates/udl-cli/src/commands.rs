@@ -24,7 +24,11 @@ async fn migratable(config: &UdlConfig) -> Result<DataLayer> {
         ..config.clone()
     };
     let data = DataLayer::connect(&stores_only).await?;
-    if data.backends().iter().all(|b| b.records().is_none()) {
+    if data
+        .backends()
+        .iter()
+        .all(|b| b.unaudited_records().is_none())
+    {
         return Err(Error::new(
             ErrorKind::Config,
             "no store with migrations is configured (set UDL__POSTGRES__URL, UDL__MONGO__URL and/or UDL__SCYLLA__NODES)",
@@ -53,13 +57,7 @@ fn print_report(store: &str, report: &MigrationReport) {
 pub async fn migrate_up(config: &UdlConfig) -> Result<ExitCode> {
     let data = migratable(config).await?;
     for (store, report) in data.migrate().await? {
-        if data
-            .backends()
-            .iter()
-            .any(|b| b.kind() == store && b.records().is_some())
-        {
-            print_report(store.name(), &report);
-        }
+        print_report(store.name(), &report);
     }
     Ok(ExitCode::SUCCESS)
 }

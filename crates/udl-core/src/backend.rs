@@ -47,8 +47,9 @@ pub trait Backend: Send + Sync + 'static {
         String::new()
     }
 
-    /// Its generic record store, when entities live in it (Redis holds none).
-    fn records(&self) -> Option<Arc<dyn RecordStore>> {
+    /// Its generic record store, when entities live in it (Redis holds none): below every
+    /// layer, for the data layer to build stacks on and for tools, never for serving requests.
+    fn unaudited_records(&self) -> Option<Arc<dyn RecordStore>> {
         None
     }
 

@@ -23,6 +23,11 @@ impl Registry {
     /// Adds `entity` after validating its declaration. Registering the same entity again does
     /// nothing; another entity claiming the same table in the same store is a `Config` error.
     pub fn register(&self, entity: &'static EntityMeta) -> Result<()> {
+        // Taking a repository registers its entity, so the common case, an entity already
+        // known, is answered under the read lock and without validating it again.
+        if self.contains(entity) {
+            return Ok(());
+        }
         entity.validate()?;
         let mut entities = self.entities.write().unwrap_or_else(|p| p.into_inner());
         if entities.iter().any(|known| std::ptr::eq(*known, entity)) {
@@ -47,7 +52,9 @@ impl Registry {
 
     /// Whether `entity` is registered.
     pub fn contains(&self, entity: &'static EntityMeta) -> bool {
-        self.entities()
+        self.entities
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .any(|known| std::ptr::eq(*known, entity))
     }

@@ -113,19 +113,19 @@ impl<T: Entity> Repository<T> {
     /// Stores a new record; a duplicate id is `Conflict`. Returns the id.
     pub async fn create(&self, ctx: &AccessContext, entity: T) -> Result<T::Id> {
         let id = entity.id();
-        let record = Self::record_of(entity).map_err(|e| e.with_operation("create"))?;
+        let record = Self::record_of(entity).map_err(|e| e.with_operation(op::CREATE))?;
         self.store.insert(ctx, Self::meta(), record).await?;
         Ok(id)
     }
 
     /// Stores many new records, all or nothing. Returns how many were stored.
     pub async fn create_many(&self, ctx: &AccessContext, entities: Vec<T>) -> Result<u64> {
-        self.require(Capability::BulkInsert, "create_many")?;
+        self.require(Capability::BulkInsert, op::CREATE_MANY)?;
         let records = entities
             .into_iter()
             .map(Self::record_of)
             .collect::<Result<Vec<_>>>()
-            .map_err(|e| e.with_operation("create_many"))?;
+            .map_err(|e| e.with_operation(op::CREATE_MANY))?;
         if records.is_empty() {
             return Ok(0);
         }
@@ -154,7 +154,7 @@ impl<T: Entity> Repository<T> {
         match self.store.fetch(ctx, Self::meta(), &id).await? {
             Some(record) => T::from_record(record)
                 .map(Some)
-                .map_err(|e| e.with_store(self.store.kind()).with_operation("get")),
+                .map_err(|e| e.with_store(self.store.kind()).with_operation(op::GET)),
             None => Ok(None),
         }
     }
@@ -167,7 +167,7 @@ impl<T: Entity> Repository<T> {
                 format!("no {} with that id", Self::meta().name),
             )
             .with_store(self.store.kind())
-            .with_operation("get")
+            .with_operation(op::GET)
         })
     }
 
@@ -183,7 +183,7 @@ impl<T: Entity> Repository<T> {
     pub async fn update(&self, ctx: &AccessContext, id: &T::Id, changes: Changes) -> Result<bool> {
         let changes = changes
             .validate(Self::meta())
-            .map_err(|e| e.with_operation("update"))?;
+            .map_err(|e| e.with_operation(op::UPDATE))?;
         let id = id.clone().into_value();
         let matched = self.store.update(ctx, Self::meta(), &id, &changes).await?;
         // A store matches on id and expected version together; if nothing matched although
@@ -205,8 +205,8 @@ impl<T: Entity> Repository<T> {
 
     /// Number of records matching `filter`.
     pub async fn count(&self, ctx: &AccessContext, filter: &Filter) -> Result<u64> {
-        self.require(Capability::Count, "count")?;
-        self.check_filter(filter, "count")?;
+        self.require(Capability::Count, op::COUNT)?;
+        self.check_filter(filter, op::COUNT)?;
         self.store.count(ctx, Self::meta(), filter).await
     }
 
@@ -220,7 +220,7 @@ impl<T: Entity> Repository<T> {
         sort: &[SortKey],
         page: Page,
     ) -> Result<PageOf<T>> {
-        self.check_filter(filter, "list")?;
+        self.check_filter(filter, op::LIST)?;
         let meta = Self::meta();
         let limit = page.limit();
         if limit == 0 || limit > Page::MAX_LIMIT {
@@ -228,9 +228,9 @@ impl<T: Entity> Repository<T> {
                 "page limit must be between 1 and {}",
                 Page::MAX_LIMIT
             ))
-            .with_operation("list"));
+            .with_operation(op::LIST));
         }
-        let sort = full_sort(meta, sort).map_err(|e| e.with_operation("list"))?;
+        let sort = full_sort(meta, sort).map_err(|e| e.with_operation(op::LIST))?;
         let (filter, offset) = match &page {
             Page::First { .. } => (filter.clone(), 0),
             Page::Offset { offset, .. } => {
@@ -240,7 +240,7 @@ impl<T: Entity> Repository<T> {
             Page::After { cursor, .. } => {
                 let resume = cursor
                     .resume_filter(meta, &sort)
-                    .map_err(|e| e.with_operation("list"))?;
+                    .map_err(|e| e.with_operation(op::LIST))?;
                 (filter.clone().and(resume), 0)
             }
         };
@@ -262,7 +262,7 @@ impl<T: Entity> Repository<T> {
             .into_iter()
             .map(T::from_record)
             .collect::<Result<Vec<_>>>()
-            .map_err(|e| e.with_store(self.store.kind()).with_operation("list"))?;
+            .map_err(|e| e.with_store(self.store.kind()).with_operation(op::LIST))?;
         Ok(PageOf { items, next })
     }
 
@@ -279,12 +279,12 @@ impl<T: Entity> Repository<T> {
         k: usize,
         prefilter: &Filter,
     ) -> Result<Vec<(T, f32)>> {
-        self.require(Capability::VectorSearch, "nearest")?;
+        self.require(Capability::VectorSearch, op::NEAREST)?;
         let meta = Self::meta();
         let f = meta
             .require_field(field)
-            .map_err(|e| e.with_operation("nearest"))?;
-        let invalid = |m: String| Err(Error::invalid(m).with_operation("nearest"));
+            .map_err(|e| e.with_operation(op::NEAREST))?;
+        let invalid = |m: String| Err(Error::invalid(m).with_operation(op::NEAREST));
         if f.kind != ValueKind::Vector {
             return invalid(format!(
                 "entity {}: field {} is not a vector",
@@ -300,7 +300,7 @@ impl<T: Entity> Repository<T> {
         {
             return invalid("query vector must be non-empty, finite and not all zero".into());
         }
-        self.check_filter(prefilter, "nearest")?;
+        self.check_filter(prefilter, op::NEAREST)?;
         let found = self
             .store
             .nearest(ctx, meta, f.name, vector, k, prefilter)
@@ -309,7 +309,7 @@ impl<T: Entity> Repository<T> {
             .into_iter()
             .map(|(record, score)| T::from_record(record).map(|t| (t, score)))
             .collect::<Result<Vec<_>>>()
-            .map_err(|e| e.with_store(self.store.kind()).with_operation("nearest"))
+            .map_err(|e| e.with_store(self.store.kind()).with_operation(op::NEAREST))
     }
 
     fn check_filter(&self, filter: &Filter, operation: &'static str) -> Result<()> {

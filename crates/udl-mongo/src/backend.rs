@@ -22,7 +22,7 @@ impl Backend for MongoStore {
         format!("database {}", self.database().name())
     }
 
-    fn records(&self) -> Option<Arc<dyn RecordStore>> {
+    fn unaudited_records(&self) -> Option<Arc<dyn RecordStore>> {
         Some(MongoStore::records(self))
     }
 

@@ -24,7 +24,7 @@ impl Backend for PgStore {
         format!("schema {}", self.schema())
     }
 
-    fn records(&self) -> Option<Arc<dyn RecordStore>> {
+    fn unaudited_records(&self) -> Option<Arc<dyn RecordStore>> {
         Some(PgStore::records(self))
     }
 

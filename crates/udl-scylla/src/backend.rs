@@ -22,7 +22,7 @@ impl Backend for ScyllaStore {
         format!("keyspace {}", self.keyspace())
     }
 
-    fn records(&self) -> Option<Arc<dyn RecordStore>> {
+    fn unaudited_records(&self) -> Option<Arc<dyn RecordStore>> {
         Some(ScyllaStore::records(self))
     }
 

@@ -10,10 +10,6 @@ use udl_config::{ResilienceSettings, UdlConfig};
 use udl_core::{Backend, Result, StoreKind};
 use udl_metrics::Metrics;
 
-/// How often PostgreSQL's pool sizes are sampled for the resize log and the pool gauges.
-#[cfg(feature = "postgres")]
-const POOL_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// A connection being made.
 pub(crate) type Connecting<'a> =
     Pin<Box<dyn Future<Output = Result<Arc<dyn Backend>>> + Send + 'a>>;
@@ -48,12 +44,11 @@ pub(crate) fn registrations() -> Vec<Registration> {
         Registration {
             kind: StoreKind::Postgres,
             configured: |c| c.postgres.as_ref().map(|s| &s.resilience),
-            connect: |c, metrics| {
+            connect: |c, _| {
                 Box::pin(async move {
-                    let store = udl_postgres::PgStore::connect(section(&c.postgres)?).await?;
-                    // Ends by itself when the pool is closed.
-                    store.watch_pool(metrics, POOL_SAMPLE_EVERY);
-                    Ok(backend(store))
+                    Ok(backend(
+                        udl_postgres::PgStore::connect(section(&c.postgres)?).await?,
+                    ))
                 })
             },
         },

@@ -10,6 +10,10 @@ use udl_core::{
 use udl_metrics::Metrics;
 use udl_resilience::{ResilienceConfig, ResilientStore};
 
+/// How often PostgreSQL's pool sizes are sampled for the resize log and the pool gauges.
+#[cfg(feature = "postgres")]
+const POOL_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The connected stores of one process.
 #[derive(Clone)]
 pub struct DataLayer {
@@ -70,9 +74,10 @@ impl DataLayer {
                 continue;
             };
             let backend = connecting.await?;
-            if let (Some(records), Some(settings)) =
-                (backend.records(), (registration.configured)(config))
-            {
+            if let (Some(records), Some(settings)) = (
+                backend.unaudited_records(),
+                (registration.configured)(config),
+            ) {
                 data.layer(records, settings);
             }
             for entity in backend.models() {
@@ -84,10 +89,16 @@ impl DataLayer {
         Ok(data)
     }
 
-    /// What single stores add: the analytics spool (ScyllaDB), the privacy layers (kept in
-    /// PostgreSQL), and the tiered cache over every layered store (in Redis).
+    /// What single stores add: the pool watch (PostgreSQL), the analytics spool (ScyllaDB),
+    /// the privacy layers (kept in PostgreSQL), and the tiered cache over every layered store
+    /// (in Redis).
     #[cfg_attr(not(feature = "scylla"), allow(unused_variables))]
     async fn start_store_features(&mut self, config: &UdlConfig) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if let Ok(store) = self.postgres() {
+            // Ends by itself when the pool is closed.
+            store.watch_pool(Arc::clone(&self.metrics), POOL_SAMPLE_EVERY);
+        }
         #[cfg(feature = "scylla")]
         if let (Ok(store), Some(dir)) = (
             self.scylla(),
@@ -120,11 +131,14 @@ impl DataLayer {
         &self.backends
     }
 
-    /// Applies the platform's pending migrations of every connected store, in order.
+    /// Applies the platform's pending migrations of every connected store that holds entities
+    /// (only those have migrations), in order.
     pub async fn migrate(&self) -> Result<Vec<(StoreKind, MigrationReport)>> {
         let mut reports = Vec::with_capacity(self.backends.len());
         for backend in &self.backends {
-            reports.push((backend.kind(), backend.migrate().await?));
+            if backend.unaudited_records().is_some() {
+                reports.push((backend.kind(), backend.migrate().await?));
+            }
         }
         Ok(reports)
     }
@@ -196,14 +210,15 @@ impl DataLayer {
             .ok_or_else(|| not_configured(store))
     }
 
-    /// The tiered cache over `store` (its statistics and invalidations), when Redis is
-    /// configured; entities that declare a cache pass through it.
+    /// Where reads of the entities that declare a cache were answered so far, in the tiered
+    /// cache over `store` (`None` without Redis). Only the figures: the cache itself sits below
+    /// the privacy layers and is reached through repositories.
     #[cfg(feature = "cache")]
-    pub fn cache(&self, store: StoreKind) -> Option<Arc<udl_cache::CachedStore>> {
+    pub fn cache_stats(&self, store: StoreKind) -> Option<udl_cache::CacheStats> {
         self.cached
             .iter()
             .find(|(kind, _)| *kind == store)
-            .map(|(_, cached)| Arc::clone(cached))
+            .map(|(_, cached)| cached.stats())
     }
 
     /// Where each layered store's circuit breaker stands.
@@ -239,27 +254,31 @@ impl DataLayer {
     /// entities that declare no store (generic ones placed by the caller). An entity that
     /// declares another store is refused.
     pub fn repository_in<T: Entity>(&self, store: StoreKind) -> Result<Repository<T>> {
-        let meta = T::meta();
-        if meta.store.is_some_and(|declared| declared != store) {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!("entity {} lives in another store than {store}", meta.name),
-            )
-            .with_store(store));
-        }
-        Repository::new(self.records_for(meta, store)?)
+        Repository::new(self.records_for(T::meta(), store)?)
     }
 
     /// `entity`'s whole stack over `store` (as [`DataLayer::repository_in`] builds it) at the
     /// level of records, for generic callers that work from entity declarations rather than
-    /// types; `entity` is registered.
+    /// types; `entity` is registered. An entity that declares another store is refused.
     pub fn records_for(
         &self,
         entity: &'static EntityMeta,
         store: StoreKind,
     ) -> Result<Arc<dyn RecordStore>> {
-        self.registry.register(entity)?;
+        self.admit_entity(entity, store)?;
         self.protect(entity, self.cached_or_layered(entity, store)?)
+    }
+
+    /// Registers `entity`, to be reached in `store`: refused when it declares another one.
+    pub(crate) fn admit_entity(&self, entity: &'static EntityMeta, store: StoreKind) -> Result<()> {
+        if entity.store.is_some_and(|declared| declared != store) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("entity {} lives in another store than {store}", entity.name),
+            )
+            .with_store(store));
+        }
+        self.registry.register(entity)
     }
 
     /// `store` behind its resilience layer, and the cache above it when `entity` declares one

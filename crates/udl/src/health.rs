@@ -164,6 +164,9 @@ type Kept = Mutex<Option<Arc<dyn Backend>>>;
 pub struct HealthMonitor {
     config: UdlConfig,
     metrics: Option<Arc<Metrics>>,
+    /// What the connections made for checks report to: their own, so a daemon's metrics
+    /// describe the connections its data layer serves with.
+    probe_metrics: Arc<Metrics>,
     /// Every store this build can connect, with its connection once made.
     kept: Vec<(Registration, Kept)>,
 }
@@ -227,6 +230,7 @@ impl HealthMonitor {
         HealthMonitor {
             config,
             metrics: None,
+            probe_metrics: Arc::new(Metrics::new()),
             kept: registrations()
                 .into_iter()
                 .map(|registration| (registration, Mutex::new(None)))
@@ -264,15 +268,15 @@ impl HealthMonitor {
 
     /// Checks every configured store at once, each within `timeout`.
     pub async fn check(&self, timeout: Duration) -> HealthReport {
-        // Connections made for checks report to metrics of their own unless given some.
-        let metrics = self
-            .metrics
-            .clone()
-            .unwrap_or_else(|| Arc::new(Metrics::new()));
-        let probes = self
-            .kept
-            .iter()
-            .map(|(registration, kept)| probe(&self.config, &metrics, registration, kept, timeout));
+        let probes = self.kept.iter().map(|(registration, kept)| {
+            probe(
+                &self.config,
+                &self.probe_metrics,
+                registration,
+                kept,
+                timeout,
+            )
+        });
         let report = HealthReport::of(
             futures_util::future::join_all(probes)
                 .await

@@ -22,19 +22,18 @@ impl Transaction {
     /// that declares a cache is refused, as writes here could leave it stale after the commit.
     pub fn repository<T: Entity>(&self) -> Result<Repository<T>> {
         let meta = T::meta();
-        let refuse =
-            |why: String| Err(Error::new(ErrorKind::Config, why).with_store(StoreKind::Postgres));
-        if meta.store.is_some_and(|store| store != StoreKind::Postgres) {
-            return refuse(format!("entity {} does not live in PostgreSQL", meta.name));
-        }
         if meta.cache.is_cached() {
-            return refuse(format!(
-                "entity {} declares a cache, which writes inside a transaction would leave \
-                 stale; write it outside the transaction",
-                meta.name
-            ));
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "entity {} declares a cache, which writes inside a transaction would leave \
+                     stale; write it outside the transaction",
+                    meta.name
+                ),
+            )
+            .with_store(StoreKind::Postgres));
         }
-        self.data.registry().register(meta)?;
+        self.data.admit_entity(meta, StoreKind::Postgres)?;
         Repository::new(self.data.protect(meta, self.tx.records())?)
     }
 }

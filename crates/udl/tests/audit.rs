@@ -27,7 +27,7 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
     let canary = canary();
     let care = w.care().await;
     let clinician = || care.treating();
-    let (cache, cached) = w.cached_repo();
+    let cached = w.repo(StoreKind::Postgres);
     // Profiles declare a cache, so every store's path goes through it; PostgreSQL's is read
     // twice: the first read misses, the second hits.
     let paths = [
@@ -86,7 +86,7 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
             "{fields}"
         );
     }
-    let stats = cache.stats();
+    let stats = w.cache_stats();
     assert_eq!((stats.loads, stats.l1_hits), (1, 1), "{stats:?}");
 
     // A read that finds nothing and a refused filter are accesses too.

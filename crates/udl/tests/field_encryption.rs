@@ -108,7 +108,7 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
         repo.create(&ctx(), p.clone()).await.unwrap();
         assert!(repo.get(&ctx(), &p.id).await.unwrap() == Some(p));
     }
-    let (cache, cached) = w.cached_repo();
+    let cached = w.repo(StoreKind::Postgres);
     let p = profile(&canary, 4);
     cached.create(&ctx(), p.clone()).await.unwrap();
     for _ in 0..2 {
@@ -122,7 +122,7 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
             .unwrap();
         assert_eq!(page.items.len(), 1);
     }
-    let stats = cache.stats();
+    let stats = w.cache_stats();
     // Profiles declare a cache: the PostgreSQL profile of the loop above and this one were
     // each loaded once, then served sealed from the cache.
     assert_eq!(stats.loads, 2, "the sealed entity was cached: {stats:?}");

@@ -39,9 +39,8 @@ async fn main() -> Result<()> {
     assert_eq!(fresh.title, "Box breathing, 4-4-4-4");
 
     let stats = data
-        .cache(StoreKind::Mongo)
-        .expect("Redis is configured")
-        .stats();
+        .cache_stats(StoreKind::Mongo)
+        .expect("Redis is configured");
     println!("{stats:?}");
     assert_eq!((stats.loads, stats.l1_hits), (2, 2));
     Ok(())

@@ -3,11 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 use chrono::NaiveDate;
-use udl::cache::CachedStore;
 use udl::{AccessContext, DataLayer, Entity, Purpose, Repository, Role, StoreKind, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
@@ -387,10 +384,9 @@ impl World {
         self.data.repository_in(store).unwrap()
     }
 
-    /// Profiles in PostgreSQL, and the cache they pass through.
-    pub fn cached_repo(&self) -> (Arc<CachedStore>, Repository<PatientProfile>) {
-        let cache = self.data.cache(StoreKind::Postgres).unwrap();
-        (cache, self.repo(StoreKind::Postgres))
+    /// Where reads of profiles in PostgreSQL (which declare a cache) were answered so far.
+    pub fn cache_stats(&self) -> udl::cache::CacheStats {
+        self.data.cache_stats(StoreKind::Postgres).unwrap()
     }
 
     pub async fn finish(self) {
