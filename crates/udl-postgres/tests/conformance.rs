@@ -1,5 +1,0 @@
-//! The conformance suite on PostgreSQL.
-
-mod common;
-
-udl_testkit::conformance_suite!(common::PgHarness::new);

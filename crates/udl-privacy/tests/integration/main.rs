@@ -1,0 +1,5 @@
+//! The integration tests, as one test binary: every test binary links all of the crate's
+//! dependencies, so one per crate keeps the build's disk use and link time small.
+
+mod key_store;
+mod privacy;

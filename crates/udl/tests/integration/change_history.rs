@@ -1,0 +1,104 @@
+//! PHI change history through `DataLayer` on the real servers: every change to a PHI field, on
+//! any store, leaves who, when, why, before and after — encrypted in the history table.
+
+use udl::{Changes, Entity, StoreKind, Value};
+
+use crate::common;
+use common::*;
+
+#[tokio::test]
+async fn every_change_to_a_phi_field_keeps_who_when_before_and_after() {
+    let w = world(true).await;
+    let canary = canary();
+    let care = w.care().await;
+    let history = w.data.change_history().unwrap();
+    for store in [StoreKind::Mongo, StoreKind::Scylla, StoreKind::Postgres] {
+        let repo = w.repo(store);
+        let p = PatientProfile {
+            patient_id: care.patient,
+            ..profile(&canary, 1)
+        };
+        let clinician = care.treating();
+        repo.create(&clinician, p.clone()).await.unwrap();
+        let revised = format!("{canary} revised diagnosis");
+        let changes = Changes::new()
+            .set("diagnosis", revised.clone())
+            .set("clinic", "clinic-9");
+        assert!(repo.update(&clinician, &p.id, changes).await.unwrap());
+        // A change to fields without PHI alone leaves no history.
+        let changes = Changes::new().set("clinic", "clinic-10");
+        assert!(repo.update(&clinician, &p.id, changes).await.unwrap());
+        assert!(repo.delete(&ctx(), &p.id).await.unwrap());
+
+        let reader = care.treating();
+        let changes = history
+            .of(&reader, PatientProfile::meta(), &Value::Uuid(p.id))
+            .await
+            .unwrap();
+        let read = w.entries_of(&reader).await;
+        assert_eq!(read.len(), 1, "reading the history is audited");
+        assert_eq!(read[0].operation, "history");
+        let mut recorded: Vec<(&str, &str)> = changes
+            .iter()
+            .map(|c| (c.operation.as_str(), c.field.as_str()))
+            .collect();
+        recorded.sort();
+        let expected = [
+            ("delete", "born_on"),
+            ("delete", "diagnosis"),
+            ("insert", "born_on"),
+            ("insert", "diagnosis"),
+            ("update", "diagnosis"),
+        ];
+        assert_eq!(recorded, expected, "{store}");
+        let update = changes.iter().find(|c| c.operation == "update").unwrap();
+        assert_eq!(update.before, Value::Text(p.diagnosis.clone()), "{store}");
+        assert_eq!(update.after, Value::Text(revised.clone()));
+        assert_eq!(update.actor_id, care.clinician.to_string());
+        assert_eq!(update.purpose, "treatment");
+        let deleted = changes
+            .iter()
+            .find(|c| c.operation == "delete" && c.field == "diagnosis")
+            .unwrap();
+        assert_eq!(
+            (deleted.before.clone(), deleted.after.clone()),
+            (Value::Text(revised), Value::Null)
+        );
+        assert_eq!(deleted.actor_id, "system:privacy-test");
+    }
+    // Without a relationship or consent, the history is not read.
+    let stranger = udl::AccessContext::new(
+        uuid::Uuid::new_v4().to_string(),
+        udl::Role::Clinician,
+        udl::Purpose::Treatment,
+    )
+    .unwrap()
+    .for_patient(care.patient.to_string())
+    .unwrap();
+    let err = history
+        .of(
+            &stranger,
+            PatientProfile::meta(),
+            &Value::Uuid(uuid::Uuid::new_v4()),
+        )
+        .await
+        .err()
+        .expect("denied");
+    assert_eq!(err.kind(), udl::ErrorKind::PermissionDenied, "{err}");
+    let pg = w.data.postgres().unwrap();
+    let rows: String =
+        sqlx::query_scalar("SELECT string_agg(row_to_json(h)::text, '') FROM phi_change_history h")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+    // The profiles' 15 changes, and the care relationship's patient and kind (PHI, set when the
+    // relationship was created).
+    assert_eq!(rows.matches("\"field\":").count(), 17);
+    assert!(!rows.contains(&canary), "the history holds ciphertext only");
+    let err = sqlx::query("DELETE FROM phi_change_history")
+        .execute(pg.pool())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    w.finish().await;
+}

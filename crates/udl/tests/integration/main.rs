@@ -1,0 +1,16 @@
+//! The integration tests, as one test binary: every test binary links all of the crate's
+//! dependencies, so one per crate keeps the build's disk use and link time small.
+
+mod access_policy;
+mod audit;
+mod bypass;
+mod change_history;
+mod chat_archive;
+mod common;
+mod conformance_stacks;
+mod data_layer;
+mod field_encryption;
+mod key_rotation;
+mod masking;
+mod shipped_models;
+mod token_vault;
