@@ -14,21 +14,31 @@ pub fn config_check(config: &UdlConfig) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Connects the configured stores, refusing when none of them holds entities (only those
-/// have migrations).
+/// How long a command's stores get to close once it is done.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `work` over `data`, then closes its stores whatever the outcome: the drivers'
+/// background tasks must end before the runtime does (the MongoDB driver panics otherwise).
+pub async fn closing<T>(
+    data: DataLayer,
+    work: impl AsyncFnOnce(&DataLayer) -> Result<T>,
+) -> Result<T> {
+    let outcome = work(&data).await;
+    data.shutdown(CLOSE_GRACE).await;
+    outcome
+}
+
+/// Connects the configured stores, and only them (migrations create the tables the analytics
+/// spool, the privacy layers and the cache use), refusing when none of them holds entities
+/// (only those have migrations).
 async fn migratable(config: &UdlConfig) -> Result<DataLayer> {
-    // Migrations create the tables the privacy layers load their keys from, so they run
-    // without those layers.
-    let stores_only = UdlConfig {
-        privacy: None,
-        ..config.clone()
-    };
-    let data = DataLayer::connect(&stores_only).await?;
+    let data = DataLayer::connect_stores(config).await?;
     if data
         .backends()
         .iter()
         .all(|b| b.unaudited_records().is_none())
     {
+        data.shutdown(CLOSE_GRACE).await;
         return Err(Error::new(
             ErrorKind::Config,
             "no store with migrations is configured (set UDL__POSTGRES__URL, UDL__MONGO__URL and/or UDL__SCYLLA__NODES)",
@@ -55,11 +65,13 @@ fn print_report(store: &str, report: &MigrationReport) {
 
 /// `udl migrate up`: applies pending migrations of every configured store.
 pub async fn migrate_up(config: &UdlConfig) -> Result<ExitCode> {
-    let data = migratable(config).await?;
-    for (store, report) in data.migrate().await? {
-        print_report(store.name(), &report);
-    }
-    Ok(ExitCode::SUCCESS)
+    closing(migratable(config).await?, async |data| {
+        for (store, report) in data.migrate().await? {
+            print_report(store.name(), &report);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
 }
 
 fn print_status(heading: String, status: &[MigrationStatus]) -> bool {
@@ -75,20 +87,22 @@ fn print_status(heading: String, status: &[MigrationStatus]) -> bool {
 /// `udl migrate status`: every migration and its state; exits 1 when a database has
 /// drifted (an applied migration edited, or unknown to this build).
 pub async fn migrate_status(config: &UdlConfig) -> Result<ExitCode> {
-    let data = migratable(config).await?;
-    let mut drifted = false;
-    for backend in data.backends() {
-        let status = backend.migration_status().await?;
-        if !status.is_empty() {
-            let heading = format!("{} ({})", backend.kind(), backend.location());
-            drifted |= print_status(heading, &status);
+    closing(migratable(config).await?, async |data| {
+        let mut drifted = false;
+        for backend in data.backends() {
+            let status = backend.migration_status().await?;
+            if !status.is_empty() {
+                let heading = format!("{} ({})", backend.kind(), backend.location());
+                drifted |= print_status(heading, &status);
+            }
         }
-    }
-    Ok(if drifted {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+        Ok(if drifted {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     })
+    .await
 }
 
 /// `udl health`: one round trip to every configured store; exits 0 ready, 1 degraded

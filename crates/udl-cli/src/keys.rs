@@ -64,6 +64,15 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
     // Connected and loaded after the rotation, so the newest version is the one values are
     // sealed with.
     let data = DataLayer::connect(config).await?;
+    crate::commands::closing(data, async |data| reencrypt_all(data, ring, batch).await).await
+}
+
+/// Seals legacy plaintext and re-encrypts every stored value under the newest key version.
+async fn reencrypt_all(
+    data: &DataLayer,
+    ring: std::sync::Arc<LocalKeyRing>,
+    batch: usize,
+) -> Result<ExitCode> {
     let pg = data.postgres()?;
     let keys = FieldKeys::load(pg, ring).await?;
     let version = keys.cipher().current_version();
@@ -97,12 +106,12 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
 
     let mut total = Reencrypted::default();
     let mut left_out = Vec::new();
-    for (kind, entity) in encrypted_models(&data) {
+    for (kind, entity) in encrypted_models(data) {
         let Ok(records) = data.unaudited_records(kind) else {
             left_out.push(format!("{} ({kind}: not configured)", entity.name));
             continue;
         };
-        let done = reencrypt_model(&data, &keys, (kind, entity), records, batch).await?;
+        let done = reencrypt_model(data, &keys, (kind, entity), records, batch).await?;
         total.scanned += done.scanned;
         total.resealed += done.resealed;
         total.skipped += done.skipped;
@@ -128,7 +137,6 @@ pub async fn rotate(config: &UdlConfig, resume: bool, batch: usize) -> Result<Ex
              node until `nodetool clearsnapshot` removes it"
         );
     }
-    data.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(ExitCode::SUCCESS)
 }
 

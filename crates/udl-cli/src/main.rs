@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the operation failed, 2 invalid configuration or usage,
 //! 3 a store could not be reached.
 
+mod args;
 mod audit;
 mod commands;
 mod compliance;
@@ -71,9 +72,9 @@ enum KeysAction {
         /// Finish an interrupted rotation: re-encrypt without adding another version.
         #[arg(long)]
         resume: bool,
-        /// Records read and re-encrypted per batch.
-        #[arg(long, default_value_t = 500)]
-        batch: usize,
+        /// Records read and re-encrypted per batch (1 to 100000).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
     },
 }
 
@@ -83,10 +84,10 @@ enum ComplianceAction {
     /// without: accesses by actor, purpose and outcome.
     Report {
         /// Who is reading the report (recorded in the access log as an auditor).
-        #[arg(long)]
+        #[arg(long, value_parser = args::actor_id)]
         actor: String,
-        /// The patient whose accesses to list.
-        #[arg(long)]
+        /// The patient whose accesses to list (their user id, a UUID).
+        #[arg(long, value_parser = args::patient_id)]
         patient: Option<String>,
         /// Only accesses at or after this time (a date or an RFC 3339 time).
         #[arg(long, value_parser = audit::parse_time)]
@@ -194,7 +195,7 @@ fn main() -> ExitCode {
             } => compliance::report(&config, &actor, patient.as_deref(), from, to, format).await,
             Command::Keys {
                 action: KeysAction::Rotate { resume, batch },
-            } => keys::rotate(&config, resume, batch).await,
+            } => keys::rotate(&config, resume, batch as usize).await,
         }
     });
     match outcome {

@@ -38,14 +38,27 @@ pub struct DataLayer {
 }
 
 impl DataLayer {
-    fn layer(&mut self, records: Arc<dyn RecordStore>, settings: &ResilienceSettings) {
-        let kind = records.kind();
-        let layered = ResilientStore::new(
-            records,
-            ResilienceConfig::from(settings),
-            Arc::clone(&self.metrics),
-        );
-        self.layered.push((kind, layered));
+    /// Takes a connected backend in: its records behind the resilience layer, its models into
+    /// the registry.
+    fn add(
+        &mut self,
+        backend: Arc<dyn Backend>,
+        settings: Option<&ResilienceSettings>,
+    ) -> Result<()> {
+        if let (Some(records), Some(settings)) = (backend.unaudited_records(), settings) {
+            let kind = records.kind();
+            let layered = ResilientStore::new(
+                records,
+                ResilienceConfig::from(settings),
+                Arc::clone(&self.metrics),
+            );
+            self.layered.push((kind, layered));
+        }
+        let models = backend.models();
+        self.backends.push(backend);
+        models
+            .into_iter()
+            .try_for_each(|entity| self.registry.register(entity))
     }
 }
 
@@ -57,6 +70,25 @@ impl DataLayer {
 
     /// Connects every store configured in `config`, reporting to `metrics`.
     pub async fn connect_with_metrics(config: &UdlConfig, metrics: Arc<Metrics>) -> Result<Self> {
+        let mut data = Self::connect_stores_with_metrics(config, metrics).await?;
+        if let Err(e) = data.start_store_features(config).await {
+            data.shutdown(std::time::Duration::ZERO).await;
+            return Err(e);
+        }
+        Ok(data)
+    }
+
+    /// Connects every store configured in `config` and nothing that runs over them: no
+    /// analytics spool, privacy layers or cache, which all use tables that migrations create.
+    /// This is what `udl migrate` connects; PII and PHI entities cannot be reached through it.
+    pub async fn connect_stores(config: &UdlConfig) -> Result<Self> {
+        Self::connect_stores_with_metrics(config, Arc::new(Metrics::new())).await
+    }
+
+    async fn connect_stores_with_metrics(
+        config: &UdlConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
         let mut data = DataLayer {
             backends: Vec::new(),
             layered: Vec::new(),
@@ -73,19 +105,17 @@ impl DataLayer {
             let Some(connecting) = registration.connect_if_configured(config, &data.metrics) else {
                 continue;
             };
-            let backend = connecting.await?;
-            if let (Some(records), Some(settings)) = (
-                backend.unaudited_records(),
-                (registration.configured)(config),
-            ) {
-                data.layer(records, settings);
+            let added = match connecting.await {
+                Ok(backend) => data.add(backend, (registration.configured)(config)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = added {
+                // What connected before is closed, not dropped: drivers' background tasks
+                // must not outlive the runtime (the MongoDB driver panics when they do).
+                data.shutdown(std::time::Duration::ZERO).await;
+                return Err(e);
             }
-            for entity in backend.models() {
-                data.registry.register(entity)?;
-            }
-            data.backends.push(backend);
         }
-        data.start_store_features(config).await?;
         Ok(data)
     }
 

@@ -14,6 +14,12 @@ fn udl(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("udl runs")
 }
 
+/// Patients are users: their ids are user ids, UUIDs (obviously fake ones here).
+const FAKE_PATIENT: &str = "00000000-fa4e-4000-8000-000000000001";
+const OTHER_FAKE_PATIENT: &str = "00000000-fa4e-4000-8000-000000000002";
+/// A key ring of one fake key (version 1).
+const FAKE_KEY_RING: &str = "1:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -253,6 +259,102 @@ fn migrate_covers_scylla_when_configured() {
     });
 }
 
+#[test]
+fn migrate_up_needs_none_of_the_tables_it_creates_and_ends_without_a_panic() {
+    // A fresh keyspace and database, with the analytics spool and the privacy layers
+    // configured: migrating must not start either (both use tables migrations create).
+    let keyspace = servers::unique_namespace("cli_spool");
+    let spool = std::env::temp_dir().join(&keyspace);
+    let mut env = all_stores();
+    env.extend([
+        ("UDL__SCYLLA__KEYSPACE", keyspace.clone()),
+        ("UDL__MONGO__DATABASE", keyspace.clone()),
+        ("UDL__SCYLLA__SPOOL_DIR", spool.display().to_string()),
+        ("UDL__PRIVACY__KEY_RING", FAKE_KEY_RING.to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for _ in 0..2 {
+        let out = udl(&["migrate", "up"], &env);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains("scylla: "), "{stdout}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let failing = udl(
+        &["migrate", "up"],
+        &[
+            ("UDL__MONGO__URL", &servers::mongo_url()),
+            ("UDL__MONGO__DATABASE", &keyspace),
+            ("UDL__SCYLLA__NODES", "127.0.0.1:1"),
+        ],
+    );
+    let (stdout, stderr) = text(&failing);
+    assert_eq!(failing.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = mongodb::Client::with_uri_str(&servers::mongo_url())
+            .await
+            .unwrap();
+        client.database(&keyspace).drop().await.unwrap();
+        let session = scylla::client::session_builder::SessionBuilder::new()
+            .known_node(servers::scylla_node())
+            .build()
+            .await
+            .unwrap();
+        session
+            .query_unpaged(format!("DROP KEYSPACE \"{keyspace}\""), ())
+            .await
+            .unwrap();
+    });
+    let _ = std::fs::remove_dir_all(spool);
+}
+
+#[test]
+fn id_arguments_are_refused_when_empty_or_misshapen_before_anything_is_read() {
+    let pg = servers::postgres_url();
+    let env = [("UDL__POSTGRES__URL", pg.as_str())];
+    for args in [
+        &[
+            "compliance",
+            "report",
+            "--actor",
+            "auditor-fake-1",
+            "--patient",
+            "",
+        ][..],
+        &[
+            "compliance",
+            "report",
+            "--actor",
+            "auditor-fake-1",
+            "--patient",
+            "patient-1",
+        ],
+        &[
+            "compliance",
+            "report",
+            "--actor",
+            "",
+            "--patient",
+            FAKE_PATIENT,
+        ],
+        &["compliance", "report", "--actor", "tab\there"],
+        &["keys", "rotate", "--batch", "0"],
+    ] {
+        let out = udl(args, &env);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{args:?} printed {stdout}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: invalid value"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// Every local store, as `scripts/services env` describes them.
 fn all_stores() -> Vec<(&'static str, String)> {
     vec![
@@ -349,7 +451,7 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
                 } else {
                     udl::Purpose::Treatment
                 },
-                patient_id: Some("patient-fake-1".into()),
+                patient_id: Some(FAKE_PATIENT.into()),
                 entity: "session_notes".into(),
                 record_ids: serde_json::json!([format!("note-{n}")]),
                 fields: serde_json::json!(["body"]),
@@ -384,7 +486,7 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
             "--actor",
             "auditor-fake-1",
             "--patient",
-            "patient-fake-1",
+            FAKE_PATIENT,
         ],
         &env,
     );
@@ -401,7 +503,7 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
             "--actor",
             "auditor-fake-1",
             "--patient",
-            "patient-fake-2",
+            OTHER_FAKE_PATIENT,
         ],
         &env,
     );
@@ -414,7 +516,7 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
             "--actor",
             "auditor-fake-1",
             "--patient",
-            "patient-fake-1",
+            FAKE_PATIENT,
             "--format",
             "html",
         ],
@@ -422,7 +524,9 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
     );
     let html = text(&page).0;
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
-    assert!(html.contains("Accounting of disclosures: patient patient-fake-1"));
+    assert!(html.contains(&format!(
+        "Accounting of disclosures: patient {FAKE_PATIENT}"
+    )));
     assert_eq!(html.matches("<tr class=\"flag\">").count(), 1, "{html}");
     let summary = udl(
         &[
