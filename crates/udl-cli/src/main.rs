@@ -9,6 +9,7 @@ mod commands;
 mod compliance;
 mod exit;
 mod keys;
+mod logging;
 mod serve;
 
 use std::path::PathBuf;
@@ -140,13 +141,10 @@ fn main() -> ExitCode {
             };
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("UDL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    logging::init(match cli.command {
+        Command::Serve => "info",
+        _ => "warn",
+    });
     let config_path = cli
         .config
         .or_else(|| std::env::var_os("UDL_CONFIG").map(PathBuf::from));

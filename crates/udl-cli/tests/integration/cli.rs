@@ -156,13 +156,23 @@ fn migrate_up_twice_then_tampering_is_refused() {
         text(&refused).1
     );
 
+    drop_schemas(&[schema]);
+}
+
+/// Drops the PostgreSQL schemas a test made.
+fn drop_schemas(schemas: &[String]) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        let sql = format!("DROP SCHEMA \"{schema}\" CASCADE");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
+        let pool = sqlx::PgPool::connect(&servers::postgres_url())
             .await
             .unwrap();
+        for schema in schemas {
+            let sql = format!("DROP SCHEMA \"{schema}\" CASCADE");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
         pool.close().await;
     });
 }
@@ -353,6 +363,59 @@ fn id_arguments_are_refused_when_empty_or_misshapen_before_anything_is_read() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn logs_follow_rust_log_unless_udl_log_says_otherwise_as_text_or_json_on_stderr() {
+    let pg = servers::postgres_url();
+    let schemas = std::cell::RefCell::new(Vec::new());
+    let migrate_fresh = |log: &[(&str, &str)]| {
+        let schema = servers::unique_namespace("cli_logs");
+        schemas.borrow_mut().push(schema.clone());
+        let mut env = vec![
+            ("UDL__POSTGRES__URL", pg.as_str()),
+            ("UDL__POSTGRES__SCHEMA", schema.as_str()),
+        ];
+        env.extend_from_slice(log);
+        let out = udl(&["migrate", "up"], &env);
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        text(&out).1
+    };
+    let applied = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.contains("migration applied"))
+            .count()
+    };
+
+    assert_eq!(
+        applied(&migrate_fresh(&[])),
+        0,
+        "the default is warnings only"
+    );
+    let text_logs = migrate_fresh(&[("RUST_LOG", "info")]);
+    assert_eq!(applied(&text_logs), 11, "{text_logs}");
+    assert!(
+        !text_logs.contains('\u{1b}'),
+        "colour codes in a piped log: {text_logs}"
+    );
+    let quiet = migrate_fresh(&[("RUST_LOG", "info"), ("UDL_LOG", "error")]);
+    assert_eq!(applied(&quiet), 0, "UDL_LOG is the more specific: {quiet}");
+
+    let json = migrate_fresh(&[("UDL_LOG", "info"), ("UDL_LOG_FORMAT", "json")]);
+    let events: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    assert_eq!(events.len(), 11, "{json}");
+    assert!(events
+        .iter()
+        .all(|e| e["level"] == "INFO" && e["fields"]["message"] == "migration applied"));
+
+    let bad = migrate_fresh(&[("RUST_LOG", "info,=[")]);
+    let first = bad.lines().next().unwrap_or_default();
+    assert!(first.starts_with("udl: ignoring RUST_LOG"), "{bad}");
+    drop_schemas(&schemas.take());
 }
 
 /// Every local store, as `scripts/services env` describes them.
