@@ -92,8 +92,10 @@ impl RedisGuard {
                         .with_operation(operation),
                 )
             });
-        self.breaker
-            .record(admission, outcome.as_ref().is_err_and(Error::is_temporary));
+        self.breaker.record(
+            admission,
+            outcome.as_ref().is_err_and(Error::is_store_failure),
+        );
         match outcome {
             Ok(answer) => Some(answer),
             Err(e) => {

@@ -22,6 +22,10 @@ pub struct ResilienceSettings {
     pub breaker_failures: u32,
     /// How long the breaker stays open before probing.
     pub breaker_open_for: Duration,
+    /// Largest filter value (a `starts_with` prefix, an `eq` text, ...) or record id, in bytes.
+    pub max_filter_value_bytes: usize,
+    /// Most values in one filter, `in` lists included.
+    pub max_filter_values: usize,
 }
 
 impl Default for ResilienceSettings {
@@ -33,6 +37,8 @@ impl Default for ResilienceSettings {
             read_attempts: 3,
             breaker_failures: 5,
             breaker_open_for: Duration::from_secs(10),
+            max_filter_value_bytes: 4096,
+            max_filter_values: 1000,
         }
     }
 }
@@ -62,6 +68,12 @@ impl ResilienceSettings {
         if let Some(d) = s.duration("breaker_open_for", problems) {
             out.breaker_open_for = d;
         }
+        if let Some(n) = s.int("max_filter_value_bytes", 64, 16 << 20, problems) {
+            out.max_filter_value_bytes = n as usize;
+        }
+        if let Some(n) = s.int("max_filter_values", 1, 100_000, problems) {
+            out.max_filter_values = n as usize;
+        }
         s.finish(problems);
         out
     }
@@ -72,13 +84,15 @@ impl fmt::Display for ResilienceSettings {
         let d = humantime::format_duration;
         write!(
             f,
-            "timeout = \"{}\"\nmax_concurrent = {}\nmax_wait = \"{}\"\nread_attempts = {}\nbreaker_failures = {}\nbreaker_open_for = \"{}\"\n",
+            "timeout = \"{}\"\nmax_concurrent = {}\nmax_wait = \"{}\"\nread_attempts = {}\nbreaker_failures = {}\nbreaker_open_for = \"{}\"\nmax_filter_value_bytes = {}\nmax_filter_values = {}\n",
             d(self.timeout),
             self.max_concurrent,
             d(self.max_wait),
             self.read_attempts,
             self.breaker_failures,
-            d(self.breaker_open_for)
+            d(self.breaker_open_for),
+            self.max_filter_value_bytes,
+            self.max_filter_values
         )
     }
 }

@@ -43,6 +43,20 @@ impl ErrorKind {
         matches!(self, ErrorKind::Unavailable | ErrorKind::Timeout)
     }
 
+    /// Whether errors of this kind are about the call, not the store: the store answered, or
+    /// would have, and another call would fare no better.
+    pub fn is_about_the_call(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::NotFound
+                | ErrorKind::Conflict
+                | ErrorKind::Unsupported
+                | ErrorKind::InvalidInput
+                | ErrorKind::PermissionDenied
+                | ErrorKind::Config
+        )
+    }
+
     /// The kind in snake case, for metric labels and JSON (`not_found`, `timeout`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -153,6 +167,14 @@ impl Error {
     /// Whether retrying may succeed.
     pub fn is_temporary(&self) -> bool {
         self.temporary
+    }
+
+    /// Whether this error says the store is failing, so it counts against the store's circuit
+    /// breaker: temporary, and never a kind that is about the call
+    /// ([`ErrorKind::is_about_the_call`]), whatever a backend's classification said (a
+    /// temporary `Conflict` from contention is worth retrying, but the store is fine).
+    pub fn is_store_failure(&self) -> bool {
+        self.temporary && !self.kind.is_about_the_call()
     }
 
     /// The store, when known.

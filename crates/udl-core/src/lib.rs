@@ -14,6 +14,7 @@ mod entity;
 mod error;
 mod filter;
 mod layer;
+mod limits;
 mod mask;
 mod migration;
 pub mod op;
@@ -39,6 +40,7 @@ pub use entity::{
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{field, FieldFilter, Filter};
 pub use layer::StoreLayer;
+pub use limits::QueryLimits;
 pub use mask::{mask_value, REDACTED};
 pub use migration::{
     check_applied, check_versions, in_version_order, known_migrations, statuses, AppliedMigration,

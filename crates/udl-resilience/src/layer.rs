@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 use udl_core::{
-    AccessContext, Capabilities, EntityMeta, Error, ErrorKind, Filter, Query, Record, RecordStore,
-    Result, StoreKind, ValidChanges, Value,
+    AccessContext, Capabilities, EntityMeta, Error, ErrorKind, Filter, Query, QueryLimits, Record,
+    RecordStore, Result, StoreKind, ValidChanges, Value,
 };
 
 use udl_metrics::{Metrics, OperationTiming};
@@ -41,6 +41,8 @@ pub struct ResilienceConfig {
     pub retry_floor: u64,
     /// The breaker.
     pub breaker: BreakerConfig,
+    /// Bounds on filter values and ids, checked before a call is sent (so before the breaker).
+    pub limits: QueryLimits,
 }
 
 impl Default for ResilienceConfig {
@@ -53,6 +55,7 @@ impl Default for ResilienceConfig {
             retry_ratio: 0.2,
             retry_floor: 10,
             breaker: BreakerConfig::default(),
+            limits: QueryLimits::default(),
         }
     }
 }
@@ -72,6 +75,10 @@ impl From<&udl_config::ResilienceSettings> for ResilienceConfig {
                 consecutive_failures: s.breaker_failures,
                 open_for: s.breaker_open_for,
                 ..defaults.breaker
+            },
+            limits: QueryLimits {
+                max_value_bytes: s.max_filter_value_bytes,
+                max_values: s.max_filter_values,
             },
             ..defaults
         }
@@ -160,6 +167,11 @@ impl ResilientStore {
         &self.breaker
     }
 
+    /// A bound's verdict on a call, with the store and operation named.
+    fn bounded(&self, operation: &'static str, verdict: Result<()>) -> Result<()> {
+        verdict.map_err(|e| e.with_store(self.inner.kind()).with_operation(operation))
+    }
+
     fn timed_out(&self, operation: &'static str, message: &'static str) -> Error {
         Error::new(ErrorKind::Timeout, message)
             .with_store(self.inner.kind())
@@ -191,8 +203,10 @@ impl ResilientStore {
             Ok(outcome) => outcome,
             Err(_) => Err(self.timed_out(operation, "the store did not answer in time")),
         };
-        self.breaker
-            .record(admission, outcome.as_ref().is_err_and(Error::is_temporary));
+        self.breaker.record(
+            admission,
+            outcome.as_ref().is_err_and(Error::is_store_failure),
+        );
         outcome
     }
 
@@ -340,6 +354,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
+        self.bounded(op::GET, self.config.limits.check_id(id))?;
         self.retried(op::GET, entity.name, || self.inner.fetch(ctx, entity, id))
             .await
     }
@@ -351,6 +366,7 @@ impl RecordStore for ResilientStore {
         id: &Value,
         changes: &ValidChanges,
     ) -> Result<bool> {
+        self.bounded(op::UPDATE, self.config.limits.check_id(id))?;
         self.write(ctx, op::UPDATE, entity, (), |()| {
             self.inner.update(ctx, entity, id, changes)
         })
@@ -363,6 +379,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
+        self.bounded(op::DELETE, self.config.limits.check_id(id))?;
         self.write(ctx, op::DELETE, entity, (), |()| {
             self.inner.delete(ctx, entity, id)
         })
@@ -375,6 +392,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         query: &Query,
     ) -> Result<Vec<Record>> {
+        self.bounded(op::LIST, self.config.limits.check_filter(&query.filter))?;
         self.retried(op::LIST, entity.name, || {
             self.inner.list(ctx, entity, query)
         })
@@ -387,6 +405,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         filter: &Filter,
     ) -> Result<u64> {
+        self.bounded(op::COUNT, self.config.limits.check_filter(filter))?;
         self.retried(op::COUNT, entity.name, || {
             self.inner.count(ctx, entity, filter)
         })
@@ -399,6 +418,7 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
+        self.bounded(op::EXISTS, self.config.limits.check_id(id))?;
         self.retried(op::EXISTS, entity.name, || {
             self.inner.exists(ctx, entity, id)
         })
@@ -427,6 +447,7 @@ impl RecordStore for ResilientStore {
         k: usize,
         prefilter: &Filter,
     ) -> Result<Vec<(Record, f32)>> {
+        self.bounded(op::NEAREST, self.config.limits.check_filter(prefilter))?;
         self.retried(op::NEAREST, entity.name, || {
             self.inner.nearest(ctx, entity, field, vector, k, prefilter)
         })

@@ -269,3 +269,58 @@ async fn the_bulkhead_bounds_calls_in_flight() {
     assert_eq!(inner.calls(), 1, "the second call never reached the store");
     busy.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn errors_about_the_call_never_count_against_the_breaker_even_when_marked_temporary() {
+    // A backend's classification may call a refusal temporary; the breaker must not open for
+    // everyone because one caller sent something invalid.
+    let refusal = || Some(Err(Error::invalid("scripted refusal").temporary(true)));
+    let inner = Scripted::new(
+        std::iter::repeat_with(refusal)
+            .take(12)
+            .chain([found()])
+            .collect(),
+    );
+    let config = ResilienceConfig {
+        breaker: BreakerConfig {
+            consecutive_failures: 2,
+            ..BreakerConfig::default()
+        },
+        ..ResilienceConfig::default()
+    };
+    let store = layer(&inner, config);
+    for _ in 0..4 {
+        let err = store
+            .fetch(&ctx(), &ENTITY, &Value::Int(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+    assert_eq!(
+        inner.calls(),
+        4 + 4 * 2,
+        "retried, as the backend said it may be"
+    );
+    assert_eq!(store.breaker().state(), crate::BreakerState::Closed);
+    assert!(store.fetch(&ctx(), &ENTITY, &Value::Int(1)).await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oversized_id_is_refused_before_the_store_or_the_breaker_sees_it() {
+    let inner = Scripted::new(vec![found()]);
+    let config = ResilienceConfig {
+        limits: QueryLimits {
+            max_value_bytes: 64,
+            ..QueryLimits::default()
+        },
+        ..ResilienceConfig::default()
+    };
+    let store = layer(&inner, config);
+    let huge = Value::Text("f".repeat(65));
+    let err = store.fetch(&ctx(), &ENTITY, &huge).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("65 bytes"), "{err}");
+    assert_eq!(err.operation(), Some(op::GET));
+    assert_eq!(inner.calls(), 0);
+    assert!(store.fetch(&ctx(), &ENTITY, &Value::Int(1)).await.is_ok());
+}

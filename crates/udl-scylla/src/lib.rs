@@ -12,6 +12,7 @@ mod backend;
 pub mod cql;
 mod error;
 mod events;
+mod key_size;
 mod lock;
 mod migrate;
 pub mod models;
@@ -26,6 +27,7 @@ mod values;
 
 pub use error::classify;
 pub use events::{Event, EventLog, EventTable};
+pub use key_size::MAX_PARTITION_KEY_BYTES;
 pub use migrate::{CqlMigration, ScyllaMigrator};
 pub use records::{ScanPage, ScyllaRecords, TableScan};
 pub use reports::{Period, ReportRow, Reports};

@@ -18,6 +18,7 @@ use udl_core::{
 
 use crate::cql::{columns, order_by, where_clause};
 use crate::error::{classify, unexpected_shape};
+use crate::key_size::{check_partition_key, check_record_key};
 use crate::lock::lwt_applied;
 use crate::session::ScyllaSession;
 use crate::values::{from_cql, to_cql};
@@ -128,6 +129,7 @@ impl ScyllaRecords {
         record: Record,
         ttl: Option<Duration>,
     ) -> Result<()> {
+        check_record_key(entity, &record, op::CREATE)?;
         let (cql, values) = self.insert_statement(entity, &record, " IF NOT EXISTS", ttl)?;
         let result = self.run(cql, values, op::CREATE).await?;
         if lwt_applied(result)? {
@@ -330,6 +332,7 @@ impl RecordStore for ScyllaRecords {
         id: &Value,
     ) -> Result<Option<Record>> {
         Self::require_id_key(entity, "get")?;
+        check_partition_key(entity, [id], op::GET)?;
         let cql = format!(
             "SELECT {} FROM {} WHERE \"{}\" = ?",
             columns(entity),
@@ -357,6 +360,7 @@ impl RecordStore for ScyllaRecords {
         changes: &ValidChanges,
     ) -> Result<bool> {
         Self::require_id_key(entity, "update")?;
+        check_partition_key(entity, [id], op::UPDATE)?;
         if changes
             .sets
             .iter()
@@ -427,6 +431,7 @@ impl RecordStore for ScyllaRecords {
         id: &Value,
     ) -> Result<bool> {
         Self::require_id_key(entity, "delete")?;
+        check_partition_key(entity, [id], op::DELETE)?;
         let cql = format!(
             "DELETE FROM {} WHERE \"{}\" = ? IF EXISTS",
             self.table(entity),

@@ -374,6 +374,49 @@ async fn a_link_cut_mid_load_loses_no_acknowledged_write(f: Faulty) {
     cleanup.await;
 }
 
+/// A caller sending megabyte-long filter values is refused before anything reaches the
+/// server, and the breaker every other caller depends on stays closed.
+async fn hostile_filter_values_are_refused_and_leave_the_breaker_closed(f: Faulty) {
+    let Faulty {
+        notes,
+        store,
+        cleanup,
+        ..
+    } = f;
+    let kept = note(1);
+    let id = notes.create(&ctx(), kept).await.unwrap();
+    let megabyte = "f".repeat(1 << 20);
+    for _ in 0..5 {
+        let filter = udl_core::field("title").starts_with(megabyte.as_str());
+        let err = notes
+            .list(&ctx(), &filter, &[], udl_core::Page::first(10))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert!(
+            err.to_string().contains("field title is 1048576 bytes")
+                && err.to_string().contains("4096 allowed"),
+            "{err}"
+        );
+        let list = udl_core::field("tag").is_in((0..1001).map(|i| format!("fake-{i}")));
+        let err = notes.count(&ctx(), &list).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+    assert_eq!(store.breaker().state(), BreakerState::Closed);
+    assert!(notes.get(&ctx(), &id).await.unwrap().is_some());
+    cleanup.await;
+}
+
+#[tokio::test]
+async fn postgres_refuses_hostile_filter_values_and_keeps_its_breaker_closed() {
+    hostile_filter_values_are_refused_and_leave_the_breaker_closed(postgres().await).await;
+}
+
+#[tokio::test]
+async fn mongo_refuses_hostile_filter_values_and_keeps_its_breaker_closed() {
+    hostile_filter_values_are_refused_and_leave_the_breaker_closed(mongo().await).await;
+}
+
 #[tokio::test]
 async fn postgres_link_cut_mid_load_loses_no_acknowledged_write() {
     a_link_cut_mid_load_loses_no_acknowledged_write(postgres().await).await;

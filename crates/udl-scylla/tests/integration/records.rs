@@ -151,6 +151,28 @@ async fn records_keyed_by_id_round_trip_with_conflicts_and_versions() {
     common::drop_keyspace(&store).await;
 }
 
+#[tokio::test]
+async fn an_oversized_partition_key_is_refused_saying_so_before_it_is_sent() {
+    let store = store_with_tables().await;
+    let readings: Repository<DeviceReading> = Repository::new(store.records()).unwrap();
+    let mut huge = reading("fake-device", 1);
+    huge.device_id = "f".repeat(1 << 20);
+    let err = readings.create(&ctx(), huge).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(
+        err.to_string().contains(
+            "partition key of device_readings is 1048586 bytes; ScyllaDB allows at most 65535"
+        ),
+        "{err}"
+    );
+    assert!(!err.is_temporary());
+    // At the bound exactly (the text, the date and their framing), the server stores it.
+    let mut largest = reading("fake-device", 2);
+    largest.device_id = "f".repeat(udl_scylla::MAX_PARTITION_KEY_BYTES - 3 - 4 - 3);
+    readings.create(&ctx(), largest).await.unwrap();
+    common::drop_keyspace(&store).await;
+}
+
 fn reading(device: &str, minute: i64) -> DeviceReading {
     let at =
         Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap() + chrono::Duration::minutes(minute);
