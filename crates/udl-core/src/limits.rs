@@ -87,7 +87,10 @@ fn value_bytes(value: &Value) -> usize {
         Value::Bytes(b) => b.len(),
         Value::Json(j) => j.to_string().len(),
         Value::Vector(v) => v.len() * 4,
-        _ => 16,
+        Value::Null | Value::Bool(_) => 1,
+        Value::Date(_) => 4,
+        Value::Int(_) | Value::Float(_) | Value::Timestamp(_) => 8,
+        Value::Uuid(_) => 16,
     }
 }
 
