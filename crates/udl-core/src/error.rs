@@ -74,10 +74,12 @@ impl ErrorKind {
     }
 }
 
-/// A udl error: kind, whether it is temporary, store, operation, safe message and source.
+/// A udl error: kind, whether it is temporary, whether the request may have been applied,
+/// store, operation, safe message and source.
 pub struct Error {
     kind: ErrorKind,
     temporary: bool,
+    outcome_unknown: bool,
     store: Option<StoreKind>,
     operation: Option<&'static str>,
     message: Cow<'static, str>,
@@ -90,6 +92,7 @@ impl Error {
         Error {
             kind,
             temporary: kind.is_temporary_by_default(),
+            outcome_unknown: false,
             store: None,
             operation: None,
             message: message.into(),
@@ -140,6 +143,15 @@ impl Error {
         self
     }
 
+    /// Marks the error as one after which the request may have reached the server and been
+    /// applied: the connection broke or the answer did not come in time after it was sent.
+    /// Backends' classifications set it; an error that certainly left the store untouched
+    /// (a refused connection, an open breaker, no free connection) never has it.
+    pub fn with_outcome_unknown(mut self) -> Self {
+        self.outcome_unknown = true;
+        self
+    }
+
     /// Attaches a source. Only attach sources whose text carries no values.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
@@ -152,6 +164,7 @@ impl Error {
         Error {
             kind: self.kind,
             temporary: self.temporary,
+            outcome_unknown: self.outcome_unknown,
             store: self.store,
             operation: self.operation,
             message: self.message.clone(),
@@ -167,6 +180,13 @@ impl Error {
     /// Whether retrying may succeed.
     pub fn is_temporary(&self) -> bool {
         self.temporary
+    }
+
+    /// Whether the request may have been applied although it failed (see
+    /// [`Error::with_outcome_unknown`]): a write that fails so is not known to be "not written";
+    /// read it back, or repeat it under an idempotency key, before writing it anew.
+    pub fn outcome_unknown(&self) -> bool {
+        self.outcome_unknown
     }
 
     /// Whether this error says the store is failing, so it counts against the store's circuit
@@ -208,6 +228,9 @@ impl fmt::Display for Error {
         if self.temporary {
             f.write_str(" (temporary)")?;
         }
+        if self.outcome_unknown {
+            f.write_str(" (may have been applied)")?;
+        }
         Ok(())
     }
 }
@@ -217,6 +240,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &self.kind)
             .field("temporary", &self.temporary)
+            .field("outcome_unknown", &self.outcome_unknown)
             .field("store", &self.store)
             .field("operation", &self.operation)
             .field("message", &self.message)

@@ -17,7 +17,10 @@ pub fn classify(err: &mongodb::error::Error, operation: &'static str) -> Error {
         Mongo::Write(WriteFailure::WriteError(w)) => {
             by_code(w.code, w.code_name.as_deref().unwrap_or(""))
         }
-        Mongo::Write(WriteFailure::WriteConcernError(w)) => by_code(w.code, &w.code_name),
+        // The write was made on the primary; whether it survives is what is not known.
+        Mongo::Write(WriteFailure::WriteConcernError(w)) => {
+            by_code(w.code, &w.code_name).with_outcome_unknown()
+        }
         Mongo::Command(c) => by_code(c.code, &c.code_name),
         Mongo::InsertMany(many) => {
             let codes: Vec<i32> = many.write_errors.iter().flatten().map(|w| w.code).collect();
@@ -26,16 +29,23 @@ pub fn classify(err: &mongodb::error::Error, operation: &'static str) -> Error {
                 None => Error::new(ErrorKind::Unavailable, "write concern not satisfied"),
             }
         }
-        Mongo::Io(io) => Error::new(
-            ErrorKind::Unavailable,
-            format!("connection failed ({})", io.kind()),
-        ),
+        Mongo::Io(io) => {
+            let e = Error::new(
+                ErrorKind::Unavailable,
+                format!("connection failed ({})", io.kind()),
+            );
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                e
+            } else {
+                e.with_outcome_unknown()
+            }
+        }
         Mongo::ServerSelection { .. } => Error::new(
             ErrorKind::Unavailable,
             "no server available within the selection timeout",
         ),
         Mongo::ConnectionPoolCleared { .. } => {
-            Error::new(ErrorKind::Unavailable, "connection pool was cleared")
+            Error::new(ErrorKind::Unavailable, "connection pool was cleared").with_outcome_unknown()
         }
         Mongo::DnsResolve { .. } => Error::new(ErrorKind::Unavailable, "DNS resolution failed"),
         Mongo::Authentication { .. } => {

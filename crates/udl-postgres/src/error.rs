@@ -18,15 +18,12 @@ pub fn classify(err: &sqlx::Error, operation: &'static str) -> Error {
         sqlx::Error::PoolClosed => {
             Error::new(ErrorKind::Unavailable, "connection pool is closed").temporary(false)
         }
-        sqlx::Error::Io(io) => Error::new(
-            ErrorKind::Unavailable,
-            format!("connection failed ({})", io.kind()),
-        ),
+        sqlx::Error::Io(io) => broken_connection(io),
         sqlx::Error::Tls(_) => {
             Error::new(ErrorKind::Unavailable, "TLS handshake failed").temporary(false)
         }
         sqlx::Error::WorkerCrashed => {
-            Error::new(ErrorKind::Unavailable, "connection worker crashed")
+            Error::new(ErrorKind::Unavailable, "connection worker crashed").with_outcome_unknown()
         }
         sqlx::Error::Configuration(_) => {
             Error::new(ErrorKind::Config, "invalid connection options")
@@ -43,10 +40,26 @@ pub fn classify(err: &sqlx::Error, operation: &'static str) -> Error {
         sqlx::Error::ColumnNotFound(name) => {
             Error::new(ErrorKind::DataCorruption, format!("column {name} missing"))
         }
-        sqlx::Error::Protocol(_) => Error::new(ErrorKind::Internal, "protocol error"),
+        sqlx::Error::Protocol(_) => {
+            Error::new(ErrorKind::Internal, "protocol error").with_outcome_unknown()
+        }
         _ => Error::new(ErrorKind::Internal, "unexpected driver error"),
     };
     e.with_store(StoreKind::Postgres).with_operation(operation)
+}
+
+/// A connection that failed: refused before anything was sent, or broken (reset, end of file)
+/// with the request possibly applied.
+fn broken_connection(io: &std::io::Error) -> Error {
+    let e = Error::new(
+        ErrorKind::Unavailable,
+        format!("connection failed ({})", io.kind()),
+    );
+    if io.kind() == std::io::ErrorKind::ConnectionRefused {
+        e
+    } else {
+        e.with_outcome_unknown()
+    }
 }
 
 fn classify_database(db: &dyn DatabaseError) -> Error {

@@ -7,9 +7,11 @@ use udl_core::{Error, ErrorKind, StoreKind};
 /// Maps a Redis error to a udl error of the right kind and temporariness.
 pub fn classify(err: &RedisError, operation: &'static str) -> Error {
     let e = if err.is_timeout() {
-        Error::new(ErrorKind::Timeout, "Redis did not answer in time")
-    } else if err.is_connection_refusal() || err.is_io_error() || err.is_connection_dropped() {
+        Error::new(ErrorKind::Timeout, "Redis did not answer in time").with_outcome_unknown()
+    } else if err.is_connection_refusal() {
         Error::new(ErrorKind::Unavailable, "Redis connection failed")
+    } else if err.is_io_error() || err.is_connection_dropped() {
+        Error::new(ErrorKind::Unavailable, "Redis connection failed").with_outcome_unknown()
     } else {
         match err.kind() {
             R::AuthenticationFailed => {
@@ -28,7 +30,9 @@ pub fn classify(err: &RedisError, operation: &'static str) -> Error {
             R::InvalidClientConfig => {
                 Error::new(ErrorKind::Config, "invalid Redis client configuration")
             }
-            R::Io => Error::new(ErrorKind::Unavailable, "Redis connection failed"),
+            R::Io => {
+                Error::new(ErrorKind::Unavailable, "Redis connection failed").with_outcome_unknown()
+            }
             _ => Error::new(ErrorKind::Internal, "Redis error"),
         }
     };

@@ -201,7 +201,10 @@ impl ResilientStore {
             .map_err(|e| e.with_operation(operation))?;
         let outcome = match tokio::time::timeout(self.config.timeout, call).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(self.timed_out(operation, "the store did not answer in time")),
+            // The request may have been sent and applied; only its answer is missing.
+            Err(_) => Err(self
+                .timed_out(operation, "the store did not answer in time")
+                .with_outcome_unknown()),
         };
         self.breaker.record(
             admission,
@@ -266,6 +269,31 @@ impl ResilientStore {
         .await
     }
 
+    /// The outcome of a repeated create: a `Conflict` after an attempt that may have been
+    /// applied is success when the stored record is the one this call sent (its own earlier
+    /// attempt landed), and stays a `Conflict` (marked outcome-unknown) otherwise.
+    async fn resolved(
+        &self,
+        ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        sent: &Record,
+        outcome: Result<()>,
+    ) -> Result<()> {
+        let Err(e) = outcome else {
+            return Ok(());
+        };
+        if e.kind() != ErrorKind::Conflict || !e.outcome_unknown() {
+            return Err(e);
+        }
+        let Some(id) = sent.get(entity.id_field) else {
+            return Err(e);
+        };
+        match self.fetch(ctx, entity, id).await {
+            Ok(Some(stored)) if crate::landed::is_what_was_sent(entity, sent, &stored) => Ok(()),
+            _ => Err(e),
+        }
+    }
+
     /// A read on this store that the record operations cannot express (the access policy's
     /// look-ups, say), under the same bulkhead, breaker, timeout and retries as a `get`:
     /// `operation` and `subject` name it in spans and metrics.
@@ -297,6 +325,7 @@ impl ResilientStore {
             let _slot = self.slot(operation).await?;
             self.budget.record_request();
             let mut attempts = 0;
+            let mut maybe_applied = false;
             loop {
                 attempts += 1;
                 let outcome = self.attempt(operation, call()).await;
@@ -304,8 +333,14 @@ impl ResilientStore {
                     && self.config.backoff.allows_another(attempts)
                     && self.budget.try_retry();
                 if !retry {
-                    return outcome;
+                    // A conflict met after an attempt that may have been applied may be a
+                    // conflict with that attempt: say so, the caller (or `insert`) resolves it.
+                    return outcome.map_err(|e| match e.kind() {
+                        ErrorKind::Conflict if maybe_applied => e.with_outcome_unknown(),
+                        _ => e,
+                    });
                 }
+                maybe_applied |= outcome.as_ref().is_err_and(Error::outcome_unknown);
                 self.metrics.count_retry(self.inner.kind(), operation);
                 tokio::time::sleep(self.config.backoff.delay(attempts - 1)).await;
             }
@@ -330,10 +365,12 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
-        self.write(ctx, op::CREATE, entity, record, |r| {
-            self.inner.insert(ctx, entity, r)
-        })
-        .await
+        let outcome = self
+            .write(ctx, op::CREATE, entity, record.clone(), |r| {
+                self.inner.insert(ctx, entity, r)
+            })
+            .await;
+        self.resolved(ctx, entity, &record, outcome).await
     }
 
     async fn insert_many(
@@ -432,10 +469,12 @@ impl RecordStore for ResilientStore {
         record: Record,
         ttl: Duration,
     ) -> Result<()> {
-        self.write(ctx, op::CREATE_WITH_TTL, entity, record, |r| {
-            self.inner.insert_with_ttl(ctx, entity, r, ttl)
-        })
-        .await
+        let outcome = self
+            .write(ctx, op::CREATE_WITH_TTL, entity, record.clone(), |r| {
+                self.inner.insert_with_ttl(ctx, entity, r, ttl)
+            })
+            .await;
+        self.resolved(ctx, entity, &record, outcome).await
     }
 
     async fn nearest(

@@ -324,3 +324,91 @@ async fn an_oversized_id_is_refused_before_the_store_or_the_breaker_sees_it() {
     assert_eq!(inner.calls(), 0);
     assert!(store.fetch(&ctx(), &ENTITY, &Value::Int(1)).await.is_ok());
 }
+
+fn sent_record() -> Record {
+    let mut r = Record::with_capacity(1);
+    r.set("id", Value::Int(7));
+    r
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repeated_create_that_meets_its_own_earlier_write_succeeds() {
+    let broke = Some(Err(
+        Error::new(ErrorKind::Unavailable, "scripted EOF").with_outcome_unknown()
+    ));
+    let conflict = Some(Err(Error::new(ErrorKind::Conflict, "scripted duplicate")));
+    let stored = Some(Ok(Some(sent_record())));
+    let inner = Scripted::new(vec![broke, conflict, stored]);
+    let store = layer(&inner, ResilienceConfig::default());
+    let ctx = ctx().with_idempotency_key("fake-create-7").unwrap();
+    store.insert(&ctx, &ENTITY, sent_record()).await.unwrap();
+    assert_eq!(inner.calls(), 3, "create, create again, read back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repeated_create_that_meets_another_record_reports_a_conflict_that_may_be_its_own() {
+    let broke = Some(Err(
+        Error::new(ErrorKind::Unavailable, "scripted EOF").with_outcome_unknown()
+    ));
+    let conflict = Some(Err(Error::new(ErrorKind::Conflict, "scripted duplicate")));
+    let mut other = sent_record();
+    other.set("id", Value::Int(8));
+    let inner = Scripted::new(vec![broke, conflict, Some(Ok(Some(other)))]);
+    let store = layer(&inner, ResilienceConfig::default());
+    let ctx = ctx().with_idempotency_key("fake-create-7").unwrap();
+    let err = store
+        .insert(&ctx, &ENTITY, sent_record())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.outcome_unknown());
+    assert!(err.to_string().contains("may have been applied"), "{err}");
+
+    // A conflict on the first attempt is the caller's: no read-back, no doubt.
+    let conflict = Some(Err(Error::new(ErrorKind::Conflict, "scripted duplicate")));
+    let inner = Scripted::new(vec![conflict]);
+    let store = layer(&inner, ResilienceConfig::default());
+    let err = store
+        .insert(&ctx, &ENTITY, sent_record())
+        .await
+        .unwrap_err();
+    assert!(!err.outcome_unknown());
+    assert_eq!(inner.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_timed_out_may_have_been_applied_one_refused_early_was_not() {
+    let inner = Scripted::new(vec![None]);
+    let config = ResilienceConfig {
+        timeout: Duration::from_secs(1),
+        ..ResilienceConfig::default()
+    };
+    let store = layer(&inner, config);
+    let err = store
+        .insert(&ctx(), &ENTITY, sent_record())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.outcome_unknown());
+
+    let inner = Scripted::new(vec![down(), down(), down(), down(), down()]);
+    let config = ResilienceConfig {
+        backoff: Backoff {
+            max_attempts: 1,
+            ..Backoff::default()
+        },
+        breaker: BreakerConfig {
+            consecutive_failures: 1,
+            ..BreakerConfig::default()
+        },
+        ..ResilienceConfig::default()
+    };
+    let store = layer(&inner, config);
+    let _ = store.fetch(&ctx(), &ENTITY, &Value::Int(1)).await;
+    let refused = store
+        .insert(&ctx(), &ENTITY, sent_record())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("circuit breaker"), "{refused}");
+    assert!(!refused.outcome_unknown());
+}

@@ -7,6 +7,7 @@ mod backoff;
 mod breaker;
 mod budget;
 mod clock;
+mod landed;
 mod layer;
 
 pub use backoff::Backoff;

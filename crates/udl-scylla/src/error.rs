@@ -8,7 +8,7 @@ use udl_core::{Error, ErrorKind, StoreKind};
 pub fn classify(err: &ExecutionError, operation: &'static str) -> Error {
     let e = match err {
         ExecutionError::RequestTimeout(_) => {
-            Error::new(ErrorKind::Timeout, "ScyllaDB did not answer in time")
+            Error::new(ErrorKind::Timeout, "ScyllaDB did not answer in time").with_outcome_unknown()
         }
         ExecutionError::ConnectionPoolError(_) | ExecutionError::EmptyPlan => {
             Error::new(ErrorKind::Unavailable, "no ScyllaDB node is reachable")
@@ -44,8 +44,10 @@ pub(crate) fn unexpected_shape(operation: &'static str) -> Error {
 fn by_attempt(attempt: &RequestAttemptError) -> Error {
     match attempt {
         RequestAttemptError::DbError(db, _) => by_db_error(db),
-        RequestAttemptError::BrokenConnectionError(_)
-        | RequestAttemptError::UnableToAllocStreamId => {
+        RequestAttemptError::BrokenConnectionError(_) => {
+            Error::new(ErrorKind::Unavailable, "ScyllaDB connection failed").with_outcome_unknown()
+        }
+        RequestAttemptError::UnableToAllocStreamId => {
             Error::new(ErrorKind::Unavailable, "ScyllaDB connection failed")
         }
         _ => Error::new(ErrorKind::Internal, "ScyllaDB request failed"),
@@ -58,10 +60,16 @@ fn by_db_error(db: &DbError) -> Error {
             ErrorKind::Unavailable,
             "not enough ScyllaDB replicas available",
         ),
-        DbError::ReadTimeout { .. } | DbError::WriteTimeout { .. } => Error::new(
+        DbError::ReadTimeout { .. } => Error::new(
             ErrorKind::Timeout,
             "ScyllaDB replicas did not answer in time",
         ),
+        // Some replicas may have applied it: CQL's own "unknown outcome".
+        DbError::WriteTimeout { .. } => Error::new(
+            ErrorKind::Timeout,
+            "ScyllaDB replicas did not answer in time",
+        )
+        .with_outcome_unknown(),
         DbError::SyntaxError | DbError::Invalid => {
             Error::new(ErrorKind::InvalidInput, "invalid CQL statement")
         }

@@ -50,8 +50,9 @@ fn ctx() -> AccessContext {
     AccessContext::new("fault-test", Role::Service, Purpose::Operations).unwrap()
 }
 
-/// PostgreSQL reached through `proxy`, in a schema of its own holding `conformance_notes`.
-async fn postgres_behind(proxy: &Proxy) -> PgStore {
+/// PostgreSQL reached through `proxy` on at most `connections` pooled connections, in a
+/// schema of its own holding `conformance_notes`.
+async fn postgres_behind(proxy: &Proxy, connections: u32) -> PgStore {
     let direct = servers::postgres_url();
     let url = direct.replacen("127.0.0.1:5432", proxy.listen(), 1);
     assert_ne!(url, direct, "the test server URL names 127.0.0.1:5432");
@@ -59,8 +60,11 @@ async fn postgres_behind(proxy: &Proxy) -> PgStore {
         ("UDL__POSTGRES__URL", url),
         ("UDL__POSTGRES__SCHEMA", servers::unique_namespace("f")),
         ("UDL__POSTGRES__POOL__MIN", "0".into()),
-        ("UDL__POSTGRES__POOL__MAX", "4".into()),
+        ("UDL__POSTGRES__POOL__MAX", connections.to_string()),
         ("UDL__POSTGRES__POOL__ACQUIRE_TIMEOUT", "1s".into()),
+        // A request goes out at once on a pooled connection, without a ping whose answer the
+        // proxy could hold back first.
+        ("UDL__POSTGRES__POOL__TEST_BEFORE_ACQUIRE", "false".into()),
     ];
     let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
     let pg = match PgStore::connect(config.postgres.as_ref().unwrap()).await {
@@ -116,40 +120,69 @@ async fn until_answered(notes: &Repository<Note>, id: &uuid::Uuid) {
     }
 }
 
-/// A server behind a proxy, its records through the resilience layer, and its cleanup.
+/// A server behind a proxy, its records through the resilience layer, the same records
+/// reached directly (to see what the server holds while the proxy misbehaves), and cleanup.
 struct Faulty {
     proxy: Proxy,
+    records: Arc<dyn RecordStore>,
     store: Arc<ResilientStore>,
     notes: Repository<Note>,
+    direct: Repository<Note>,
     metrics: Arc<Metrics>,
+    /// Whether the client has finished with every connection (nothing of its own in flight).
+    settled: Box<dyn Fn() -> bool>,
     cleanup: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
 }
 
 impl Faulty {
-    /// `records` behind the layer, reached through `proxy`; `cleanup` removes the test data.
+    /// `records` behind the layer, reached through `proxy`; `direct` the same server without
+    /// it; `cleanup` removes the test data.
     fn new(
         proxy: Proxy,
         records: Arc<dyn RecordStore>,
+        direct: Arc<dyn RecordStore>,
         cleanup: impl std::future::Future<Output = ()> + 'static,
     ) -> Self {
         udl_testkit::logs::capture();
         let metrics = Arc::new(Metrics::new());
-        let store = layered(records, Arc::clone(&metrics));
+        let store = layered(Arc::clone(&records), Arc::clone(&metrics));
         Faulty {
             metrics,
             notes: Repository::new(Arc::clone(&store) as Arc<dyn RecordStore>).unwrap(),
+            direct: Repository::new(direct).unwrap(),
+            records,
             store,
             proxy,
+            settled: Box::new(|| true),
             cleanup: Box::pin(cleanup),
         }
     }
 }
 
 async fn postgres() -> Faulty {
+    postgres_on(4).await
+}
+
+/// [`postgres`] on at most `connections` pooled connections.
+async fn postgres_on(connections: u32) -> Faulty {
     let proxy = Proxy::to("127.0.0.1:5432");
-    let pg = postgres_behind(&proxy).await;
+    let pg = postgres_behind(&proxy, connections).await;
+    let vars = [
+        ("UDL__POSTGRES__URL", servers::postgres_url()),
+        ("UDL__POSTGRES__SCHEMA", pg.schema().to_owned()),
+    ];
+    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let direct = PgStore::connect(config.postgres.as_ref().unwrap())
+        .await
+        .unwrap();
     let records = pg.records();
-    Faulty::new(proxy, records, async move { drop_schema(&pg).await })
+    let pool = pg.pool().clone();
+    let mut faulty = Faulty::new(proxy, records, direct.records(), async move {
+        drop_schema(&pg).await
+    });
+    // sqlx pings a connection as it goes back to the pool, after the call has returned.
+    faulty.settled = Box::new(move || pool.num_idle() == pool.size() as usize);
+    faulty
 }
 
 /// Cassandra through the proxy: the node's announced address is translated to the proxy's,
@@ -184,8 +217,18 @@ async fn scylla() -> Faulty {
     .up(&scylla)
     .await
     .unwrap();
+    let direct_vars = [
+        ("UDL__SCYLLA__NODES", direct.clone()),
+        ("UDL__SCYLLA__KEYSPACE", scylla.keyspace().to_owned()),
+        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+    ];
+    let direct_config =
+        UdlConfig::from_sources(None, direct_vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let unproxied = ScyllaStore::connect(direct_config.scylla.as_ref().unwrap())
+        .await
+        .unwrap();
     let records = scylla.records();
-    Faulty::new(proxy, records, async move {
+    Faulty::new(proxy, records, unproxied.records(), async move {
         let drop = format!("DROP KEYSPACE IF EXISTS \"{}\"", scylla.keyspace());
         // Through the proxy, which is enabled again by now.
         let _ = scylla.session().get_session().query_unpaged(drop, ()).await;
@@ -207,8 +250,17 @@ async fn mongo() -> Faulty {
         Ok(m) => m,
         Err(e) => servers::unreachable("FerretDB (through toxiproxy)", proxy.listen(), &e),
     };
+    let direct_vars = [
+        ("UDL__MONGO__URL", servers::mongo_url()),
+        ("UDL__MONGO__DATABASE", mongo.database().name().to_owned()),
+    ];
+    let direct_config =
+        UdlConfig::from_sources(None, direct_vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let direct = MongoStore::connect(direct_config.mongo.as_ref().unwrap())
+        .await
+        .unwrap();
     let records = mongo.records();
-    Faulty::new(proxy, records, async move {
+    Faulty::new(proxy, records, direct.records(), async move {
         mongo.database().drop().await.unwrap()
     })
 }
@@ -220,6 +272,7 @@ async fn latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it
         notes,
         metrics,
         cleanup,
+        ..
     } = f;
     let n = phi_note(1);
     notes.create(&ctx(), n.clone()).await.unwrap();
@@ -266,6 +319,7 @@ async fn a_cut_link_fails_fast_and_the_store_comes_back(f: Faulty) {
         notes,
         metrics,
         cleanup,
+        ..
     } = f;
     let n = phi_note(2);
     notes.create(&ctx(), n.clone()).await.unwrap();
@@ -415,6 +469,109 @@ async fn postgres_refuses_hostile_filter_values_and_keeps_its_breaker_closed() {
 #[tokio::test]
 async fn mongo_refuses_hostile_filter_values_and_keeps_its_breaker_closed() {
     hostile_filter_values_are_refused_and_leave_the_breaker_closed(mongo().await).await;
+}
+
+/// Until the server itself holds the note (read without the proxy).
+async fn until_stored(direct: &Repository<Note>, id: &uuid::Uuid, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while direct.get(&ctx(), id).await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the write never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A write whose request reached the server but whose answer did not come back (late, or
+/// the link cut before it arrived) is reported as possibly applied, and it was; a write
+/// refused before it was sent is not, and it was not.
+async fn a_write_whose_answer_is_lost_is_reported_as_possibly_applied(f: Faulty) {
+    let Faulty {
+        proxy,
+        records,
+        notes,
+        direct,
+        settled,
+        cleanup,
+        ..
+    } = f;
+    // Connections open and statements prepared, so that requests go out at once.
+    // A note of the same shape as the one written next (the same statement, so PostgreSQL's
+    // is prepared on the connection already).
+    let warm = async |like: &Note| {
+        let twin = Note {
+            id: uuid::Uuid::new_v4(),
+            ..like.clone()
+        };
+        notes.create(&ctx(), twin).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !settled() {
+            assert!(Instant::now() < deadline, "the client never settled");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let late = phi_note(10);
+    warm(&late).await;
+    proxy.add_latency(3_000);
+    // The answer comes after the layer's timeout.
+    let err = notes.create(&ctx(), late.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.outcome_unknown(), "{err}");
+    until_stored(&direct, &late.id, "late answer").await;
+    proxy.remove_latency();
+    // The connection the late answer was due on is gone; another one is made ready.
+    let cut = phi_note(11);
+    warm(&cut).await;
+    proxy.add_latency(3_000);
+
+    // The link is cut after the server applied the write, before its answer arrived.
+    let patient = Arc::new(
+        Repository::<Note>::new(ResilientStore::new(
+            records,
+            ResilienceConfig {
+                timeout: Duration::from_secs(30),
+                ..ResilienceConfig::default()
+            },
+            Arc::new(Metrics::new()),
+        ) as Arc<dyn RecordStore>)
+        .unwrap(),
+    );
+    let writing = {
+        let (cut, patient) = (cut.clone(), Arc::clone(&patient));
+        tokio::spawn(async move { patient.create(&ctx(), cut).await })
+    };
+    until_stored(&direct, &cut.id, "cut link").await;
+    proxy.set_enabled(false);
+    let err = writing.await.unwrap().unwrap_err();
+    assert!(err.outcome_unknown(), "{err}");
+    assert!(err.is_temporary(), "{err}");
+
+    // With the link cut, a new write is refused before anything is sent (waiting for the
+    // driver to give up, not for the layer's timeout, which could not tell).
+    proxy.remove_latency();
+    let refused = phi_note(12);
+    let err = patient.create(&ctx(), refused.clone()).await.unwrap_err();
+    assert!(!err.outcome_unknown(), "{err}");
+    proxy.set_enabled(true);
+    assert!(direct.get(&ctx(), &refused.id).await.unwrap().is_none());
+    cleanup.await;
+}
+
+#[tokio::test]
+async fn postgres_reports_a_write_whose_answer_is_lost_as_possibly_applied() {
+    // One connection, so the one that prepared the statement is the one the write goes out on.
+    a_write_whose_answer_is_lost_is_reported_as_possibly_applied(postgres_on(1).await).await;
+}
+
+#[tokio::test]
+async fn mongo_reports_a_write_whose_answer_is_lost_as_possibly_applied() {
+    a_write_whose_answer_is_lost_is_reported_as_possibly_applied(mongo().await).await;
+}
+
+#[tokio::test]
+async fn scylla_reports_a_write_whose_answer_is_lost_as_possibly_applied() {
+    a_write_whose_answer_is_lost_is_reported_as_possibly_applied(scylla().await).await;
 }
 
 #[tokio::test]
