@@ -43,6 +43,9 @@ pub(crate) fn unexpected_shape(operation: &'static str) -> Error {
 
 fn by_attempt(attempt: &RequestAttemptError) -> Error {
     match attempt {
+        RequestAttemptError::DbError(DbError::Invalid, message) => {
+            missing_schema(message).unwrap_or_else(|| by_db_error(&DbError::Invalid))
+        }
         RequestAttemptError::DbError(db, _) => by_db_error(db),
         RequestAttemptError::BrokenConnectionError(_) => {
             Error::new(ErrorKind::Unavailable, "ScyllaDB connection failed").with_outcome_unknown()
@@ -52,6 +55,45 @@ fn by_attempt(attempt: &RequestAttemptError) -> Error {
         }
         _ => Error::new(ErrorKind::Internal, "ScyllaDB request failed"),
     }
+}
+
+/// A statement naming a keyspace or table that does not exist: the schema is not migrated
+/// (or another keyspace is configured). The server's message is read only for the name, which
+/// is ours, never a value.
+fn missing_schema(message: &str) -> Option<Error> {
+    // ASCII lowercasing keeps byte offsets, so the name is cut from the original (CQL names
+    // in quotes keep their case).
+    let lower = message.to_ascii_lowercase();
+    let after = |prefix: &str| &message[prefix.len()..];
+    let (what, name) = if lower.starts_with("unconfigured table ") {
+        ("table", after("unconfigured table "))
+    } else if let Some(subject_len) = lower.strip_suffix(" does not exist").map(str::len) {
+        let subject = &lower[..subject_len];
+        let name = |prefix: &str| &message[prefix.len()..subject_len];
+        if subject.starts_with("keyspace ") {
+            ("keyspace", name("keyspace "))
+        } else if subject.starts_with("table ") {
+            ("table", name("table "))
+        } else {
+            return None;
+        }
+    } else {
+        return None;
+    };
+    let name = name.trim().trim_matches(|c| c == '\'' || c == '"');
+    let named = if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        format!("{what} {name}")
+    } else {
+        what.to_owned()
+    };
+    Some(Error::new(
+        ErrorKind::Config,
+        format!("{named} does not exist in ScyllaDB (run `udl migrate up`)"),
+    ))
 }
 
 fn by_db_error(db: &DbError) -> Error {
@@ -79,5 +121,41 @@ fn by_db_error(db: &DbError) -> Error {
         }
         DbError::ConfigError => Error::new(ErrorKind::Config, "server configuration error"),
         _ => Error::new(ErrorKind::Internal, "ScyllaDB error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_keyspaces_and_tables_are_named_from_the_servers_message() {
+        for (message, expected) in [
+            (
+                "unconfigured table flag_settings",
+                "table flag_settings does not exist",
+            ),
+            (
+                "table ks.flag_settings does not exist",
+                "table ks.flag_settings does not exist",
+            ),
+            (
+                "Keyspace 't_abc' does not exist",
+                "keyspace t_abc does not exist",
+            ),
+            (
+                "keyspace t_abc does not exist",
+                "keyspace t_abc does not exist",
+            ),
+        ] {
+            let e = missing_schema(message).unwrap();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(!e.is_temporary());
+            assert!(e.message().starts_with(expected), "{message}: {e}");
+            assert!(e.message().contains("udl migrate up"));
+        }
+        assert!(missing_schema("Invalid STRING constant (fake) for \"rank\"").is_none());
+        let odd = missing_schema("table 'a b; c' does not exist").unwrap();
+        assert!(odd.message().starts_with("table does not exist"), "{odd}");
     }
 }

@@ -296,12 +296,27 @@ impl ScyllaStore {
     /// `SELECT now() FROM system.local` within `timeout`: a real round trip to a node.
     pub async fn health(&self, timeout: Duration) -> Result<Duration> {
         let started = Instant::now();
-        let query = self
-            .session()
-            .get_session()
-            .query_unpaged("SELECT now() FROM system.local", ());
+        // One round trip that also says whether the keyspace udl uses is there.
+        let query = self.session().get_session().query_unpaged(
+            "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+            (self.keyspace(),),
+        );
         match tokio::time::timeout(timeout, query).await {
-            Ok(Ok(_)) => Ok(started.elapsed()),
+            Ok(Ok(result)) => {
+                let rows = result.into_rows_result().map(|r| r.rows_num()).unwrap_or(0);
+                if rows == 0 {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!(
+                            "keyspace {} does not exist in ScyllaDB (run `udl migrate up`)",
+                            self.keyspace()
+                        ),
+                    )
+                    .with_store(StoreKind::Scylla)
+                    .with_operation("health"));
+                }
+                Ok(started.elapsed())
+            }
             Ok(Err(e)) => Err(classify(&e, "health")),
             Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
                 .with_store(StoreKind::Scylla)

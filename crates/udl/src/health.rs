@@ -1,6 +1,6 @@
 //! Health of every configured store at once: each is given a real round trip (PostgreSQL
-//! `SELECT 1`, MongoDB `ping`, Redis `PING` with a unique token, CQL
-//! `SELECT now() FROM system.local`) within a timeout. PostgreSQL is the source of truth, so
+//! `SELECT 1`, MongoDB `ping`, Redis `PING` with a unique token, CQL: a look-up of the
+//! configured keyspace, which must exist) within a timeout. PostgreSQL is the source of truth, so
 //! without it udl is down; without any other store it is degraded.
 //!
 //! [`HealthMonitor`] keeps the connections it made between checks (a store that could not be
@@ -51,6 +51,9 @@ pub struct StoreHealth {
     pub latency: Option<Duration>,
     /// Why it did not answer (the error's kind only: messages stay in the logs).
     pub error: Option<ErrorKind>,
+    /// What to do about it, when udl's own configuration or schema is the cause (a missing
+    /// keyspace, say): printed by `udl health`, never served over HTTP.
+    pub remedy: Option<String>,
     /// Pool figures, where the store's driver reports them (PostgreSQL).
     pub pool: Option<PoolFigures>,
     /// The store's circuit breaker, when the report was joined with a data layer's.
@@ -138,15 +141,21 @@ impl fmt::Display for HealthReport {
                 (None, Some(kind)) => ("DOWN", kind.name().to_owned()),
                 (None, None) => ("DOWN", String::new()),
             };
-            let detail = s.pool.map_or(String::new(), |p| {
-                format!(
-                    "pool {} open, {} in use (min {}, max {})",
-                    p.open,
-                    p.open.saturating_sub(p.idle),
-                    p.min,
-                    p.max
-                )
-            });
+            let detail = s
+                .remedy
+                .clone()
+                .or_else(|| {
+                    s.pool.map(|p| {
+                        format!(
+                            "pool {} open, {} in use (min {}, max {})",
+                            p.open,
+                            p.open.saturating_sub(p.idle),
+                            p.min,
+                            p.max
+                        )
+                    })
+                })
+                .unwrap_or_default();
             writeln!(
                 f,
                 "{:<10} {status:<6} {latency:>10}  {detail}",
@@ -208,6 +217,7 @@ async fn probe(
             store,
             latency: Some(probe.latency),
             error: None,
+            remedy: None,
             pool: probe.pool,
             breaker: None,
         },
@@ -217,6 +227,9 @@ async fn probe(
                 store,
                 latency: None,
                 error: Some(e.kind()),
+                // udl's own messages about its configuration name keys and schema objects,
+                // never values or secrets.
+                remedy: (e.kind() == ErrorKind::Config).then(|| e.message().to_owned()),
                 pool: None,
                 breaker: None,
             }

@@ -4,7 +4,8 @@ use std::process::{Command, Output};
 
 use udl_testkit::servers;
 
-fn udl(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// Runs `udl` with `args` and exactly `env` of the UDL variables.
+pub fn udl(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udl"));
     cmd.args(args);
     for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("UDL")) {
@@ -439,8 +440,58 @@ fn health_with(overrides: &[(&'static str, &str)]) -> Output {
     udl(&["health", "--timeout", "3s"], &env)
 }
 
+/// A fresh ScyllaDB keyspace with the platform's tables (`udl migrate up`); drop it after.
+pub fn migrated_keyspace() -> String {
+    let keyspace = servers::unique_namespace("cli_ks");
+    let node = servers::scylla_node();
+    let env = [
+        ("UDL__SCYLLA__NODES", node.as_str()),
+        ("UDL__SCYLLA__KEYSPACE", keyspace.as_str()),
+        ("UDL__SCYLLA__CONSISTENCY", "one"),
+    ];
+    let out = udl(&["migrate", "up"], &env);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    keyspace
+}
+
+/// Drops a keyspace a test made (on a thread of its own, so async tests may call it too).
+pub fn drop_keyspace(keyspace: &str) {
+    let keyspace = keyspace.to_owned();
+    let dropping = std::thread::spawn(move || {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let session = scylla::client::session_builder::SessionBuilder::new()
+                .known_node(servers::scylla_node())
+                .build()
+                .await
+                .unwrap();
+            session
+                .query_unpaged(format!("DROP KEYSPACE IF EXISTS \"{keyspace}\""), ())
+                .await
+                .unwrap();
+        })
+    });
+    dropping.join().unwrap();
+}
+
 #[test]
 fn health_is_ready_degraded_or_down_by_which_store_answers() {
+    let missing = servers::unique_namespace("cli_none");
+    let unmigrated = health_with(&[("UDL__SCYLLA__KEYSPACE", &missing)]);
+    assert_eq!(unmigrated.status.code(), Some(1), "{:?}", text(&unmigrated));
+    let listing = text(&unmigrated).0;
+    assert!(
+        listing.lines().any(|l| l.starts_with("scylla")
+            && l.contains(&format!("keyspace {missing} does not exist"))
+            && l.contains("udl migrate up")),
+        "{listing}"
+    );
+
+    let keyspace = migrated_keyspace();
+    let health_with = |overrides: &[(&'static str, &str)]| {
+        let mut all = vec![("UDL__SCYLLA__KEYSPACE", keyspace.as_str())];
+        all.extend_from_slice(overrides);
+        health_with(&all)
+    };
     let all = health_with(&[]);
     assert_eq!(all.status.code(), Some(0), "{:?}", text(&all));
     let listing = text(&all).0;
@@ -476,6 +527,7 @@ fn health_is_ready_degraded_or_down_by_which_store_answers() {
         text(&no_postgres)
     );
     assert!(text(&no_postgres).0.contains("overall: down"));
+    drop_keyspace(&keyspace);
 }
 
 #[test]

@@ -76,8 +76,10 @@ async fn serve_reports_a_stopped_redis_or_slow_mongo_as_degraded_and_postgres_cu
     let postgres = Proxy::to("127.0.0.1:5432");
     let mongo = Proxy::to("127.0.0.1:27017");
     let pg_url = servers::postgres_url().replacen("127.0.0.1:5432", postgres.listen(), 1);
+    let keyspace = crate::cli::migrated_keyspace();
     let daemon = Daemon::start(&[
         ("UDL__POSTGRES__URL", pg_url),
+        ("UDL__SCYLLA__KEYSPACE", keyspace.clone()),
         ("UDL__POSTGRES__POOL__MIN", "1".into()),
         (
             "UDL__MONGO__URL",
@@ -158,6 +160,7 @@ async fn serve_reports_a_stopped_redis_or_slow_mongo_as_degraded_and_postgres_cu
         assert!(Instant::now() < deadline, "PostgreSQL never came back");
     }
     assert_eq!(daemon.get("/nowhere").status, 404);
+    crate::cli::drop_keyspace(&keyspace);
 }
 
 #[test]

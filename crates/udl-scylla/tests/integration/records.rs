@@ -272,3 +272,38 @@ async fn partitions_are_read_by_key_in_clustering_order() {
     assert_eq!(offset.kind(), ErrorKind::Unsupported, "{offset}");
     common::drop_keyspace(&store).await;
 }
+
+#[tokio::test]
+async fn a_missing_keyspace_or_table_is_named_and_points_at_migrate() {
+    // Connected to a keyspace nobody created.
+    let store = common::store().await;
+    let flags: Repository<FlagSetting> = Repository::new(store.records()).unwrap();
+    let err = flags.get(&ctx(), &Uuid::new_v4()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(!err.is_temporary());
+    let keyspace = store.keyspace();
+    assert!(
+        err.to_string()
+            .contains(&format!("keyspace {keyspace} does not exist"))
+            && err.to_string().contains("udl migrate up"),
+        "{err}"
+    );
+    let health = store.health(Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(health.kind(), ErrorKind::Config, "{health}");
+    assert!(health.to_string().contains(keyspace), "{health}");
+
+    // The keyspace exists, the table does not.
+    ScyllaMigrator::new(vec![CqlMigration::new(1, "nothing", vec![])])
+        .unwrap()
+        .up(&store)
+        .await
+        .unwrap();
+    let err = flags.get(&ctx(), &Uuid::new_v4()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        err.to_string().contains("table") && err.to_string().contains("flag_settings"),
+        "{err}"
+    );
+    assert!(store.health(Duration::from_secs(5)).await.is_ok());
+    common::drop_keyspace(&store).await;
+}
