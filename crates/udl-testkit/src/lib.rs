@@ -7,6 +7,7 @@ pub mod http;
 pub mod logs;
 pub mod private_redis;
 pub mod servers;
+pub mod services;
 pub mod toxiproxy;
 
 pub use conformance::{Harness, Subject};

@@ -1,0 +1,231 @@
+//! Crash tests: a server is killed with SIGKILL under a steady stream of udl writes, started
+//! again with `scripts/services up`, and every write udl acknowledged is found afterwards.
+//!
+//! A test binary of its own: cargo runs test binaries one after another, so no other test
+//! meets a killed server, and the tests here take turns (`ONE_CRASH_AT_A_TIME`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use udl_config::UdlConfig;
+use udl_core::{AccessContext, Entity as _, Purpose, RecordStore, Repository, Role};
+use udl_metrics::Metrics;
+use udl_mongo::MongoStore;
+use udl_postgres::{Migration, Migrator, PgStore};
+use udl_resilience::{ResilienceConfig, ResilientStore};
+use udl_scylla::ScyllaStore;
+use udl_testkit::fixtures::{note, Note, NOTES_POSTGRES_DDL};
+use udl_testkit::{servers, services};
+use uuid::Uuid;
+
+static ONE_CRASH_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Writers running at once.
+const WRITERS: usize = 4;
+/// Writes acknowledged before the crash, and again after the restart.
+const ACKNOWLEDGED_BEFORE: usize = 300;
+const ACKNOWLEDGED_AFTER: usize = 100;
+
+fn ctx() -> AccessContext {
+    AccessContext::new("crash-test", Role::Service, Purpose::Operations).unwrap()
+}
+
+fn config(vars: Vec<(&str, String)>) -> UdlConfig {
+    UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap()
+}
+
+type Connect = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn RecordStore>>>>>;
+
+/// A store's notes, connected afresh on demand, in a namespace of the test's own.
+struct Subject {
+    /// The server's name for `scripts/services`.
+    server: &'static str,
+    connect: Connect,
+}
+
+async fn postgres() -> Subject {
+    let schema = servers::unique_namespace("crash");
+    let vars = move || {
+        config(vec![
+            ("UDL__POSTGRES__URL", servers::postgres_url()),
+            ("UDL__POSTGRES__SCHEMA", schema.clone()),
+            ("UDL__POSTGRES__POOL__MIN", "0".into()),
+        ])
+    };
+    let pg = PgStore::connect(vars().postgres.as_ref().unwrap())
+        .await
+        .unwrap();
+    Migrator::new(vec![Migration::new(1, "notes", NOTES_POSTGRES_DDL)])
+        .unwrap()
+        .up(&pg)
+        .await
+        .unwrap();
+    Subject {
+        server: "postgres",
+        connect: Box::new(move || {
+            let config = vars();
+            Box::pin(async move {
+                let pg = PgStore::connect(config.postgres.as_ref().unwrap())
+                    .await
+                    .unwrap();
+                pg.records()
+            })
+        }),
+    }
+}
+
+async fn mongo() -> Subject {
+    let database = servers::unique_namespace("crash");
+    Subject {
+        server: "ferretdb",
+        connect: Box::new(move || {
+            let config = config(vec![
+                ("UDL__MONGO__URL", servers::mongo_url()),
+                ("UDL__MONGO__DATABASE", database.clone()),
+            ]);
+            Box::pin(async move {
+                let mongo = MongoStore::connect(config.mongo.as_ref().unwrap())
+                    .await
+                    .unwrap();
+                mongo.records()
+            })
+        }),
+    }
+}
+
+async fn scylla() -> Subject {
+    let keyspace = servers::unique_namespace("crash");
+    let vars = move || {
+        config(vec![
+            ("UDL__SCYLLA__NODES", servers::scylla_node()),
+            ("UDL__SCYLLA__KEYSPACE", keyspace.clone()),
+            ("UDL__SCYLLA__CONSISTENCY", "one".into()),
+        ])
+    };
+    let store = ScyllaStore::connect(vars().scylla.as_ref().unwrap())
+        .await
+        .unwrap();
+    let table = udl_scylla::cql::create_table(Note::meta());
+    udl_scylla::ScyllaMigrator::new(vec![udl_scylla::CqlMigration::new(
+        1,
+        "notes",
+        vec![table.into()],
+    )])
+    .unwrap()
+    .up(&store)
+    .await
+    .unwrap();
+    Subject {
+        server: "cassandra",
+        connect: Box::new(move || {
+            let config = vars();
+            Box::pin(async move {
+                let store = ScyllaStore::connect(config.scylla.as_ref().unwrap())
+                    .await
+                    .unwrap();
+                store.records()
+            })
+        }),
+    }
+}
+
+fn layered(records: Arc<dyn RecordStore>) -> Repository<Note> {
+    let store = ResilientStore::new(
+        records,
+        ResilienceConfig::default(),
+        Arc::new(Metrics::new()),
+    );
+    Repository::new(store as Arc<dyn RecordStore>).unwrap()
+}
+
+/// Waits until `acknowledged` holds at least `count` writes.
+async fn until_acknowledged(acknowledged: &Mutex<Vec<Uuid>>, count: usize, deadline: Duration) {
+    let until = Instant::now() + deadline;
+    while acknowledged.lock().unwrap().len() < count {
+        assert!(
+            Instant::now() < until,
+            "writes were not acknowledged in time"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn kill_under_load_loses_no_acknowledged_write(subject: Subject) {
+    let _turn = ONE_CRASH_AT_A_TIME.lock().await;
+    let _restart = services::RestartOnDrop;
+    let notes = Arc::new(layered((subject.connect)().await));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (notes, acknowledged, stop) = (
+                Arc::clone(&notes),
+                Arc::clone(&acknowledged),
+                Arc::clone(&stop),
+            );
+            tokio::spawn(async move {
+                let mut n = w as i64 * 1_000_000;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let written = note(n);
+                    match notes.create(&ctx(), written).await {
+                        Ok(id) => acknowledged.lock().unwrap().push(id),
+                        // Paced while the server is away; the failure is the point.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            })
+        })
+        .collect();
+
+    until_acknowledged(&acknowledged, ACKNOWLEDGED_BEFORE, Duration::from_secs(60)).await;
+    let server = subject.server;
+    tokio::task::spawn_blocking(move || services::crash(server))
+        .await
+        .unwrap();
+    let at_crash = acknowledged.lock().unwrap().len();
+    tokio::task::spawn_blocking(services::up).await.unwrap();
+    until_acknowledged(
+        &acknowledged,
+        at_crash + ACKNOWLEDGED_AFTER,
+        Duration::from_secs(120),
+    )
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    let reader = layered((subject.connect)().await);
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let mut lost = 0;
+    for id in &acknowledged {
+        if reader.get(&ctx(), id).await.unwrap().is_none() {
+            lost += 1;
+        }
+    }
+    assert_eq!(
+        lost,
+        0,
+        "{lost} of {} acknowledged writes to {server} were lost in the crash",
+        acknowledged.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_under_load_loses_no_acknowledged_write() {
+    kill_under_load_loses_no_acknowledged_write(postgres().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_killed_under_load_loses_no_acknowledged_write() {
+    kill_under_load_loses_no_acknowledged_write(mongo().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_killed_under_load_loses_no_acknowledged_write() {
+    kill_under_load_loses_no_acknowledged_write(scylla().await).await;
+}
