@@ -246,3 +246,55 @@ async fn counters_merge_buckets_over_a_window() {
     assert!(Counters::new(s.clone(), Duration::from_secs(60), Duration::from_secs(30)).is_err());
     common::cleanup(&s).await;
 }
+
+/// A write whose request reached Redis but whose answer was cut off is reported as possibly
+/// applied, and it was; one refused before it was sent is not.
+#[tokio::test]
+async fn a_revocation_whose_answer_is_lost_is_reported_as_possibly_applied() {
+    use udl_testkit::toxiproxy::Proxy;
+    let direct = common::store().await;
+    let proxy = Proxy::to(servers_address(&udl_testkit::servers::redis_url()));
+    let prefix = direct.key("");
+    let mut config = common::config(&format!("redis://{}/", proxy.listen()), &prefix);
+    config.resilience.timeout = Duration::from_secs(30);
+    let through = RedisStore::connect(&config).await.unwrap();
+    let sessions = SessionStore::new(through, Duration::from_secs(900));
+    let exp = Utc::now() + chrono::Duration::hours(1);
+    sessions.revoke_token("fake-jti-warm", exp).await.unwrap();
+
+    proxy.add_latency(3_000);
+    let revoking = {
+        let sessions = sessions.clone();
+        tokio::spawn(async move { sessions.revoke_token("fake-jti-cut", exp).await })
+    };
+    let direct_sessions = SessionStore::new(direct.clone(), Duration::from_secs(900));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !direct_sessions.is_revoked("fake-jti-cut").await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the SET never reached Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.set_enabled(false);
+    let err = revoking.await.unwrap().unwrap_err();
+    assert!(err.outcome_unknown(), "{err}");
+
+    proxy.remove_latency();
+    let refused = sessions
+        .revoke_token("fake-jti-refused", exp)
+        .await
+        .unwrap_err();
+    assert!(!refused.outcome_unknown(), "{refused}");
+    proxy.set_enabled(true);
+    assert!(!direct_sessions
+        .is_revoked("fake-jti-refused")
+        .await
+        .unwrap());
+    common::cleanup(&direct).await;
+}
+
+/// `host:port` of a `redis://host:port/` URL.
+fn servers_address(url: &str) -> &str {
+    url.trim_start_matches("redis://").trim_end_matches('/')
+}
