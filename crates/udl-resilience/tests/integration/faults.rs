@@ -190,6 +190,31 @@ async fn postgres_on(connections: u32) -> Faulty {
 async fn scylla() -> Faulty {
     use udl_core::Entity as _;
     let direct = servers::scylla_node();
+    let keyspace = servers::unique_namespace("f");
+    // The schema is made directly, without the proxy's short timeouts: a durable schema
+    // change can take seconds while other tests make theirs.
+    let direct_vars = [
+        ("UDL__SCYLLA__NODES", direct.clone()),
+        ("UDL__SCYLLA__KEYSPACE", keyspace.clone()),
+        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+    ];
+    let direct_config =
+        UdlConfig::from_sources(None, direct_vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let unproxied = match ScyllaStore::connect(direct_config.scylla.as_ref().unwrap()).await {
+        Ok(s) => s,
+        Err(e) => servers::unreachable("Cassandra", &direct, &e),
+    };
+    let table = udl_scylla::cql::create_table(Note::meta());
+    udl_scylla::ScyllaMigrator::new(vec![udl_scylla::CqlMigration::new(
+        1,
+        "notes",
+        vec![table.into()],
+    )])
+    .unwrap()
+    .up(&unproxied)
+    .await
+    .unwrap();
+
     let proxy = Proxy::to(&direct);
     let vars = [
         ("UDL__SCYLLA__NODES", proxy.listen().to_owned()),
@@ -197,7 +222,7 @@ async fn scylla() -> Faulty {
             "UDL__SCYLLA__ADDRESS_MAP",
             format!("{direct}={}", proxy.listen()),
         ),
-        ("UDL__SCYLLA__KEYSPACE", servers::unique_namespace("f")),
+        ("UDL__SCYLLA__KEYSPACE", keyspace),
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
         ("UDL__SCYLLA__REQUEST_TIMEOUT", "1s".to_owned()),
         ("UDL__SCYLLA__POOL__CONNECT_TIMEOUT", "1s".to_owned()),
@@ -207,31 +232,10 @@ async fn scylla() -> Faulty {
         Ok(s) => s,
         Err(e) => servers::unreachable("Cassandra (through toxiproxy)", proxy.listen(), &e),
     };
-    let table = udl_scylla::cql::create_table(Note::meta());
-    udl_scylla::ScyllaMigrator::new(vec![udl_scylla::CqlMigration::new(
-        1,
-        "notes",
-        vec![table.into()],
-    )])
-    .unwrap()
-    .up(&scylla)
-    .await
-    .unwrap();
-    let direct_vars = [
-        ("UDL__SCYLLA__NODES", direct.clone()),
-        ("UDL__SCYLLA__KEYSPACE", scylla.keyspace().to_owned()),
-        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
-    ];
-    let direct_config =
-        UdlConfig::from_sources(None, direct_vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
-    let unproxied = ScyllaStore::connect(direct_config.scylla.as_ref().unwrap())
-        .await
-        .unwrap();
     let records = scylla.records();
     Faulty::new(proxy, records, unproxied.records(), async move {
-        let drop = format!("DROP KEYSPACE IF EXISTS \"{}\"", scylla.keyspace());
-        // Through the proxy, which is enabled again by now.
-        let _ = scylla.session().get_session().query_unpaged(drop, ()).await;
+        let drop = format!("DROP KEYSPACE IF EXISTS \"{}\"", unproxied.keyspace());
+        let _ = unproxied.session().get_session().query_unpaged(drop, ()).await;
     })
 }
 
