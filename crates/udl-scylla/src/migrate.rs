@@ -147,11 +147,17 @@ impl ScyllaMigrator {
     }
 }
 
+/// How long one schema statement may take: a durable schema change is written and flushed on
+/// every node, far slower than the data calls `scylla.request_timeout` is meant for.
+const DDL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs one schema statement and waits until every node agrees on the new schema.
 async fn run_ddl(store: &ScyllaStore, cql: &str) -> Result<()> {
     let session = store.session().get_session();
+    let mut statement = scylla::statement::unprepared::Statement::new(cql);
+    statement.set_request_timeout(Some(DDL_TIMEOUT));
     session
-        .query_unpaged(cql, ())
+        .query_unpaged(statement, ())
         .await
         .map_err(|e| classify(&e, "migrate"))?;
     session.await_schema_agreement().await.map_err(|_| {
