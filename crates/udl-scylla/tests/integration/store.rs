@@ -15,10 +15,18 @@ fn all_versions() -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn health_is_a_real_round_trip() {
+async fn health_is_a_real_round_trip_that_finds_the_keyspace() {
     let s = store().await;
+    let missing = s.health(Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::Config, "{missing}");
+    ScyllaMigrator::new(vec![CqlMigration::new(1, "nothing", vec![])])
+        .unwrap()
+        .up(&s)
+        .await
+        .unwrap();
     let latency = s.health(Duration::from_secs(5)).await.unwrap();
     assert!(latency < Duration::from_secs(5));
+    drop_keyspace(&s).await;
 }
 
 #[tokio::test]
