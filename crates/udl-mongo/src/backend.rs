@@ -45,6 +45,18 @@ impl Backend for MongoStore {
         models::entities()
     }
 
+    /// Ends the driver's background tasks now, rather than leaving them to be cut off when the
+    /// runtime stops (where the driver panics on a closed channel). Cursors and sessions are
+    /// not waited for.
+    async fn close(&self) {
+        self.database()
+            .client()
+            .clone()
+            .shutdown()
+            .immediate(true)
+            .await;
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

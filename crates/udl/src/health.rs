@@ -311,5 +311,8 @@ impl HealthMonitor {
 
 /// Checks every store configured in `config` once, on fresh connections, each within `timeout`.
 pub async fn check(config: &UdlConfig, timeout: Duration) -> HealthReport {
-    HealthMonitor::new(config.clone()).check(timeout).await
+    let monitor = HealthMonitor::new(config.clone());
+    let report = monitor.check(timeout).await;
+    monitor.close().await;
+    report
 }
