@@ -3,7 +3,8 @@
 
 Each probe opens a TCP connection to 127.0.0.1 and performs one genuine request of the server's
 own protocol (not just a port check). Exit code 0 means the server answered correctly.
-Usage: probe.py postgres|redis|redis_tls|redis_cluster|nats|cassandra|ferretdb|toxiproxy PORT
+Usage: probe.py postgres|redis|redis_tls|redis_cluster|nats|cassandra|ferretdb|mongodb|toxiproxy PORT
+       probe.py initiate_mongodb PORT REPLICA_SET   (makes a lone mongod a one-member replica set)
 """
 import socket
 import ssl
@@ -93,27 +94,56 @@ def probe_cassandra(port):
 
 
 def bson_doc(pairs):
+    """BSON for a list of (key, value) pairs: ints, strings, nested pair lists (documents) and
+    Python lists (arrays)."""
     out = b""
     for key, value in pairs:
         k = key.encode() + b"\x00"
-        if isinstance(value, int):
+        if isinstance(value, bool):
+            out += b"\x08" + k + (b"\x01" if value else b"\x00")
+        elif isinstance(value, int):
             out += b"\x10" + k + struct.pack("<i", value)
+        elif isinstance(value, tuple):
+            out += b"\x03" + k + bson_doc(list(value))
+        elif isinstance(value, list):
+            out += b"\x04" + k + bson_doc([(str(i), v) for i, v in enumerate(value)])
         else:
             v = value.encode() + b"\x00"
             out += b"\x02" + k + struct.pack("<i", len(v)) + v
     return struct.pack("<i", len(out) + 5) + out + b"\x00"
 
 
-def probe_ferretdb(port):
-    # OP_MSG {ping: 1, $db: "admin"}; the reply must carry ok: 1.0.
-    doc = bson_doc([("ping", 1), ("$db", "admin")])
+def command(port, pairs):
+    """One OP_MSG command to the admin database; the raw reply document."""
+    doc = bson_doc(pairs + [("$db", "admin")])
     body = struct.pack("<I", 0) + b"\x00" + doc
     header = struct.pack("<iiii", 16 + len(body), 1, 0, 2013)
     with connect(port) as s:
         s.sendall(header + body)
         length = struct.unpack("<i", read_exact(s, 4))[0]
-        reply = read_exact(s, length - 4)
-        return b"\x01ok\x00" + struct.pack("<d", 1.0) in reply
+        return read_exact(s, length - 4)
+
+
+OK = b"\x01ok\x00" + struct.pack("<d", 1.0)
+
+
+def probe_ferretdb(port):
+    # {ping: 1}; the reply must carry ok: 1.0.
+    return OK in command(port, [("ping", 1)])
+
+
+def probe_mongodb(port):
+    # {hello: 1} must say this member is the writable primary of its replica set.
+    return b"\x08isWritablePrimary\x00\x01" in command(port, [("hello", 1)])
+
+
+def initiate_mongodb(port, replica_set):
+    """Makes the single member at `port` a replica set of its own, unless it is one already."""
+    if b"setName" in command(port, [("hello", 1)]):
+        return True
+    member = (("_id", 0), ("host", "127.0.0.1:%d" % port))
+    config = (("_id", replica_set), ("members", [member]))
+    return OK in command(port, [("replSetInitiate", config)])
 
 
 PROBES = {
@@ -125,12 +155,16 @@ PROBES = {
     "toxiproxy": probe_toxiproxy,
     "cassandra": probe_cassandra,
     "ferretdb": probe_ferretdb,
+    "mongodb": probe_mongodb,
 }
 
 if __name__ == "__main__":
     name, port = sys.argv[1], int(sys.argv[2])
     try:
-        ok = PROBES[name](port)
+        if name == "initiate_mongodb":
+            ok = initiate_mongodb(port, sys.argv[3])
+        else:
+            ok = PROBES[name](port)
     except (OSError, ConnectionError, IndexError, ValueError, struct.error):
         ok = False
     sys.exit(0 if ok else 1)

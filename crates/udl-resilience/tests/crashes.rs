@@ -1,5 +1,6 @@
 //! Crash tests: a server is killed with SIGKILL under a steady stream of udl writes, started
-//! again with `scripts/services up`, and every write udl acknowledged is found afterwards.
+//! again with `scripts/services up`, and every write udl acknowledged is found afterwards
+//! (PostgreSQL, MongoDB, FerretDB, Cassandra).
 //!
 //! A test binary of its own: cargo runs test binaries one after another, so no other test
 //! meets a killed server, and the tests here take turns (`ONE_CRASH_AT_A_TIME`).
@@ -77,13 +78,14 @@ async fn postgres() -> Subject {
     }
 }
 
-async fn mongo() -> Subject {
+/// `server` (`mongodb` or `ferretdb`) at `url`.
+async fn mongo_on(server: &'static str, url: String) -> Subject {
     let database = servers::unique_namespace("crash");
     Subject {
-        server: "ferretdb",
+        server,
         connect: Box::new(move || {
             let config = config(vec![
-                ("UDL__MONGO__URL", servers::mongo_url()),
+                ("UDL__MONGO__URL", url.clone()),
                 ("UDL__MONGO__DATABASE", database.clone()),
             ]);
             Box::pin(async move {
@@ -222,7 +224,14 @@ async fn postgres_killed_under_load_loses_no_acknowledged_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongo_killed_under_load_loses_no_acknowledged_write() {
-    kill_under_load_loses_no_acknowledged_write(mongo().await).await;
+    let mongodb = mongo_on("mongodb", servers::mongo_url()).await;
+    kill_under_load_loses_no_acknowledged_write(mongodb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferretdb_killed_under_load_loses_no_acknowledged_write() {
+    let ferretdb = mongo_on("ferretdb", servers::ferretdb_url()).await;
+    kill_under_load_loses_no_acknowledged_write(ferretdb).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

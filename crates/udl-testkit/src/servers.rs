@@ -10,9 +10,17 @@ pub fn postgres_url() -> String {
     )
 }
 
-/// MongoDB (FerretDB) URL (`UDL__MONGO__URL`).
+/// MongoDB URL (`UDL__MONGO__URL`): a one-member replica set of the real server.
 pub fn mongo_url() -> String {
-    var_or("UDL__MONGO__URL", "mongodb://127.0.0.1:27017/")
+    var_or(
+        "UDL__MONGO__URL",
+        "mongodb://127.0.0.1:27017/?replicaSet=rs0",
+    )
+}
+
+/// FerretDB URL (`UDL_TEST_FERRETDB_URL`), the second MongoDB target.
+pub fn ferretdb_url() -> String {
+    var_or("UDL_TEST_FERRETDB_URL", "mongodb://127.0.0.1:27027/")
 }
 
 /// Redis URL (`UDL__REDIS__URL`).

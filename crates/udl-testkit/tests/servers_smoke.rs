@@ -24,17 +24,53 @@ async fn cassandra_answers_cql_through_the_scylla_driver() {
 }
 
 #[tokio::test]
-async fn ferretdb_answers_ping_insert_and_find_through_the_mongodb_driver() {
+async fn mongodb_is_the_writable_primary_of_a_replica_set() {
     let url = servers::mongo_url();
     let client = match mongodb::Client::with_uri_str(&url).await {
         Ok(c) => c,
-        Err(e) => servers::unreachable("FerretDB", &url, &e),
+        Err(e) => servers::unreachable("MongoDB", &url, &e),
+    };
+    let hello = match client
+        .database("admin")
+        .run_command(doc! {"hello": 1})
+        .await
+    {
+        Ok(reply) => reply,
+        Err(e) => servers::unreachable("MongoDB", &url, &e),
+    };
+    assert_eq!(
+        hello.get_bool("isWritablePrimary").ok(),
+        Some(true),
+        "{hello}"
+    );
+    assert_eq!(hello.get_str("setName").ok(), Some("rs0"), "{hello}");
+    let build = client
+        .database("admin")
+        .run_command(doc! {"buildInfo": 1})
+        .await
+        .unwrap();
+    assert!(
+        build.get_str("version").unwrap().starts_with("6.0"),
+        "{build}"
+    );
+    answers_ping_insert_and_find("MongoDB", &url).await;
+}
+
+#[tokio::test]
+async fn ferretdb_answers_ping_insert_and_find_through_the_mongodb_driver() {
+    answers_ping_insert_and_find("FerretDB", &servers::ferretdb_url()).await;
+}
+
+async fn answers_ping_insert_and_find(server: &str, url: &str) {
+    let client = match mongodb::Client::with_uri_str(url).await {
+        Ok(c) => c,
+        Err(e) => servers::unreachable(server, url, &e),
     };
     let db_name = servers::unique_namespace("smoke");
     let db = client.database(&db_name);
     let pong = match db.run_command(doc! {"ping": 1}).await {
         Ok(reply) => reply,
-        Err(e) => servers::unreachable("FerretDB", &url, &e),
+        Err(e) => servers::unreachable(server, url, &e),
     };
     assert_eq!(
         pong.get_f64("ok")

@@ -1,5 +1,10 @@
-//! The conformance suite on MongoDB (FerretDB locally).
+//! The conformance suite on both MongoDB targets: the real server (a one-member replica set)
+//! and FerretDB.
 
-use crate::common;
+mod mongodb {
+    udl_testkit::conformance_suite!(crate::common::MongoHarness::new);
+}
 
-udl_testkit::conformance_suite!(common::MongoHarness::new);
+mod ferretdb {
+    udl_testkit::conformance_suite!(crate::common::MongoHarness::ferretdb);
+}

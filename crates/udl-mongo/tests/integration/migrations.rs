@@ -43,9 +43,8 @@ fn content(slug: &str) -> TherapeuticContent {
     }
 }
 
-#[tokio::test]
-async fn up_twice_is_a_no_op_and_declared_indexes_exist() {
-    let h = common::MongoHarness::new().await;
+/// Run on both targets: the server's capabilities take it down different paths.
+async fn up_twice_is_a_no_op_and_declared_indexes_exist_on(h: common::MongoHarness) {
     let migrator = models::migrator();
     let first = migrator.up(&h.store).await.expect("first up");
     assert_eq!(first.applied, vec![1]);
@@ -145,4 +144,14 @@ async fn concurrent_runners_apply_each_migration_once() {
         "the lock was released"
     );
     h.teardown().await;
+}
+
+#[tokio::test]
+async fn up_twice_is_a_no_op_and_declared_indexes_exist_on_mongodb() {
+    up_twice_is_a_no_op_and_declared_indexes_exist_on(common::MongoHarness::new().await).await;
+}
+
+#[tokio::test]
+async fn up_twice_is_a_no_op_and_declared_indexes_exist_on_ferretdb() {
+    up_twice_is_a_no_op_and_declared_indexes_exist_on(common::MongoHarness::ferretdb().await).await;
 }

@@ -25,9 +25,8 @@ async fn round_trip<T: Entity + Clone + PartialEq + std::fmt::Debug>(store: &Mon
     assert!(back == value, "{} changed: {back:?}", T::meta().name);
 }
 
-#[tokio::test]
-async fn every_model_round_trips() {
-    let h = common::MongoHarness::new().await;
+/// Run on both targets: the server's capabilities take it down different paths.
+async fn every_model_round_trips_on(h: common::MongoHarness) {
     round_trip(
         &h.store,
         TherapeuticContent {
@@ -81,4 +80,14 @@ fn phi_is_classified_and_hidden_from_debug() {
         at: at(0),
     };
     assert!(!format!("{m:?}").contains("fake secret"));
+}
+
+#[tokio::test]
+async fn every_model_round_trips_on_mongodb() {
+    every_model_round_trips_on(common::MongoHarness::new().await).await;
+}
+
+#[tokio::test]
+async fn every_model_round_trips_on_ferretdb() {
+    every_model_round_trips_on(common::MongoHarness::ferretdb().await).await;
 }

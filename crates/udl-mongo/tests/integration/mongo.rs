@@ -23,10 +23,27 @@ fn repo(h: &common::MongoHarness) -> Repository<Note> {
 }
 
 #[tokio::test]
-async fn ferretdb_capabilities_are_detected_not_faked() {
+async fn mongodb_capabilities_are_detected() {
     let h = common::MongoHarness::new().await;
     let info = h.store.server().clone();
-    assert!(info.ferretdb, "the local server is FerretDB: {info:?}");
+    assert!(!info.ferretdb, "the local server is MongoDB: {info:?}");
+    assert!(
+        info.transactions && info.ttl_indexes,
+        "a replica set: {info:?}"
+    );
+    // Community MongoDB has no $vectorSearch; similarity stays udl's own.
+    assert!(!info.native_vector_search);
+    let caps = h.store.records().capabilities();
+    assert!(caps.supports(Capability::Transactions));
+    assert!(caps.supports(Capability::BulkInsert) && caps.supports(Capability::VectorSearch));
+    h.teardown().await;
+}
+
+#[tokio::test]
+async fn ferretdb_capabilities_are_detected_not_faked() {
+    let h = common::MongoHarness::ferretdb().await;
+    let info = h.store.server().clone();
+    assert!(info.ferretdb, "the second target is FerretDB: {info:?}");
     assert!(!info.transactions && !info.ttl_indexes && !info.native_vector_search);
     let caps = h.store.records().capabilities();
     for missing in [Capability::Transactions, Capability::Ttl] {
@@ -64,9 +81,8 @@ async fn unreachable_server_is_temporary_unavailable() {
     assert!(!format!("{err} {err:?}").contains("fake-s3cret"));
 }
 
-#[tokio::test]
-async fn operator_keys_and_deep_json_are_refused_and_nothing_is_stored() {
-    let h = common::MongoHarness::new().await;
+/// Run on both targets: the server's capabilities take it down different paths.
+async fn operator_keys_and_deep_json_are_refused_and_nothing_is_stored_on(h: common::MongoHarness) {
     let r = repo(&h);
     let mut bad_key = note(1);
     bad_key.attrs = serde_json::json!({"$where": "sleep(1000)"});
@@ -98,9 +114,8 @@ async fn operator_keys_and_deep_json_are_refused_and_nothing_is_stored() {
     h.teardown().await;
 }
 
-#[tokio::test]
-async fn oversized_documents_are_refused_before_sending() {
-    let h = common::MongoHarness::new().await;
+/// Run on both targets: the server's capabilities take it down different paths.
+async fn oversized_documents_are_refused_before_sending_on(h: common::MongoHarness) {
     let r = repo(&h);
     let mut big = note(1);
     big.body = "x".repeat(17 * 1024 * 1024);
@@ -119,9 +134,8 @@ async fn oversized_documents_are_refused_before_sending() {
     h.teardown().await;
 }
 
-#[tokio::test]
-async fn bulk_conflict_names_the_refused_documents_without_values() {
-    let h = common::MongoHarness::new().await;
+/// Run on both targets: the server's capabilities take it down different paths.
+async fn bulk_conflict_names_the_refused_documents_without_values_on(h: common::MongoHarness) {
     let r = repo(&h);
     let mut existing = note(1);
     existing.title = "fake-unique-title".into();
@@ -213,4 +227,44 @@ async fn above_the_exact_limit_the_index_answers_and_follows_writes() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     h.teardown().await;
+}
+
+#[tokio::test]
+async fn bulk_conflict_names_the_refused_documents_without_values_on_mongodb() {
+    bulk_conflict_names_the_refused_documents_without_values_on(common::MongoHarness::new().await)
+        .await;
+}
+
+#[tokio::test]
+async fn bulk_conflict_names_the_refused_documents_without_values_on_ferretdb() {
+    bulk_conflict_names_the_refused_documents_without_values_on(
+        common::MongoHarness::ferretdb().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn operator_keys_and_deep_json_are_refused_and_nothing_is_stored_on_mongodb() {
+    operator_keys_and_deep_json_are_refused_and_nothing_is_stored_on(
+        common::MongoHarness::new().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn operator_keys_and_deep_json_are_refused_and_nothing_is_stored_on_ferretdb() {
+    operator_keys_and_deep_json_are_refused_and_nothing_is_stored_on(
+        common::MongoHarness::ferretdb().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_documents_are_refused_before_sending_on_mongodb() {
+    oversized_documents_are_refused_before_sending_on(common::MongoHarness::new().await).await;
+}
+
+#[tokio::test]
+async fn oversized_documents_are_refused_before_sending_on_ferretdb() {
+    oversized_documents_are_refused_before_sending_on(common::MongoHarness::ferretdb().await).await;
 }

@@ -235,12 +235,31 @@ async fn scylla() -> Faulty {
     let records = scylla.records();
     Faulty::new(proxy, records, unproxied.records(), async move {
         let drop = format!("DROP KEYSPACE IF EXISTS \"{}\"", unproxied.keyspace());
-        let _ = unproxied.session().get_session().query_unpaged(drop, ()).await;
+        let _ = unproxied
+            .session()
+            .get_session()
+            .query_unpaged(drop, ())
+            .await;
     })
 }
 
+/// MongoDB (a one-member replica set), reached through a proxy by a direct connection.
 async fn mongo() -> Faulty {
-    let proxy = Proxy::to("127.0.0.1:27017");
+    mongo_on("MongoDB", &servers::mongo_url()).await
+}
+
+/// The same on FerretDB, the second target.
+async fn ferretdb() -> Faulty {
+    mongo_on("FerretDB", &servers::ferretdb_url()).await
+}
+
+async fn mongo_on(server: &str, direct_url: &str) -> Faulty {
+    let upstream = direct_url
+        .trim_start_matches("mongodb://")
+        .split(['/', '?'])
+        .next()
+        .unwrap();
+    let proxy = Proxy::to(upstream);
     let vars = [
         (
             "UDL__MONGO__URL",
@@ -252,10 +271,12 @@ async fn mongo() -> Faulty {
     let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
     let mongo = match MongoStore::connect(config.mongo.as_ref().unwrap()).await {
         Ok(m) => m,
-        Err(e) => servers::unreachable("FerretDB (through toxiproxy)", proxy.listen(), &e),
+        Err(e) => {
+            servers::unreachable(&format!("{server} (through toxiproxy)"), proxy.listen(), &e)
+        }
     };
     let direct_vars = [
-        ("UDL__MONGO__URL", servers::mongo_url()),
+        ("UDL__MONGO__URL", direct_url.to_owned()),
         ("UDL__MONGO__DATABASE", mongo.database().name().to_owned()),
     ];
     let direct_config =
@@ -621,4 +642,29 @@ async fn scylla_cut_link_fails_fast_and_recovers() {
 #[tokio::test]
 async fn scylla_link_cut_mid_load_loses_no_acknowledged_write() {
     a_link_cut_mid_load_loses_no_acknowledged_write(scylla().await).await;
+}
+
+#[tokio::test]
+async fn ferretdb_refuses_hostile_filter_values_and_keeps_its_breaker_closed() {
+    hostile_filter_values_are_refused_and_leave_the_breaker_closed(ferretdb().await).await;
+}
+
+#[tokio::test]
+async fn ferretdb_reports_a_write_whose_answer_is_lost_as_possibly_applied() {
+    a_write_whose_answer_is_lost_is_reported_as_possibly_applied(ferretdb().await).await;
+}
+
+#[tokio::test]
+async fn ferretdb_link_cut_mid_load_loses_no_acknowledged_write() {
+    a_link_cut_mid_load_loses_no_acknowledged_write(ferretdb().await).await;
+}
+
+#[tokio::test]
+async fn ferretdb_latency_times_out_opens_the_breaker_and_recovers() {
+    latency_times_out_at_the_bound_opens_the_breaker_and_recovery_closes_it(ferretdb().await).await;
+}
+
+#[tokio::test]
+async fn ferretdb_cut_link_fails_fast_and_recovers() {
+    a_cut_link_fails_fast_and_the_store_comes_back(ferretdb().await).await;
 }

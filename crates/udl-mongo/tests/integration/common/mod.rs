@@ -8,10 +8,15 @@ pub struct MongoHarness {
     pub store: MongoStore,
 }
 
-/// Config for the local server with a fresh database name and a small pool.
+/// Config for the local MongoDB with a fresh database name and a small pool.
 pub fn config(database: &str) -> MongoConfig {
+    config_on(&servers::mongo_url(), database)
+}
+
+/// Config for the server at `url` with a fresh database name and a small pool.
+pub fn config_on(url: &str, database: &str) -> MongoConfig {
     let vars = [
-        ("UDL__MONGO__URL", servers::mongo_url()),
+        ("UDL__MONGO__URL", url.to_owned()),
         ("UDL__MONGO__DATABASE", database.to_owned()),
         ("UDL__MONGO__POOL__MIN", "0".to_owned()),
         ("UDL__MONGO__POOL__MAX", "4".to_owned()),
@@ -23,12 +28,22 @@ pub fn config(database: &str) -> MongoConfig {
 }
 
 impl MongoHarness {
-    /// A store on a fresh database (collections are created by the first insert).
+    /// A store on a fresh database of the local MongoDB (collections are created by the first
+    /// insert).
     pub async fn new() -> Self {
-        let config = config(&servers::unique_namespace("t"));
+        Self::on("MongoDB", &servers::mongo_url()).await
+    }
+
+    /// The same on FerretDB, the second target.
+    pub async fn ferretdb() -> Self {
+        Self::on("FerretDB", &servers::ferretdb_url()).await
+    }
+
+    async fn on(server: &str, url: &str) -> Self {
+        let config = config_on(url, &servers::unique_namespace("t"));
         match MongoStore::connect(&config).await {
             Ok(store) => MongoHarness { store },
-            Err(e) => servers::unreachable("FerretDB/MongoDB", &servers::mongo_url(), &e),
+            Err(e) => servers::unreachable(server, url, &e),
         }
     }
 }
