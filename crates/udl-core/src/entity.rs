@@ -6,6 +6,10 @@ use crate::record::Record;
 use crate::store_kind::StoreKind;
 use crate::value::{FieldValue, ValueKind};
 
+/// Field names udl keeps for what it stores beside an entity's fields (a MongoDB document's
+/// expiry, say); no entity may declare one.
+pub const RESERVED_PREFIX: &str = "_udl";
+
 /// How sensitive a field's content is. Everything downstream (encryption, masking, audit,
 /// cache eligibility, exports) reads this declaration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -237,6 +241,13 @@ impl EntityMeta {
             return fail("entity must have a name and at least one field".into());
         }
         for (i, f) in self.fields.iter().enumerate() {
+            if f.name.starts_with(RESERVED_PREFIX) {
+                return fail(format!(
+                    "entity {}: field {} starts with {RESERVED_PREFIX}, which names udl's own \
+                     stored fields",
+                    self.name, f.name
+                ));
+            }
             if self.fields[..i].iter().any(|g| g.name == f.name) {
                 return fail(format!(
                     "entity {}: field {} declared twice",
@@ -424,5 +435,29 @@ mod tests {
     #[test]
     fn version_field_must_be_an_integer() {
         assert!(BAD_VERSION.validate().is_err());
+    }
+
+    static RESERVED_NAME: EntityMeta = EntityMeta {
+        name: "things",
+        fields: &[
+            FieldMeta::of::<i64>("id"),
+            FieldMeta::of::<i64>("_udl_expires_at"),
+        ],
+        id_field: "id",
+        version_field: None,
+        indexes: &[],
+        partition_key: &[],
+        clustering_key: &[],
+        store: None,
+        cache: CachePolicy::NONE,
+    };
+
+    #[test]
+    fn field_names_of_udls_own_are_refused() {
+        let err = RESERVED_NAME.validate().unwrap_err();
+        assert!(
+            err.message().contains("_udl_expires_at starts with _udl"),
+            "{err}"
+        );
     }
 }

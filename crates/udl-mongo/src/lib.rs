@@ -8,6 +8,7 @@
 mod backend;
 mod convert;
 mod error;
+mod expiry;
 mod filter;
 mod lock;
 mod migrate;

@@ -6,12 +6,13 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
 use udl_core::op;
 use udl_core::{
-    AccessContext, Capabilities, EntityMeta, Error, Filter, Query, Record, RecordStore, Result,
-    StoreKind, ValidChanges, Value,
+    AccessContext, Capabilities, Capability, EntityMeta, Error, Filter, Query, Record, RecordStore,
+    Result, StoreKind, ValidChanges, Value,
 };
 
 use crate::convert::{self, doc_key, to_bson};
-use crate::error::classify;
+use crate::error::{classify, DUPLICATE_KEY};
+use crate::expiry::{self, Expiry, EXPIRES_AT};
 use crate::filter;
 use crate::vector::{self, VectorIndexes};
 
@@ -20,6 +21,7 @@ pub struct MongoRecords {
     db: Database,
     caps: Capabilities,
     vectors: VectorIndexes,
+    expiry: Expiry,
 }
 
 impl MongoRecords {
@@ -28,7 +30,55 @@ impl MongoRecords {
             db,
             caps,
             vectors: VectorIndexes::default(),
+            expiry: Expiry::default(),
         }
+    }
+
+    /// `filter`, leaving out expired records where records can expire (servers with TTL
+    /// indexes; FerretDB refuses `create_with_ttl`, so nothing there ever carries an expiry).
+    fn live(&self, filter: Document) -> Document {
+        if self.caps.supports(Capability::Ttl) {
+            expiry::alive(filter)
+        } else {
+            filter
+        }
+    }
+
+    /// Inserts `doc`; a duplicate key held only by an expired document the server has not
+    /// deleted yet is removed and the insert made again, since that record is gone.
+    async fn insert_doc(
+        &self,
+        entity: &'static EntityMeta,
+        doc: Document,
+        op: &'static str,
+    ) -> Result<()> {
+        let coll = self.collection(entity);
+        let first = coll.insert_one(doc.clone()).await;
+        let Err(err) = first else {
+            return Ok(());
+        };
+        let duplicate = matches!(
+            err.kind.as_ref(),
+            mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w))
+                if w.code == DUPLICATE_KEY
+        );
+        if duplicate && self.caps.supports(Capability::Ttl) {
+            let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+            let expired =
+                doc! { "_id": id, EXPIRES_AT: { "$lte": mongodb::bson::DateTime::now() } };
+            let removed = coll
+                .delete_one(expired)
+                .await
+                .map_err(|e| classify(&e, op))?;
+            if removed.deleted_count == 1 {
+                return coll
+                    .insert_one(doc)
+                    .await
+                    .map(drop)
+                    .map_err(|e| classify(&e, op));
+            }
+        }
+        Err(classify(&err, op))
     }
 
     fn collection(&self, entity: &EntityMeta) -> Collection<Document> {
@@ -62,10 +112,33 @@ impl RecordStore for MongoRecords {
     ) -> Result<()> {
         let indexed = self.vectors.tracks(entity).then(|| record.clone());
         let doc = convert::document(entity, record).map_err(refused(op::CREATE))?;
-        self.collection(entity)
-            .insert_one(doc)
-            .await
-            .map_err(|e| classify(&e, op::CREATE))?;
+        self.insert_doc(entity, doc, op::CREATE).await?;
+        if let Some(record) = indexed {
+            self.vectors.upsert(entity, &record);
+        }
+        Ok(())
+    }
+
+    /// The record with an expiry field and the collection's TTL index: gone for reads at
+    /// `ttl` exactly, deleted by the server within its TTL monitor's period.
+    async fn insert_with_ttl(
+        &self,
+        _ctx: &AccessContext,
+        entity: &'static EntityMeta,
+        record: Record,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        let op = op::CREATE_WITH_TTL;
+        if !self.caps.supports(Capability::Ttl) {
+            return Err(Error::unsupported(StoreKind::Mongo, op));
+        }
+        self.expiry
+            .ensure_index(entity.name, &self.collection(entity))
+            .await?;
+        let indexed = self.vectors.tracks(entity).then(|| record.clone());
+        let mut doc = convert::document(entity, record).map_err(refused(op))?;
+        doc.insert(EXPIRES_AT, expiry::expires_at(ttl));
+        self.insert_doc(entity, doc, op).await?;
         if let Some(record) = indexed {
             self.vectors.upsert(entity, &record);
         }
@@ -154,7 +227,7 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        let filter = Self::by_id(entity, id).map_err(refused("get"))?;
+        let filter = self.live(Self::by_id(entity, id).map_err(refused("get"))?);
         let found = self
             .collection(entity)
             .find_one(filter)
@@ -173,7 +246,7 @@ impl RecordStore for MongoRecords {
         changes: &ValidChanges,
     ) -> Result<bool> {
         let op = "update";
-        let mut filter = Self::by_id(entity, id).map_err(refused(op))?;
+        let mut filter = self.live(Self::by_id(entity, id).map_err(refused(op))?);
         let mut set = Document::new();
         for (name, value) in &changes.sets {
             let field = entity.require_field(name)?;
@@ -214,7 +287,7 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        let filter = Self::by_id(entity, id).map_err(refused("delete"))?;
+        let filter = self.live(Self::by_id(entity, id).map_err(refused("delete"))?);
         let done = self
             .collection(entity)
             .delete_one(filter)
@@ -234,7 +307,7 @@ impl RecordStore for MongoRecords {
         query: &Query,
     ) -> Result<Vec<Record>> {
         let op = "list";
-        let filter = filter::query(entity, &query.filter).map_err(refused(op))?;
+        let filter = self.live(filter::query(entity, &query.filter).map_err(refused(op))?);
         let sort = filter::sort(entity, &query.sort).map_err(refused(op))?;
         let cursor = self
             .collection(entity)
@@ -256,7 +329,7 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         filter: &Filter,
     ) -> Result<u64> {
-        let query = filter::query(entity, filter).map_err(refused("count"))?;
+        let query = self.live(filter::query(entity, filter).map_err(refused("count"))?);
         self.collection(entity)
             .count_documents(query)
             .await
@@ -279,7 +352,7 @@ impl RecordStore for MongoRecords {
             field,
             vector,
             k,
-            prefilter,
+            self.live(filter::query(entity, prefilter).map_err(refused(op::NEAREST))?),
         )
         .await
     }
@@ -290,7 +363,7 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        let filter = Self::by_id(entity, id).map_err(refused("exists"))?;
+        let filter = self.live(Self::by_id(entity, id).map_err(refused("exists"))?);
         let n = self
             .collection(entity)
             .count_documents(filter)

@@ -56,6 +56,9 @@ impl MongoStore {
         if info.transactions {
             caps = caps.with(Capability::Transactions);
         }
+        if info.ttl_indexes {
+            caps = caps.with(Capability::Ttl);
+        }
         let records = Arc::new(MongoRecords::new(database.clone(), caps));
         Ok(MongoStore {
             database,

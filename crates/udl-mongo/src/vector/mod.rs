@@ -14,11 +14,10 @@ mod indexes;
 
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
-use udl_core::{EntityMeta, Error, ErrorKind, Filter, Record, Result, StoreKind};
+use udl_core::{EntityMeta, Error, ErrorKind, Record, Result, StoreKind};
 
 use crate::convert::doc_key;
 use crate::error::classify;
-use crate::filter;
 
 pub use index::{exact_top_k, VectorIndex};
 pub use indexes::VectorIndexes;
@@ -36,7 +35,8 @@ fn fail(kind: ErrorKind, message: String) -> Error {
         .with_operation(OP)
 }
 
-/// The `k` documents matching `prefilter` most similar to `query`, best first.
+/// The `k` documents matching `prefilter` (already in MongoDB's terms, expired records left
+/// out) most similar to `query`, best first.
 pub async fn nearest(
     indexes: &VectorIndexes,
     coll: &Collection<Document>,
@@ -44,12 +44,12 @@ pub async fn nearest(
     field: &'static str,
     query: &[f32],
     k: usize,
-    prefilter: &Filter,
+    prefilter: Document,
 ) -> Result<Vec<(Record, f32)>> {
     let key = doc_key(entity, field);
     let mut with_vector = Document::new();
     with_vector.insert(key, doc! { "$ne": Bson::Null });
-    let matching = doc! { "$and": [filter::query(entity, prefilter)?, with_vector] };
+    let matching = doc! { "$and": [prefilter, with_vector] };
     let candidates = coll
         .count_documents(matching.clone())
         .await

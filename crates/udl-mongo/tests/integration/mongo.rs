@@ -268,3 +268,69 @@ async fn oversized_documents_are_refused_before_sending_on_mongodb() {
 async fn oversized_documents_are_refused_before_sending_on_ferretdb() {
     oversized_documents_are_refused_before_sending_on(common::MongoHarness::ferretdb().await).await;
 }
+
+/// Polls `done` until it holds, failing after `within`.
+async fn until<F: std::future::Future<Output = bool>>(
+    within: Duration,
+    what: &str,
+    done: impl Fn() -> F,
+) {
+    let deadline = std::time::Instant::now() + within;
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_record_with_a_ttl_is_gone_at_its_expiry_and_then_deleted_by_the_server() {
+    let h = common::MongoHarness::new().await;
+    let r = repo(&h);
+    let short = note(1);
+    let kept = note(2);
+    r.create_with_ttl(&ctx(), short.clone(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    r.create(&ctx(), kept.clone()).await.unwrap();
+    assert!(r.get(&ctx(), &short.id).await.unwrap().is_some());
+    assert_eq!(r.count(&ctx(), &Filter::All).await.unwrap(), 2);
+
+    until(Duration::from_secs(10), "the expiry", || async {
+        r.get(&ctx(), &short.id).await.unwrap().is_none()
+    })
+    .await;
+    // From then on no read sees it, whether or not the server has deleted it yet.
+    assert!(!r.exists(&ctx(), &short.id).await.unwrap());
+    assert_eq!(r.count(&ctx(), &Filter::All).await.unwrap(), 1);
+    let page = r
+        .list(&ctx(), &Filter::All, &[], udl_core::Page::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![kept.clone()]);
+    // Its id is free again at once.
+    r.create(&ctx(), short.clone()).await.unwrap();
+    assert!(r.delete(&ctx(), &short.id).await.unwrap());
+
+    // The server's TTL monitor removes the document itself.
+    let again = note(3);
+    r.create_with_ttl(&ctx(), again.clone(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let raw = h
+        .store
+        .database()
+        .collection::<mongodb::bson::Document>("conformance_notes");
+    until(Duration::from_secs(30), "the server's deletion", || async {
+        raw.count_documents(mongodb::bson::doc! {}).await.unwrap() == 1
+    })
+    .await;
+    let indexes = raw.list_index_names().await.unwrap();
+    assert!(
+        indexes.contains(&"udl_expires_at".to_owned()),
+        "{indexes:?}"
+    );
+    h.teardown().await;
+}
