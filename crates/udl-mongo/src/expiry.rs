@@ -69,6 +69,12 @@ pub fn expires_at(ttl: Duration) -> DateTime {
     )
 }
 
+/// Whether `doc` carries an expiry that has passed.
+pub fn has_expired(doc: &Document) -> bool {
+    doc.get_datetime(EXPIRES_AT)
+        .is_ok_and(|at| *at <= DateTime::now())
+}
+
 /// `filter`, restricted to documents that have not expired.
 pub fn alive(mut filter: Document) -> Document {
     filter.insert(EXPIRES_AT, doc! { "$not": { "$lte": DateTime::now() } });

@@ -227,13 +227,15 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<Option<Record>> {
-        let filter = self.live(Self::by_id(entity, id).map_err(refused("get"))?);
+        // By `_id` alone, which the server answers on its fastest path; expiry is checked here.
+        let filter = Self::by_id(entity, id).map_err(refused("get"))?;
         let found = self
             .collection(entity)
             .find_one(filter)
             .await
             .map_err(|e| classify(&e, "get"))?;
         found
+            .filter(|d| !expiry::has_expired(d))
             .map(|d| convert::record(entity, d).map_err(refused("get")))
             .transpose()
     }
@@ -363,13 +365,23 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        let filter = self.live(Self::by_id(entity, id).map_err(refused("exists"))?);
-        let n = self
+        if !self.caps.supports(Capability::Ttl) {
+            let filter = Self::by_id(entity, id).map_err(refused("exists"))?;
+            let n = self
+                .collection(entity)
+                .count_documents(filter)
+                .limit(1)
+                .await
+                .map_err(|e| classify(&e, "exists"))?;
+            return Ok(n > 0);
+        }
+        // By `_id` alone (the server's fastest path), reading only the expiry.
+        let found = self
             .collection(entity)
-            .count_documents(filter)
-            .limit(1)
+            .find_one(Self::by_id(entity, id).map_err(refused("exists"))?)
+            .projection(doc! { EXPIRES_AT: 1 })
             .await
             .map_err(|e| classify(&e, "exists"))?;
-        Ok(n > 0)
+        Ok(found.is_some_and(|d| !expiry::has_expired(&d)))
     }
 }
