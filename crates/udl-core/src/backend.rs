@@ -28,12 +28,15 @@ pub struct PoolFigures {
 }
 
 /// What one health probe saw.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
     /// The round trip's time.
     pub latency: Duration,
     /// The pool's figures, where the driver reports them.
     pub pool: Option<PoolFigures>,
+    /// What people are told about the server (version, topology, what udl detected it can
+    /// do), printed by `udl health`; never served over HTTP.
+    pub detail: Option<String>,
 }
 
 /// A connected store.

@@ -27,9 +27,11 @@ impl Backend for MongoStore {
     }
 
     async fn probe(&self, timeout: Duration) -> Result<Probe> {
+        let (latency, detail) = self.topology(timeout).await?;
         Ok(Probe {
-            latency: self.health(timeout).await?,
+            latency,
             pool: None,
+            detail: Some(detail),
         })
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mongodb::bson::doc;
+use mongodb::bson::{doc, Document};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 use udl_config::MongoConfig;
@@ -96,9 +96,46 @@ impl MongoStore {
 
     /// A real round-trip (`ping`) within `timeout`; returns its latency.
     pub async fn health(&self, timeout: Duration) -> Result<Duration> {
+        self.asked(timeout, doc! { "ping": 1 })
+            .await
+            .map(|(latency, _)| latency)
+    }
+
+    /// A real round trip (`hello`) within `timeout`: its latency, and for people the server,
+    /// its topology as it answers now, and what udl detected at connect.
+    pub async fn topology(&self, timeout: Duration) -> Result<(Duration, String)> {
+        let (latency, hello) = self.asked(timeout, doc! { "hello": 1 }).await?;
+        let server = if self.info.ferretdb {
+            format!("FerretDB (as MongoDB {})", self.info.version)
+        } else {
+            format!("MongoDB {}", self.info.version)
+        };
+        let topology = match (hello.get_str("setName"), hello.get_str("primary")) {
+            (Ok(set), Ok(primary)) => format!("replica set {set}, primary {primary}"),
+            (Ok(set), Err(_)) => format!("replica set {set}, NO PRIMARY"),
+            _ if hello.get_str("msg").is_ok_and(|m| m == "isdbgrid") => "sharded".to_owned(),
+            _ => "standalone".to_owned(),
+        };
+        let can = |yes: bool, what: &str| {
+            if yes {
+                what.to_owned()
+            } else {
+                format!("no {what}")
+            }
+        };
+        let detected = [
+            can(self.info.transactions, "transactions"),
+            can(self.info.ttl_indexes, "ttl"),
+            can(self.info.native_vector_search, "$vectorSearch"),
+        ]
+        .join(", ");
+        Ok((latency, format!("{server}, {topology}; {detected}")))
+    }
+
+    async fn asked(&self, timeout: Duration, command: Document) -> Result<(Duration, Document)> {
         let started = Instant::now();
-        match tokio::time::timeout(timeout, self.database.run_command(doc! { "ping": 1 })).await {
-            Ok(Ok(_)) => Ok(started.elapsed()),
+        match tokio::time::timeout(timeout, self.database.run_command(command)).await {
+            Ok(Ok(reply)) => Ok((started.elapsed(), reply)),
             Ok(Err(e)) => Err(classify(&e, "health")),
             Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
                 .with_store(StoreKind::Mongo)

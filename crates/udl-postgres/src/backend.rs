@@ -39,6 +39,7 @@ impl Backend for PgStore {
                 min: options.get_min_connections(),
                 max: options.get_max_connections(),
             }),
+            detail: None,
         })
     }
 

@@ -19,6 +19,7 @@ impl Backend for RedisStore {
         Ok(Probe {
             latency: self.health(timeout).await?,
             pool: None,
+            detail: None,
         })
     }
 

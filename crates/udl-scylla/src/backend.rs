@@ -30,6 +30,7 @@ impl Backend for ScyllaStore {
         Ok(Probe {
             latency: self.health(timeout).await?,
             pool: None,
+            detail: None,
         })
     }
 

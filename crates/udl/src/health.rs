@@ -54,6 +54,9 @@ pub struct StoreHealth {
     /// What to do about it, when udl's own configuration or schema is the cause (a missing
     /// keyspace, say): printed by `udl health`, never served over HTTP.
     pub remedy: Option<String>,
+    /// What the store said about itself (MongoDB: version, topology, detected capabilities):
+    /// printed by `udl health`, never served over HTTP.
+    pub detail: Option<String>,
     /// Pool figures, where the store's driver reports them (PostgreSQL).
     pub pool: Option<PoolFigures>,
     /// The store's circuit breaker, when the report was joined with a data layer's.
@@ -144,6 +147,7 @@ impl fmt::Display for HealthReport {
             let detail = s
                 .remedy
                 .clone()
+                .or_else(|| s.detail.clone())
                 .or_else(|| {
                     s.pool.map(|p| {
                         format!(
@@ -218,6 +222,7 @@ async fn probe(
             latency: Some(probe.latency),
             error: None,
             remedy: None,
+            detail: probe.detail,
             pool: probe.pool,
             breaker: None,
         },
@@ -230,6 +235,7 @@ async fn probe(
                 // udl's own messages about its configuration name keys and schema objects,
                 // never values or secrets.
                 remedy: (e.kind() == ErrorKind::Config).then(|| e.message().to_owned()),
+                detail: None,
                 pool: None,
                 breaker: None,
             }

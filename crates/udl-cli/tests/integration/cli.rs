@@ -504,6 +504,14 @@ fn health_is_ready_degraded_or_down_by_which_store_answers() {
         );
     }
     assert!(listing.ends_with("overall: ready\n"), "{listing}");
+    // MongoDB says what it is, how it is deployed and what udl found it can do.
+    assert!(
+        listing.lines().any(|l| l.starts_with("mongo")
+            && l.contains("MongoDB 6.0")
+            && l.contains("replica set rs0, primary 127.0.0.1:27017")
+            && l.contains("transactions, ttl")),
+        "{listing}"
+    );
 
     let no_redis = health_with(&[("UDL__REDIS__URL", "redis://127.0.0.1:1/")]);
     assert_eq!(no_redis.status.code(), Some(1), "{:?}", text(&no_redis));
