@@ -269,14 +269,15 @@ impl ResilientStore {
         .await
     }
 
-    /// The outcome of a repeated create: a `Conflict` after an attempt that may have been
-    /// applied is success when the stored record is the one this call sent (its own earlier
-    /// attempt landed), and stays a `Conflict` (marked outcome-unknown) otherwise.
+    /// The outcome of a repeated create (`sent`: what it sent, kept when it could repeat): a
+    /// `Conflict` after an attempt that may have been applied is success when the stored record
+    /// is the one this call sent (its own earlier attempt landed), and stays a `Conflict`
+    /// (marked outcome-unknown) otherwise.
     async fn resolved(
         &self,
         ctx: &AccessContext,
         entity: &'static EntityMeta,
-        sent: &Record,
+        sent: Option<&Record>,
         outcome: Result<()>,
     ) -> Result<()> {
         let Err(e) = outcome else {
@@ -285,7 +286,7 @@ impl ResilientStore {
         if e.kind() != ErrorKind::Conflict || !e.outcome_unknown() {
             return Err(e);
         }
-        let Some(id) = sent.get(entity.id_field) else {
+        let Some((sent, id)) = sent.and_then(|r| Some((r, r.get(entity.id_field)?))) else {
             return Err(e);
         };
         match self.fetch(ctx, entity, id).await {
@@ -365,12 +366,14 @@ impl RecordStore for ResilientStore {
         entity: &'static EntityMeta,
         record: Record,
     ) -> Result<()> {
+        // Only a repeated create can meet its own earlier attempt, so only then is a copy kept.
+        let sent = ctx.idempotency_key().map(|_| record.clone());
         let outcome = self
-            .write(ctx, op::CREATE, entity, record.clone(), |r| {
+            .write(ctx, op::CREATE, entity, record, |r| {
                 self.inner.insert(ctx, entity, r)
             })
             .await;
-        self.resolved(ctx, entity, &record, outcome).await
+        self.resolved(ctx, entity, sent.as_ref(), outcome).await
     }
 
     async fn insert_many(
@@ -469,12 +472,13 @@ impl RecordStore for ResilientStore {
         record: Record,
         ttl: Duration,
     ) -> Result<()> {
+        let sent = ctx.idempotency_key().map(|_| record.clone());
         let outcome = self
-            .write(ctx, op::CREATE_WITH_TTL, entity, record.clone(), |r| {
+            .write(ctx, op::CREATE_WITH_TTL, entity, record, |r| {
                 self.inner.insert_with_ttl(ctx, entity, r, ttl)
             })
             .await;
-        self.resolved(ctx, entity, &record, outcome).await
+        self.resolved(ctx, entity, sent.as_ref(), outcome).await
     }
 
     async fn nearest(

@@ -256,18 +256,7 @@ fn migrate_covers_scylla_when_configured() {
         "{listing}"
     );
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let session = scylla::client::session_builder::SessionBuilder::new()
-            .known_node(&node)
-            .build()
-            .await
-            .unwrap();
-        session
-            .query_unpaged(format!("DROP KEYSPACE \"{keyspace}\""), ())
-            .await
-            .unwrap();
-    });
+    drop_keyspace(&keyspace);
 }
 
 #[test]
@@ -309,16 +298,8 @@ fn migrate_up_needs_none_of_the_tables_it_creates_and_ends_without_a_panic() {
             .await
             .unwrap();
         client.database(&keyspace).drop().await.unwrap();
-        let session = scylla::client::session_builder::SessionBuilder::new()
-            .known_node(servers::scylla_node())
-            .build()
-            .await
-            .unwrap();
-        session
-            .query_unpaged(format!("DROP KEYSPACE \"{keyspace}\""), ())
-            .await
-            .unwrap();
     });
+    drop_keyspace(&keyspace);
     let _ = std::fs::remove_dir_all(spool);
 }
 
