@@ -39,13 +39,16 @@ pub async fn store_with(extra: &[(&str, &str)]) -> ScyllaStore {
     }
 }
 
-/// Removes the test's keyspace.
+/// Removes the test's keyspace (a durable schema change: given a minute, whatever the store's
+/// own request timeout).
 pub async fn drop_keyspace(store: &ScyllaStore) {
     let cql = format!("DROP KEYSPACE IF EXISTS \"{}\"", store.keyspace());
+    let mut statement = scylla::statement::unprepared::Statement::new(cql);
+    statement.set_request_timeout(Some(std::time::Duration::from_secs(60)));
     store
         .session()
         .get_session()
-        .query_unpaged(cql, ())
+        .query_unpaged(statement, ())
         .await
         .unwrap();
 }
