@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt as _;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document};
 use mongodb::Collection;
@@ -11,7 +12,7 @@ use udl::{Repository, Result, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
 
-use crate::fixture::{ctx, row, BenchRow, RawRow, CONCURRENCY};
+use crate::fixture::{ctx, row, BenchRow, RawRow, CONCURRENCY, OWNERS};
 use crate::measure::{header, scenario, Plan};
 
 const SEEDED: usize = 10_000;
@@ -131,6 +132,51 @@ async fn scenarios(store: &MongoStore, plan: &Plan) -> Result<()> {
                 raw.insert_one(raw_document(row(i as usize)))
                     .await
                     .expect("raw insert");
+            }
+        },
+    )
+    .await;
+
+    // The index a raw driver user would make for this query; udl's list uses it too.
+    let index = mongodb::IndexModel::builder()
+        .keys(doc! { "owner": 1, "active": 1, "_id": 1 })
+        .build();
+    raw.create_index(index)
+        .await
+        .map_err(|e| udl::mongo::classify(&e, "bench"))?;
+    let (udl_repo, raw_coll) = (repo.clone(), raw.clone());
+    scenario(
+        plan,
+        "list_filter2_limit50",
+        move |i| {
+            let repo = udl_repo.clone();
+            async move {
+                let filter = udl::field("owner")
+                    .eq(format!("owner-{}", i as usize % OWNERS))
+                    .and(udl::field("active").eq(true));
+                let page = repo
+                    .list(ctx(), &filter, &[], udl::Page::first(50))
+                    .await
+                    .expect("udl list");
+                assert_eq!(page.items.len(), 50);
+            }
+        },
+        move |i| {
+            let raw = raw_coll.clone();
+            async move {
+                let owner = format!("owner-{}", i as usize % OWNERS);
+                let docs: Vec<Document> = raw
+                    .find(doc! { "owner": owner, "active": true })
+                    .sort(doc! { "_id": 1 })
+                    .limit(51)
+                    .await
+                    .expect("raw list")
+                    .try_collect()
+                    .await
+                    .expect("raw list");
+                let mut page: Vec<RawRow> = docs.iter().filter_map(decode).collect();
+                page.truncate(50);
+                assert_eq!(page.len(), 50);
             }
         },
     )
