@@ -120,6 +120,20 @@ impl Error {
         .with_operation("update")
     }
 
+    /// A connection that failed with `io`: `Unavailable`, and outcome-unknown unless the
+    /// server refused the connection (then nothing was sent).
+    pub fn connection_failed(io: &std::io::Error) -> Self {
+        let e = Error::new(
+            ErrorKind::Unavailable,
+            format!("connection failed ({})", io.kind()),
+        );
+        if io.kind() == std::io::ErrorKind::ConnectionRefused {
+            e
+        } else {
+            e.with_outcome_unknown()
+        }
+    }
+
     /// Shorthand for an `InvalidInput` error.
     pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorKind::InvalidInput, message)

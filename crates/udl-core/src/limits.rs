@@ -33,7 +33,7 @@ impl QueryLimits {
 
     /// Checks a record id.
     pub fn check_id(&self, id: &Value) -> Result<()> {
-        let size = value_bytes(id);
+        let size = id.encoded_len();
         if size > self.max_value_bytes {
             return Err(Error::invalid(format!(
                 "record id is {size} bytes, more than the {} allowed (max_filter_value_bytes)",
@@ -51,11 +51,11 @@ impl QueryLimits {
             | Filter::Lt(n, v)
             | Filter::Lte(n, v)
             | Filter::Gt(n, v)
-            | Filter::Gte(n, v) => self.value(n, value_bytes(v), values),
+            | Filter::Gte(n, v) => self.value(n, v.encoded_len(), values),
             Filter::Prefix(n, prefix) => self.value(n, prefix.len(), values),
             Filter::In(n, vs) => vs
                 .iter()
-                .try_for_each(|v| self.value(n, value_bytes(v), values)),
+                .try_for_each(|v| self.value(n, v.encoded_len(), values)),
             Filter::And(fs) | Filter::Or(fs) => fs.iter().try_for_each(|f| self.walk(f, values)),
             Filter::Not(f) => self.walk(f, values),
         }
@@ -77,20 +77,6 @@ impl QueryLimits {
             )));
         }
         Ok(())
-    }
-}
-
-/// A value's size as a store receives it, near enough to bound it.
-fn value_bytes(value: &Value) -> usize {
-    match value {
-        Value::Text(s) => s.len(),
-        Value::Bytes(b) => b.len(),
-        Value::Json(j) => j.to_string().len(),
-        Value::Vector(v) => v.len() * 4,
-        Value::Null | Value::Bool(_) => 1,
-        Value::Date(_) => 4,
-        Value::Int(_) | Value::Float(_) | Value::Timestamp(_) => 8,
-        Value::Uuid(_) => 16,
     }
 }
 

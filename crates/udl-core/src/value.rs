@@ -59,6 +59,23 @@ pub enum ValueKind {
 }
 
 impl Value {
+    /// The value's size as a store receives it, near enough to bound it: text and bytes by
+    /// length, JSON as text, a vector at four bytes a component, fixed-size values by their
+    /// width, null as nothing.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Date(_) => 4,
+            Value::Int(_) | Value::Float(_) | Value::Timestamp(_) => 8,
+            Value::Uuid(_) => 16,
+            Value::Text(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::Json(j) => j.to_string().len(),
+            Value::Vector(v) => v.len() * 4,
+        }
+    }
+
     /// The kind of this value, or `None` for [`Value::Null`].
     pub fn kind(&self) -> Option<ValueKind> {
         Some(match self {

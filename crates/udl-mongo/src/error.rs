@@ -29,17 +29,7 @@ pub fn classify(err: &mongodb::error::Error, operation: &'static str) -> Error {
                 None => Error::new(ErrorKind::Unavailable, "write concern not satisfied"),
             }
         }
-        Mongo::Io(io) => {
-            let e = Error::new(
-                ErrorKind::Unavailable,
-                format!("connection failed ({})", io.kind()),
-            );
-            if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                e
-            } else {
-                e.with_outcome_unknown()
-            }
-        }
+        Mongo::Io(io) => Error::connection_failed(io),
         Mongo::ServerSelection { .. } => Error::new(
             ErrorKind::Unavailable,
             "no server available within the selection timeout",

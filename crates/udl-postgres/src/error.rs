@@ -18,7 +18,7 @@ pub fn classify(err: &sqlx::Error, operation: &'static str) -> Error {
         sqlx::Error::PoolClosed => {
             Error::new(ErrorKind::Unavailable, "connection pool is closed").temporary(false)
         }
-        sqlx::Error::Io(io) => broken_connection(io),
+        sqlx::Error::Io(io) => Error::connection_failed(io),
         sqlx::Error::Tls(_) => {
             Error::new(ErrorKind::Unavailable, "TLS handshake failed").temporary(false)
         }
@@ -46,20 +46,6 @@ pub fn classify(err: &sqlx::Error, operation: &'static str) -> Error {
         _ => Error::new(ErrorKind::Internal, "unexpected driver error"),
     };
     e.with_store(StoreKind::Postgres).with_operation(operation)
-}
-
-/// A connection that failed: refused before anything was sent, or broken (reset, end of file)
-/// with the request possibly applied.
-fn broken_connection(io: &std::io::Error) -> Error {
-    let e = Error::new(
-        ErrorKind::Unavailable,
-        format!("connection failed ({})", io.kind()),
-    );
-    if io.kind() == std::io::ErrorKind::ConnectionRefused {
-        e
-    } else {
-        e.with_outcome_unknown()
-    }
 }
 
 fn classify_database(db: &dyn DatabaseError) -> Error {

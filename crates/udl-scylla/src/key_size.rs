@@ -12,7 +12,7 @@ pub(crate) fn check_partition_key<'a>(
     parts: impl IntoIterator<Item = &'a Value>,
     operation: &'static str,
 ) -> Result<()> {
-    let parts: Vec<usize> = parts.into_iter().map(serialized_bytes).collect();
+    let parts: Vec<usize> = parts.into_iter().map(Value::encoded_len).collect();
     // A composite key serializes each component with a 2-byte length and an end byte.
     let size = match parts.as_slice() {
         [one] => *one,
@@ -41,19 +41,4 @@ pub(crate) fn check_record_key(
         .iter()
         .map(|name| record.get(name).unwrap_or(&Value::Null));
     check_partition_key(entity, parts, operation)
-}
-
-/// A value's size on the wire.
-fn serialized_bytes(value: &Value) -> usize {
-    match value {
-        Value::Null => 0,
-        Value::Bool(_) => 1,
-        Value::Date(_) => 4,
-        Value::Int(_) | Value::Float(_) | Value::Timestamp(_) => 8,
-        Value::Uuid(_) => 16,
-        Value::Text(s) => s.len(),
-        Value::Bytes(b) => b.len(),
-        Value::Json(j) => j.to_string().len(),
-        Value::Vector(v) => v.len() * 4,
-    }
 }

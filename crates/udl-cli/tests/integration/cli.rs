@@ -19,7 +19,7 @@ pub fn udl(args: &[&str], env: &[(&str, &str)]) -> Output {
 const FAKE_PATIENT: &str = "00000000-fa4e-4000-8000-000000000001";
 const OTHER_FAKE_PATIENT: &str = "00000000-fa4e-4000-8000-000000000002";
 /// A key ring of one fake key (version 1).
-const FAKE_KEY_RING: &str = "1:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
+pub const FAKE_KEY_RING: &str = "1:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
 
 fn text(out: &Output) -> (String, String) {
     (

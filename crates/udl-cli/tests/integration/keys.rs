@@ -127,7 +127,6 @@ async fn archived_texts(data: &DataLayer) -> Vec<(Vec<u8>, Option<i32>)> {
 #[test]
 fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_nothing() {
     let namespace = servers::unique_namespace("keys");
-    let ring = format!("1:{}", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=");
     let env: Vec<(String, String)> = [
         ("UDL__POSTGRES__URL", servers::postgres_url()),
         ("UDL__POSTGRES__SCHEMA", namespace.clone()),
@@ -137,7 +136,10 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         ("UDL__SCYLLA__KEYSPACE", namespace.clone()),
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
         ("UDL__SCYLLA__CHAT_ARCHIVE_RETENTION", "30d".to_owned()),
-        ("UDL__PRIVACY__KEY_RING", ring),
+        (
+            "UDL__PRIVACY__KEY_RING",
+            crate::cli::FAKE_KEY_RING.to_owned(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
