@@ -3,6 +3,7 @@
 //! Without it, an entity with encrypted fields is refused rather than stored in the clear.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::problem::Problem;
@@ -21,6 +22,17 @@ pub struct PrivacyConfig {
     /// How long an access-policy decision is reused, so a revoked consent stops working within
     /// it; default 10 s.
     pub policy_cache_ttl: Duration,
+    /// Where this process's local audit journal lives (a directory of its own under it, shared
+    /// with other processes): a PHI access is durable once its entry is synced there, and a
+    /// shipper moves entries into PostgreSQL's access log moments later. Unset, every PHI
+    /// access waits for a PostgreSQL commit instead (slower).
+    pub audit_journal_dir: Option<PathBuf>,
+    /// Most journal entries waiting to reach PostgreSQL before PHI access is refused; default
+    /// 100000. Also the most a lost disk can take with it.
+    pub audit_max_unshipped: usize,
+    /// Longest a journal entry may wait to reach PostgreSQL before PHI access is refused;
+    /// default 10 min.
+    pub audit_max_unshipped_age: Duration,
 }
 
 impl PrivacyConfig {
@@ -38,11 +50,27 @@ impl PrivacyConfig {
         let policy_cache_ttl = s
             .duration("policy_cache_ttl", problems)
             .unwrap_or(Duration::from_secs(10));
+        let audit_journal_dir = s.string("audit_journal_dir", problems).map(PathBuf::from);
+        if audit_journal_dir.as_ref().is_some_and(|d| d.is_relative()) {
+            problems.push(Problem {
+                key: "privacy.audit_journal_dir".into(),
+                problem: "must be an absolute path".into(),
+            });
+        }
+        let audit_max_unshipped = s
+            .int("audit_max_unshipped", 1, 100_000_000, problems)
+            .unwrap_or(100_000) as usize;
+        let audit_max_unshipped_age = s
+            .duration("audit_max_unshipped_age", problems)
+            .unwrap_or(Duration::from_secs(600));
         s.finish(problems);
         Some(PrivacyConfig {
             key_ring: Secret::new(key_ring?),
             audit_timeout,
             policy_cache_ttl,
+            audit_journal_dir,
+            audit_max_unshipped,
+            audit_max_unshipped_age,
         })
     }
 }
@@ -60,6 +88,15 @@ impl fmt::Display for PrivacyConfig {
             f,
             "policy_cache_ttl = \"{}\"",
             humantime::format_duration(self.policy_cache_ttl)
+        )?;
+        if let Some(dir) = &self.audit_journal_dir {
+            writeln!(f, "audit_journal_dir = {:?}", dir.display().to_string())?;
+        }
+        writeln!(f, "audit_max_unshipped = {}", self.audit_max_unshipped)?;
+        writeln!(
+            f,
+            "audit_max_unshipped_age = \"{}\"",
+            humantime::format_duration(self.audit_max_unshipped_age)
         )
     }
 }

@@ -212,6 +212,13 @@ impl DataLayer {
         })
     }
 
+    /// The audit writer (how far its journal is behind PostgreSQL), or a `Config` error without
+    /// `[privacy]`.
+    #[cfg(feature = "privacy")]
+    pub fn audit_writer(&self) -> Result<&udl_privacy::audit::AuditWriter> {
+        Ok(&self.privacy("the audit writer")?.audit)
+    }
+
     /// The history of changes to PHI fields, or a `Config` error without `[privacy]`.
     #[cfg(feature = "privacy")]
     pub fn change_history(&self) -> Result<&udl_privacy::history::ChangeHistory> {
@@ -408,10 +415,21 @@ impl DataLayer {
 }
 
 impl DataLayer {
-    /// Stops background work: the spool gets a last replay within `grace` (what remains stays
-    /// on disk for the next start) and every store's connections are closed.
-    #[cfg_attr(not(feature = "scylla"), allow(unused_variables))]
+    /// Stops background work: audit entries in the local journal and the analytics spool get
+    /// `grace` each to reach their store (what remains stays on disk for the next start), then
+    /// every store's connections are closed.
+    #[cfg_attr(not(any(feature = "scylla", feature = "privacy")), allow(unused_variables))]
     pub async fn shutdown(&self, grace: std::time::Duration) {
+        #[cfg(feature = "privacy")]
+        if let Some(privacy) = &self.privacy {
+            let left = privacy.audit.flush(grace).await;
+            if left > 0 {
+                tracing::warn!(
+                    left,
+                    "audit entries had not reached PostgreSQL at shutdown; they stay in the local journal and ship when a process next starts on it"
+                );
+            }
+        }
         #[cfg(feature = "scylla")]
         if let Some(spool) = &self.spool {
             let left = spool.stop_and_flush(grace).await;

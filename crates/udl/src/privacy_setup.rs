@@ -5,7 +5,7 @@ use std::sync::Arc;
 use udl_config::PrivacyConfig;
 use udl_core::{RecordStore, Result};
 use udl_postgres::PgStore;
-use udl_privacy::audit::{AuditWriter, AuditedStore};
+use udl_privacy::audit::{AuditWriter, AuditedStore, JournalConfig};
 use udl_privacy::history::ChangeHistory;
 use udl_privacy::policy::ConsentPolicy;
 use udl_privacy::tokens::TokenVault;
@@ -17,7 +17,7 @@ use udl_resilience::ResilientStore;
 #[derive(Clone)]
 pub(crate) struct Privacy {
     keys: Arc<FieldKeys>,
-    audit: Arc<AuditWriter>,
+    pub audit: Arc<AuditWriter>,
     policy: Arc<ConsentPolicy>,
     pub history: Arc<ChangeHistory>,
     pub vault: Arc<TokenVault>,
@@ -45,7 +45,7 @@ fn refresh_periodically(keys: std::sync::Weak<FieldKeys>) {
 
 impl Privacy {
     /// Loads the field keys kept in `pg` (unwrapped by the configured key ring), starts the
-    /// audit writer on `pg`, and reads the access policy from it (through `postgres`, its
+    /// audit writer on `pg` (with a local journal when one is configured), and reads the access policy from it (through `postgres`, its
     /// resilience layer) and keeps the history there.
     pub async fn start(
         pg: &PgStore,
@@ -55,7 +55,18 @@ impl Privacy {
         let ring = Arc::new(LocalKeyRing::parse(config.key_ring.expose())?);
         let keys = Arc::new(FieldKeys::load(pg, ring).await?);
         refresh_periodically(Arc::downgrade(&keys));
-        let audit = Arc::new(AuditWriter::start(pg.clone(), config.audit_timeout));
+        let audit = Arc::new(match &config.audit_journal_dir {
+            Some(dir) => AuditWriter::journaled(
+                pg.clone(),
+                config.audit_timeout,
+                JournalConfig {
+                    dir: dir.clone(),
+                    max_unshipped: config.audit_max_unshipped,
+                    max_unshipped_age: config.audit_max_unshipped_age,
+                },
+            )?,
+            None => AuditWriter::start(pg.clone(), config.audit_timeout),
+        });
         let policy =
             Arc::new(ConsentPolicy::new(pg.clone(), config.policy_cache_ttl).through(postgres));
         Ok(Privacy {

@@ -85,6 +85,11 @@ pub fn migrations() -> Vec<Migration> {
             "names_and_relationship_kinds_sealed",
             include_str!("../../migrations/0011_names_and_relationship_kinds_sealed.sql"),
         ),
+        Migration::new(
+            12,
+            "audit_journals",
+            include_str!("../../migrations/0012_audit_journals.sql"),
+        ),
     ]
 }
 

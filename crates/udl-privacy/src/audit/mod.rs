@@ -1,13 +1,17 @@
 //! The PHI access audit: a layer that records every access to PHI-bearing entities, the writer
-//! that appends those records to the hash-chained log with group commit, and the walk that
-//! verifies the chain, and the compliance reports read from it.
+//! that makes those records durable with group commit (in a local journal, shipped to the
+//! hash-chained log in PostgreSQL, or in that log directly), the walks that verify the log's
+//! chain and the journals, and the compliance reports read from the log.
 
+mod chain;
+pub mod journal;
 mod layer;
 pub mod report;
 mod verify;
 mod writer;
 
 pub(crate) use layer::new_entry;
+pub use journal::{verify_journals, JournalConfig, JournalReport};
 pub use layer::AuditedStore;
 pub use verify::{verify_log, BrokenEntry, ChainProblem, ChainReport};
 pub use writer::AuditWriter;

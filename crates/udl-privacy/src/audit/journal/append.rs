@@ -1,0 +1,229 @@
+//! The appender: a thread of its own (a sync blocks it), taking every entry that arrived while
+//! the last batch was syncing, writing them to the journal as one write and syncing once before
+//! any of their accesses goes ahead.
+
+use std::io::{self, Write as _};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use udl_core::ErrorKind;
+use udl_postgres::models::PhiAccessLogEntry;
+use uuid::Uuid;
+
+use super::files::{create_append, journal_dir, make_dir, segment_path, try_lock};
+use super::{JournalConfig, JournalHandle, JournalLine, ShipQueue, Shippable};
+
+/// Most entries in one write.
+const MAX_BATCH: usize = 1024;
+/// A segment this large gets a successor before the next write.
+const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// Fewest seconds between two log lines about the same kind of failure.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Why an access's entry was not made durable, as the access's error will say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub cause: &'static str,
+    pub kind: ErrorKind,
+}
+
+const UNWRITABLE: Refusal = Refusal {
+    cause: "the access could not be recorded in the local audit journal",
+    kind: ErrorKind::Unavailable,
+};
+const TOO_MANY_UNSHIPPED: Refusal = Refusal {
+    cause: "more audit entries wait to reach PostgreSQL than privacy.audit_max_unshipped allows",
+    kind: ErrorKind::Unavailable,
+};
+const TOO_OLD_UNSHIPPED: Refusal = Refusal {
+    cause: "an audit entry has waited to reach PostgreSQL longer than privacy.audit_max_unshipped_age allows",
+    kind: ErrorKind::Unavailable,
+};
+
+/// An entry and the access waiting for it to be durable.
+pub(crate) struct Pending {
+    pub entry: PhiAccessLogEntry,
+    pub done: oneshot::Sender<Result<(), Refusal>>,
+}
+
+/// The journal being written.
+struct Open {
+    handle: Arc<JournalHandle>,
+    segment: std::fs::File,
+    segment_len: u64,
+    next_n: i64,
+    prev: Option<Vec<u8>>,
+}
+
+struct Appender {
+    config: JournalConfig,
+    queue: Arc<ShipQueue>,
+    open: Option<Open>,
+    last_logged: Option<Instant>,
+}
+
+/// Starts the appender thread: it takes entries from `pending` until every sender is gone,
+/// and hands what it synced to `queue`.
+pub(crate) fn spawn_appender(
+    config: JournalConfig,
+    queue: Arc<ShipQueue>,
+    pending: mpsc::Receiver<Pending>,
+) -> io::Result<()> {
+    let appender = Appender {
+        config,
+        queue,
+        open: None,
+        last_logged: None,
+    };
+    std::thread::Builder::new()
+        .name("udl-audit-journal".into())
+        .spawn(move || appender.run(pending))
+        .map(|_| ())
+}
+
+impl Appender {
+    fn run(mut self, mut pending: mpsc::Receiver<Pending>) {
+        while let Some(first) = pending.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match pending.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let (entries, waiters): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|p| (p.entry, p.done)).unzip();
+            let outcome = self.admit(entries.len()).and_then(|()| self.write(entries));
+            let outcome = match outcome {
+                Ok(synced) => {
+                    self.queue.push(synced);
+                    Ok(())
+                }
+                Err(refusal) => Err(refusal),
+            };
+            for waiter in waiters {
+                // A waiter that gave up has already failed its access.
+                let _ = waiter.send(outcome);
+            }
+        }
+        self.retire();
+        self.queue.close();
+    }
+
+    /// Whether `count` more entries fit in the bound on what waits to ship.
+    fn admit(&mut self, count: usize) -> Result<(), Refusal> {
+        let (waiting, oldest) = self.queue.backlog();
+        let refusal = if waiting + count > self.config.max_unshipped {
+            TOO_MANY_UNSHIPPED
+        } else if oldest.is_some_and(|t| t.elapsed() > self.config.max_unshipped_age) {
+            TOO_OLD_UNSHIPPED
+        } else {
+            return Ok(());
+        };
+        self.log(|| tracing::error!(waiting, "PHI access refused: {}", refusal.cause));
+        Err(refusal)
+    }
+
+    /// Logs with `line` unless a line was logged within [`LOG_EVERY`].
+    fn log(&mut self, line: impl FnOnce()) {
+        if self.last_logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+            self.last_logged = Some(Instant::now());
+            line();
+        }
+    }
+
+    /// Writes `entries` to the journal and syncs them.
+    fn write(&mut self, entries: Vec<PhiAccessLogEntry>) -> Result<Vec<Shippable>, Refusal> {
+        match self.try_write(entries) {
+            Ok(synced) => Ok(synced),
+            Err(e) => {
+                let dir = self.config.dir.display().to_string();
+                self.log(|| {
+                    tracing::error!(error = %e, dir, "the local audit journal could not be written; PHI access is refused until it can");
+                });
+                // Never write to a journal after a failed write or sync: start a new one.
+                self.retire();
+                Err(UNWRITABLE)
+            }
+        }
+    }
+
+    fn try_write(&mut self, entries: Vec<PhiAccessLogEntry>) -> io::Result<Vec<Shippable>> {
+        if self.open.is_none() {
+            self.open = Some(open_new(&self.config.dir)?);
+        }
+        let open = self.open.as_mut().expect("opened above");
+        let mut lines = Vec::with_capacity(entries.len());
+        let (mut n, mut prev) = (open.next_n, open.prev.clone());
+        for entry in entries {
+            let line = JournalLine::new(n, prev.take(), entry);
+            prev = Some(line.hash.clone());
+            n += 1;
+            lines.push(line);
+        }
+        let bytes: Vec<u8> = lines.iter().flat_map(JournalLine::encode).collect();
+        if open.segment_len > 0 && open.segment_len + bytes.len() as u64 > SEGMENT_BYTES {
+            let path = segment_path(&open.handle.dir, open.next_n);
+            open.segment = create_append(&path)?;
+            open.segment_len = 0;
+            lock(&open.handle.segments).push((open.next_n, path));
+        }
+        open.segment.write_all(&bytes)?;
+        open.segment.sync_data()?;
+        open.segment_len += bytes.len() as u64;
+        open.next_n = n;
+        open.prev = prev;
+        open.handle.appended.store(n - 1, Ordering::Release);
+        let synced_at = Instant::now();
+        Ok(lines
+            .into_iter()
+            .map(|line| Shippable {
+                journal: Arc::clone(&open.handle),
+                line,
+                synced_at,
+            })
+            .collect())
+    }
+
+    /// Stops writing to the open journal; the shipper removes it once it has shipped.
+    fn retire(&mut self) {
+        if let Some(open) = self.open.take() {
+            open.handle.retired.store(true, Ordering::Release);
+            // Wake the shipper, so it removes a journal that has nothing left to ship.
+            self.queue.more.notify_one();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().expect("journal segment list lock")
+}
+
+/// A new journal under `root`: its directory, its lock taken, its first segment.
+fn open_new(root: &Path) -> io::Result<Open> {
+    let id = Uuid::new_v4();
+    let dir = journal_dir(root, id);
+    make_dir(&dir)?;
+    let lock = try_lock(&dir)?.ok_or_else(|| {
+        io::Error::new(io::ErrorKind::WouldBlock, "a new journal was already locked")
+    })?;
+    let first = segment_path(&dir, 1);
+    let segment = create_append(&first)?;
+    Ok(Open {
+        handle: Arc::new(JournalHandle {
+            id,
+            dir,
+            _lock: lock,
+            segments: Mutex::new(vec![(1, first)]),
+            appended: Default::default(),
+            retired: Default::default(),
+        }),
+        segment,
+        segment_len: 0,
+        next_n: 1,
+        prev: None,
+    })
+}

@@ -1,0 +1,143 @@
+//! The journal on disk without PostgreSQL: what the appender syncs reads back as a chain, a
+//! torn tail and edits are found, and a directory that cannot be written refuses entries.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use udl_core::AccessContext;
+use udl_postgres::models::AccessOutcome;
+
+use super::append::{spawn_appender, Pending, Refusal};
+use super::files::{cut, journal_dir, journals, read_journal, JournalProblem};
+use super::{JournalConfig, ShipQueue};
+use crate::audit::new_entry;
+
+fn scratch() -> PathBuf {
+    std::env::temp_dir().join(format!("udl-journal-test-{}", uuid::Uuid::new_v4()))
+}
+
+fn config(dir: PathBuf, max_unshipped: usize) -> JournalConfig {
+    JournalConfig {
+        dir,
+        max_unshipped,
+        max_unshipped_age: Duration::from_secs(600),
+    }
+}
+
+/// Sends `count` entries at once and waits for each answer.
+async fn append(queue: &mpsc::Sender<Pending>, count: usize) -> Vec<Result<(), Refusal>> {
+    let ctx = AccessContext::system("journal-test");
+    let mut answers = Vec::new();
+    for i in 0..count {
+        let (done, answer) = oneshot::channel();
+        let mut entry = new_entry(&ctx, "fake_notes", "get", AccessOutcome::Allowed);
+        entry.record_ids = serde_json::json!([format!("fake-note-{i}")]);
+        queue.send(Pending { entry, done }).await.expect("appender running");
+        answers.push(answer);
+    }
+    let mut results = Vec::new();
+    for answer in answers {
+        results.push(answer.await.expect("answered"));
+    }
+    results
+}
+
+#[tokio::test]
+async fn synced_entries_read_back_as_one_chain_and_wait_to_ship() {
+    let root = scratch();
+    let ship = Arc::new(ShipQueue::default());
+    let (queue, pending) = mpsc::channel(64);
+    spawn_appender(config(root.clone(), 1000), Arc::clone(&ship), pending).unwrap();
+    assert!(append(&queue, 10).await.iter().all(Result::is_ok));
+    assert!(append(&queue, 5).await.iter().all(Result::is_ok));
+    assert_eq!(ship.len(), 15);
+    let ids = journals(&root).unwrap();
+    assert_eq!(ids.len(), 1, "one journal per appender");
+    let dir = journal_dir(&root, ids[0]);
+    let read = read_journal(&dir).unwrap();
+    assert_eq!(read.lines.len(), 15);
+    assert_eq!(
+        read.lines.iter().map(|l| l.n).collect::<Vec<_>>(),
+        (1..=15).collect::<Vec<_>>()
+    );
+    assert!(read.torn.is_none() && read.broken.is_none());
+    use std::os::unix::fs::PermissionsExt as _;
+    let segment = &super::files::segments(&dir).unwrap()[0].1;
+    assert_eq!(
+        std::fs::metadata(segment).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    drop(queue);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[tokio::test]
+async fn a_full_backlog_refuses_entries_without_writing_them() {
+    let root = scratch();
+    let ship = Arc::new(ShipQueue::default());
+    let (queue, pending) = mpsc::channel(64);
+    spawn_appender(config(root.clone(), 3), Arc::clone(&ship), pending).unwrap();
+    assert!(append(&queue, 3).await.iter().all(Result::is_ok));
+    let refused = append(&queue, 1).await;
+    assert_eq!(refused[0].unwrap_err().kind, udl_core::ErrorKind::Unavailable);
+    assert!(refused[0].unwrap_err().cause.contains("audit_max_unshipped"));
+    let dir = journal_dir(&root, journals(&root).unwrap()[0]);
+    assert_eq!(read_journal(&dir).unwrap().lines.len(), 3);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[tokio::test]
+async fn a_journal_directory_that_cannot_be_made_refuses_entries() {
+    let file = scratch();
+    std::fs::write(&file, b"not a directory").unwrap();
+    let ship = Arc::new(ShipQueue::default());
+    let (queue, pending) = mpsc::channel(64);
+    spawn_appender(config(file.join("journals"), 1000), ship, pending).unwrap();
+    for answer in append(&queue, 3).await {
+        let refusal = answer.unwrap_err();
+        assert_eq!(refusal.kind, udl_core::ErrorKind::Unavailable);
+        assert!(refusal.cause.contains("local audit journal"));
+    }
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_found_and_cut_and_an_edit_breaks_the_chain() {
+    let root = scratch();
+    let ship = Arc::new(ShipQueue::default());
+    let (queue, pending) = mpsc::channel(64);
+    spawn_appender(config(root.clone(), 1000), ship, pending).unwrap();
+    assert!(append(&queue, 4).await.iter().all(Result::is_ok));
+    let dir = journal_dir(&root, journals(&root).unwrap()[0]);
+    let segment = super::files::segments(&dir).unwrap()[0].1.clone();
+    let intact = std::fs::read(&segment).unwrap();
+
+    let mut torn = intact.clone();
+    torn.extend_from_slice(br#"{"n":5,"prev":"ab"#);
+    std::fs::write(&segment, &torn).unwrap();
+    let read = read_journal(&dir).unwrap();
+    assert_eq!(read.lines.len(), 4);
+    let tail = read.torn.expect("torn tail found");
+    assert_eq!(tail.offset, intact.len() as u64);
+    cut(&tail).unwrap();
+    assert_eq!(std::fs::read(&segment).unwrap(), intact);
+
+    let text = String::from_utf8(intact.clone()).unwrap();
+    let edited = text.replacen("fake-note-2", "fake-note-9", 1);
+    std::fs::write(&segment, edited).unwrap();
+    let broken = read_journal(&dir).unwrap().broken.expect("edit found");
+    assert_eq!((broken.n, broken.problem), (3, JournalProblem::Altered));
+
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(1);
+    std::fs::write(&segment, lines.join("\n") + "\n").unwrap();
+    let broken = read_journal(&dir).unwrap().broken.expect("removal found");
+    assert_eq!((broken.n, broken.problem), (3, JournalProblem::Unlinked));
+    let _ = std::fs::remove_dir_all(root);
+}
