@@ -9,5 +9,6 @@ pub mod private_redis;
 pub mod servers;
 pub mod services;
 pub mod toxiproxy;
+pub mod wait;
 
 pub use conformance::{Harness, Subject};

@@ -418,7 +418,10 @@ impl DataLayer {
     /// Stops background work: audit entries in the local journal and the analytics spool get
     /// `grace` each to reach their store (what remains stays on disk for the next start), then
     /// every store's connections are closed.
-    #[cfg_attr(not(any(feature = "scylla", feature = "privacy")), allow(unused_variables))]
+    #[cfg_attr(
+        not(any(feature = "scylla", feature = "privacy")),
+        allow(unused_variables)
+    )]
     pub async fn shutdown(&self, grace: std::time::Duration) {
         #[cfg(feature = "privacy")]
         if let Some(privacy) = &self.privacy {

@@ -10,8 +10,8 @@ pub mod report;
 mod verify;
 mod writer;
 
-pub(crate) use layer::new_entry;
 pub use journal::{verify_journals, JournalConfig, JournalReport};
+pub(crate) use layer::new_entry;
 pub use layer::AuditedStore;
 pub use verify::{verify_log, BrokenEntry, ChainProblem, ChainReport};
 pub use writer::AuditWriter;

@@ -3,6 +3,7 @@
 
 mod access_policy;
 mod audit;
+mod audit_journal;
 mod bypass;
 mod change_history;
 mod chat_archive;

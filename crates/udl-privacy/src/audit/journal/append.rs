@@ -208,7 +208,10 @@ fn open_new(root: &Path) -> io::Result<Open> {
     let dir = journal_dir(root, id);
     make_dir(&dir)?;
     let lock = try_lock(&dir)?.ok_or_else(|| {
-        io::Error::new(io::ErrorKind::WouldBlock, "a new journal was already locked")
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "a new journal was already locked",
+        )
     })?;
     let first = segment_path(&dir, 1);
     let segment = create_append(&first)?;

@@ -30,7 +30,10 @@ pub(crate) fn segment_path(dir: &Path, first: i64) -> PathBuf {
 
 /// Makes `dir` (0700) and its parents, and syncs its parent so the new entry survives a crash.
 pub(crate) fn make_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     sync_parent(dir)
 }
 

@@ -167,6 +167,9 @@ mod tests {
     #[test]
     fn a_cut_line_is_unreadable() {
         let bytes = JournalLine::new(1, None, entry()).encode();
-        assert_eq!(JournalLine::decode(&bytes[..bytes.len() / 2]), Err(Unreadable));
+        assert_eq!(
+            JournalLine::decode(&bytes[..bytes.len() / 2]),
+            Err(Unreadable)
+        );
     }
 }

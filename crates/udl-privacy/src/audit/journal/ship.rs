@@ -44,7 +44,9 @@ impl Lags {
         let mut sorted: Vec<Duration> = self.0.lock().expect("lag lock").iter().copied().collect();
         sorted.sort();
         let last = sorted.len().checked_sub(1)?;
-        sorted.get(((last as f64) * q.clamp(0.0, 1.0)).round() as usize).copied()
+        sorted
+            .get(((last as f64) * q.clamp(0.0, 1.0)).round() as usize)
+            .copied()
     }
 }
 
@@ -73,7 +75,10 @@ pub(crate) async fn ship(
                 break;
             }
             let wait = ORPHAN_SCAN.saturating_sub(scanned.elapsed());
-            if tokio::time::timeout(wait, queue.more.notified()).await.is_err() {
+            if tokio::time::timeout(wait, queue.more.notified())
+                .await
+                .is_err()
+            {
                 shipper.ship_orphans(&mut chain).await;
                 scanned = Instant::now();
             }
@@ -161,8 +166,7 @@ impl Shipper {
     fn remove_finished(&mut self) {
         self.known.retain(|journal| {
             // Only this list holds it: the appender is done with it and no line of it waits.
-            let done =
-                journal.retired.load(Ordering::Acquire) && Arc::strong_count(journal) == 1;
+            let done = journal.retired.load(Ordering::Acquire) && Arc::strong_count(journal) == 1;
             if done {
                 if let Err(e) = std::fs::remove_dir_all(&journal.dir) {
                     tracing::warn!(error = %e, "a shipped audit journal could not be removed");
@@ -216,9 +220,7 @@ impl Shipper {
                     self.backoff = Duration::ZERO;
                     return Some(last.n);
                 }
-                Ok(Appended::AlreadyShipped(through)) if through >= last.n => {
-                    return Some(through)
-                }
+                Ok(Appended::AlreadyShipped(through)) if through >= last.n => return Some(through),
                 Ok(Appended::AlreadyShipped(through)) if through >= first.n => {
                     // Part of the batch had shipped (before a crash or a lost answer).
                     lines = &lines[(through - first.n + 1) as usize..];

@@ -34,7 +34,10 @@ async fn append(queue: &mpsc::Sender<Pending>, count: usize) -> Vec<Result<(), R
         let (done, answer) = oneshot::channel();
         let mut entry = new_entry(&ctx, "fake_notes", "get", AccessOutcome::Allowed);
         entry.record_ids = serde_json::json!([format!("fake-note-{i}")]);
-        queue.send(Pending { entry, done }).await.expect("appender running");
+        queue
+            .send(Pending { entry, done })
+            .await
+            .expect("appender running");
         answers.push(answer);
     }
     let mut results = Vec::new();
@@ -85,8 +88,14 @@ async fn a_full_backlog_refuses_entries_without_writing_them() {
     spawn_appender(config(root.clone(), 3), Arc::clone(&ship), pending).unwrap();
     assert!(append(&queue, 3).await.iter().all(Result::is_ok));
     let refused = append(&queue, 1).await;
-    assert_eq!(refused[0].unwrap_err().kind, udl_core::ErrorKind::Unavailable);
-    assert!(refused[0].unwrap_err().cause.contains("audit_max_unshipped"));
+    assert_eq!(
+        refused[0].unwrap_err().kind,
+        udl_core::ErrorKind::Unavailable
+    );
+    assert!(refused[0]
+        .unwrap_err()
+        .cause
+        .contains("audit_max_unshipped"));
     let dir = journal_dir(&root, journals(&root).unwrap()[0]);
     assert_eq!(read_journal(&dir).unwrap().lines.len(), 3);
     let _ = std::fs::remove_dir_all(root);

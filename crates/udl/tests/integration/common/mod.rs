@@ -131,6 +131,8 @@ pub struct World {
     pub namespace: String,
     /// The key ring `[privacy]` was given.
     pub key_ring: String,
+    /// The configuration it was given, as `UDL__...` variables (for a child process).
+    pub vars: Vec<(String, String)>,
 }
 
 /// Every store in namespaces of its own, with the privacy layers when `with_privacy`.
@@ -140,6 +142,15 @@ pub async fn world(with_privacy: bool) -> World {
 
 /// [`world`] with PostgreSQL reached at `postgres_url` (a proxy, say).
 pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
+    world_with(with_privacy, postgres_url, Vec::new()).await
+}
+
+/// [`world_on`] with more configuration (`UDL__...` variables).
+pub async fn world_with(
+    with_privacy: bool,
+    postgres_url: String,
+    more: Vec<(&'static str, String)>,
+) -> World {
     let namespace = servers::unique_namespace("fe");
     let ring = key_ring();
     let mut vars = vec![
@@ -161,8 +172,9 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
         // Every access decided afresh, so consents granted or revoked mid-test count at once.
         vars.push(("UDL__PRIVACY__POLICY_CACHE_TTL", "1ms".to_owned()));
     }
-    let config =
-        UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
+    vars.extend(more);
+    let vars: Vec<(String, String)> = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let config = UdlConfig::from_sources(None, vars.clone()).unwrap();
     let data = connect_migrated(&config, "profiles", PROFILES_DDL).await;
     let stored = udl::privacy::stored_form(PatientProfile::meta()).unwrap();
     let table = udl::scylla::cql::create_table(stored);
@@ -182,6 +194,7 @@ pub async fn world_on(with_privacy: bool, postgres_url: String) -> World {
         data,
         namespace,
         key_ring: ring,
+        vars,
     }
 }
 
