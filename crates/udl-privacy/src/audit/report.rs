@@ -86,6 +86,28 @@ pub struct Summary {
     pub break_glass: i64,
     /// One row per actor, purpose and outcome, most accesses first.
     pub rows: Vec<SummaryRow>,
+    /// The local audit journals heard from in the last day or known to be behind: accesses
+    /// they hold may not be in this report yet.
+    pub journals: Vec<JournalLag>,
+}
+
+/// How far one local audit journal is behind the log, as of the last batch it shipped.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct JournalLag {
+    /// The journal.
+    pub journal_id: uuid::Uuid,
+    /// The machine and directory holding it.
+    pub host: String,
+    /// Its directory there.
+    pub path: String,
+    /// Its entries in the log: the first `shipped_through`.
+    pub shipped_through: i64,
+    /// Its entries when it last shipped; more may have been written since.
+    pub appended_through: i64,
+    /// Entries it held that were not in the log when it last shipped.
+    pub behind: i64,
+    /// When it last shipped.
+    pub last_shipped_at: DateTime<Utc>,
 }
 
 type DisclosureRow = (
@@ -195,6 +217,7 @@ pub async fn summary(
         .collect();
     let emergency = Purpose::Emergency.as_str();
     Ok(Summary {
+        journals: journal_lags(pg).await?,
         from,
         to,
         total: rows.iter().map(|r| r.accesses).sum(),
@@ -205,6 +228,31 @@ pub async fn summary(
             .sum(),
         rows,
     })
+}
+
+/// The journals a report mentions: heard from in the last day, or behind when last heard.
+async fn journal_lags(pg: &PgStore) -> Result<Vec<JournalLag>> {
+    let rows: Vec<(uuid::Uuid, String, String, i64, i64, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT journal_id, host, path, shipped_through, appended_through, heard_at
+         FROM phi_audit_journals
+         WHERE heard_at > now() - INTERVAL '1 day' OR appended_through > shipped_through
+         ORDER BY heard_at",
+    )
+    .fetch_all(pg.pool())
+    .await
+    .map_err(classify)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| JournalLag {
+            journal_id: r.0,
+            host: r.1,
+            path: r.2,
+            shipped_through: r.3,
+            appended_through: r.4,
+            behind: (r.4 - r.3).max(0),
+            last_shipped_at: r.5,
+        })
+        .collect())
 }
 
 /// Records that `ctx` read a report from the log (about `patient`, when it is an accounting):
@@ -340,10 +388,19 @@ impl Summary {
                 (r.purpose == emergency, cells)
             })
             .collect();
+        let behind: i64 = self.journals.iter().map(|j| j.behind).sum();
+        let journals = match self.journals.iter().map(|j| j.last_shipped_at).min() {
+            Some(oldest) => format!(
+                " {} local audit journals; {behind} entries not yet in the log when they last shipped (the least recent at {}).",
+                self.journals.len(),
+                oldest.to_rfc3339()
+            ),
+            None => String::new(),
+        };
         page(
             "PHI access summary",
             &format!(
-                "{} accesses ({} break-glass), {}.",
+                "{} accesses ({} break-glass), {}.{journals}",
                 self.total,
                 self.break_glass,
                 period(self.from, self.to)
@@ -375,6 +432,7 @@ mod tests {
                 accesses: 1,
                 patients: 1,
             }],
+            journals: Vec::new(),
         };
         let html = summary.to_html();
         assert!(!html.contains("<script>"), "{html}");

@@ -13,7 +13,7 @@ use udl_core::ErrorKind;
 use udl_postgres::models::PhiAccessLogEntry;
 use uuid::Uuid;
 
-use super::files::{create_append, journal_dir, make_dir, segment_path, try_lock};
+use super::files::{create_append, journal_dir, make_dir, segment_path, sync_parent, try_lock};
 use super::{JournalConfig, JournalHandle, JournalLine, ShipQueue, Shippable};
 
 /// Most entries in one write.
@@ -202,17 +202,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().expect("journal segment list lock")
 }
 
-/// A new journal under `root`: its directory, its lock taken, its first segment.
+/// A new journal under `root`: its directory, its lock taken, its first segment. It is made
+/// under a name no shipper looks at and renamed into place once locked, so no shipper can take
+/// it for a journal left behind.
 fn open_new(root: &Path) -> io::Result<Open> {
     let id = Uuid::new_v4();
-    let dir = journal_dir(root, id);
-    make_dir(&dir)?;
-    let lock = try_lock(&dir)?.ok_or_else(|| {
+    let making = root.join(format!(".new-{id}"));
+    make_dir(&making)?;
+    let lock = try_lock(&making)?.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::WouldBlock,
             "a new journal was already locked",
         )
     })?;
+    let dir = journal_dir(root, id);
+    std::fs::rename(&making, &dir)?;
+    sync_parent(&dir)?;
     let first = segment_path(&dir, 1);
     let segment = create_append(&first)?;
     Ok(Open {
