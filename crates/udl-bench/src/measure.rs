@@ -112,3 +112,53 @@ pub fn header() {
 pub fn report(scenario: &str, udl: f64, raw: f64) {
     println!("{scenario:<24} {udl:>12.0} {raw:>12.0} {:>6.3}", udl / raw);
 }
+
+/// CPU time (user and system, every thread) this process has used so far: what getrusage
+/// reports, read from `/proc/self/stat` (in clock ticks of 10 ms; windows of seconds make that
+/// fine enough).
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces): utime and
+    // stime are the 12th and 13th.
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time spent and operations done, over several measurements.
+#[derive(Default)]
+pub struct CpuTally {
+    cpu: Duration,
+    ops: f64,
+}
+
+impl CpuTally {
+    /// Client CPU microseconds per operation.
+    pub fn micros_per_op(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.ops.max(1.0)
+    }
+}
+
+/// [`throughput`], adding the process's CPU time and the operations done to `tally`.
+pub async fn throughput_tallied<F, Fut>(
+    concurrency: usize,
+    window: Duration,
+    op: F,
+    tally: Arc<std::sync::Mutex<CpuTally>>,
+) -> f64
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let (cpu, started) = (cpu_time(), Instant::now());
+    let ops_per_s = throughput(concurrency, window, op).await;
+    let mut tally = tally.lock().expect("tally lock");
+    tally.cpu += cpu_time() - cpu;
+    tally.ops += ops_per_s * started.elapsed().as_secs_f64();
+    ops_per_s
+}

@@ -1,6 +1,8 @@
-//! PHI get-by-id with every privacy layer (access policy, audit with group commit, field
-//! decryption) against the same get with them off: the same entity, the same number of rows, on
-//! one PostgreSQL, both behind the resilience layer.
+//! PHI get-by-id with every privacy layer (access policy, audit made durable in the local
+//! journal with group commit and shipped to PostgreSQL, field decryption) against the same get
+//! with them off: the same entity, the same number of rows, on one PostgreSQL, both behind the
+//! resilience layer. At 1, 16 and 64 tasks, with the client's CPU time per read on each side
+//! and how long audit entries took from their sync to PostgreSQL.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use udl_testkit::servers;
 use uuid::Uuid;
 
 use crate::fixture::CONCURRENCY;
-use crate::measure::{header, scenario, Plan};
+use crate::measure::{compare, header, report, throughput_tallied, CpuTally, Plan};
 
 const ROWS: usize = 2_000;
 
@@ -70,6 +72,11 @@ const PRIVATE_DDL: &str = "CREATE TABLE bench_notes (id UUID PRIMARY KEY, patien
 const PLAIN_DDL: &str = "CREATE TABLE bench_notes (id UUID PRIMARY KEY, patient_id UUID NOT NULL,
     body TEXT NOT NULL, author TEXT NOT NULL, version BIGINT NOT NULL)";
 
+/// Where the private side's audit journal lives during the run.
+fn journal_dir(schema: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("udl-bench-journal-{schema}"))
+}
+
 fn config(schema: &str, privacy: bool) -> Result<UdlConfig> {
     let mut vars = vec![
         ("UDL__POSTGRES__URL", servers::postgres_url()),
@@ -84,6 +91,8 @@ fn config(schema: &str, privacy: bool) -> Result<UdlConfig> {
             base64::engine::general_purpose::STANDARD.encode(key)
         );
         vars.push(("UDL__PRIVACY__KEY_RING", ring));
+        let journal = journal_dir(schema).display().to_string();
+        vars.push(("UDL__PRIVACY__AUDIT_JOURNAL_DIR", journal));
     }
     UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v)))
         .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))
@@ -159,7 +168,7 @@ pub async fn run(plan: &Plan) -> Result<()> {
         servers::unique_namespace("bench"),
         servers::unique_namespace("bench"),
     );
-    let outcome = compare(plan, &private_schema, &plain_schema).await;
+    let outcome = compare_sides(plan, &private_schema, &plain_schema).await;
     for schema in [private_schema, plain_schema] {
         let config = config(&schema, false)?;
         let pg =
@@ -168,11 +177,12 @@ pub async fn run(plan: &Plan) -> Result<()> {
         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
             .execute(pg.pool())
             .await;
+        let _ = std::fs::remove_dir_all(journal_dir(&schema));
     }
     outcome
 }
 
-async fn compare(plan: &Plan, private_schema: &str, plain_schema: &str) -> Result<()> {
+async fn compare_sides(plan: &Plan, private_schema: &str, plain_schema: &str) -> Result<()> {
     let private = connect(private_schema, true, PRIVATE_DDL).await?;
     let plain = connect(plain_schema, false, PLAIN_DDL).await?;
     let clinician = Arc::new(care(&private).await?);
@@ -187,45 +197,74 @@ async fn compare(plan: &Plan, private_schema: &str, plain_schema: &str) -> Resul
         .create_many(&clinician, seeded.into_iter().map(Into::into).collect())
         .await?;
 
+    if !plan.wants("phi_get_private_vs_plain") {
+        return Ok(());
+    }
     println!(
-        "privacy: PHI get by id, {CONCURRENCY} tasks, {}s per side per round, {} rounds; \
-         udl = policy + audit + decryption + resilience, raw = resilience only",
+        "privacy: PHI get by id, {}s per side per round, {} rounds; udl = policy + audit \
+         (local journal, shipped to PostgreSQL) + decryption + resilience, raw = resilience only",
         plan.window.as_secs(),
         plan.rounds
     );
     header();
-    let (private_ids, plain_ids, private_ctx, plain_ctx) = (
-        Arc::clone(&ids),
-        Arc::clone(&ids),
-        Arc::clone(&clinician),
-        Arc::clone(&clinician),
-    );
-    scenario(
-        plan,
-        "phi_get_private_vs_plain",
-        move |i| {
-            let (repo, ids, ctx) = (
-                private_repo.clone(),
-                Arc::clone(&private_ids),
-                Arc::clone(&private_ctx),
-            );
-            async move {
-                let id = ids[(i as usize * 7919) % ids.len()];
-                assert!(repo.get(&ctx, &id).await.expect("private get").is_some());
-            }
-        },
-        move |i| {
-            let (repo, ids, ctx) = (
-                plain_repo.clone(),
-                Arc::clone(&plain_ids),
-                Arc::clone(&plain_ctx),
-            );
-            async move {
-                let id = ids[(i as usize * 7919) % ids.len()];
-                assert!(repo.get(&ctx, &id).await.expect("plain get").is_some());
-            }
-        },
-    )
-    .await;
+    let (plain_ids, plain_ctx) = (Arc::clone(&ids), Arc::clone(&clinician));
+    let private_op = move |i: u64| {
+        let (repo, ids, ctx) = (
+            private_repo.clone(),
+            Arc::clone(&ids),
+            Arc::clone(&clinician),
+        );
+        async move {
+            let id = ids[(i as usize * 7919) % ids.len()];
+            assert!(repo.get(&ctx, &id).await.expect("private get").is_some());
+        }
+    };
+    let plain_op = move |i: u64| {
+        let (repo, ids, ctx) = (
+            plain_repo.clone(),
+            Arc::clone(&plain_ids),
+            Arc::clone(&plain_ctx),
+        );
+        async move {
+            let id = ids[(i as usize * 7919) % ids.len()];
+            assert!(repo.get(&ctx, &id).await.expect("plain get").is_some());
+        }
+    };
+    for tasks in [1, CONCURRENCY, 64] {
+        let (private_cpu, plain_cpu) = (Arc::default(), Arc::default());
+        let (u, r) = compare(
+            plan.rounds,
+            || {
+                throughput_tallied(
+                    tasks,
+                    plan.window,
+                    private_op.clone(),
+                    Arc::clone(&private_cpu),
+                )
+            },
+            || throughput_tallied(tasks, plan.window, plain_op.clone(), Arc::clone(&plain_cpu)),
+        )
+        .await;
+        let name = match tasks {
+            CONCURRENCY => "phi_get_private_vs_plain".to_owned(),
+            _ => format!("phi_get_{tasks}_tasks"),
+        };
+        report(&name, u, r);
+        let audit = private.audit_writer()?;
+        let lag = |q| audit.shipping_lag(q).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        println!(
+            "  {tasks} tasks: client CPU per read udl {:.1} us, raw {:.1} us; audit entry \
+             synced -> in PostgreSQL p50 {:.1} ms, p99 {:.1} ms",
+            lock(&private_cpu).micros_per_op(),
+            lock(&plain_cpu).micros_per_op(),
+            lag(0.5),
+            lag(0.99)
+        );
+    }
+    private.shutdown(std::time::Duration::from_secs(10)).await;
     Ok(())
+}
+
+fn lock(tally: &std::sync::Mutex<CpuTally>) -> std::sync::MutexGuard<'_, CpuTally> {
+    tally.lock().expect("tally lock")
 }
