@@ -15,7 +15,7 @@ use udl_testkit::servers;
 use uuid::Uuid;
 
 use crate::fixture::CONCURRENCY;
-use crate::measure::{compare, header, report, throughput_tallied, CpuTally, Plan};
+use crate::measure::{compare, header, report, throughput, throughput_tallied, CpuTally, Plan};
 
 const ROWS: usize = 2_000;
 
@@ -77,20 +77,40 @@ fn journal_dir(schema: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("udl-bench-journal-{schema}"))
 }
 
-fn config(schema: &str, privacy: bool) -> Result<UdlConfig> {
+/// Where the private side's audit entries are made durable.
+#[derive(Clone, Copy, PartialEq)]
+enum Audit {
+    /// No privacy layers (the plain side).
+    Off,
+    /// The local journal, shipped to PostgreSQL.
+    Journal,
+    /// A PostgreSQL commit per batch.
+    Postgres,
+}
+
+/// One key ring for the run: every private data layer opens the same sealed values.
+fn key_ring() -> &'static str {
+    static RING: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RING.get_or_init(|| {
+        let key: Vec<u8> = Uuid::new_v4().as_bytes().repeat(2);
+        format!(
+            "1:{}",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        )
+    })
+}
+
+fn config(schema: &str, audit: Audit) -> Result<UdlConfig> {
     let mut vars = vec![
         ("UDL__POSTGRES__URL", servers::postgres_url()),
         ("UDL__POSTGRES__SCHEMA", schema.to_owned()),
         ("UDL__POSTGRES__POOL__MIN", CONCURRENCY.to_string()),
         ("UDL__POSTGRES__POOL__MAX", CONCURRENCY.to_string()),
     ];
-    if privacy {
-        let key: Vec<u8> = Uuid::new_v4().as_bytes().repeat(2);
-        let ring = format!(
-            "1:{}",
-            base64::engine::general_purpose::STANDARD.encode(key)
-        );
-        vars.push(("UDL__PRIVACY__KEY_RING", ring));
+    if audit != Audit::Off {
+        vars.push(("UDL__PRIVACY__KEY_RING", key_ring().to_owned()));
+    }
+    if audit == Audit::Journal {
         let journal = journal_dir(schema).display().to_string();
         vars.push(("UDL__PRIVACY__AUDIT_JOURNAL_DIR", journal));
     }
@@ -99,8 +119,8 @@ fn config(schema: &str, privacy: bool) -> Result<UdlConfig> {
 }
 
 /// Migrations of `schema`'s platform tables and the note table in `ddl`, then a data layer.
-async fn connect(schema: &str, privacy: bool, ddl: &'static str) -> Result<DataLayer> {
-    let config = config(schema, privacy)?;
+async fn connect(schema: &str, audit: Audit, ddl: &'static str) -> Result<DataLayer> {
+    let config = config(schema, audit)?;
     let pg = udl::postgres::PgStore::connect(config.postgres.as_ref().expect("configured")).await?;
     let mut migrations = udl::postgres::models::migrations();
     migrations.push(Migration::new(
@@ -170,7 +190,7 @@ pub async fn run(plan: &Plan) -> Result<()> {
     );
     let outcome = compare_sides(plan, &private_schema, &plain_schema).await;
     for schema in [private_schema, plain_schema] {
-        let config = config(&schema, false)?;
+        let config = config(&schema, Audit::Off)?;
         let pg =
             udl::postgres::PgStore::connect(config.postgres.as_ref().expect("configured")).await?;
         let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
@@ -183,11 +203,13 @@ pub async fn run(plan: &Plan) -> Result<()> {
 }
 
 async fn compare_sides(plan: &Plan, private_schema: &str, plain_schema: &str) -> Result<()> {
-    let private = connect(private_schema, true, PRIVATE_DDL).await?;
-    let plain = connect(plain_schema, false, PLAIN_DDL).await?;
+    let private = connect(private_schema, Audit::Journal, PRIVATE_DDL).await?;
+    let plain = connect(plain_schema, Audit::Off, PLAIN_DDL).await?;
+    let committing = connect(private_schema, Audit::Postgres, PRIVATE_DDL).await?;
     let clinician = Arc::new(care(&private).await?);
     let patient: Uuid = clinician.patient().expect("named").parse().expect("a uuid");
     let private_repo: Repository<BenchNote> = private.repository_in(StoreKind::Postgres)?;
+    let committing_repo: Repository<BenchNote> = committing.repository_in(StoreKind::Postgres)?;
     let plain_repo: Repository<PlainBenchNote> =
         Repository::new(plain.unaudited_records(StoreKind::Postgres)?)?;
     let seeded = notes(patient);
@@ -208,6 +230,18 @@ async fn compare_sides(plan: &Plan, private_schema: &str, plain_schema: &str) ->
     );
     header();
     let (plain_ids, plain_ctx) = (Arc::clone(&ids), Arc::clone(&clinician));
+    let (committing_ids, committing_ctx) = (Arc::clone(&ids), Arc::clone(&clinician));
+    let committing_op = move |i: u64| {
+        let (repo, ids, ctx) = (
+            committing_repo.clone(),
+            Arc::clone(&committing_ids),
+            Arc::clone(&committing_ctx),
+        );
+        async move {
+            let id = ids[(i as usize * 7919) % ids.len()];
+            assert!(repo.get(&ctx, &id).await.expect("private get").is_some());
+        }
+    };
     let private_op = move |i: u64| {
         let (repo, ids, ctx) = (
             private_repo.clone(),
@@ -251,7 +285,11 @@ async fn compare_sides(plan: &Plan, private_schema: &str, plain_schema: &str) ->
         };
         report(&name, u, r);
         let audit = private.audit_writer()?;
-        let lag = |q| audit.shipping_lag(q).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        let lag = |q| {
+            audit
+                .shipping_lag(q)
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+        };
         println!(
             "  {tasks} tasks: client CPU per read udl {:.1} us, raw {:.1} us; audit entry \
              synced -> in PostgreSQL p50 {:.1} ms, p99 {:.1} ms",
@@ -261,6 +299,15 @@ async fn compare_sides(plan: &Plan, private_schema: &str, plain_schema: &str) ->
             lag(0.99)
         );
     }
+    // For comparison: each batch of entries committed in PostgreSQL instead (on this machine's
+    // local PostgreSQL, which runs without fsync, that commit costs no disk flush).
+    let (u, r) = compare(
+        plan.rounds,
+        || throughput(CONCURRENCY, plan.window, committing_op.clone()),
+        || throughput(CONCURRENCY, plan.window, plain_op.clone()),
+    )
+    .await;
+    report("phi_get_pg_commit", u, r);
     private.shutdown(std::time::Duration::from_secs(10)).await;
     Ok(())
 }

@@ -25,6 +25,10 @@ pub struct PgStore {
     schema: String,
 }
 
+/// A pooled connection idle this long is pinged before it is handed out (unless
+/// `pool.test_before_acquire` pings every one).
+const IDLE_PING: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl PgStore {
     /// Connects a pool as configured: size, timeouts, lifetime, health check before reuse,
     /// TLS when the URL's `sslmode` asks for it, `search_path` set to the configured schema.
@@ -46,13 +50,27 @@ impl PgStore {
                 })?
                 .map_err(|e| classify(&e, "connect"))?;
         let _ = probe.close().await;
-        let pool = PgPoolOptions::new()
+        let mut pool_options = PgPoolOptions::new()
             .min_connections(pool.min)
             .max_connections(pool.max)
             .acquire_timeout(pool.acquire_timeout)
             .idle_timeout(Some(pool.idle_timeout))
             .max_lifetime(Some(pool.max_lifetime))
-            .test_before_acquire(pool.test_before_acquire)
+            .test_before_acquire(pool.test_before_acquire);
+        if !pool.test_before_acquire {
+            // A ping on every checkout doubles each call's round trips. Only a connection that
+            // sat idle is pinged (where a restarted server or a dropped idle link shows); one
+            // that dies in use fails its call, which the resilience layer retries.
+            pool_options = pool_options.before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_PING {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
+        }
+        let pool = pool_options
             .connect_with(options)
             .await
             .map_err(|e| classify(&e, "connect"))?;

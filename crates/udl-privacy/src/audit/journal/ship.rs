@@ -19,6 +19,8 @@ use crate::audit::chain::{Appended, Chain, JournalSpan};
 
 /// Most entries in one shipped batch.
 const SHIP_BATCH: usize = 4096;
+/// How long the oldest waiting entry may wait for others to ship with it.
+const GATHER: Duration = Duration::from_millis(20);
 /// How often journals left by processes that are gone are looked for.
 const ORPHAN_SCAN: Duration = Duration::from_secs(30);
 /// The longest pause between two attempts while PostgreSQL does not take a batch.
@@ -69,7 +71,16 @@ pub(crate) async fn ship(
     let mut scanned = Instant::now();
     loop {
         shipper.remove_finished();
-        let batch = front_batch(&queue);
+        let mut batch = front_batch(&queue);
+        // Let a batch gather for a moment: each shipped batch costs PostgreSQL a commit and the
+        // chain's tip, so few large ones cost both sides far less than many small ones.
+        if let Some((_, _, oldest)) = batch.first() {
+            let ready = *oldest + GATHER;
+            if batch.len() < SHIP_BATCH && !queue.closed.load(Ordering::Acquire) {
+                tokio::time::sleep_until(ready.into()).await;
+                batch = front_batch(&queue);
+            }
+        }
         if batch.is_empty() {
             if queue.closed.load(Ordering::Acquire) && queue.len() == 0 {
                 break;
