@@ -290,3 +290,57 @@ async fn a_read_survives_its_process_killed_right_after_it_returned() {
     w.finish().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Two processes' journals (two writers, each with a journal and a chain connection of its own,
+/// under one directory) ship into one chain at once: neither forks it, nothing ships twice.
+#[tokio::test]
+async fn journals_of_two_processes_ship_into_one_chain() {
+    use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
+    let dir = scratch_dir();
+    let w = world(true).await;
+    let pg = w.data.postgres().unwrap();
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            AuditWriter::journaled(pg.clone(), Duration::from_secs(10), journal_config(&dir))
+                .unwrap()
+        })
+        .collect();
+    let appends = (0..400).map(|n| {
+        let entry = PhiAccessLogEntry {
+            seq: 0,
+            id: Uuid::new_v4(),
+            occurred_at: chrono::Utc::now(),
+            actor_id: format!("clinician-fake-{n}"),
+            actor_role: udl::Role::Clinician,
+            purpose: udl::Purpose::Treatment,
+            patient_id: None,
+            entity: "patient_profiles".into(),
+            record_ids: serde_json::json!([]),
+            fields: serde_json::json!([]),
+            operation: "get".into(),
+            outcome: AccessOutcome::Allowed,
+            request_id: format!("req-fake-{n}"),
+            prev_hash: None,
+            hash: Vec::new(),
+        };
+        writers[n % 2].append(entry)
+    });
+    for appended in futures_util::future::join_all(appends).await {
+        appended.unwrap();
+    }
+    for writer in &writers {
+        assert_eq!(writer.flush(DEADLINE).await, 0);
+    }
+    let report = verify_log(pg, None, None).await.unwrap();
+    assert!(report.intact(), "{report:?}");
+    assert_eq!((report.checked, report.range), (400, Some((1, 400))));
+    let journals = verify_journals(pg, &dir).await.unwrap();
+    assert_eq!(journals.len(), 2, "{journals:?}");
+    for journal in &journals {
+        assert!(journal.live && journal.intact(), "{journal:?}");
+        assert_eq!((journal.shipped_through, journal.unshipped()), (200, 0));
+    }
+    drop(writers);
+    w.finish().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
