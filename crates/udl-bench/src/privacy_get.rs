@@ -229,41 +229,9 @@ async fn compare_sides(plan: &Plan, private_schema: &str, plain_schema: &str) ->
         plan.rounds
     );
     header();
-    let (plain_ids, plain_ctx) = (Arc::clone(&ids), Arc::clone(&clinician));
-    let (committing_ids, committing_ctx) = (Arc::clone(&ids), Arc::clone(&clinician));
-    let committing_op = move |i: u64| {
-        let (repo, ids, ctx) = (
-            committing_repo.clone(),
-            Arc::clone(&committing_ids),
-            Arc::clone(&committing_ctx),
-        );
-        async move {
-            let id = ids[(i as usize * 7919) % ids.len()];
-            assert!(repo.get(&ctx, &id).await.expect("private get").is_some());
-        }
-    };
-    let private_op = move |i: u64| {
-        let (repo, ids, ctx) = (
-            private_repo.clone(),
-            Arc::clone(&ids),
-            Arc::clone(&clinician),
-        );
-        async move {
-            let id = ids[(i as usize * 7919) % ids.len()];
-            assert!(repo.get(&ctx, &id).await.expect("private get").is_some());
-        }
-    };
-    let plain_op = move |i: u64| {
-        let (repo, ids, ctx) = (
-            plain_repo.clone(),
-            Arc::clone(&plain_ids),
-            Arc::clone(&plain_ctx),
-        );
-        async move {
-            let id = ids[(i as usize * 7919) % ids.len()];
-            assert!(repo.get(&ctx, &id).await.expect("plain get").is_some());
-        }
-    };
+    let private_op = get_op(private_repo, Arc::clone(&ids), Arc::clone(&clinician));
+    let committing_op = get_op(committing_repo, Arc::clone(&ids), Arc::clone(&clinician));
+    let plain_op = get_op(plain_repo, ids, clinician);
     for tasks in [1, CONCURRENCY, 64] {
         let (private_cpu, plain_cpu) = (Arc::default(), Arc::default());
         let (u, r) = compare(
@@ -310,6 +278,21 @@ async fn compare_sides(plan: &Plan, private_schema: &str, plain_schema: &str) ->
     report("phi_get_pg_commit", u, r);
     private.shutdown(std::time::Duration::from_secs(10)).await;
     Ok(())
+}
+
+/// A closed-loop get through `repo` of one of `ids` (spread by the call's number), as `ctx`.
+fn get_op<T: udl::Entity<Id = Uuid> + Send + Sync + 'static>(
+    repo: Repository<T>,
+    ids: Arc<Vec<Uuid>>,
+    ctx: Arc<AccessContext>,
+) -> impl Fn(u64) -> futures_util::future::BoxFuture<'static, ()> + Clone + Send + Sync + 'static {
+    move |i| {
+        let (repo, ids, ctx) = (repo.clone(), Arc::clone(&ids), Arc::clone(&ctx));
+        Box::pin(async move {
+            let id = ids[(i as usize * 7919) % ids.len()];
+            assert!(repo.get(&ctx, &id).await.expect("get").is_some());
+        })
+    }
 }
 
 fn lock(tally: &std::sync::Mutex<CpuTally>) -> std::sync::MutexGuard<'_, CpuTally> {

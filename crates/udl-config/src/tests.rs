@@ -340,3 +340,63 @@ fn privacy_takes_the_key_ring_from_a_file_needs_postgres_and_never_prints_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_audit_journal_is_off_unless_given_an_absolute_directory_and_has_bounds() {
+    let base = [
+        ("UDL__POSTGRES__URL", "postgres://localhost/db"),
+        (
+            "UDL__PRIVACY__KEY_RING",
+            "1:ZmFrZS1rZXktZmFrZS1rZXktZmFrZS1rZXktMDAwMA==",
+        ),
+    ];
+    let config = UdlConfig::from_sources(None, env(&base)).unwrap();
+    let privacy = config.privacy.as_ref().unwrap();
+    assert_eq!(privacy.audit_journal_dir, None);
+    assert_eq!(
+        (privacy.audit_max_unshipped, privacy.audit_max_unshipped_age),
+        (100_000, std::time::Duration::from_secs(600))
+    );
+
+    let mut journaled = base.to_vec();
+    journaled.extend([
+        ("UDL__PRIVACY__AUDIT_JOURNAL_DIR", "/var/lib/udl/audit"),
+        ("UDL__PRIVACY__AUDIT_MAX_UNSHIPPED", "5000"),
+        ("UDL__PRIVACY__AUDIT_MAX_UNSHIPPED_AGE", "90s"),
+    ]);
+    let config = UdlConfig::from_sources(None, env(&journaled)).unwrap();
+    let privacy = config.privacy.as_ref().unwrap();
+    assert_eq!(
+        privacy.audit_journal_dir.as_deref(),
+        Some(std::path::Path::new("/var/lib/udl/audit"))
+    );
+    assert_eq!(
+        (privacy.audit_max_unshipped, privacy.audit_max_unshipped_age),
+        (5000, std::time::Duration::from_secs(90))
+    );
+    assert!(
+        config
+            .to_string()
+            .contains("audit_journal_dir = \"/var/lib/udl/audit\""),
+        "{config}"
+    );
+
+    let mut bad = base.to_vec();
+    bad.extend([
+        ("UDL__PRIVACY__AUDIT_JOURNAL_DIR", "relative/audit"),
+        ("UDL__PRIVACY__AUDIT_MAX_UNSHIPPED", "0"),
+    ]);
+    let problems = problems_of(None, &bad);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("privacy.audit_journal_dir:") && p.contains("absolute")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("privacy.audit_max_unshipped:")),
+        "{problems:?}"
+    );
+}

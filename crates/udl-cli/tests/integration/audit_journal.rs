@@ -4,34 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
 use udl::privacy::audit::{AuditWriter, JournalConfig};
 use udl_testkit::servers;
 
-use crate::cli::{udl, FAKE_KEY_RING};
+use crate::cli::{fake_read, tamper, udl, FAKE_KEY_RING};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn entry(n: usize) -> PhiAccessLogEntry {
-    PhiAccessLogEntry {
-        seq: 0,
-        id: uuid::Uuid::new_v4(),
-        occurred_at: chrono::Utc::now(),
-        actor_id: "clinician-fake-1".into(),
-        actor_role: udl::Role::Clinician,
-        purpose: udl::Purpose::Treatment,
-        patient_id: Some("00000000-fa4e-4000-8000-000000000001".into()),
-        entity: "session_notes".into(),
-        record_ids: serde_json::json!([format!("fake-note-{n}")]),
-        fields: serde_json::json!(["body"]),
-        operation: "get".into(),
-        outcome: AccessOutcome::Allowed,
-        request_id: format!("req-fake-{n}"),
-        prev_hash: None,
-        hash: Vec::new(),
-    }
 }
 
 /// The only journal directory under `root`, and its first segment.
@@ -78,7 +57,7 @@ fn audit_verify_checks_each_journal_and_names_what_is_wrong() {
         };
         let writer = AuditWriter::journaled(pg.clone(), Duration::from_secs(5), journal).unwrap();
         for n in 0..5 {
-            writer.append(entry(n)).await.unwrap();
+            writer.append(fake_read(n)).await.unwrap();
         }
         assert_eq!(writer.flush(Duration::from_secs(20)).await, 0);
         (pg, writer)
@@ -110,7 +89,7 @@ fn audit_verify_checks_each_journal_and_names_what_is_wrong() {
     assert_eq!(journal["path"], dir.display().to_string());
 
     let original = std::fs::read_to_string(&segment).unwrap();
-    std::fs::write(&segment, original.replacen("fake-note-2", "fake-note-7", 1)).unwrap();
+    std::fs::write(&segment, original.replacen("note-2", "note-7", 1)).unwrap();
     let edited = udl(&["audit", "verify"], &env);
     assert_eq!(edited.status.code(), Some(1), "{}", stdout(&edited));
     assert!(
@@ -140,14 +119,11 @@ fn audit_verify_checks_each_journal_and_names_what_is_wrong() {
                 .fetch_one(pg.pool())
                 .await
                 .unwrap();
-        let mut conn = pg.pool().acquire().await.unwrap();
-        for sql in [
-            "SET session_replication_role = replica",
+        tamper(
+            &pg,
             "DELETE FROM phi_access_log WHERE request_id = 'req-fake-3'",
-            "SET session_replication_role = origin",
-        ] {
-            sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
-        }
+        )
+        .await;
         id
     });
     let missing = udl(&["audit", "verify"], &env);

@@ -21,6 +21,47 @@ const OTHER_FAKE_PATIENT: &str = "00000000-fa4e-4000-8000-000000000002";
 /// A key ring of one fake key (version 1).
 pub const FAKE_KEY_RING: &str = "1:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=";
 
+/// The access-log entry of a fake clinician's read of note `n` of [`FAKE_PATIENT`]; the fifth
+/// (`n == 4`) is an emergency (break-glass) access.
+pub fn fake_read(n: usize) -> udl::postgres::models::PhiAccessLogEntry {
+    udl::postgres::models::PhiAccessLogEntry {
+        seq: 0,
+        id: uuid::Uuid::new_v4(),
+        occurred_at: chrono::Utc::now(),
+        actor_id: "clinician-fake-1".into(),
+        actor_role: udl::Role::Clinician,
+        purpose: if n == 4 {
+            udl::Purpose::Emergency
+        } else {
+            udl::Purpose::Treatment
+        },
+        patient_id: Some(FAKE_PATIENT.into()),
+        entity: "session_notes".into(),
+        record_ids: serde_json::json!([format!("note-{n}")]),
+        fields: serde_json::json!(["body"]),
+        operation: "get".into(),
+        outcome: udl::postgres::models::AccessOutcome::Allowed,
+        request_id: format!("req-fake-{n}"),
+        prev_hash: None,
+        hash: Vec::new(),
+    }
+}
+
+/// Runs `sql` on `pg` with the append-only triggers off, as a superuser could.
+pub async fn tamper(pg: &udl::postgres::PgStore, sql: &str) {
+    let mut conn = pg.pool().acquire().await.unwrap();
+    for step in [
+        "SET session_replication_role = replica",
+        sql,
+        "SET session_replication_role = origin",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(step.to_owned()))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -522,7 +563,6 @@ fn health_is_ready_degraded_or_down_by_which_store_answers() {
 
 #[test]
 fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
-    use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
     let schema = servers::unique_namespace("cli");
     let url = servers::postgres_url();
     let env = [
@@ -544,29 +584,7 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
         let writer =
             udl::privacy::audit::AuditWriter::start(pg.clone(), std::time::Duration::from_secs(5));
         for n in 0..5 {
-            let entry = PhiAccessLogEntry {
-                seq: 0,
-                id: uuid::Uuid::new_v4(),
-                occurred_at: chrono::Utc::now(),
-                actor_id: "clinician-fake-1".into(),
-                actor_role: udl::Role::Clinician,
-                // The last access is an emergency (break-glass) one.
-                purpose: if n == 4 {
-                    udl::Purpose::Emergency
-                } else {
-                    udl::Purpose::Treatment
-                },
-                patient_id: Some(FAKE_PATIENT.into()),
-                entity: "session_notes".into(),
-                record_ids: serde_json::json!([format!("note-{n}")]),
-                fields: serde_json::json!(["body"]),
-                operation: "get".into(),
-                outcome: AccessOutcome::Allowed,
-                request_id: format!("req-fake-{n}"),
-                prev_hash: None,
-                hash: Vec::new(),
-            };
-            writer.append(entry).await.unwrap();
+            writer.append(fake_read(n)).await.unwrap();
         }
         pg
     });
@@ -667,16 +685,7 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
         "the reader must say who they are"
     );
 
-    runtime.block_on(async {
-        let mut conn = pg.pool().acquire().await.unwrap();
-        for sql in [
-            "SET session_replication_role = replica",
-            "DELETE FROM phi_access_log WHERE seq = 3",
-            "SET session_replication_role = origin",
-        ] {
-            sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
-        }
-    });
+    runtime.block_on(tamper(&pg, "DELETE FROM phi_access_log WHERE seq = 3"));
     let broken = udl(&["audit", "verify"], &env);
     assert_eq!(broken.status.code(), Some(1), "{:?}", text(&broken));
     assert!(

@@ -146,15 +146,7 @@ async fn commit_directly(
     timeout: Duration,
 ) {
     while let Some(first) = pending.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let (entries, waiters): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|p| (p.entry, p.done)).unzip();
+        let (entries, waiters) = journal::gather(first, &mut pending, MAX_BATCH);
         let outcome = match tokio::time::timeout(timeout, chain.append(&entries, None)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {

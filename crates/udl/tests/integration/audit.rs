@@ -2,7 +2,7 @@
 //! store and cache path, a chain that `verify_log` walks and that catches edits and deletions,
 //! and PHI reads that fail closed while the audit log cannot be written.
 
-use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
+use udl::postgres::models::AccessOutcome;
 use udl::privacy::audit::{verify_log, ChainProblem};
 use udl::{field, Entity, ErrorKind, Purpose, Role, StoreKind};
 use uuid::Uuid;
@@ -295,34 +295,13 @@ fn url_host_port(url: &str) -> String {
 /// Two processes' writers append to one chain at once: neither forks it.
 #[tokio::test]
 async fn writers_of_two_processes_share_one_chain() {
-    use udl::postgres::models::AccessOutcome;
     use udl::privacy::audit::AuditWriter;
     let w = world(true).await;
     let pg = w.data.postgres().unwrap();
     let writers: Vec<_> = (0..2)
         .map(|_| AuditWriter::start(pg.clone(), std::time::Duration::from_secs(10)))
         .collect();
-    let appends = (0..200).map(|n| {
-        let writer = &writers[n % 2];
-        let entry = PhiAccessLogEntry {
-            seq: 0,
-            id: Uuid::new_v4(),
-            occurred_at: chrono::Utc::now(),
-            actor_id: format!("clinician-fake-{n}"),
-            actor_role: Role::Clinician,
-            purpose: Purpose::Treatment,
-            patient_id: None,
-            entity: "patient_profiles".into(),
-            record_ids: serde_json::json!([]),
-            fields: serde_json::json!([]),
-            operation: "get".into(),
-            outcome: AccessOutcome::Allowed,
-            request_id: format!("req-fake-{n}"),
-            prev_hash: None,
-            hash: Vec::new(),
-        };
-        writer.append(entry)
-    });
+    let appends = (0..200).map(|n| writers[n % 2].append(fake_access(n)));
     for appended in futures_util::future::join_all(appends).await {
         appended.unwrap();
     }

@@ -295,7 +295,6 @@ async fn a_read_survives_its_process_killed_right_after_it_returned() {
 /// under one directory) ship into one chain at once: neither forks it, nothing ships twice.
 #[tokio::test]
 async fn journals_of_two_processes_ship_into_one_chain() {
-    use udl::postgres::models::{AccessOutcome, PhiAccessLogEntry};
     let dir = scratch_dir();
     let w = world(true).await;
     let pg = w.data.postgres().unwrap();
@@ -305,26 +304,7 @@ async fn journals_of_two_processes_ship_into_one_chain() {
                 .unwrap()
         })
         .collect();
-    let appends = (0..400).map(|n| {
-        let entry = PhiAccessLogEntry {
-            seq: 0,
-            id: Uuid::new_v4(),
-            occurred_at: chrono::Utc::now(),
-            actor_id: format!("clinician-fake-{n}"),
-            actor_role: udl::Role::Clinician,
-            purpose: udl::Purpose::Treatment,
-            patient_id: None,
-            entity: "patient_profiles".into(),
-            record_ids: serde_json::json!([]),
-            fields: serde_json::json!([]),
-            operation: "get".into(),
-            outcome: AccessOutcome::Allowed,
-            request_id: format!("req-fake-{n}"),
-            prev_hash: None,
-            hash: Vec::new(),
-        };
-        writers[n % 2].append(entry)
-    });
+    let appends = (0..400).map(|n| writers[n % 2].append(fake_access(n)));
     for appended in futures_util::future::join_all(appends).await {
         appended.unwrap();
     }

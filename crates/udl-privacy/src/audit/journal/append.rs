@@ -46,8 +46,28 @@ const TOO_OLD_UNSHIPPED: Refusal = Refusal {
 /// An entry and the access waiting for it to be durable.
 pub(crate) struct Pending {
     pub entry: PhiAccessLogEntry,
-    pub done: oneshot::Sender<Result<(), Refusal>>,
+    pub done: Waiter,
 }
+
+/// A batch: `first` and whatever else is waiting, up to `max` entries; the entries, and the
+/// accesses waiting for them, in order.
+pub(crate) fn gather(
+    first: Pending,
+    pending: &mut mpsc::Receiver<Pending>,
+    max: usize,
+) -> (Vec<PhiAccessLogEntry>, Vec<Waiter>) {
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match pending.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    batch.into_iter().map(|p| (p.entry, p.done)).unzip()
+}
+
+/// An access waiting for its entry to be durable.
+pub(crate) type Waiter = oneshot::Sender<Result<(), Refusal>>;
 
 /// The journal being written.
 struct Open {
@@ -87,15 +107,7 @@ pub(crate) fn spawn_appender(
 impl Appender {
     fn run(mut self, mut pending: mpsc::Receiver<Pending>) {
         while let Some(first) = pending.blocking_recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match pending.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-            let (entries, waiters): (Vec<_>, Vec<_>) =
-                batch.into_iter().map(|p| (p.entry, p.done)).unzip();
+            let (entries, waiters) = gather(first, &mut pending, MAX_BATCH);
             let outcome = self.admit(entries.len()).and_then(|()| self.write(entries));
             let outcome = match outcome {
                 Ok(synced) => {

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-pub(crate) use append::{spawn_appender, Pending, Refusal};
+pub(crate) use append::{gather, spawn_appender, Pending, Refusal};
 pub use files::{JournalBreak, JournalProblem, TornTail};
 pub(crate) use ship::{ship, Lags};
 pub use verify::{verify_journals, JournalReport};

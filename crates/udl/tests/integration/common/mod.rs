@@ -434,6 +434,28 @@ impl World {
     }
 }
 
+/// The access-log entry of a fake clinician's read, numbered `n` (seq and hashes unset: the
+/// writer assigns them).
+pub fn fake_access(n: usize) -> udl::postgres::models::PhiAccessLogEntry {
+    udl::postgres::models::PhiAccessLogEntry {
+        seq: 0,
+        id: Uuid::new_v4(),
+        occurred_at: chrono::Utc::now(),
+        actor_id: format!("clinician-fake-{n}"),
+        actor_role: Role::Clinician,
+        purpose: udl::Purpose::Treatment,
+        patient_id: None,
+        entity: "patient_profiles".into(),
+        record_ids: serde_json::json!([]),
+        fields: serde_json::json!([]),
+        operation: "get".into(),
+        outcome: udl::postgres::models::AccessOutcome::Allowed,
+        request_id: format!("req-fake-{n}"),
+        prev_hash: None,
+        hash: Vec::new(),
+    }
+}
+
 /// Fails naming `place` when `canary`, as text or hex, is anywhere in `haystack`.
 pub fn assert_absent(canary: &str, haystack: &[u8], place: &str) {
     let needles = [canary.as_bytes().to_vec(), hex::encode(canary).into_bytes()];
