@@ -61,6 +61,8 @@ pub struct Metrics {
     spool_depth: Family<StoreLabels, Gauge>,
     spool_replayed: Family<StoreLabels, Counter>,
     store_up: Family<StoreLabels, Gauge>,
+    audit_unshipped: Gauge,
+    audit_ship_lag: Histogram,
 }
 
 impl Default for Metrics {
@@ -148,9 +150,23 @@ impl Metrics {
             "1 when the store's last health round trip answered, 0 when it did not",
             store_up.clone(),
         );
+        let audit_unshipped = Gauge::default();
+        registry.register(
+            "audit_unshipped",
+            "PHI access entries durable in this process's local audit journal and not yet in PostgreSQL",
+            audit_unshipped.clone(),
+        );
+        let audit_ship_lag = latency_histogram();
+        registry.register(
+            "audit_ship_lag_seconds",
+            "Time from an audit entry's sync in the local journal to its commit in PostgreSQL",
+            audit_ship_lag.clone(),
+        );
         Metrics {
             registry,
             store_up,
+            audit_unshipped,
+            audit_ship_lag,
             operations,
             retries,
             breaker_state,
@@ -255,6 +271,17 @@ impl Metrics {
                 store: store.name(),
             })
             .inc_by(count);
+    }
+
+    /// Audit entries now waiting in the local journal to reach PostgreSQL.
+    pub fn set_audit_unshipped(&self, waiting: usize) {
+        self.audit_unshipped
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
+    /// One audit entry reached PostgreSQL `lag` after its sync in the local journal.
+    pub fn observe_audit_ship_lag(&self, lag: Duration) {
+        self.audit_ship_lag.observe(lag.as_secs_f64());
     }
 
     /// The outcome of `store`'s last health round trip.

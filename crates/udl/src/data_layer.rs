@@ -140,7 +140,9 @@ impl DataLayer {
         #[cfg(feature = "privacy")]
         if let (Ok(store), Some(privacy)) = (self.postgres(), &config.privacy) {
             let layered = Arc::clone(self.resilient(StoreKind::Postgres)?);
-            let started = crate::privacy_setup::Privacy::start(store, layered, privacy).await?;
+            let metrics = Arc::clone(&self.metrics);
+            let started =
+                crate::privacy_setup::Privacy::start(store, layered, privacy, metrics).await?;
             self.privacy = Some(started);
         }
         #[cfg(feature = "cache")]

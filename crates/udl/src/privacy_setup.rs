@@ -51,6 +51,7 @@ impl Privacy {
         pg: &PgStore,
         postgres: Arc<ResilientStore>,
         config: &PrivacyConfig,
+        metrics: Arc<udl_metrics::Metrics>,
     ) -> Result<Self> {
         let ring = Arc::new(LocalKeyRing::parse(config.key_ring.expose())?);
         let keys = Arc::new(FieldKeys::load(pg, ring).await?);
@@ -64,7 +65,8 @@ impl Privacy {
                     max_unshipped: config.audit_max_unshipped,
                     max_unshipped_age: config.audit_max_unshipped_age,
                 },
-            )?,
+            )?
+            .reporting_to(metrics),
             None => AuditWriter::start(pg.clone(), config.audit_timeout),
         });
         let policy =

@@ -93,6 +93,15 @@ impl AuditWriter {
         })
     }
 
+    /// Reports the journal's backlog (`udl_audit_unshipped`) and shipping lag
+    /// (`udl_audit_ship_lag_seconds`) to `metrics` from now on; nothing without a journal.
+    pub fn reporting_to(self, metrics: Arc<udl_metrics::Metrics>) -> Self {
+        if let Some((_, lags)) = &self.shipping {
+            let _ = lags.metrics.set(metrics);
+        }
+        self
+    }
+
     /// Appends `entry` (its `seq` and hashes are assigned here) and returns once it is
     /// durable; an error means it was not, and the access must not go ahead.
     pub async fn append(&self, entry: PhiAccessLogEntry) -> Result<()> {

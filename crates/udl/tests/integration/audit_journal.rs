@@ -130,6 +130,16 @@ async fn phi_reads_reach_the_postgresql_chain_from_the_journal() {
     assert!(journal.live && journal.intact(), "{journal:?}");
     assert_eq!((journal.shipped_through, journal.unshipped()), (36, 0));
     assert!(w.data.audit_writer().unwrap().shipping_lag(0.99).is_some());
+    let metrics = w.data.metrics().render();
+    let shipped_count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("udl_audit_ship_lag_seconds_count "))
+        .unwrap_or_else(|| panic!("no shipping lag in the metrics: {metrics}"));
+    assert_eq!(shipped_count.trim(), "36", "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l == "udl_audit_unshipped 0"),
+        "{metrics}"
+    );
     w.finish().await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -13,7 +13,9 @@ use udl_core::ErrorKind;
 use udl_postgres::models::PhiAccessLogEntry;
 use uuid::Uuid;
 
-use super::files::{create_append, journal_dir, make_dir, segment_path, sync_parent, try_lock};
+use super::files::{
+    create_append, journal_dir, make_dir, segment_path, sync_parent, try_lock, UNBORN,
+};
 use super::{JournalConfig, JournalHandle, JournalLine, ShipQueue, Shippable};
 
 /// Most entries in one write.
@@ -219,7 +221,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// it for a journal left behind.
 fn open_new(root: &Path) -> io::Result<Open> {
     let id = Uuid::new_v4();
-    let making = root.join(format!(".new-{id}"));
+    let making = root.join(format!("{UNBORN}{id}"));
     make_dir(&making)?;
     let lock = try_lock(&making)?.ok_or_else(|| {
         io::Error::new(

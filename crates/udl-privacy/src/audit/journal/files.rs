@@ -17,6 +17,8 @@ use super::line::JournalLine;
 const LOCK: &str = "lock";
 /// The extension of a segment file.
 const SEGMENT: &str = "jnl";
+/// The name prefix of a journal's directory while it is being made.
+pub(crate) const UNBORN: &str = ".new-";
 
 /// The directory of journal `id` under `root`.
 pub(crate) fn journal_dir(root: &Path, id: Uuid) -> PathBuf {
@@ -90,6 +92,28 @@ pub(crate) fn journals(root: &Path) -> io::Result<Vec<Uuid>> {
     }
     ids.sort();
     Ok(ids)
+}
+
+/// Directories under `root` of journals whose making was cut short (before they were renamed
+/// into place, so they never held a line).
+pub(crate) fn unborn_journals(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let named = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(UNBORN));
+        if named && entry.file_type()?.is_dir() {
+            found.push(entry.path());
+        }
+    }
+    Ok(found)
 }
 
 /// The segments of journal `dir`, in order, with the position of their first line.

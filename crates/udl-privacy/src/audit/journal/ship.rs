@@ -13,7 +13,7 @@ use udl_core::Result;
 use udl_postgres::models::PhiAccessLogEntry;
 use uuid::Uuid;
 
-use super::files::{cut, journal_dir, journals, read_journal, try_lock};
+use super::files::{cut, journal_dir, journals, read_journal, try_lock, unborn_journals};
 use super::{host_name, JournalHandle, JournalLine, ShipQueue};
 use crate::audit::chain::{Appended, Chain, JournalSpan};
 
@@ -21,6 +21,8 @@ use crate::audit::chain::{Appended, Chain, JournalSpan};
 const SHIP_BATCH: usize = 4096;
 /// How long the oldest waiting entry may wait for others to ship with it.
 const GATHER: Duration = Duration::from_millis(20);
+/// How old a journal directory still being made must be before it counts as abandoned.
+const UNBORN_AFTER: Duration = Duration::from_secs(60);
 /// How often journals left by processes that are gone are looked for.
 const ORPHAN_SCAN: Duration = Duration::from_secs(30);
 /// The longest pause between two attempts while PostgreSQL does not take a batch.
@@ -29,21 +31,43 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const LAG_SAMPLES: usize = 64 * 1024;
 
 /// How long shipped entries waited between their sync and their commit in PostgreSQL (the
-/// most recent ones).
+/// most recent ones), and the metrics that show it with the backlog.
 #[derive(Default)]
-pub(crate) struct Lags(Mutex<VecDeque<Duration>>);
+pub(crate) struct Lags {
+    samples: Mutex<VecDeque<Duration>>,
+    /// Where the backlog and the lags are reported, once set.
+    pub metrics: std::sync::OnceLock<Arc<udl_metrics::Metrics>>,
+}
 
 impl Lags {
-    fn record(&self, lags: impl IntoIterator<Item = Duration>) {
-        let mut kept = self.0.lock().expect("lag lock");
+    fn record(&self, lags: Vec<Duration>) {
+        if let Some(metrics) = self.metrics.get() {
+            for lag in &lags {
+                metrics.observe_audit_ship_lag(*lag);
+            }
+        }
+        let mut kept = self.samples.lock().expect("lag lock");
         kept.extend(lags);
         let excess = kept.len().saturating_sub(LAG_SAMPLES);
         kept.drain(..excess);
     }
 
+    /// Reports how many entries wait to ship.
+    fn backlog(&self, waiting: usize) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.set_audit_unshipped(waiting);
+        }
+    }
+
     /// The `q` quantile (0..=1) of the kept lags, if any were recorded.
     pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let mut sorted: Vec<Duration> = self.0.lock().expect("lag lock").iter().copied().collect();
+        let mut sorted: Vec<Duration> = self
+            .samples
+            .lock()
+            .expect("lag lock")
+            .iter()
+            .copied()
+            .collect();
         sorted.sort();
         let last = sorted.len().checked_sub(1)?;
         sorted
@@ -71,6 +95,7 @@ pub(crate) async fn ship(
     let mut scanned = Instant::now();
     loop {
         shipper.remove_finished();
+        lags.backlog(queue.len());
         let mut batch = front_batch(&queue);
         // Let a batch gather for a moment: each shipped batch costs PostgreSQL a commit and the
         // chain's tip, so few large ones cost both sides far less than many small ones.
@@ -106,7 +131,8 @@ pub(crate) async fn ship(
             Some(through) => {
                 let now = Instant::now();
                 let shipped = pop_through(&queue, journal.id, through);
-                lags.record(shipped.into_iter().map(|at| now - at));
+                lags.record(shipped.into_iter().map(|at| now - at).collect());
+                lags.backlog(queue.len());
                 prune_segments(&journal, through);
                 queue.progress.notify_waiters();
             }
@@ -254,6 +280,7 @@ impl Shipper {
     /// Ships and removes every journal under the root whose owner is gone. Stops at the first
     /// one PostgreSQL does not take (tried again at the next scan).
     async fn ship_orphans(&mut self, chain: &mut Chain) {
+        self.remove_unborn();
         let ids = match journals(&self.root) {
             Ok(ids) => ids,
             Err(e) => {
@@ -275,6 +302,26 @@ impl Shipper {
                 return;
             }
             drop(lock);
+        }
+    }
+
+    /// Removes the directories of journals whose making a crash cut short: a minute old (one
+    /// being made right now is younger) and their lock free.
+    fn remove_unborn(&self) {
+        let stale = |dir: &Path| {
+            std::fs::metadata(dir)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > UNBORN_AFTER))
+        };
+        for dir in unborn_journals(&self.root).unwrap_or_default() {
+            if !stale(&dir) {
+                continue;
+            }
+            if let Ok(Some(_lock)) = try_lock(&dir) {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(error = %e, "a journal directory left half-made could not be removed");
+                }
+            }
         }
     }
 

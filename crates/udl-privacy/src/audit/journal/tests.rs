@@ -150,3 +150,14 @@ async fn a_torn_tail_is_found_and_cut_and_an_edit_breaks_the_chain() {
     assert_eq!((broken.n, broken.problem), (3, JournalProblem::Unlinked));
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_journal_whose_making_was_cut_short_is_found_by_its_name() {
+    let root = scratch();
+    let unborn = root.join(format!("{}{}", super::files::UNBORN, uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&unborn).unwrap();
+    std::fs::create_dir_all(journal_dir(&root, uuid::Uuid::new_v4())).unwrap();
+    assert_eq!(super::files::unborn_journals(&root).unwrap(), vec![unborn]);
+    assert_eq!(journals(&root).unwrap().len(), 1, "not taken for a journal");
+    let _ = std::fs::remove_dir_all(root);
+}
