@@ -39,7 +39,12 @@ impl VectorIndexes {
         Arc::clone(built.entry((collection, field)).or_default())
     }
 
-    fn existing(&self, collection: &'static str, field: &'static str) -> Option<Arc<VectorIndex>> {
+    /// The index of `collection`'s `field`, if it has been built.
+    pub(crate) fn existing(
+        &self,
+        collection: &'static str,
+        field: &'static str,
+    ) -> Option<Arc<VectorIndex>> {
         let built = self.built.lock().unwrap_or_else(|p| p.into_inner());
         built
             .get(&(collection, field))

@@ -5,7 +5,10 @@
 //! their vectors are scored exactly. Above that, an in-process HNSW index of the field
 //! (built from the collection on first use, kept current by this process's writes) proposes
 //! candidates, which are fetched with the prefilter and re-scored exactly from their stored
-//! vectors, so a result is never stale or outside the prefilter. Writes by other processes
+//! vectors, so a result is never stale or outside the prefilter. Once that index is built over
+//! more than [`EXACT_SCAN_LIMIT`] vectors, a search asks it first and is done in one round
+//! trip when the prefilter keeps `k` of its proposals; only a more selective prefilter costs
+//! the count that decides between the index and an exact scan. Writes by other processes
 //! reach the index only when it is rebuilt (on restart).
 
 mod exact;
@@ -50,6 +53,24 @@ pub async fn nearest(
     let mut with_vector = Document::new();
     with_vector.insert(key, doc! { "$ne": Bson::Null });
     let matching = doc! { "$and": [prefilter, with_vector] };
+    let search = Search {
+        coll,
+        entity,
+        field,
+        query,
+        k,
+        matching: &matching,
+    };
+    let first_fetch = (k * 4).max(32);
+    if let Some(index) = indexes
+        .existing(entity.name, field)
+        .filter(|index| index.len() as u64 > EXACT_SCAN_LIMIT)
+    {
+        let found = search.proposed_by(&index, first_fetch).await?;
+        if found.len() >= k {
+            return Ok(found);
+        }
+    }
     let candidates = coll
         .count_documents(matching.clone())
         .await
@@ -58,25 +79,48 @@ pub async fn nearest(
         return exact::nearest(coll, entity, field, query, k, matching).await;
     }
     let index = indexes.get_or_build(coll, entity, field).await?;
-    if query.len() != index.dimension() {
-        return Err(dimension_mismatch(field, query.len(), index.dimension()));
-    }
     // Overfetch, then widen while the prefilter leaves fewer than k candidates.
-    let mut fetch = (k * 4).max(32);
+    let mut fetch = first_fetch;
     loop {
-        let proposed = index.search(query, fetch, EF_SEARCH.max(fetch));
-        let ids: Vec<Bson> = proposed
+        let found = search.proposed_by(&index, fetch).await?;
+        if found.len() >= k || fetch >= index.len() {
+            return Ok(found);
+        }
+        fetch *= 4;
+    }
+}
+
+/// One similarity search: the `k` documents of `coll` matching `matching` nearest to `query`.
+struct Search<'a> {
+    coll: &'a Collection<Document>,
+    entity: &'static EntityMeta,
+    field: &'static str,
+    query: &'a [f32],
+    k: usize,
+    matching: &'a Document,
+}
+
+impl Search<'_> {
+    /// The best `k` of the `fetch` documents `index` proposes that match, re-scored exactly
+    /// from their stored vectors.
+    async fn proposed_by(&self, index: &VectorIndex, fetch: usize) -> Result<Vec<(Record, f32)>> {
+        if self.query.len() != index.dimension() {
+            return Err(dimension_mismatch(
+                self.field,
+                self.query.len(),
+                index.dimension(),
+            ));
+        }
+        let ids: Vec<Bson> = index
+            .search(self.query, fetch, EF_SEARCH.max(fetch))
             .iter()
             .filter_map(|(key, _)| indexes::id_of(key))
             .collect();
         let mut within = Document::new();
         within.insert("_id", doc! { "$in": ids });
-        let restricted = doc! { "$and": [matching.clone(), within] };
-        let found = exact::nearest(coll, entity, field, query, k, restricted).await?;
-        if found.len() >= k || fetch >= index.len() {
-            return Ok(found);
-        }
-        fetch *= 4;
+        let restricted = doc! { "$and": [self.matching.clone(), within] };
+        let (entity, field) = (self.entity, self.field);
+        exact::nearest(self.coll, entity, field, self.query, self.k, restricted).await
     }
 }
 

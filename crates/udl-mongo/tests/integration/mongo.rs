@@ -205,6 +205,34 @@ async fn above_the_exact_limit_the_index_answers_and_follows_writes() {
     );
     assert!(found.iter().all(|(n, _)| n.active), "prefilter holds");
 
+    // With the index built, a prefilter few of its first proposals pass (ten notes out of
+    // thousands) still gets the exact answer among the notes it keeps.
+    let few: Vec<i64> = (0..10).map(|n| n * 97).collect();
+    let selective = field("rank").is_in(few.clone());
+    let mut expected: Vec<(i64, f32)> = batch
+        .iter()
+        .filter(|n| few.contains(&n.rank))
+        .map(|n| {
+            let e = n.embedding.as_ref().unwrap();
+            let dot: f32 = e.iter().zip(&query).map(|(a, b)| a * b).sum();
+            let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            (n.rank, dot / (norm(e) * norm(&query)))
+        })
+        .collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let found = r
+        .nearest(&ctx(), "embedding", &query, 3, &selective)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|(n, _)| n.rank).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .take(3)
+            .map(|(rank, _)| *rank)
+            .collect::<Vec<_>>()
+    );
+
     let mut exact_match = note(over + 2);
     exact_match.active = true;
     exact_match.embedding = Some(query.to_vec());
