@@ -16,7 +16,7 @@ use udl_postgres::PgStore;
 use super::chain::Chain;
 use super::journal::{self, JournalConfig, Lags, ShipQueue};
 
-pub(crate) use super::journal::{Pending, Refusal};
+use super::journal::{Pending, Refusal};
 
 /// Most entries committed in one PostgreSQL transaction without a journal.
 const MAX_BATCH: usize = 1024;
