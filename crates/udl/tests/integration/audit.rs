@@ -285,13 +285,6 @@ async fn an_audit_connection_that_broke_while_idle_is_replaced_unnoticed() {
     w.finish().await;
 }
 
-/// `host:port` of a URL like `postgres://user@host:port/db`.
-fn url_host_port(url: &str) -> String {
-    let rest = url.split("://").nth(1).unwrap();
-    let authority = rest.split('/').next().unwrap();
-    authority.rsplit('@').next().unwrap().to_owned()
-}
-
 /// Two processes' writers append to one chain at once: neither forks it.
 #[tokio::test]
 async fn writers_of_two_processes_share_one_chain() {

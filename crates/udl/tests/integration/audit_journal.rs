@@ -334,3 +334,42 @@ async fn journals_of_two_processes_ship_into_one_chain() {
     w.finish().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// PostgreSQL unreachable: PHI reads that need nothing from it (a platform job's, of data in
+/// MongoDB) keep going on the journal alone, and their entries ship once it is back.
+#[tokio::test]
+async fn with_postgresql_unreachable_reads_wait_in_the_journal_and_ship_when_it_returns() {
+    let dir = scratch_dir();
+    let postgres = udl_testkit::servers::postgres_url();
+    let address = url_host_port(&postgres);
+    let proxy = udl_testkit::toxiproxy::Proxy::to(&address);
+    let w = world_with(
+        true,
+        postgres.replacen(&address, proxy.listen(), 1),
+        vec![("UDL__PRIVACY__AUDIT_JOURNAL_DIR", dir.display().to_string())],
+    )
+    .await;
+    let profiles = w.repo(StoreKind::Mongo);
+    let p = profile(&canary(), 1);
+    profiles.create(&ctx(), p.clone()).await.unwrap();
+    shipped(&w).await;
+
+    proxy.set_enabled(false);
+    let readers: Vec<AccessContext> = (0..3).map(|_| ctx()).collect();
+    for reader in &readers {
+        assert!(profiles.get(reader, &p.id).await.unwrap() == Some(p.clone()));
+    }
+    assert_eq!(w.data.audit_writer().unwrap().unshipped(), 3);
+
+    proxy.set_enabled(true);
+    shipped(&w).await;
+    for reader in &readers {
+        assert_eq!(w.entries_of(reader).await.len(), 1);
+    }
+    let report = verify_log(w.data.postgres().unwrap(), None, None)
+        .await
+        .unwrap();
+    assert!(report.intact(), "{report:?}");
+    w.finish().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

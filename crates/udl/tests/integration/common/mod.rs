@@ -434,6 +434,13 @@ impl World {
     }
 }
 
+/// `host:port` of a URL like `postgres://user@host:port/db`.
+pub fn url_host_port(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap();
+    let authority = rest.split('/').next().unwrap();
+    authority.rsplit('@').next().unwrap().to_owned()
+}
+
 /// The access-log entry of a fake clinician's read, numbered `n` (seq and hashes unset: the
 /// writer assigns them).
 pub fn fake_access(n: usize) -> udl::postgres::models::PhiAccessLogEntry {
