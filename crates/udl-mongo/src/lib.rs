@@ -15,12 +15,15 @@ mod migrate;
 pub mod models;
 mod records;
 mod server;
+mod session;
 mod store;
+mod transaction;
 mod vector;
 
 pub use error::classify;
 pub use migrate::{MongoMigration, MongoMigrator, Step};
 pub use server::ServerInfo;
 pub use store::MongoStore;
+pub use transaction::MongoTransaction;
 pub use udl_core::{MigrationReport, MigrationState, MigrationStatus};
 pub use vector::{exact_top_k, VectorIndex, EXACT_SCAN_LIMIT};

@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Bson, Document};
+use std::sync::Arc;
+
 use mongodb::{Collection, Database};
 use udl_core::op;
 use udl_core::{
@@ -14,14 +16,17 @@ use crate::convert::{self, doc_key, to_bson};
 use crate::error::{classify, DUPLICATE_KEY};
 use crate::expiry::{self, Expiry, EXPIRES_AT};
 use crate::filter;
+use crate::session::{exec, TxSession, VectorChange};
 use crate::vector::{self, VectorIndexes};
 
-/// Record operations over one database.
+/// Record operations over one database, on their own or inside one transaction.
 pub struct MongoRecords {
     db: Database,
     caps: Capabilities,
-    vectors: VectorIndexes,
-    expiry: Expiry,
+    vectors: Arc<VectorIndexes>,
+    expiry: Arc<Expiry>,
+    /// The transaction every operation runs in, if any.
+    session: Option<Arc<TxSession>>,
 }
 
 impl MongoRecords {
@@ -29,8 +34,64 @@ impl MongoRecords {
         MongoRecords {
             db,
             caps,
-            vectors: VectorIndexes::default(),
-            expiry: Expiry::default(),
+            vectors: Arc::default(),
+            expiry: Arc::default(),
+            session: None,
+        }
+    }
+
+    /// The same records inside the transaction of `session`.
+    pub(crate) fn in_transaction(&self, session: Arc<TxSession>) -> Self {
+        MongoRecords {
+            db: self.db.clone(),
+            caps: self.caps,
+            vectors: Arc::clone(&self.vectors),
+            expiry: Arc::clone(&self.expiry),
+            session: Some(session),
+        }
+    }
+
+    /// The vector indexes this process keeps.
+    pub(crate) fn vectors(&self) -> &VectorIndexes {
+        &self.vectors
+    }
+
+    /// `err` as a udl error; inside a transaction, an error that asks for the transaction to
+    /// be run again is noted.
+    fn classify(&self, err: &mongodb::error::Error, op: &'static str) -> Error {
+        if let Some(tx) = &self.session {
+            tx.note(err);
+        }
+        classify(err, op)
+    }
+
+    /// Refuses what cannot run inside a transaction.
+    fn outside_transactions(&self, op: &'static str) -> Result<()> {
+        match self.session {
+            Some(_) => Err(Error::new(
+                udl_core::ErrorKind::Unsupported,
+                format!("{op} is not available inside a MongoDB transaction"),
+            )
+            .with_store(StoreKind::Mongo)
+            .with_operation(op)),
+            None => Ok(()),
+        }
+    }
+
+    /// Reflects a written record in the vector indexes: at once, or inside a transaction at
+    /// its commit.
+    fn index_upsert(&self, entity: &'static EntityMeta, record: &Record) {
+        match &self.session {
+            Some(tx) => tx.hold(VectorChange::Upsert(entity, record.clone())),
+            None => self.vectors.upsert(entity, record),
+        }
+    }
+
+    /// Removes a deleted record from the vector indexes: at once, or at the commit.
+    fn index_remove(&self, entity: &'static EntityMeta, id: Bson) {
+        match &self.session {
+            Some(tx) => tx.hold(VectorChange::Remove(entity, id)),
+            None => self.vectors.remove(entity, &id),
         }
     }
 
@@ -53,10 +114,14 @@ impl MongoRecords {
         op: &'static str,
     ) -> Result<()> {
         let coll = self.collection(entity);
-        let first = coll.insert_one(doc.clone()).await;
+        let first = exec!(self, coll.insert_one(doc.clone()));
         let Err(err) = first else {
             return Ok(());
         };
+        if self.session.is_some() {
+            // The failed write ended the transaction: nothing more can be tried in it.
+            return Err(self.classify(&err, op));
+        }
         let duplicate = matches!(
             err.kind.as_ref(),
             mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w))
@@ -114,7 +179,7 @@ impl RecordStore for MongoRecords {
         let doc = convert::document(entity, record).map_err(refused(op::CREATE))?;
         self.insert_doc(entity, doc, op::CREATE).await?;
         if let Some(record) = indexed {
-            self.vectors.upsert(entity, &record);
+            self.index_upsert(entity, &record);
         }
         Ok(())
     }
@@ -132,6 +197,8 @@ impl RecordStore for MongoRecords {
         if !self.caps.supports(Capability::Ttl) {
             return Err(Error::unsupported(StoreKind::Mongo, op));
         }
+        // Its TTL index may need making, which a transaction cannot do.
+        self.outside_transactions(op)?;
         self.expiry
             .ensure_index(entity.name, &self.collection(entity))
             .await?;
@@ -145,9 +212,9 @@ impl RecordStore for MongoRecords {
         Ok(())
     }
 
-    /// Unordered `insert_many`. Without transactions a failed batch is undone by deleting
-    /// the documents it did insert, so nothing stays half-written; the error lists which
-    /// documents were refused.
+    /// Unordered `insert_many`. Inside a transaction a failed batch ends the transaction, so
+    /// none of it is kept; without one, a failed batch is undone by deleting the documents it
+    /// did insert, so nothing stays half-written. The error lists which documents were refused.
     async fn insert_many(
         &self,
         _ctx: &AccessContext,
@@ -171,10 +238,10 @@ impl RecordStore for MongoRecords {
             .collect();
         let total = docs.len() as u64;
         let coll = self.collection(entity);
-        let err = match coll.insert_many(docs).ordered(false).await {
+        let err = match exec!(self, coll.insert_many(docs).ordered(false)) {
             Ok(_) => {
                 for record in &indexed {
-                    self.vectors.upsert(entity, record);
+                    self.index_upsert(entity, record);
                 }
                 return Ok(total);
             }
@@ -195,12 +262,12 @@ impl RecordStore for MongoRecords {
             .filter(|(i, _)| !failed.contains(i))
             .map(|(_, id)| id)
             .collect();
-        if !written.is_empty() {
+        if !written.is_empty() && self.session.is_none() {
             coll.delete_many(doc! { "_id": { "$in": written } })
                 .await
                 .map_err(|e| classify(&e, op))?;
         }
-        let classified = classify(&err, op);
+        let classified = self.classify(&err, op);
         let shown: Vec<String> = failed.iter().take(10).map(ToString::to_string).collect();
         Err(Error::new(
             classified.kind(),
@@ -229,11 +296,8 @@ impl RecordStore for MongoRecords {
     ) -> Result<Option<Record>> {
         // By `_id` alone, which the server answers on its fastest path; expiry is checked here.
         let filter = Self::by_id(entity, id).map_err(refused("get"))?;
-        let found = self
-            .collection(entity)
-            .find_one(filter)
-            .await
-            .map_err(|e| classify(&e, "get"))?;
+        let coll = self.collection(entity);
+        let found = exec!(self, coll.find_one(filter)).map_err(|e| self.classify(&e, "get"))?;
         found
             .filter(|d| !expiry::has_expired(d))
             .map(|d| convert::record(entity, d).map_err(refused("get")))
@@ -264,11 +328,9 @@ impl RecordStore for MongoRecords {
                 filter.insert(version, expected);
             }
         }
-        let done = self
-            .collection(entity)
-            .update_one(filter, update)
-            .await
-            .map_err(|e| classify(&e, op))?;
+        let coll = self.collection(entity);
+        let done =
+            exec!(self, coll.update_one(filter, update)).map_err(|e| self.classify(&e, op))?;
         if done.matched_count > 0 {
             if self.vectors.tracks(entity) {
                 let mut changed = Record::with_capacity(changes.sets.len() + 1);
@@ -276,7 +338,7 @@ impl RecordStore for MongoRecords {
                 for (name, value) in &changes.sets {
                     changed.push(name, value.clone());
                 }
-                self.vectors.upsert(entity, &changed);
+                self.index_upsert(entity, &changed);
             }
             return Ok(true);
         }
@@ -290,14 +352,11 @@ impl RecordStore for MongoRecords {
         id: &Value,
     ) -> Result<bool> {
         let filter = self.live(Self::by_id(entity, id).map_err(refused("delete"))?);
-        let done = self
-            .collection(entity)
-            .delete_one(filter)
-            .await
-            .map_err(|e| classify(&e, "delete"))?;
+        let coll = self.collection(entity);
+        let done = exec!(self, coll.delete_one(filter)).map_err(|e| self.classify(&e, "delete"))?;
         if done.deleted_count > 0 && self.vectors.tracks(entity) {
             let id = to_bson(entity, entity.id(), id.clone()).map_err(refused("delete"))?;
-            self.vectors.remove(entity, &id);
+            self.index_remove(entity, id);
         }
         Ok(done.deleted_count > 0)
     }
@@ -311,15 +370,32 @@ impl RecordStore for MongoRecords {
         let op = "list";
         let filter = self.live(filter::query(entity, &query.filter).map_err(refused(op))?);
         let sort = filter::sort(entity, &query.sort).map_err(refused(op))?;
-        let cursor = self
-            .collection(entity)
+        let coll = self.collection(entity);
+        let find = coll
             .find(filter)
             .sort(sort)
             .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
-            .skip(query.offset as u64)
-            .await
-            .map_err(|e| classify(&e, op))?;
-        let docs: Vec<Document> = cursor.try_collect().await.map_err(|e| classify(&e, op))?;
+            .skip(query.offset as u64);
+        let docs: Vec<Document> = match &self.session {
+            Some(tx) => {
+                let mut session = tx.session.lock().await;
+                let mut cursor = find
+                    .session(&mut *session)
+                    .await
+                    .map_err(|e| self.classify(&e, op))?;
+                cursor
+                    .stream(&mut session)
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.classify(&e, op))?
+            }
+            None => find
+                .await
+                .map_err(|e| classify(&e, op))?
+                .try_collect()
+                .await
+                .map_err(|e| classify(&e, op))?,
+        };
         docs.into_iter()
             .map(|d| convert::record(entity, d).map_err(refused(op)))
             .collect()
@@ -332,10 +408,8 @@ impl RecordStore for MongoRecords {
         filter: &Filter,
     ) -> Result<u64> {
         let query = self.live(filter::query(entity, filter).map_err(refused("count"))?);
-        self.collection(entity)
-            .count_documents(query)
-            .await
-            .map_err(|e| classify(&e, "count"))
+        let coll = self.collection(entity);
+        exec!(self, coll.count_documents(query)).map_err(|e| self.classify(&e, "count"))
     }
 
     async fn nearest(
@@ -347,6 +421,8 @@ impl RecordStore for MongoRecords {
         k: usize,
         prefilter: &Filter,
     ) -> Result<Vec<(Record, f32)>> {
+        // Its index is built from, and answers about, committed data only.
+        self.outside_transactions(op::NEAREST)?;
         vector::nearest(
             &self.vectors,
             &self.collection(entity),
@@ -367,21 +443,19 @@ impl RecordStore for MongoRecords {
     ) -> Result<bool> {
         if !self.caps.supports(Capability::Ttl) {
             let filter = Self::by_id(entity, id).map_err(refused("exists"))?;
-            let n = self
-                .collection(entity)
-                .count_documents(filter)
-                .limit(1)
-                .await
-                .map_err(|e| classify(&e, "exists"))?;
+            let coll = self.collection(entity);
+            let n = exec!(self, coll.count_documents(filter).limit(1))
+                .map_err(|e| self.classify(&e, "exists"))?;
             return Ok(n > 0);
         }
         // By `_id` alone (the server's fastest path), reading only the expiry.
-        let found = self
-            .collection(entity)
-            .find_one(Self::by_id(entity, id).map_err(refused("exists"))?)
-            .projection(doc! { EXPIRES_AT: 1 })
-            .await
-            .map_err(|e| classify(&e, "exists"))?;
+        let coll = self.collection(entity);
+        let by_id = Self::by_id(entity, id).map_err(refused("exists"))?;
+        let found = exec!(
+            self,
+            coll.find_one(by_id).projection(doc! { EXPIRES_AT: 1 })
+        )
+        .map_err(|e| self.classify(&e, "exists"))?;
         Ok(found.is_some_and(|d| !expiry::has_expired(&d)))
     }
 }

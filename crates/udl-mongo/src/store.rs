@@ -67,6 +67,11 @@ impl MongoStore {
         })
     }
 
+    /// The record operations themselves.
+    pub(crate) fn records_inner(&self) -> &MongoRecords {
+        &self.records
+    }
+
     /// The database, for BSON pipelines the generic API cannot express.
     pub fn database(&self) -> &Database {
         &self.database

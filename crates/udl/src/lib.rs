@@ -79,6 +79,8 @@
 mod backends;
 mod data_layer;
 pub mod health;
+#[cfg(feature = "mongo")]
+mod mongo_transaction;
 #[cfg(feature = "privacy")]
 mod privacy_setup;
 #[cfg(feature = "scylla")]
@@ -87,6 +89,8 @@ mod spool;
 mod transaction;
 
 pub use data_layer::DataLayer;
+#[cfg(feature = "mongo")]
+pub use mongo_transaction::MongoDataTransaction;
 #[cfg(feature = "postgres")]
 pub use transaction::Transaction;
 #[cfg(feature = "cache")]

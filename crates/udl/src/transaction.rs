@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use udl_core::{Entity, Error, ErrorKind, Repository, Result, StoreKind};
+use udl_core::{Entity, Repository, Result, StoreKind};
 use udl_postgres::PgTransaction;
 
 use crate::DataLayer;
@@ -21,20 +21,8 @@ impl Transaction {
     /// The repository of `T` inside this transaction. `T` must live in PostgreSQL; an entity
     /// that declares a cache is refused, as writes here could leave it stale after the commit.
     pub fn repository<T: Entity>(&self) -> Result<Repository<T>> {
-        let meta = T::meta();
-        if meta.cache.is_cached() {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "entity {} declares a cache, which writes inside a transaction would leave \
-                     stale; write it outside the transaction",
-                    meta.name
-                ),
-            )
-            .with_store(StoreKind::Postgres));
-        }
-        self.data.admit_entity(meta, StoreKind::Postgres)?;
-        Repository::new(self.data.protect(meta, self.tx.records())?)
+        self.data
+            .transaction_repository(StoreKind::Postgres, self.tx.records())
     }
 }
 

@@ -6,3 +6,4 @@ mod conformance;
 mod migrations;
 mod models;
 mod mongo;
+mod transactions;

@@ -207,3 +207,90 @@ async fn transactions_of_the_data_layer_audit_and_seal() {
     assert!(cached.to_string().contains("cache"), "{cached}");
     w.finish().await;
 }
+
+/// A fake patient's conversation whose title and message carry `canary`.
+fn conversation(canary: &str) -> udl::mongo::models::Conversation {
+    use udl::mongo::models::{Conversation, ConversationStatus, Message, MessageRole};
+    let now = chrono::Utc::now();
+    Conversation {
+        id: Uuid::new_v4(),
+        patient_id: Uuid::new_v4(),
+        title: Some(format!("{canary} fake title")),
+        messages: udl::Json(vec![Message {
+            role: MessageRole::Patient,
+            text: format!("{canary}: fake worry"),
+            at: now,
+        }]),
+        status: ConversationStatus::Active,
+        started_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+#[tokio::test]
+async fn mongodb_transactions_of_the_data_layer_audit_and_seal() {
+    use udl::mongo::models::Conversation;
+    let w = world(true).await;
+    let canary = canary();
+    let (kept, aborted) = (conversation(&canary), conversation(&canary));
+    let (id, aborted_id) = (kept.id, aborted.id);
+    w.data
+        .mongo_transaction(|tx| {
+            let kept = kept.clone();
+            async move {
+                tx.repository::<Conversation>()?
+                    .create(&ctx(), kept)
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    let failed = w
+        .data
+        .mongo_transaction(|tx| {
+            let aborted = aborted.clone();
+            async move {
+                tx.repository::<Conversation>()?
+                    .create(&ctx(), aborted)
+                    .await?;
+                Err::<(), _>(Error::new(ErrorKind::Conflict, "fake business rule"))
+            }
+        })
+        .await;
+    assert!(failed
+        .unwrap_err()
+        .to_string()
+        .contains("fake business rule"));
+    let conversations = w.data.repository::<Conversation>().unwrap();
+    assert!(
+        conversations.get(&ctx(), &id).await.unwrap().is_some(),
+        "committed"
+    );
+    assert!(
+        conversations
+            .get(&ctx(), &aborted_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "aborted"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM phi_access_log \
+         WHERE entity = 'conversations' AND operation = 'create' AND outcome = 'allowed'",
+    )
+    .fetch_one(w.data.postgres().unwrap().pool())
+    .await
+    .unwrap();
+    assert_eq!(audited, 2, "both writes were audited before they were sent");
+    assert_absent(&canary, &w.mongo_contents().await, "MongoDB");
+
+    let cached = w
+        .data
+        .mongo_transaction(|tx| async move { tx.repository::<PatientProfile>().map(|_| ()) })
+        .await
+        .unwrap_err();
+    assert_eq!(cached.kind(), ErrorKind::Config, "{cached}");
+    w.finish().await;
+}
