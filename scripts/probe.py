@@ -4,7 +4,9 @@
 Each probe opens a TCP connection to 127.0.0.1 and performs one genuine request of the server's
 own protocol (not just a port check). Exit code 0 means the server answered correctly.
 Usage: probe.py postgres|redis|redis_tls|redis_cluster|nats|cassandra|ferretdb|mongodb|toxiproxy PORT
-       probe.py initiate_mongodb PORT REPLICA_SET   (makes a lone mongod a one-member replica set)
+       probe.py initiate_mongodb PORT REPLICA_SET [MEMBER_PORT ...]   (makes the mongod at PORT
+           a replica set of itself, or of the members at MEMBER_PORTs, unless it is one already)
+       probe.py mongodb_member PORT   (a mongod answers hello at PORT, primary or not)
 """
 import socket
 import ssl
@@ -137,13 +139,22 @@ def probe_mongodb(port):
     return b"\x08isWritablePrimary\x00\x01" in command(port, [("hello", 1)])
 
 
-def initiate_mongodb(port, replica_set):
-    """Makes the single member at `port` a replica set of its own, unless it is one already."""
+def initiate_mongodb(port, replica_set, member_ports=()):
+    """Makes the mongod at `port` a replica set of its own (or of the members at
+    `member_ports`, electing within 2 s of losing a primary), unless it is one already."""
     if b"setName" in command(port, [("hello", 1)]):
         return True
-    member = (("_id", 0), ("host", "127.0.0.1:%d" % port))
-    config = (("_id", replica_set), ("members", [member]))
-    return OK in command(port, [("replSetInitiate", config)])
+    ports = list(member_ports) or [port]
+    members = [(("_id", i), ("host", "127.0.0.1:%d" % p)) for i, p in enumerate(ports)]
+    config = [("_id", replica_set), ("members", members)]
+    if member_ports:
+        config.append(("settings", (("electionTimeoutMillis", 2000),)))
+    return OK in command(port, [("replSetInitiate", tuple(config))])
+
+
+def mongodb_member(port):
+    # {hello: 1} answered at all: the member runs, primary or not.
+    return OK in command(port, [("hello", 1)])
 
 
 PROBES = {
@@ -162,7 +173,9 @@ if __name__ == "__main__":
     name, port = sys.argv[1], int(sys.argv[2])
     try:
         if name == "initiate_mongodb":
-            ok = initiate_mongodb(port, sys.argv[3])
+            ok = initiate_mongodb(port, sys.argv[3], [int(p) for p in sys.argv[4:]])
+        elif name == "mongodb_member":
+            ok = mongodb_member(port)
         else:
             ok = PROBES[name](port)
     except (OSError, ConnectionError, IndexError, ValueError, struct.error):

@@ -127,29 +127,37 @@ impl<'a> Section<'a> {
             }
             return None;
         };
-        match url::Url::parse(&text) {
+        match SecretUrl::parse(&text) {
             // The url crate's messages describe the defect, never the input.
             Err(e) => {
                 self.problem(problems, "url", format!("not a valid URL ({e})"));
                 None
             }
-            Ok(u) if !schemes.contains(&u.scheme()) => {
-                self.problem(
-                    problems,
-                    "url",
-                    format!(
-                        "unknown scheme {:?}; expected one of {}",
-                        u.scheme(),
-                        schemes.join(", ")
-                    ),
-                );
-                None
-            }
-            Ok(u) if u.host_str().is_none_or(str::is_empty) => {
-                self.problem(problems, "url", "has no host");
-                None
-            }
-            Ok(u) => Some(SecretUrl::new(u)),
+            Ok(url) => self.checked_url(url, schemes, problems),
+        }
+    }
+
+    /// `url`, if its scheme is one of `schemes` and it names a host.
+    fn checked_url(
+        &mut self,
+        url: SecretUrl,
+        schemes: &[&str],
+        problems: &mut Vec<Problem>,
+    ) -> Option<SecretUrl> {
+        let u = url.expose_url();
+        if !schemes.contains(&u.scheme()) {
+            let problem = format!(
+                "unknown scheme {:?}; expected one of {}",
+                u.scheme(),
+                schemes.join(", ")
+            );
+            self.problem(problems, "url", problem);
+            None
+        } else if u.host_str().is_none_or(str::is_empty) {
+            self.problem(problems, "url", "has no host");
+            None
+        } else {
+            Some(url)
         }
     }
 

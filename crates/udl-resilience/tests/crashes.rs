@@ -1,6 +1,7 @@
 //! Crash tests: a server is killed with SIGKILL under a steady stream of udl writes, started
 //! again with `scripts/services up`, and every write udl acknowledged is found afterwards
-//! (PostgreSQL, MongoDB, FerretDB, Cassandra).
+//! (PostgreSQL, MongoDB, FerretDB, Cassandra). And failover: the primary of a three-member
+//! MongoDB replica set is killed under load; udl carries on with the new primary.
 //!
 //! A test binary of its own: cargo runs test binaries one after another, so no other test
 //! meets a killed server, and the tests here take turns (`ONE_CRASH_AT_A_TIME`).
@@ -19,6 +20,7 @@ use udl_postgres::{Migration, Migrator, PgStore};
 use udl_resilience::{ResilienceConfig, ResilientStore};
 use udl_scylla::ScyllaStore;
 use udl_testkit::fixtures::{note, Note, NOTES_POSTGRES_DDL};
+use udl_testkit::services::ReplicaSet3;
 use udl_testkit::{servers, services};
 use uuid::Uuid;
 
@@ -237,4 +239,137 @@ async fn ferretdb_killed_under_load_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_killed_under_load_loses_no_acknowledged_write() {
     kill_under_load_loses_no_acknowledged_write(scylla().await).await;
+}
+
+/// A call's outcome while the primary is being replaced: how long it took, and, when it
+/// failed, whether the error said it was temporary.
+type CallRecord = (Duration, Option<bool>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongodb_primary_killed_under_load_fails_over_keeping_every_acknowledged_write() {
+    let _turn = ONE_CRASH_AT_A_TIME.lock().await;
+    let set = tokio::task::spawn_blocking(ReplicaSet3::up).await.unwrap();
+    let settings = config(vec![
+        ("UDL__MONGO__URL", ReplicaSet3::url()),
+        (
+            "UDL__MONGO__DATABASE",
+            servers::unique_namespace("failover"),
+        ),
+    ]);
+    let store = MongoStore::connect(settings.mongo.as_ref().unwrap())
+        .await
+        .unwrap();
+    let resilience = ResilienceConfig::default();
+    // The longest a call may take: every attempt timing out, with the longest pause between.
+    let attempts = resilience.backoff.max_attempts;
+    let bound = resilience.timeout * attempts
+        + resilience.backoff.max * attempts.saturating_sub(1)
+        + Duration::from_secs(1);
+    let notes = Arc::new(layered(store.records()));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let calls: Arc<Mutex<Vec<CallRecord>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (notes, acknowledged, calls, stop) = (
+                Arc::clone(&notes),
+                Arc::clone(&acknowledged),
+                Arc::clone(&calls),
+                Arc::clone(&stop),
+            );
+            tokio::spawn(async move {
+                let mut n = w as i64 * 1_000_000;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let started = Instant::now();
+                    let outcome = notes.create(&ctx(), note(n)).await;
+                    let took = started.elapsed();
+                    match outcome {
+                        Ok(id) => {
+                            acknowledged.lock().unwrap().push(id);
+                            calls.lock().unwrap().push((took, None));
+                        }
+                        Err(e) => {
+                            calls.lock().unwrap().push((took, Some(e.is_temporary())));
+                            // Paced while there is no primary; the failure is the point.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    until_acknowledged(&acknowledged, 200, Duration::from_secs(60)).await;
+    let hello = store
+        .database()
+        .run_command(mongodb::bson::doc! { "hello": 1 })
+        .await
+        .unwrap();
+    let primary: u16 = hello
+        .get_str("primary")
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    tokio::task::spawn_blocking(move || ReplicaSet3::crash(primary))
+        .await
+        .unwrap();
+    let at_kill = acknowledged.lock().unwrap().len();
+    // Without restarting anything: the survivors elect a new primary and udl finds it.
+    until_acknowledged(&acknowledged, at_kill + 100, Duration::from_secs(120)).await;
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    let calls = calls.lock().unwrap().clone();
+    let failed: Vec<&CallRecord> = calls.iter().filter(|(_, e)| e.is_some()).collect();
+    assert!(
+        failed.iter().all(|(_, temporary)| *temporary == Some(true)),
+        "every failure during the election is temporary: {failed:?}"
+    );
+    let longest = calls.iter().map(|(took, _)| *took).max().unwrap();
+    assert!(
+        longest <= bound,
+        "a call took {longest:?}, past its timeouts ({bound:?})"
+    );
+    let hello = store
+        .database()
+        .run_command(mongodb::bson::doc! { "hello": 1 })
+        .await
+        .unwrap();
+    assert_ne!(
+        hello.get_str("primary").unwrap(),
+        format!("127.0.0.1:{primary}"),
+        "a new primary"
+    );
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let mut lost = 0;
+    for id in &acknowledged {
+        if notes.get(&ctx(), id).await.unwrap().is_none() {
+            lost += 1;
+        }
+    }
+    assert_eq!(
+        lost,
+        0,
+        "{lost} of {} acknowledged writes were lost in the failover",
+        acknowledged.len()
+    );
+    println!(
+        "failover: {} writes acknowledged ({at_kill} before the kill), {} calls failed meanwhile, the longest call took {longest:?}",
+        acknowledged.len(),
+        failed.len()
+    );
+    store
+        .database()
+        .client()
+        .clone()
+        .shutdown()
+        .immediate(true)
+        .await;
+    drop(set);
 }
