@@ -74,29 +74,8 @@ pub(crate) fn try_lock(dir: &Path) -> io::Result<Option<File>> {
     }
 }
 
-/// The journals under `root`, by id; none when `root` does not exist.
-pub(crate) fn journals(root: &Path) -> io::Result<Vec<Uuid>> {
-    let entries = match fs::read_dir(root) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut ids = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        if let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
-            if entry.file_type()?.is_dir() {
-                ids.push(id);
-            }
-        }
-    }
-    ids.sort();
-    Ok(ids)
-}
-
-/// Directories under `root` of journals whose making was cut short (before they were renamed
-/// into place, so they never held a line).
-pub(crate) fn unborn_journals(root: &Path) -> io::Result<Vec<PathBuf>> {
+/// The directories directly under `root`, by name; none when `root` does not exist.
+fn subdirectories(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     let entries = match fs::read_dir(root) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -105,15 +84,31 @@ pub(crate) fn unborn_journals(root: &Path) -> io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in entries {
         let entry = entry?;
-        let named = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(UNBORN));
-        if named && entry.file_type()?.is_dir() {
-            found.push(entry.path());
+        if let (Some(name), true) = (entry.file_name().to_str(), entry.file_type()?.is_dir()) {
+            found.push((name.to_owned(), entry.path()));
         }
     }
     Ok(found)
+}
+
+/// The journals under `root`, by id; none when `root` does not exist.
+pub(crate) fn journals(root: &Path) -> io::Result<Vec<Uuid>> {
+    let mut ids: Vec<Uuid> = subdirectories(root)?
+        .into_iter()
+        .filter_map(|(name, _)| name.parse().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Directories under `root` of journals whose making was cut short (before they were renamed
+/// into place, so they never held a line).
+pub(crate) fn unborn_journals(root: &Path) -> io::Result<Vec<PathBuf>> {
+    Ok(subdirectories(root)?
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(UNBORN))
+        .map(|(_, path)| path)
+        .collect())
 }
 
 /// The segments of journal `dir`, in order, with the position of their first line.
