@@ -95,18 +95,16 @@ pub(crate) async fn ship(
     let mut scanned = Instant::now();
     loop {
         shipper.remove_finished();
-        lags.backlog(queue.len());
-        let mut batch = front_batch(&queue);
+        let (waiting, oldest) = queue.backlog();
+        lags.backlog(waiting);
         // Let a batch gather for a moment: each shipped batch costs PostgreSQL a commit and the
         // chain's tip, so few large ones cost both sides far less than many small ones.
-        if let Some((_, _, oldest)) = batch.first() {
-            let ready = *oldest + GATHER;
-            if batch.len() < SHIP_BATCH && !queue.closed.load(Ordering::Acquire) {
-                tokio::time::sleep_until(ready.into()).await;
-                batch = front_batch(&queue);
+        if let Some(oldest) = oldest {
+            if waiting < SHIP_BATCH && !queue.closed.load(Ordering::Acquire) {
+                tokio::time::sleep_until((oldest + GATHER).into()).await;
             }
         }
-        if batch.is_empty() {
+        let Some((journal, lines)) = front_batch(&queue) else {
             if queue.closed.load(Ordering::Acquire) && queue.len() == 0 {
                 break;
             }
@@ -119,10 +117,8 @@ pub(crate) async fn ship(
                 scanned = Instant::now();
             }
             continue;
-        }
-        let journal = Arc::clone(&batch[0].0);
+        };
         shipper.know(&journal);
-        let lines: Vec<JournalLine> = batch.iter().map(|(_, line, _)| line.clone()).collect();
         let appended = journal.appended.load(Ordering::Acquire);
         match shipper
             .ship_lines(&mut chain, journal.id, &journal.dir, &lines, appended)
@@ -143,19 +139,18 @@ pub(crate) async fn ship(
     chain.close().await;
 }
 
-/// The oldest waiting lines, all of one journal, cloned (they leave the queue once shipped).
-fn front_batch(queue: &ShipQueue) -> Vec<(Arc<JournalHandle>, JournalLine, Instant)> {
+/// The oldest waiting lines, all of one journal, with that journal, cloned (they leave the
+/// queue once shipped).
+fn front_batch(queue: &ShipQueue) -> Option<(Arc<JournalHandle>, Vec<JournalLine>)> {
     let waiting = queue.waiting.lock().expect("ship queue lock");
-    let Some(first) = waiting.front() else {
-        return Vec::new();
-    };
-    let journal = first.journal.id;
-    waiting
+    let journal = Arc::clone(&waiting.front()?.journal);
+    let lines = waiting
         .iter()
         .take(SHIP_BATCH)
-        .take_while(|s| s.journal.id == journal)
-        .map(|s| (Arc::clone(&s.journal), s.line.clone(), s.synced_at))
-        .collect()
+        .take_while(|s| s.journal.id == journal.id)
+        .map(|s| s.line.clone())
+        .collect();
+    Some((journal, lines))
 }
 
 /// Removes the waiting lines of `journal` through position `through`; when they were synced.
