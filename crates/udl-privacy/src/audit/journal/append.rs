@@ -110,14 +110,10 @@ impl Appender {
     fn run(mut self, mut pending: mpsc::Receiver<Pending>) {
         while let Some(first) = pending.blocking_recv() {
             let (entries, waiters) = gather(first, &mut pending, MAX_BATCH);
-            let outcome = self.admit(entries.len()).and_then(|()| self.write(entries));
-            let outcome = match outcome {
-                Ok(synced) => {
-                    self.queue.push(synced);
-                    Ok(())
-                }
-                Err(refusal) => Err(refusal),
-            };
+            let outcome = self
+                .admit(entries.len())
+                .and_then(|()| self.write(entries))
+                .map(|synced| self.queue.push(synced));
             for waiter in waiters {
                 // A waiter that gave up has already failed its access.
                 let _ = waiter.send(outcome);
