@@ -1,6 +1,7 @@
 //! Checking the local journals: each one's own chain, and that every line it has shipped is in
 //! the PostgreSQL access log.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use udl_core::Result;
@@ -8,7 +9,7 @@ use udl_postgres::PgStore;
 use uuid::Uuid;
 
 use super::files::{journal_dir, journals, read_journal, try_lock};
-use super::{JournalBreak, TornTail};
+use super::{JournalBreak, JournalLine, TornTail};
 
 /// Lines looked up in PostgreSQL per query.
 const LOOKUP: usize = 1000;
@@ -59,6 +60,32 @@ fn unreadable(e: std::io::Error, dir: &Path) -> udl_core::Error {
     )
 }
 
+/// The first of `lines` the access log does not hold: its position and entry id.
+async fn first_missing(pg: &PgStore, lines: &[&JournalLine]) -> Result<Option<(i64, Uuid)>> {
+    for chunk in lines.chunks(LOOKUP) {
+        let ids: Vec<Uuid> = chunk.iter().map(|l| l.entry.id).collect();
+        // The time range lets PostgreSQL look in the partitions and BRIN ranges of the chunk.
+        let from = chunk.iter().map(|l| l.entry.occurred_at).min();
+        let to = chunk.iter().map(|l| l.entry.occurred_at).max();
+        let found: HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(
+            "SELECT id FROM phi_access_log
+             WHERE occurred_at BETWEEN $1 AND $2 AND id = ANY($3)",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(&ids)
+        .fetch_all(pg.pool())
+        .await
+        .map_err(classify)?
+        .into_iter()
+        .collect();
+        if let Some(line) = chunk.iter().find(|l| !found.contains(&l.entry.id)) {
+            return Ok(Some((line.n, line.entry.id)));
+        }
+    }
+    Ok(None)
+}
+
 /// Checks every journal under `root` against `pg`'s access log.
 pub async fn verify_journals(pg: &PgStore, root: &Path) -> Result<Vec<JournalReport>> {
     let mut reports = Vec::new();
@@ -74,38 +101,12 @@ pub async fn verify_journals(pg: &PgStore, root: &Path) -> Result<Vec<JournalRep
         .await
         .map_err(classify)?
         .unwrap_or(0);
-        let shipped: Vec<_> = read
+        let shipped: Vec<&JournalLine> = read
             .lines
             .iter()
             .filter(|l| l.n <= shipped_through)
             .collect();
-        let mut missing = None;
-        for chunk in shipped.chunks(LOOKUP) {
-            let ids: Vec<Uuid> = chunk.iter().map(|l| l.entry.id).collect();
-            let (from, to) = chunk.iter().fold((None, None), |(lo, hi), l| {
-                let at = l.entry.occurred_at;
-                (
-                    Some(lo.map_or(at, |lo: chrono::DateTime<chrono::Utc>| lo.min(at))),
-                    Some(hi.map_or(at, |hi: chrono::DateTime<chrono::Utc>| hi.max(at))),
-                )
-            });
-            let found: std::collections::HashSet<Uuid> = sqlx::query_scalar::<_, Uuid>(
-                "SELECT id FROM phi_access_log
-                 WHERE occurred_at BETWEEN $1 AND $2 AND id = ANY($3)",
-            )
-            .bind(from)
-            .bind(to)
-            .bind(&ids)
-            .fetch_all(pg.pool())
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .collect();
-            if let Some(line) = chunk.iter().find(|l| !found.contains(&l.entry.id)) {
-                missing = Some((line.n, line.entry.id));
-                break;
-            }
-        }
+        let missing = first_missing(pg, &shipped).await?;
         reports.push(JournalReport {
             journal: id,
             dir,
