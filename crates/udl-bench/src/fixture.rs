@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeZone, Utc};
-use udl::{AccessContext, Purpose, Role};
+use udl::{AccessContext, Page, Purpose, Repository, Role};
 use udl_derive::Entity;
 use uuid::Uuid;
 
@@ -64,4 +64,17 @@ pub fn ctx() -> &'static AccessContext {
     CTX.get_or_init(|| {
         AccessContext::new("udl-bench", Role::Service, Purpose::Operations).expect("valid context")
     })
+}
+
+/// udl's side of `list_filter2_limit50`: the first page of 50 of one owner's active rows (the
+/// owner spread by the call's number `i`), through `repo`.
+pub async fn list_owner_page(repo: &Repository<BenchRow>, i: u64) {
+    let filter = udl::field("owner")
+        .eq(format!("owner-{}", i as usize % OWNERS))
+        .and(udl::field("active").eq(true));
+    let page = repo
+        .list(ctx(), &filter, &[], Page::first(50))
+        .await
+        .expect("udl list");
+    assert_eq!(page.items.len(), 50);
 }

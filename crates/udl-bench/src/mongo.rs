@@ -12,7 +12,7 @@ use udl::{Repository, Result, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
 
-use crate::fixture::{ctx, row, BenchRow, RawRow, CONCURRENCY, OWNERS};
+use crate::fixture::{ctx, list_owner_page, row, BenchRow, RawRow, CONCURRENCY, OWNERS};
 use crate::measure::{header, scenario, Plan};
 
 const SEEDED: usize = 10_000;
@@ -150,16 +150,7 @@ async fn scenarios(store: &MongoStore, plan: &Plan) -> Result<()> {
         "list_filter2_limit50",
         move |i| {
             let repo = udl_repo.clone();
-            async move {
-                let filter = udl::field("owner")
-                    .eq(format!("owner-{}", i as usize % OWNERS))
-                    .and(udl::field("active").eq(true));
-                let page = repo
-                    .list(ctx(), &filter, &[], udl::Page::first(50))
-                    .await
-                    .expect("udl list");
-                assert_eq!(page.items.len(), 50);
-            }
+            async move { list_owner_page(&repo, i).await }
         },
         move |i| {
             let raw = raw_coll.clone();

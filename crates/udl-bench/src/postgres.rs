@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use sqlx::{PgPool, Row};
 use udl::postgres::{Migration, Migrator, PgStore};
-use udl::{field, Page, Repository, Result, UdlConfig};
+use udl::{Repository, Result, UdlConfig};
 use udl_resilience::{ResilienceConfig, ResilientStore};
 use udl_testkit::servers;
 use uuid::Uuid;
 
-use crate::fixture::{ctx, row, BenchRow, RawRow, CONCURRENCY, OWNERS};
+use crate::fixture::{ctx, list_owner_page, row, BenchRow, RawRow, CONCURRENCY, OWNERS};
 use crate::measure::{compare, header, report, scenario, Plan};
 
 const SEEDED: usize = 10_000;
@@ -173,16 +173,7 @@ async fn scenarios(store: &PgStore, plan: &Plan) -> Result<()> {
         "list_filter2_limit50",
         move |i| {
             let repo = udl_repo.clone();
-            async move {
-                let filter = field("owner")
-                    .eq(format!("owner-{}", i as usize % OWNERS))
-                    .and(field("active").eq(true));
-                let page = repo
-                    .list(ctx(), &filter, &[], Page::first(50))
-                    .await
-                    .expect("udl list");
-                assert_eq!(page.items.len(), 50);
-            }
+            async move { list_owner_page(&repo, i).await }
         },
         move |i| {
             let pool = raw_pool.clone();

@@ -1,10 +1,10 @@
 //! The generic record operations over MongoDB collections.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Bson, Document};
-use std::sync::Arc;
-
 use mongodb::{Collection, Database};
 use udl_core::op;
 use udl_core::{
