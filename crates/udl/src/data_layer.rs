@@ -373,6 +373,30 @@ impl DataLayer {
     pub fn mongo(&self) -> Result<&udl_mongo::MongoStore> {
         self.store(StoreKind::Mongo)
     }
+
+    /// The repository of `T` over a transaction's `records` in `store`, behind the privacy
+    /// layers; an entity that declares a cache is refused, as writes inside a transaction
+    /// could leave it stale after the commit.
+    pub(crate) fn transaction_repository<T: Entity>(
+        &self,
+        store: StoreKind,
+        records: std::sync::Arc<dyn udl_core::RecordStore>,
+    ) -> Result<Repository<T>> {
+        let meta = T::meta();
+        if meta.cache.is_cached() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "entity {} declares a cache, which writes inside a transaction would leave \
+                     stale; write it outside the transaction",
+                    meta.name
+                ),
+            )
+            .with_store(store));
+        }
+        self.admit_entity(meta, store)?;
+        Repository::new(self.protect(meta, records)?)
+    }
 }
 
 impl DataLayer {
@@ -463,30 +487,4 @@ fn not_configured(store: StoreKind) -> Error {
         ),
     )
     .with_store(store)
-}
-
-impl DataLayer {
-    /// The repository of `T` over a transaction's `records` in `store`, behind the privacy
-    /// layers; an entity that declares a cache is refused, as writes inside a transaction
-    /// could leave it stale after the commit.
-    pub(crate) fn transaction_repository<T: Entity>(
-        &self,
-        store: StoreKind,
-        records: std::sync::Arc<dyn udl_core::RecordStore>,
-    ) -> Result<Repository<T>> {
-        let meta = T::meta();
-        if meta.cache.is_cached() {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "entity {} declares a cache, which writes inside a transaction would leave \
-                     stale; write it outside the transaction",
-                    meta.name
-                ),
-            )
-            .with_store(store));
-        }
-        self.admit_entity(meta, store)?;
-        Repository::new(self.protect(meta, records)?)
-    }
 }

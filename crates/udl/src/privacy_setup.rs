@@ -45,8 +45,9 @@ fn refresh_periodically(keys: std::sync::Weak<FieldKeys>) {
 
 impl Privacy {
     /// Loads the field keys kept in `pg` (unwrapped by the configured key ring), starts the
-    /// audit writer on `pg` (with a local journal when one is configured), and reads the access policy from it (through `postgres`, its
-    /// resilience layer) and keeps the history there.
+    /// audit writer on `pg` (with a local journal when one is configured, reporting to
+    /// `metrics`), reads the access policy from it (through `postgres`, its resilience layer)
+    /// and keeps the history there.
     pub async fn start(
         pg: &PgStore,
         postgres: Arc<ResilientStore>,
