@@ -115,15 +115,10 @@ impl AuditWriter {
                 .await
                 .map_err(|_| unrecorded(ErrorKind::Unavailable))?
         };
-        match tokio::time::timeout(self.timeout, appended).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(refusal)) => Err(phi_refused(refusal.cause, "audit", refusal.kind)),
-            Err(_) => Err(phi_refused(
-                unrecorded(ErrorKind::Timeout).cause,
-                "audit",
-                ErrorKind::Timeout,
-            )),
-        }
+        tokio::time::timeout(self.timeout, appended)
+            .await
+            .unwrap_or(Err(unrecorded(ErrorKind::Timeout)))
+            .map_err(|refusal| phi_refused(refusal.cause, "audit", refusal.kind))
     }
 
     /// Entries durable in the local journal that have not reached PostgreSQL yet (0 without a
