@@ -61,15 +61,17 @@ pub async fn nearest(
         k,
         matching: &matching,
     };
-    let first_fetch = (k * 4).max(32);
+    let mut fetch = (k * 4).max(32);
     if let Some(index) = indexes
         .existing(entity.name, field)
         .filter(|index| index.len() as u64 > EXACT_SCAN_LIMIT)
     {
-        let found = search.proposed_by(&index, first_fetch).await?;
+        let found = search.proposed_by(&index, fetch).await?;
         if found.len() >= k {
             return Ok(found);
         }
+        // That many proposals were too few; a wider search starts beyond them.
+        fetch *= 4;
     }
     let candidates = coll
         .count_documents(matching.clone())
@@ -80,7 +82,6 @@ pub async fn nearest(
     }
     let index = indexes.get_or_build(coll, entity, field).await?;
     // Overfetch, then widen while the prefilter leaves fewer than k candidates.
-    let mut fetch = first_fetch;
     loop {
         let found = search.proposed_by(&index, fetch).await?;
         if found.len() >= k || fetch >= index.len() {
