@@ -247,6 +247,22 @@ async fn a_write_conflict_runs_the_transaction_again_until_it_commits() {
 }
 
 #[tokio::test]
+async fn a_phi_entity_has_no_raw_repository_inside_a_transaction() {
+    let h = MongoHarness::new().await;
+    let err = h
+        .store
+        .transaction(|tx| async move {
+            tx.unaudited_repository::<udl_mongo::models::Conversation>()
+                .map(drop)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("conversations"), "{err}");
+    h.teardown().await;
+}
+
+#[tokio::test]
 async fn ferretdb_refuses_transactions() {
     let h = MongoHarness::ferretdb().await;
     let err = h
