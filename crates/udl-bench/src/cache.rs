@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use udl::postgres::{Migration, Migrator, PgStore};
 use udl::redis::RedisStore;
-use udl::{RecordStore, Repository, Result, UdlConfig};
+use udl::{RecordStore, Repository, Result};
 use udl_cache::{CacheConfig, CachedStore};
 use udl_testkit::servers;
 
@@ -27,10 +27,20 @@ pub async fn run(plan: &Plan) -> Result<()> {
         ("UDL__REDIS__URL", servers::redis_url()),
         ("UDL__REDIS__KEY_PREFIX", prefix.clone()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    let config = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
         .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))?;
-    let pg = PgStore::connect(config.postgres.as_ref().expect("postgres configured")).await?;
-    let redis = RedisStore::connect(config.redis.as_ref().expect("redis configured")).await?;
+    let pg = PgStore::connect(
+        config
+            .store::<udl::postgres::PostgresConfig>()
+            .expect("postgres configured"),
+    )
+    .await?;
+    let redis = RedisStore::connect(
+        config
+            .store::<udl::redis::RedisConfig>()
+            .expect("redis configured"),
+    )
+    .await?;
     let ddl = "CREATE TABLE bench_events (id UUID PRIMARY KEY, owner TEXT NOT NULL, active BOOLEAN NOT NULL,
         score DOUBLE PRECISION NOT NULL, payload TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, version BIGINT NOT NULL)";
     Migrator::new(vec![Migration::new(1, "bench_events", ddl)])?

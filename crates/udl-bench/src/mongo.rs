@@ -8,7 +8,7 @@ use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, Document};
 use mongodb::Collection;
 use udl::mongo::MongoStore;
-use udl::{Repository, Result, UdlConfig};
+use udl::{Repository, Result};
 use udl_testkit::servers;
 use uuid::Uuid;
 
@@ -65,9 +65,14 @@ pub async fn run(plan: &Plan) -> Result<()> {
         ("UDL__MONGO__POOL__MIN", CONCURRENCY.to_string()),
         ("UDL__MONGO__POOL__MAX", CONCURRENCY.to_string()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    let config = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
         .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))?;
-    let store = MongoStore::connect(config.mongo.as_ref().expect("mongo configured")).await?;
+    let store = MongoStore::connect(
+        config
+            .store::<udl::mongo::MongoConfig>()
+            .expect("mongo configured"),
+    )
+    .await?;
     let outcome = scenarios(&store, plan).await;
     let _ = store.database().drop().await;
     outcome

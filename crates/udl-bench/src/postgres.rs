@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use sqlx::{PgPool, Row};
 use udl::postgres::{Migration, Migrator, PgStore};
-use udl::{Repository, Result, UdlConfig};
+use udl::{Repository, Result};
 use udl_resilience::{ResilienceConfig, ResilientStore};
 use udl_testkit::servers;
 use uuid::Uuid;
@@ -49,9 +49,14 @@ pub async fn run(plan: &Plan) -> Result<()> {
         ("UDL__POSTGRES__POOL__MIN", CONCURRENCY.to_string()),
         ("UDL__POSTGRES__POOL__MAX", CONCURRENCY.to_string()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    let config = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
         .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))?;
-    let store = PgStore::connect(config.postgres.as_ref().expect("postgres configured")).await?;
+    let store = PgStore::connect(
+        config
+            .store::<udl::postgres::PostgresConfig>()
+            .expect("postgres configured"),
+    )
+    .await?;
     Migrator::new(vec![Migration::new(1, "bench_events", DDL)])?
         .up(&store)
         .await?;

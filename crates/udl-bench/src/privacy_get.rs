@@ -114,14 +114,19 @@ fn config(schema: &str, audit: Audit) -> Result<UdlConfig> {
         let journal = journal_dir(schema).display().to_string();
         vars.push(("UDL__PRIVACY__AUDIT_JOURNAL_DIR", journal));
     }
-    UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v)))
+    udl::config::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v)))
         .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))
 }
 
 /// Migrations of `schema`'s platform tables and the note table in `ddl`, then a data layer.
 async fn connect(schema: &str, audit: Audit, ddl: &'static str) -> Result<DataLayer> {
     let config = config(schema, audit)?;
-    let pg = udl::postgres::PgStore::connect(config.postgres.as_ref().expect("configured")).await?;
+    let pg = udl::postgres::PgStore::connect(
+        config
+            .store::<udl::postgres::PostgresConfig>()
+            .expect("configured"),
+    )
+    .await?;
     let mut migrations = udl::postgres::models::migrations();
     migrations.push(Migration::new(
         migrations.len() as i64 + 1,
@@ -191,8 +196,12 @@ pub async fn run(plan: &Plan) -> Result<()> {
     let outcome = compare_sides(plan, &private_schema, &plain_schema).await;
     for schema in [private_schema, plain_schema] {
         let config = config(&schema, Audit::Off)?;
-        let pg =
-            udl::postgres::PgStore::connect(config.postgres.as_ref().expect("configured")).await?;
+        let pg = udl::postgres::PgStore::connect(
+            config
+                .store::<udl::postgres::PostgresConfig>()
+                .expect("configured"),
+        )
+        .await?;
         let drop = format!("DROP SCHEMA \"{schema}\" CASCADE");
         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
             .execute(pg.pool())
@@ -208,10 +217,10 @@ async fn compare_sides(plan: &Plan, private_schema: &str, plain_schema: &str) ->
     let committing = connect(private_schema, Audit::Postgres, PRIVATE_DDL).await?;
     let clinician = Arc::new(care(&private).await?);
     let patient: Uuid = clinician.patient().expect("named").parse().expect("a uuid");
-    let private_repo: Repository<BenchNote> = private.repository_in(StoreKind::Postgres)?;
-    let committing_repo: Repository<BenchNote> = committing.repository_in(StoreKind::Postgres)?;
+    let private_repo: Repository<BenchNote> = private.repository_in(StoreKind::POSTGRES)?;
+    let committing_repo: Repository<BenchNote> = committing.repository_in(StoreKind::POSTGRES)?;
     let plain_repo: Repository<PlainBenchNote> =
-        Repository::new(plain.unaudited_records(StoreKind::Postgres)?)?;
+        Repository::new(plain.unaudited_records(StoreKind::POSTGRES)?)?;
     let seeded = notes(patient);
     let ids: Arc<Vec<Uuid>> = Arc::new(seeded.iter().map(|n| n.id).collect());
     private_repo.create_many(&clinician, seeded.clone()).await?;

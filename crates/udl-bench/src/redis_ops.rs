@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use udl::redis::{EmbeddingCache, RateLimit, RateLimiter, RedisStore, GCRA_SCRIPT};
-use udl::{Result, UdlConfig};
+use udl::Result;
 use udl_testkit::servers;
 
 use crate::measure::{header, scenario, Plan};
@@ -22,9 +22,14 @@ pub async fn run(plan: &Plan) -> Result<()> {
         ("UDL__REDIS__URL", servers::redis_url()),
         ("UDL__REDIS__KEY_PREFIX", prefix.clone()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    let config = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
         .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))?;
-    let redis = RedisStore::connect(config.redis.as_ref().expect("redis configured")).await?;
+    let redis = RedisStore::connect(
+        config
+            .store::<udl::redis::RedisConfig>()
+            .expect("redis configured"),
+    )
+    .await?;
     header();
     let outcome = embeddings(&redis, plan).await;
     rate_limit(&redis, plan).await;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::{stream, StreamExt as _};
 use udl::scylla::{models, Event, EventLog, EventTable, Point, ScyllaStore, TimeSeries};
-use udl::{Result, UdlConfig};
+use udl::Result;
 use udl_testkit::servers;
 
 use crate::measure::{compare, header, report, scenario, Plan};
@@ -33,9 +33,14 @@ pub async fn run(plan: &Plan) -> Result<()> {
         ("UDL__SCYLLA__KEYSPACE", keyspace.clone()),
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    let config = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
         .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))?;
-    let store = ScyllaStore::connect(config.scylla.as_ref().expect("scylla configured")).await?;
+    let store = ScyllaStore::connect(
+        config
+            .store::<udl::scylla::ScyllaConfig>()
+            .expect("scylla configured"),
+    )
+    .await?;
     models::migrator().up(&store).await?;
     let ts = TimeSeries::new(&store, IN_FLIGHT).await?;
     header();

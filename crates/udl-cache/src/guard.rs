@@ -61,7 +61,7 @@ pub(crate) struct RedisGuard {
 impl RedisGuard {
     pub fn new(breaker: BreakerConfig, timeout: Duration) -> Self {
         RedisGuard {
-            breaker: CircuitBreaker::new(StoreKind::Redis, breaker, Arc::new(SystemClock)),
+            breaker: CircuitBreaker::new(StoreKind::REDIS, breaker, Arc::new(SystemClock)),
             timeout,
             pending: Mutex::new(Pending::default()),
         }
@@ -88,7 +88,7 @@ impl RedisGuard {
             .unwrap_or_else(|_| {
                 Err(
                     Error::new(ErrorKind::Timeout, "Redis did not answer in time")
-                        .with_store(StoreKind::Redis)
+                        .with_store(StoreKind::REDIS)
                         .with_operation(operation),
                 )
             });

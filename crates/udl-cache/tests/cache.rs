@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use udl_cache::{CacheConfig, CachedStore};
-use udl_config::{RedisConfig, UdlConfig};
+use udl_config::StoreConfig as _;
+use udl_config::UdlConfig;
 use udl_core::Entity as _;
 use udl_core::{
     AccessContext, Changes, EntityMeta, Filter, Page, Purpose, Query, Record, RecordStore,
@@ -14,6 +15,7 @@ use udl_core::{
 };
 use udl_derive::Entity;
 use udl_postgres::{Migration, Migrator, PgStore};
+use udl_redis::RedisConfig;
 use udl_redis::RedisStore;
 use udl_resilience::BreakerConfig;
 use udl_testkit::fixtures::{note, Note, NOTES_POSTGRES_DDL};
@@ -100,8 +102,13 @@ async fn world(redis_url: &str) -> World {
         ("UDL__POSTGRES__POOL__MIN", "0".into()),
         ("UDL__POSTGRES__POOL__MAX", "4".into()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
-    let pg = match PgStore::connect(config.postgres.as_ref().unwrap()).await {
+    let config = UdlConfig::from_sources(
+        &[udl_postgres::PostgresConfig::READER, RedisConfig::READER],
+        None,
+        vars.map(|(k, v)| (k.to_owned(), v)),
+    )
+    .unwrap();
+    let pg = match PgStore::connect(config.store::<udl_postgres::PostgresConfig>().unwrap()).await {
         Ok(pg) => pg,
         Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
     };
@@ -144,8 +151,7 @@ impl World {
             ("UDL__REDIS__KEY_PREFIX", self.prefix.clone()),
             ("UDL__REDIS__POOL__ACQUIRE_TIMEOUT", "500ms".into()),
         ];
-        let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
-        config.redis.unwrap()
+        RedisConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap()
     }
 
     async fn redis(&self) -> RedisStore {

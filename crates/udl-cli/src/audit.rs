@@ -23,12 +23,14 @@ pub fn parse_time(text: &str) -> std::result::Result<DateTime<Utc>, String> {
 
 /// The PostgreSQL store, where the audit log and the data keys live.
 pub async fn postgres_store(config: &UdlConfig) -> Result<udl::postgres::PgStore> {
-    let pg_config = config.postgres.as_ref().ok_or_else(|| {
-        Error::new(
-            ErrorKind::Config,
-            "the audit log and the data keys live in PostgreSQL: set UDL__POSTGRES__URL",
-        )
-    })?;
+    let pg_config = config
+        .store::<udl::postgres::PostgresConfig>()
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "the audit log and the data keys live in PostgreSQL: set UDL__POSTGRES__URL",
+            )
+        })?;
     udl::postgres::PgStore::connect(pg_config).await
 }
 

@@ -108,11 +108,7 @@ pub async fn migrate_status(config: &UdlConfig) -> Result<ExitCode> {
 /// `udl health`: one round trip to every configured store; exits 0 ready, 1 degraded
 /// (a store other than PostgreSQL is down), 2 down (PostgreSQL is).
 pub async fn health(config: &UdlConfig, timeout: std::time::Duration) -> Result<ExitCode> {
-    if config.postgres.is_none()
-        && config.mongo.is_none()
-        && config.redis.is_none()
-        && config.scylla.is_none()
-    {
+    if config.stores().next().is_none() {
         return Err(Error::new(ErrorKind::Config, "no store is configured"));
     }
     let report = udl::health::check(config, timeout).await;

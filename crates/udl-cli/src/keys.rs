@@ -170,7 +170,7 @@ async fn reencrypt_model(
     batch: usize,
 ) -> Result<Reencrypted> {
     let label = format!("{} ({kind})", entity.name);
-    if kind == StoreKind::Scylla {
+    if kind == StoreKind::SCYLLA {
         let bar = ProgressBar { label, total: None };
         let reseal = resealer(keys, kind, entity)?;
         let (scanned, resealed) = data

@@ -148,7 +148,7 @@ fn main() -> ExitCode {
     let config_path = cli
         .config
         .or_else(|| std::env::var_os("UDL_CONFIG").map(PathBuf::from));
-    let config = match udl::UdlConfig::load(config_path.as_deref()) {
+    let config = match udl::config::load(config_path.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");

@@ -14,32 +14,31 @@ mod resilience;
 mod secret;
 mod security;
 mod serve;
-mod stores;
+mod store_helpers;
+mod store_section;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use layers::ENV_PREFIX;
 pub use pool::{PoolConfig, MAX_POOL_SIZE};
 pub use privacy::PrivacyConfig;
 pub use problem::{ConfigError, Problem};
+pub use reader::Section;
 pub use resilience::ResilienceSettings;
 pub use secret::{Secret, SecretUrl};
 pub use security::SecurityConfig;
 pub use serve::ServeConfig;
-pub use stores::{MongoConfig, PostgresConfig, RedisConfig, Replication, ScyllaConfig};
+pub use store_helpers::{ca_cert, identifier, pool_sections};
+pub use store_section::{AnyStoreConfig, StoreConfig, StoreReader};
 
-/// The whole configuration. A store is configured when its section is present.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The whole configuration. A store is configured when its section is present; each store's
+/// section is defined by its backend ([`StoreConfig`]) and read by [`UdlConfig::store`].
+#[derive(Clone, Debug, Default)]
 pub struct UdlConfig {
-    /// `[postgres]`.
-    pub postgres: Option<PostgresConfig>,
-    /// `[mongo]`.
-    pub mongo: Option<MongoConfig>,
-    /// `[redis]`.
-    pub redis: Option<RedisConfig>,
-    /// `[scylla]`.
-    pub scylla: Option<ScyllaConfig>,
+    /// The configured stores' sections, in the order their readers were given.
+    stores: Vec<Arc<dyn AnyStoreConfig>>,
     /// `[serve]` (defaults when absent).
     pub serve: ServeConfig,
     /// `[security]` (defaults when absent).
@@ -48,9 +47,45 @@ pub struct UdlConfig {
     pub privacy: Option<PrivacyConfig>,
 }
 
+impl PartialEq for UdlConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.stores.len() == other.stores.len()
+            && self
+                .stores
+                .iter()
+                .zip(&other.stores)
+                .all(|(a, b)| a.same_as(b.as_ref()))
+            && (&self.serve, &self.security, &self.privacy)
+                == (&other.serve, &other.security, &other.privacy)
+    }
+}
+
 impl UdlConfig {
-    /// Loads from the optional TOML file at `path` and this process's environment.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+    /// The section of store `S`, when it is configured.
+    pub fn store<S: StoreConfig>(&self) -> Option<&S> {
+        self.stores.iter().find_map(|s| s.as_any().downcast_ref())
+    }
+
+    /// Whether the store whose section is called `section` is configured.
+    pub fn has_store(&self, section: &str) -> bool {
+        self.stores.iter().any(|s| s.section() == section)
+    }
+
+    /// Every configured store's section.
+    pub fn stores(&self) -> impl Iterator<Item = &dyn AnyStoreConfig> {
+        self.stores.iter().map(|s| s.as_ref())
+    }
+
+    /// This configuration with `section` in place of any section of the same store.
+    pub fn with_store<S: StoreConfig>(mut self, section: S) -> Self {
+        self.stores.retain(|s| s.section() != S::SECTION);
+        self.stores.push(Arc::new(section));
+        self
+    }
+
+    /// Loads from the optional TOML file at `path` and this process's environment, reading
+    /// the store sections `stores` knows (any other section is an unknown key).
+    pub fn load(stores: &[StoreReader], path: Option<&Path>) -> Result<Self, ConfigError> {
         let text = match path {
             None => None,
             Some(p) => match std::fs::read_to_string(p) {
@@ -66,11 +101,13 @@ impl UdlConfig {
             },
         };
         let file = text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
-        Self::from_sources(file, std::env::vars())
+        Self::from_sources(stores, file, std::env::vars())
     }
 
-    /// Loads from `file` (name, TOML text) and the given environment variables.
+    /// Loads from `file` (name, TOML text) and the given environment variables, reading the
+    /// store sections `stores` knows.
     pub fn from_sources(
+        stores: &[StoreReader],
         file: Option<(&str, &str)>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -86,17 +123,10 @@ impl UdlConfig {
 
         let mut root = reader::Section::new("", &tree);
         let mut config = UdlConfig::default();
-        if let Some(s) = root.section("postgres", &mut problems) {
-            config.postgres = PostgresConfig::read(s, &mut problems);
-        }
-        if let Some(s) = root.section("mongo", &mut problems) {
-            config.mongo = MongoConfig::read(s, &mut problems);
-        }
-        if let Some(s) = root.section("redis", &mut problems) {
-            config.redis = RedisConfig::read(s, &mut problems);
-        }
-        if let Some(s) = root.section("scylla", &mut problems) {
-            config.scylla = ScyllaConfig::read(s, &mut problems);
+        for reader in stores {
+            if let Some(s) = root.section(reader.section, &mut problems) {
+                config.stores.extend((reader.read)(s, &mut problems));
+            }
         }
         if let Some(s) = root.section("serve", &mut problems) {
             config.serve = ServeConfig::read(s, &mut problems);
@@ -106,7 +136,7 @@ impl UdlConfig {
         }
         if let Some(s) = root.section("privacy", &mut problems) {
             config.privacy = PrivacyConfig::read(s, &mut problems);
-            if config.postgres.is_none() {
+            if !config.has_store("postgres") {
                 problems.push(Problem {
                     key: "privacy".into(),
                     problem: "needs [postgres]: data keys and the audit log live there".into(),
@@ -126,18 +156,10 @@ impl UdlConfig {
 /// The effective configuration as TOML, secrets redacted.
 impl fmt::Display for UdlConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stores: [Option<&dyn fmt::Display>; 4] = [
-            self.postgres.as_ref().map(|c| c as &dyn fmt::Display),
-            self.mongo.as_ref().map(|c| c as &dyn fmt::Display),
-            self.redis.as_ref().map(|c| c as &dyn fmt::Display),
-            self.scylla.as_ref().map(|c| c as &dyn fmt::Display),
-        ];
-        let mut none = true;
-        for s in stores.into_iter().flatten() {
-            none = false;
-            writeln!(f, "{s}")?;
+        for store in &self.stores {
+            writeln!(f, "{store}")?;
         }
-        if none {
+        if self.stores.is_empty() {
             writeln!(f, "# no store configured\n")?;
         }
         writeln!(f, "{}", self.serve)?;
@@ -148,6 +170,3 @@ impl fmt::Display for UdlConfig {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -44,11 +44,7 @@ impl PoolConfig {
     }
 
     /// Reads `<store>.pool` over `defaults`.
-    pub(crate) fn read(
-        parent: &mut Section,
-        defaults: PoolConfig,
-        problems: &mut Vec<Problem>,
-    ) -> Self {
+    pub fn read(parent: &mut Section, defaults: PoolConfig, problems: &mut Vec<Problem>) -> Self {
         let Some(mut s) = parent.section("pool", problems) else {
             return defaults;
         };

@@ -45,7 +45,7 @@ impl Default for ResilienceSettings {
 
 impl ResilienceSettings {
     /// Reads `<store>.resilience` over the defaults.
-    pub(crate) fn read(parent: &mut Section, problems: &mut Vec<Problem>) -> Self {
+    pub fn read(parent: &mut Section, problems: &mut Vec<Problem>) -> Self {
         let mut out = ResilienceSettings::default();
         let Some(mut s) = parent.section("resilience", problems) else {
             return out;

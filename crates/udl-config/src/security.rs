@@ -53,37 +53,11 @@ pub(crate) fn check_transport(config: &UdlConfig, problems: &mut Vec<Problem>) {
     if !config.security.require_tls {
         return;
     }
-    let mut refuse = |key: &str, how: &str| {
+    for (key, how) in config.stores().filter_map(|s| s.plaintext()) {
         problems.push(Problem {
             key: key.into(),
             problem: format!("security.require_tls refuses a plaintext connection; {how}"),
         })
-    };
-    if let Some(pg) = &config.postgres {
-        let encrypted = pg.url.expose_url().query_pairs().any(|(k, v)| {
-            k == "sslmode" && ["require", "verify-ca", "verify-full"].contains(&v.as_ref())
-        });
-        if !encrypted {
-            refuse("postgres.url", "add sslmode=require (or verify-full)");
-        }
-    }
-    if let Some(mongo) = &config.mongo {
-        let url = mongo.url.expose_url();
-        let encrypted = url.scheme() == "mongodb+srv"
-            || url
-                .query_pairs()
-                .any(|(k, v)| (k == "tls" || k == "ssl") && v == "true");
-        if !encrypted {
-            refuse("mongo.url", "add tls=true");
-        }
-    }
-    if let Some(redis) = &config.redis {
-        if redis.url.expose_url().scheme() != "rediss" {
-            refuse("redis.url", "use a rediss:// URL");
-        }
-    }
-    if config.scylla.as_ref().is_some_and(|s| !s.tls) {
-        refuse("scylla.tls", "set scylla.tls = true");
     }
 }
 

@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn display_names_store_operation_and_kind() {
-        let e = Error::unsupported(StoreKind::Postgres, "insert_with_ttl");
+        let e = Error::unsupported(StoreKind::POSTGRES, "insert_with_ttl");
         let text = e.to_string();
         assert!(text.contains("postgres"), "{text}");
         assert!(text.contains("insert_with_ttl"), "{text}");

@@ -11,8 +11,8 @@ pub struct EntityAttrs {
     pub partition_key: Option<LitStr>,
     /// `clustering_key = "c, d"`.
     pub clustering_key: Option<LitStr>,
-    /// `store = "postgres"`: the `StoreKind` variant.
-    pub store: Option<&'static str>,
+    /// `store = "postgres"`: the name of the store (its config section).
+    pub store: Option<String>,
     /// `cache = "none" | "l1" | "l1_l2"`: the `CacheTiers` variant.
     pub cache: Option<&'static str>,
     /// `cache_ttl = "10m"`, in seconds.
@@ -65,17 +65,7 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
             } else if meta.path.is_ident("clustering_key") {
                 out.clustering_key = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("store") {
-                out.store = Some(choice(
-                    &meta,
-                    "store",
-                    &[
-                        ("postgres", "Postgres"),
-                        ("mongo", "Mongo"),
-                        ("scylla", "Scylla"),
-                        ("redis", "Redis"),
-                        ("memory", "Memory"),
-                    ],
-                )?);
+                out.store = Some(store_name(&meta)?);
             } else if meta.path.is_ident("cache") {
                 out.cache = Some(choice(
                     &meta,
@@ -99,6 +89,25 @@ pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
 }
 
 /// The value of `key = "..."`, one of `options` (written form, variant name).
+/// `store = "..."`: a store's name, lower-case as its config section; which stores exist is
+/// the build's business (a backend registers its own), so any such name is accepted here.
+fn store_name(meta: &syn::meta::ParseNestedMeta) -> syn::Result<String> {
+    let given: LitStr = meta.value()?.parse()?;
+    let name = given.value();
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        Ok(name)
+    } else {
+        Err(syn::Error::new(
+            given.span(),
+            "store is a store's name as its config section is called: \"postgres\", \"mongo\", \"scylla\", ...",
+        ))
+    }
+}
+
 fn choice(
     meta: &syn::meta::ParseNestedMeta,
     key: &str,

@@ -106,10 +106,7 @@ pub fn entity(input: &DeriveInput) -> syn::Result<TokenStream> {
     let clustering_key = key_fields(&attrs.clustering_key)?;
     check_sensitive_keys(&fields, &partition_key, &clustering_key)?;
     let store = match attrs.store {
-        Some(variant) => {
-            let variant = format_ident!("{}", variant);
-            quote!(::core::option::Option::Some(#krate::StoreKind::#variant))
-        }
+        Some(name) => quote!(::core::option::Option::Some(#krate::StoreKind::named(#name))),
         None => quote!(::core::option::Option::None),
     };
     let cache_tiers = format_ident!("{}", attrs.cache.unwrap_or("None"));

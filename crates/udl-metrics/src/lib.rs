@@ -361,16 +361,16 @@ mod tests {
     fn renders_each_family_with_store_and_operation_labels_only() {
         let metrics = Metrics::new();
         metrics.observe_operation(
-            StoreKind::Postgres,
+            StoreKind::POSTGRES,
             "get",
             Some(ErrorKind::Timeout),
             Duration::from_millis(3),
         );
-        metrics.observe_operation(StoreKind::Postgres, "get", None, Duration::from_micros(200));
-        metrics.count_retry(StoreKind::Mongo, "list");
-        metrics.breaker_changed(StoreKind::Redis, BreakerGauge::Open);
+        metrics.observe_operation(StoreKind::POSTGRES, "get", None, Duration::from_micros(200));
+        metrics.count_retry(StoreKind::MONGO, "list");
+        metrics.breaker_changed(StoreKind::REDIS, BreakerGauge::Open);
         metrics.set_pool(
-            StoreKind::Postgres,
+            StoreKind::POSTGRES,
             PoolFigures {
                 open: 3,
                 idle: 1,
@@ -378,10 +378,10 @@ mod tests {
                 max: 10,
             },
         );
-        metrics.count_pool_resize(StoreKind::Postgres, true);
-        metrics.set_spool_depth(StoreKind::Scylla, 7);
-        metrics.count_replayed(StoreKind::Scylla, 2);
-        metrics.set_store_up(StoreKind::Mongo, false);
+        metrics.count_pool_resize(StoreKind::POSTGRES, true);
+        metrics.set_spool_depth(StoreKind::SCYLLA, 7);
+        metrics.count_replayed(StoreKind::SCYLLA, 2);
+        metrics.set_store_up(StoreKind::MONGO, false);
         let text = metrics.render();
         for line in [
             r#"udl_operation_duration_seconds_count{store="postgres",operation="get",outcome="timeout"} 1"#,

@@ -15,7 +15,7 @@ use crate::store::MongoStore;
 #[async_trait]
 impl Backend for MongoStore {
     fn kind(&self) -> StoreKind {
-        StoreKind::Mongo
+        StoreKind::MONGO
     }
 
     fn location(&self) -> String {

@@ -199,7 +199,7 @@ pub fn record(entity: &'static EntityMeta, mut doc: Document) -> Result<Record> 
                     entity.name, field.name, field.kind
                 ),
             )
-            .with_store(udl_core::StoreKind::Mongo)
+            .with_store(udl_core::StoreKind::MONGO)
         })?;
         record.push(field.name, value);
     }

@@ -67,7 +67,7 @@ pub fn classify(err: &mongodb::error::Error, operation: &'static str) -> Error {
     } else {
         e
     };
-    e.with_store(StoreKind::Mongo).with_operation(operation)
+    e.with_store(StoreKind::MONGO).with_operation(operation)
 }
 
 fn by_code(code: i32, name: &str) -> Error {

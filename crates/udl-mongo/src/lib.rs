@@ -6,6 +6,7 @@
 //! declared as capabilities, never faked.
 
 mod backend;
+mod config;
 mod convert;
 mod error;
 mod expiry;
@@ -20,6 +21,7 @@ mod store;
 mod transaction;
 mod vector;
 
+pub use config::MongoConfig;
 pub use error::classify;
 pub use migrate::{MongoMigration, MongoMigrator, Step};
 pub use server::ServerInfo;

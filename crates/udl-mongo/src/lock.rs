@@ -65,7 +65,7 @@ impl MigrationLock {
                     ErrorKind::Timeout,
                     "another process holds the migration lock",
                 )
-                .with_store(StoreKind::Mongo)
+                .with_store(StoreKind::MONGO)
                 .with_operation("migrate"));
             }
             tokio::time::sleep(pause).await;

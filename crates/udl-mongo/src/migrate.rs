@@ -220,7 +220,7 @@ impl VersionedMigration for MongoMigration {
 
 fn fail(kind: ErrorKind, message: String) -> Error {
     Error::new(kind, message)
-        .with_store(StoreKind::Mongo)
+        .with_store(StoreKind::MONGO)
         .with_operation("migrate")
 }
 
@@ -234,7 +234,7 @@ impl MongoMigrator {
     /// A migrator over `migrations`; versions must be positive and unique.
     pub fn new(migrations: Vec<MongoMigration>) -> Result<Self> {
         Ok(MongoMigrator {
-            migrations: in_version_order(migrations, StoreKind::Mongo)?,
+            migrations: in_version_order(migrations, StoreKind::MONGO)?,
         })
     }
 
@@ -251,7 +251,7 @@ impl MongoMigrator {
     async fn apply_locked(&self, store: &MongoStore) -> Result<MigrationReport> {
         let applied = read_applied(store).await?;
         check_applied(&known_migrations(&self.migrations), &applied)
-            .map_err(|e| e.with_store(StoreKind::Mongo).with_operation("migrate"))?;
+            .map_err(|e| e.with_store(StoreKind::MONGO).with_operation("migrate"))?;
         let mut report = MigrationReport {
             applied: vec![],
             already_applied: applied.len(),

@@ -72,7 +72,7 @@ impl MongoRecords {
                 udl_core::ErrorKind::Unsupported,
                 format!("{op} is not available inside a MongoDB transaction"),
             )
-            .with_store(StoreKind::Mongo)
+            .with_store(StoreKind::MONGO)
             .with_operation(op)),
             None => Ok(()),
         }
@@ -156,13 +156,13 @@ impl MongoRecords {
 }
 
 fn refused(op: &'static str) -> impl Fn(Error) -> Error {
-    move |e| e.with_store(StoreKind::Mongo).with_operation(op)
+    move |e| e.with_store(StoreKind::MONGO).with_operation(op)
 }
 
 #[async_trait]
 impl RecordStore for MongoRecords {
     fn kind(&self) -> StoreKind {
-        StoreKind::Mongo
+        StoreKind::MONGO
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -195,7 +195,7 @@ impl RecordStore for MongoRecords {
     ) -> Result<()> {
         let op = op::CREATE_WITH_TTL;
         if !self.caps.supports(Capability::Ttl) {
-            return Err(Error::unsupported(StoreKind::Mongo, op));
+            return Err(Error::unsupported(StoreKind::MONGO, op));
         }
         // Its TTL index may need making, which a transaction cannot do.
         self.outside_transactions(op)?;
@@ -284,7 +284,7 @@ impl RecordStore for MongoRecords {
             ),
         )
         .temporary(classified.is_temporary())
-        .with_store(StoreKind::Mongo)
+        .with_store(StoreKind::MONGO)
         .with_operation(op))
     }
 

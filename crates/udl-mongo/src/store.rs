@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::MongoConfig;
 use mongodb::bson::{doc, Document};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
-use udl_config::MongoConfig;
 use udl_core::{
     Capabilities, Capability, Entity, Error, ErrorKind, RecordStore, Repository, Result, StoreKind,
 };
@@ -143,7 +143,7 @@ impl MongoStore {
             Ok(Ok(reply)) => Ok((started.elapsed(), reply)),
             Ok(Err(e)) => Err(classify(&e, "health")),
             Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
-                .with_store(StoreKind::Mongo)
+                .with_store(StoreKind::MONGO)
                 .with_operation("health")),
         }
     }

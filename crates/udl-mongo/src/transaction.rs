@@ -55,7 +55,7 @@ impl MongoStore {
             .capabilities()
             .supports(Capability::Transactions)
         {
-            return Err(Error::unsupported(StoreKind::Mongo, "transaction"));
+            return Err(Error::unsupported(StoreKind::MONGO, "transaction"));
         }
         let started = Instant::now();
         loop {

@@ -17,7 +17,7 @@ use crate::store::PgStore;
 #[async_trait]
 impl Backend for PgStore {
     fn kind(&self) -> StoreKind {
-        StoreKind::Postgres
+        StoreKind::POSTGRES
     }
 
     fn location(&self) -> String {

@@ -45,7 +45,7 @@ pub fn classify(err: &sqlx::Error, operation: &'static str) -> Error {
         }
         _ => Error::new(ErrorKind::Internal, "unexpected driver error"),
     };
-    e.with_store(StoreKind::Postgres).with_operation(operation)
+    e.with_store(StoreKind::POSTGRES).with_operation(operation)
 }
 
 fn classify_database(db: &dyn DatabaseError) -> Error {

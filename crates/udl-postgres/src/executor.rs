@@ -49,7 +49,7 @@ impl Executor {
                     .map(Conn::Tx)
                     .map_err(|_| {
                         Error::new(ErrorKind::InvalidInput, "transaction already finished")
-                            .with_store(StoreKind::Postgres)
+                            .with_store(StoreKind::POSTGRES)
                             .with_operation(operation)
                     })
             }

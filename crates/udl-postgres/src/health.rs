@@ -31,12 +31,12 @@ impl PgStore {
             }),
             Ok(Ok(_)) => Err(
                 Error::new(ErrorKind::Internal, "SELECT 1 returned another value")
-                    .with_store(StoreKind::Postgres)
+                    .with_store(StoreKind::POSTGRES)
                     .with_operation("health"),
             ),
             Ok(Err(e)) => Err(classify(&e, "health")),
             Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
-                .with_store(StoreKind::Postgres)
+                .with_store(StoreKind::POSTGRES)
                 .with_operation("health")),
         }
     }

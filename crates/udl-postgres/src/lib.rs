@@ -6,6 +6,7 @@
 //! `COPY`, versioned [migrations](Migrator), and the platform's relational [models].
 
 mod backend;
+mod config;
 mod copy;
 mod error;
 mod executor;
@@ -20,6 +21,7 @@ mod store;
 mod transaction;
 mod values;
 
+pub use config::PostgresConfig;
 pub use error::classify;
 pub use health::PgHealth;
 pub use migrate::{Migration, Migrator};

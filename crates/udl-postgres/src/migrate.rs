@@ -64,7 +64,7 @@ const TABLE: &str = "udl_migrations";
 
 fn fail(kind: ErrorKind, message: String) -> Error {
     Error::new(kind, message)
-        .with_store(StoreKind::Postgres)
+        .with_store(StoreKind::POSTGRES)
         .with_operation("migrate")
 }
 
@@ -72,7 +72,7 @@ impl Migrator {
     /// A migrator over `migrations`; versions must be positive and unique.
     pub fn new(migrations: Vec<Migration>) -> Result<Self> {
         Ok(Migrator {
-            migrations: in_version_order(migrations, StoreKind::Postgres)?,
+            migrations: in_version_order(migrations, StoreKind::POSTGRES)?,
         })
     }
 
@@ -117,7 +117,7 @@ impl Migrator {
             .map_err(|e| classify(&e, "migrate"))?;
         let applied = read_applied(conn).await?;
         check_applied(&known_migrations(&self.migrations), &applied)
-            .map_err(|e| e.with_store(StoreKind::Postgres).with_operation("migrate"))?;
+            .map_err(|e| e.with_store(StoreKind::POSTGRES).with_operation("migrate"))?;
         let mut report = MigrationReport {
             applied: vec![],
             already_applied: applied.len(),

@@ -33,7 +33,7 @@ impl PgStore {
         let store = self.clone();
         // The first sample now, not whenever the task first runs: a resize in between counts.
         let mut last = store.pool_figures();
-        metrics.set_pool(StoreKind::Postgres, last);
+        metrics.set_pool(StoreKind::POSTGRES, last);
         tokio::spawn(async move {
             while !store.pool().is_closed() {
                 tokio::time::sleep(every).await;
@@ -49,9 +49,9 @@ impl PgStore {
                         "connection pool {}",
                         if grew { "grew" } else { "shrank" }
                     );
-                    metrics.count_pool_resize(StoreKind::Postgres, grew);
+                    metrics.count_pool_resize(StoreKind::POSTGRES, grew);
                 }
-                metrics.set_pool(StoreKind::Postgres, now);
+                metrics.set_pool(StoreKind::POSTGRES, now);
                 last = now;
             }
         })

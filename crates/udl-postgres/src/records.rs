@@ -130,7 +130,7 @@ fn insert_sql(entity: &'static EntityMeta, mut record: Record) -> Result<Prepare
 #[async_trait]
 impl RecordStore for PgRecords {
     fn kind(&self) -> StoreKind {
-        StoreKind::Postgres
+        StoreKind::POSTGRES
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -5,11 +5,11 @@ use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::config::PostgresConfig;
 use futures_util::FutureExt as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Mutex;
-use udl_config::PostgresConfig;
 use udl_core::{Entity, Error, ErrorKind, RecordStore, Repository, Result, StoreKind};
 
 use crate::error::classify;
@@ -45,7 +45,7 @@ impl PgStore {
                         ErrorKind::Timeout,
                         "connecting took longer than pool.connect_timeout",
                     )
-                    .with_store(StoreKind::Postgres)
+                    .with_store(StoreKind::POSTGRES)
                     .with_operation("connect")
                 })?
                 .map_err(|e| classify(&e, "connect"))?;
@@ -144,7 +144,7 @@ impl PgStore {
                 Ok(value)
             }
             (Ok(Ok(_)), None) => Err(Error::new(ErrorKind::Internal, "transaction vanished")
-                .with_store(StoreKind::Postgres)
+                .with_store(StoreKind::POSTGRES)
                 .with_operation("commit")),
             (Ok(Err(e)), tx) => {
                 if let Some(tx) = tx {
@@ -171,7 +171,7 @@ pub fn connect_options(config: &PostgresConfig) -> Result<PgConnectOptions> {
             ErrorKind::Config,
             "postgres.url is not a usable connection URL",
         )
-        .with_store(StoreKind::Postgres)
+        .with_store(StoreKind::POSTGRES)
     })?;
     let timeout_ms = config.statement_timeout.as_millis().to_string();
     Ok(options.application_name("udl").options([

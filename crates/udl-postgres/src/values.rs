@@ -61,7 +61,7 @@ pub fn record(entity: &'static EntityMeta, row: &PgRow) -> Result<Record> {
                     entity.name, field.name, field.kind
                 ),
             )
-            .with_store(udl_core::StoreKind::Postgres)
+            .with_store(udl_core::StoreKind::POSTGRES)
         })?;
         record.push(field.name, value);
     }

@@ -138,7 +138,7 @@ impl ChangeHistory {
         }
         let slot = slot(field, which);
         let place = FieldPlace {
-            store: StoreKind::Postgres.name(),
+            store: StoreKind::POSTGRES.name(),
             table: TABLE,
             field: &slot,
             record_id: entry.as_bytes(),
@@ -265,7 +265,7 @@ impl ChangeHistory {
                     };
                     let slot = slot(&row.7, which);
                     let place = FieldPlace {
-                        store: StoreKind::Postgres.name(),
+                        store: StoreKind::POSTGRES.name(),
                         table: TABLE,
                         field: &slot,
                         record_id: row.0.as_bytes(),

@@ -75,7 +75,7 @@ pub async fn rotate(
     let wrapped = provider.wrap(&DataKey::generate()?).await?;
     let kek_version = i32::try_from(wrapped.kek_version).map_err(|_| {
         Error::new(ErrorKind::Config, "key-encryption key version is too large")
-            .with_store(StoreKind::Postgres)
+            .with_store(StoreKind::POSTGRES)
     })?;
     for _ in 0..5 {
         let inserted: Option<i32> = sqlx::query_scalar(
@@ -99,5 +99,5 @@ pub async fn rotate(
         ErrorKind::Conflict,
         "data key rotation kept colliding with another rotation; try again",
     )
-    .with_store(StoreKind::Postgres))
+    .with_store(StoreKind::POSTGRES))
 }

@@ -63,7 +63,7 @@ pub async fn seal_plaintext(
     mut progress: impl FnMut(u64),
 ) -> Result<u64> {
     let entity = column.entity;
-    let sealer = Sealer::new(keys, StoreKind::Postgres.name(), entity)?;
+    let sealer = Sealer::new(keys, StoreKind::POSTGRES.name(), entity)?;
     let (table, plain) = (entity.name, column.column());
     let mut sealed = 0;
     loop {
@@ -111,7 +111,7 @@ pub async fn seal_plaintext(
                             column.field
                         ),
                     )
-                    .with_store(StoreKind::Postgres),
+                    .with_store(StoreKind::POSTGRES),
                     other => other,
                 }
             })?;

@@ -46,7 +46,7 @@ impl TokenVault {
 
     fn place<'a>(kind: &'a str, token: &'a str) -> FieldPlace<'a> {
         FieldPlace {
-            store: StoreKind::Postgres.name(),
+            store: StoreKind::POSTGRES.name(),
             table: TABLE,
             field: kind,
             record_id: token.as_bytes(),

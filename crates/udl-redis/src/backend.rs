@@ -12,7 +12,7 @@ use crate::store::RedisStore;
 #[async_trait]
 impl Backend for RedisStore {
     fn kind(&self) -> StoreKind {
-        StoreKind::Redis
+        StoreKind::REDIS
     }
 
     async fn probe(&self, timeout: Duration) -> Result<Probe> {

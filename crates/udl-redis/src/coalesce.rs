@@ -36,7 +36,7 @@ impl CoalescedGet {
                 ErrorKind::Unavailable,
                 "the Redis batching task has stopped",
             )
-            .with_store(StoreKind::Redis)
+            .with_store(StoreKind::REDIS)
             .with_operation("get")
         };
         self.requests.send((key, reply)).map_err(|_| stopped())?;
@@ -83,7 +83,7 @@ async fn get_all(conn: &mut RedisConnection, keys: &[String]) -> Result<Vec<Opti
     if values.len() != keys.len() {
         return Err(
             Error::new(ErrorKind::DataCorruption, "MGET answered another count")
-                .with_store(StoreKind::Redis)
+                .with_store(StoreKind::REDIS)
                 .with_operation("get"),
         );
     }

@@ -36,5 +36,5 @@ pub fn classify(err: &RedisError, operation: &'static str) -> Error {
             _ => Error::new(ErrorKind::Internal, "Redis error"),
         }
     };
-    e.with_store(StoreKind::Redis).with_operation(operation)
+    e.with_store(StoreKind::REDIS).with_operation(operation)
 }

@@ -7,6 +7,7 @@
 
 mod backend;
 mod coalesce;
+mod config;
 mod connection;
 mod counters;
 mod embedding_cache;
@@ -17,6 +18,7 @@ mod sessions;
 mod store;
 
 pub use coalesce::CoalescedGet;
+pub use config::RedisConfig;
 pub use connection::RedisConnection;
 pub use counters::Counters;
 pub use embedding_cache::EmbeddingCache;

@@ -265,6 +265,6 @@ impl SessionStore {
 
 fn corrupt() -> Error {
     Error::new(ErrorKind::DataCorruption, "stored session is malformed")
-        .with_store(StoreKind::Redis)
+        .with_store(StoreKind::REDIS)
         .with_operation("session validate")
 }

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::RedisConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::{Client, TlsCertificates};
-use udl_config::RedisConfig;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 
 use crate::connection::RedisConnection;
@@ -23,7 +23,7 @@ pub struct RedisStore {
 
 fn unavailable(message: &'static str) -> Error {
     Error::new(ErrorKind::Unavailable, message)
-        .with_store(StoreKind::Redis)
+        .with_store(StoreKind::REDIS)
         .with_operation("connect")
 }
 
@@ -38,7 +38,7 @@ impl RedisStore {
                 client_tls: None,
                 root_cert: Some(std::fs::read(path).map_err(|_| {
                     Error::new(ErrorKind::Config, "redis.tls_ca_cert cannot be read")
-                        .with_store(StoreKind::Redis)
+                        .with_store(StoreKind::REDIS)
                         .with_operation("connect")
                 })?),
             }),
@@ -81,7 +81,7 @@ impl RedisStore {
             client,
             connection,
             prefix: config.key_prefix.clone(),
-            meter: udl_metrics::StoreMeter::new(StoreKind::Redis),
+            meter: udl_metrics::StoreMeter::new(StoreKind::REDIS),
         })
     }
 
@@ -143,12 +143,12 @@ impl RedisStore {
             Ok(Ok(echo)) if echo == token => Ok(started.elapsed()),
             Ok(Ok(_)) => Err(
                 Error::new(ErrorKind::Internal, "PING answered with another token")
-                    .with_store(StoreKind::Redis)
+                    .with_store(StoreKind::REDIS)
                     .with_operation("health"),
             ),
             Ok(Err(e)) => Err(classify(&e, "health")),
             Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
-                .with_store(StoreKind::Redis)
+                .with_store(StoreKind::REDIS)
                 .with_operation("health")),
         }
     }

@@ -282,7 +282,7 @@ mod tests {
 
     fn breaker(clock: &Arc<ManualClock>) -> CircuitBreaker {
         CircuitBreaker::new(
-            StoreKind::Postgres,
+            StoreKind::POSTGRES,
             BreakerConfig {
                 consecutive_failures: 3,
                 failure_rate: 0.5,
@@ -314,7 +314,7 @@ mod tests {
         let refused = b.admit().unwrap_err();
         assert_eq!(refused.kind(), ErrorKind::Unavailable);
         assert!(refused.is_temporary());
-        assert_eq!(refused.store(), Some(StoreKind::Postgres));
+        assert_eq!(refused.store(), Some(StoreKind::POSTGRES));
 
         clock.advance(Duration::from_secs(5));
         assert_eq!(b.state(), BreakerState::HalfOpen);

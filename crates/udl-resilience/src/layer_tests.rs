@@ -40,7 +40,7 @@ impl Scripted {
 #[async_trait]
 impl RecordStore for Scripted {
     fn kind(&self) -> StoreKind {
-        StoreKind::Memory
+        StoreKind::MEMORY
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities::NONE

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use udl_config::StoreConfig as _;
 use udl_config::UdlConfig;
 use udl_core::{AccessContext, Entity as _, Purpose, RecordStore, Repository, Role};
 use udl_metrics::Metrics;
@@ -37,7 +38,16 @@ fn ctx() -> AccessContext {
 }
 
 fn config(vars: Vec<(&str, String)>) -> UdlConfig {
-    UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap()
+    UdlConfig::from_sources(
+        &[
+            udl_postgres::PostgresConfig::READER,
+            udl_mongo::MongoConfig::READER,
+            udl_scylla::ScyllaConfig::READER,
+        ],
+        None,
+        vars.into_iter().map(|(k, v)| (k.to_owned(), v)),
+    )
+    .unwrap()
 }
 
 type Connect = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn RecordStore>>>>>;
@@ -58,7 +68,7 @@ async fn postgres() -> Subject {
             ("UDL__POSTGRES__POOL__MIN", "0".into()),
         ])
     };
-    let pg = PgStore::connect(vars().postgres.as_ref().unwrap())
+    let pg = PgStore::connect(vars().store::<udl_postgres::PostgresConfig>().unwrap())
         .await
         .unwrap();
     Migrator::new(vec![Migration::new(1, "notes", NOTES_POSTGRES_DDL)])
@@ -71,7 +81,7 @@ async fn postgres() -> Subject {
         connect: Box::new(move || {
             let config = vars();
             Box::pin(async move {
-                let pg = PgStore::connect(config.postgres.as_ref().unwrap())
+                let pg = PgStore::connect(config.store::<udl_postgres::PostgresConfig>().unwrap())
                     .await
                     .unwrap();
                 pg.records()
@@ -91,7 +101,7 @@ async fn mongo_on(server: &'static str, url: String) -> Subject {
                 ("UDL__MONGO__DATABASE", database.clone()),
             ]);
             Box::pin(async move {
-                let mongo = MongoStore::connect(config.mongo.as_ref().unwrap())
+                let mongo = MongoStore::connect(config.store::<udl_mongo::MongoConfig>().unwrap())
                     .await
                     .unwrap();
                 mongo.records()
@@ -109,7 +119,7 @@ async fn scylla() -> Subject {
             ("UDL__SCYLLA__CONSISTENCY", "one".into()),
         ])
     };
-    let store = ScyllaStore::connect(vars().scylla.as_ref().unwrap())
+    let store = ScyllaStore::connect(vars().store::<udl_scylla::ScyllaConfig>().unwrap())
         .await
         .unwrap();
     let table = udl_scylla::cql::create_table(Note::meta());
@@ -127,9 +137,10 @@ async fn scylla() -> Subject {
         connect: Box::new(move || {
             let config = vars();
             Box::pin(async move {
-                let store = ScyllaStore::connect(config.scylla.as_ref().unwrap())
-                    .await
-                    .unwrap();
+                let store =
+                    ScyllaStore::connect(config.store::<udl_scylla::ScyllaConfig>().unwrap())
+                        .await
+                        .unwrap();
                 store.records()
             })
         }),
@@ -256,7 +267,7 @@ async fn mongodb_primary_killed_under_load_fails_over_keeping_every_acknowledged
             servers::unique_namespace("failover"),
         ),
     ]);
-    let store = MongoStore::connect(settings.mongo.as_ref().unwrap())
+    let store = MongoStore::connect(settings.store::<udl_mongo::MongoConfig>().unwrap())
         .await
         .unwrap();
     let resilience = ResilienceConfig::default();

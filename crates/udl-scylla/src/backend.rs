@@ -15,7 +15,7 @@ use crate::store::ScyllaStore;
 #[async_trait]
 impl Backend for ScyllaStore {
     fn kind(&self) -> StoreKind {
-        StoreKind::Scylla
+        StoreKind::SCYLLA
     }
 
     fn location(&self) -> String {

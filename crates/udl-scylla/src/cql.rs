@@ -88,7 +88,7 @@ fn refuse(entity: &EntityMeta, operation: &'static str) -> Error {
             }
         ),
     )
-    .with_store(StoreKind::Scylla)
+    .with_store(StoreKind::SCYLLA)
     .with_operation(operation)
 }
 

@@ -28,7 +28,7 @@ pub fn classify(err: &ExecutionError, operation: &'static str) -> Error {
         ),
         _ => Error::new(ErrorKind::Internal, "ScyllaDB request failed"),
     };
-    e.with_store(StoreKind::Scylla).with_operation(operation)
+    e.with_store(StoreKind::SCYLLA).with_operation(operation)
 }
 
 /// A result of another shape than its statement selects (the schema changed under udl).
@@ -37,7 +37,7 @@ pub(crate) fn unexpected_shape(operation: &'static str) -> Error {
         ErrorKind::DataCorruption,
         "ScyllaDB answered with an unexpected result shape",
     )
-    .with_store(StoreKind::Scylla)
+    .with_store(StoreKind::SCYLLA)
     .with_operation(operation)
 }
 

@@ -24,7 +24,7 @@ pub(crate) fn check_partition_key<'a>(
              {MAX_PARTITION_KEY_BYTES}",
             entity.name
         ))
-        .with_store(StoreKind::Scylla)
+        .with_store(StoreKind::SCYLLA)
         .with_operation(operation));
     }
     Ok(())

@@ -9,6 +9,7 @@
 //! schema agreement after every statement.
 
 mod backend;
+mod config;
 pub mod cql;
 mod error;
 mod events;
@@ -25,6 +26,7 @@ mod store;
 mod timeseries;
 mod values;
 
+pub use config::{Replication, ScyllaConfig};
 pub use error::classify;
 pub use events::{Event, EventLog, EventTable};
 pub use key_size::MAX_PARTITION_KEY_BYTES;

@@ -49,7 +49,7 @@ impl MigrationLock {
                     ErrorKind::Timeout,
                     "another process holds the migration lock",
                 )
-                .with_store(StoreKind::Scylla)
+                .with_store(StoreKind::SCYLLA)
                 .with_operation("migrate"));
             }
             tokio::time::sleep(pause).await;

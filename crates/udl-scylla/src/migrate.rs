@@ -66,7 +66,7 @@ impl VersionedMigration for CqlMigration {
 
 fn fail(kind: ErrorKind, message: String) -> Error {
     Error::new(kind, message)
-        .with_store(StoreKind::Scylla)
+        .with_store(StoreKind::SCYLLA)
         .with_operation("migrate")
 }
 
@@ -80,7 +80,7 @@ impl ScyllaMigrator {
     /// A migrator over `migrations`; versions must be positive and unique.
     pub fn new(migrations: Vec<CqlMigration>) -> Result<Self> {
         Ok(ScyllaMigrator {
-            migrations: in_version_order(migrations, StoreKind::Scylla)?,
+            migrations: in_version_order(migrations, StoreKind::SCYLLA)?,
         })
     }
 
@@ -99,7 +99,7 @@ impl ScyllaMigrator {
     async fn apply_locked(&self, store: &ScyllaStore) -> Result<MigrationReport> {
         let applied = read_applied(store).await?;
         check_applied(&known_migrations(&self.migrations), &applied)
-            .map_err(|e| e.with_store(StoreKind::Scylla).with_operation("migrate"))?;
+            .map_err(|e| e.with_store(StoreKind::SCYLLA).with_operation("migrate"))?;
         let mut report = MigrationReport {
             applied: vec![],
             already_applied: applied.len(),

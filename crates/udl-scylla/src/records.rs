@@ -59,7 +59,7 @@ impl ScyllaRecords {
                     .join(", ")
             ),
         )
-        .with_store(StoreKind::Scylla)
+        .with_store(StoreKind::SCYLLA)
         .with_operation(operation))
     }
 
@@ -139,7 +139,7 @@ impl ScyllaRecords {
                 ErrorKind::Conflict,
                 format!("a {} with that key already exists", entity.name),
             )
-            .with_store(StoreKind::Scylla)
+            .with_store(StoreKind::SCYLLA)
             .with_operation(op::CREATE))
         }
     }
@@ -289,7 +289,7 @@ impl TableScan<'_> {
 #[async_trait]
 impl RecordStore for ScyllaRecords {
     fn kind(&self) -> StoreKind {
-        StoreKind::Scylla
+        StoreKind::SCYLLA
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -322,7 +322,7 @@ impl RecordStore for ScyllaRecords {
         _entity: &'static EntityMeta,
         _records: Vec<Record>,
     ) -> Result<u64> {
-        Err(Error::unsupported(StoreKind::Scylla, op::CREATE_MANY))
+        Err(Error::unsupported(StoreKind::SCYLLA, op::CREATE_MANY))
     }
 
     async fn fetch(
@@ -419,7 +419,7 @@ impl RecordStore for ScyllaRecords {
             ErrorKind::Conflict,
             format!("{} kept changing under concurrent updates", entity.name),
         )
-        .with_store(StoreKind::Scylla)
+        .with_store(StoreKind::SCYLLA)
         .with_operation("update")
         .temporary(true))
     }
@@ -450,7 +450,7 @@ impl RecordStore for ScyllaRecords {
         query: &Query,
     ) -> Result<Vec<Record>> {
         if query.offset > 0 {
-            return Err(Error::unsupported(StoreKind::Scylla, "list with offset"));
+            return Err(Error::unsupported(StoreKind::SCYLLA, "list with offset"));
         }
         let restriction = where_clause(entity, &query.filter, "list")?;
         let order = order_by(entity, &query.sort, &restriction)?;

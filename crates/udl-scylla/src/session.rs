@@ -48,7 +48,7 @@ impl ScyllaSession {
                         self.keyspace
                     ),
                 )
-                .with_store(StoreKind::Scylla)
+                .with_store(StoreKind::SCYLLA)
                 .with_operation("prepare"),
                 other => other,
             })

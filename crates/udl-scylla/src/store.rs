@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::{Replication, ScyllaConfig};
 use chrono::{DateTime, Utc};
 use scylla::client::caching_session::{CachingSession, CachingSessionBuilder};
 use scylla::client::execution_profile::ExecutionProfile;
@@ -20,7 +21,6 @@ use scylla::response::{PagingState, PagingStateResponse};
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
-use udl_config::{Replication, ScyllaConfig};
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 
 use crate::error::{classify, unexpected_shape};
@@ -31,7 +31,7 @@ use crate::session::ScyllaSession;
 fn tls_context(config: &ScyllaConfig) -> Result<TlsContext> {
     use openssl::ssl::{SslConnector, SslMethod, SslVersion};
     let problem = |what: String| {
-        Error::new(ErrorKind::Config, format!("scylla TLS: {what}")).with_store(StoreKind::Scylla)
+        Error::new(ErrorKind::Config, format!("scylla TLS: {what}")).with_store(StoreKind::SCYLLA)
     };
     let mut ssl = SslConnector::builder(SslMethod::tls_client())
         .map_err(|e| problem(format!("OpenSSL could not start ({e})")))?;
@@ -95,7 +95,7 @@ fn consistency(level: &str) -> Consistency {
 
 fn unavailable(message: &'static str) -> Error {
     Error::new(ErrorKind::Unavailable, message)
-        .with_store(StoreKind::Scylla)
+        .with_store(StoreKind::SCYLLA)
         .with_operation("connect")
 }
 
@@ -157,7 +157,7 @@ impl ScyllaStore {
             time_bucket: config.time_bucket,
             analytics_ttl: config.analytics_ttl,
             chat_archive_retention: config.chat_archive_retention,
-            meter: udl_metrics::StoreMeter::new(StoreKind::Scylla),
+            meter: udl_metrics::StoreMeter::new(StoreKind::SCYLLA),
         })
     }
 
@@ -312,14 +312,14 @@ impl ScyllaStore {
                             self.keyspace()
                         ),
                     )
-                    .with_store(StoreKind::Scylla)
+                    .with_store(StoreKind::SCYLLA)
                     .with_operation("health"));
                 }
                 Ok(started.elapsed())
             }
             Ok(Err(e)) => Err(classify(&e, "health")),
             Err(_) => Err(Error::new(ErrorKind::Timeout, "health check timed out")
-                .with_store(StoreKind::Scylla)
+                .with_store(StoreKind::SCYLLA)
                 .with_operation("health")),
         }
     }

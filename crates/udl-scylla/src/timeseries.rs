@@ -47,7 +47,7 @@ pub struct TimeSeries {
 }
 
 pub(crate) fn invalid(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::InvalidInput, message).with_store(StoreKind::Scylla)
+    Error::new(ErrorKind::InvalidInput, message).with_store(StoreKind::SCYLLA)
 }
 
 /// The supported time range: 1970 to 2100. Anything else is a bug upstream (a seconds value

@@ -40,7 +40,7 @@ fn corrupt(field: &FieldMeta) -> Error {
         ErrorKind::DataCorruption,
         format!("column {} does not hold its declared type", field.name),
     )
-    .with_store(StoreKind::Scylla)
+    .with_store(StoreKind::SCYLLA)
 }
 
 /// The udl value of a column read for `field`.

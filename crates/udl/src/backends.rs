@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use udl_config::{ResilienceSettings, UdlConfig};
+use udl_config::{ResilienceSettings, StoreConfig, StoreReader, UdlConfig};
 use udl_core::{Backend, Result, StoreKind};
 use udl_metrics::Metrics;
 
@@ -17,71 +17,81 @@ pub(crate) type Connecting<'a> =
 /// How one kind of store is found in the configuration and connected.
 #[derive(Clone, Copy)]
 pub(crate) struct Registration {
-    /// Which store.
-    pub kind: StoreKind,
-    /// Its resilience settings, when its section is configured (`None`: not configured).
-    pub configured: fn(&UdlConfig) -> Option<&ResilienceSettings>,
+    /// How its config section is read (the section's name is the store's kind).
+    pub reader: StoreReader,
     /// Connects it from its section (present, as `configured` said), reporting to the metrics.
     pub connect: for<'a> fn(&'a UdlConfig, Arc<Metrics>) -> Connecting<'a>,
 }
 
 impl Registration {
+    /// Which store: the one its section names.
+    pub fn kind(&self) -> StoreKind {
+        StoreKind::named(self.reader.section)
+    }
+
+    /// Its resilience settings, when its section is configured (`None`: not configured).
+    pub fn configured<'a>(&self, config: &'a UdlConfig) -> Option<&'a ResilienceSettings> {
+        config
+            .stores()
+            .find(|s| s.section() == self.reader.section)
+            .map(|s| s.resilience())
+    }
+
     /// Connects the store when `config` has its section.
     pub fn connect_if_configured<'a>(
         &self,
         config: &'a UdlConfig,
         metrics: &Arc<Metrics>,
     ) -> Option<Connecting<'a>> {
-        (self.configured)(config)?;
+        self.configured(config)?;
         Some((self.connect)(config, Arc::clone(metrics)))
     }
 }
+
+/// How often PostgreSQL's pool sizes are sampled for the resize log and the pool gauges.
+#[cfg(feature = "postgres")]
+const POOL_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Every store this build can connect, PostgreSQL (the source of truth) first.
 pub(crate) fn registrations() -> Vec<Registration> {
     vec![
         #[cfg(feature = "postgres")]
         Registration {
-            kind: StoreKind::Postgres,
-            configured: |c| c.postgres.as_ref().map(|s| &s.resilience),
-            connect: |c, _| {
+            reader: udl_postgres::PostgresConfig::READER,
+            connect: |c, metrics| {
                 Box::pin(async move {
-                    Ok(backend(
-                        udl_postgres::PgStore::connect(section(&c.postgres)?).await?,
-                    ))
+                    let store = udl_postgres::PgStore::connect(section(c)?).await?;
+                    // Ends by itself when the pool is closed.
+                    store.watch_pool(metrics, POOL_SAMPLE_EVERY);
+                    Ok(backend(store))
                 })
             },
         },
         #[cfg(feature = "mongo")]
         Registration {
-            kind: StoreKind::Mongo,
-            configured: |c| c.mongo.as_ref().map(|s| &s.resilience),
+            reader: udl_mongo::MongoConfig::READER,
             connect: |c, _| {
-                Box::pin(async move {
-                    Ok(backend(
-                        udl_mongo::MongoStore::connect(section(&c.mongo)?).await?,
-                    ))
-                })
+                Box::pin(
+                    async move { Ok(backend(udl_mongo::MongoStore::connect(section(c)?).await?)) },
+                )
             },
         },
         #[cfg(feature = "redis")]
         Registration {
-            kind: StoreKind::Redis,
-            configured: |c| c.redis.as_ref().map(|s| &s.resilience),
+            reader: udl_redis::RedisConfig::READER,
             connect: |c, metrics| {
                 Box::pin(async move {
-                    let store = udl_redis::RedisStore::connect(section(&c.redis)?).await?;
+                    let store = udl_redis::RedisStore::connect(section(c)?).await?;
                     Ok(backend(store.with_metrics(metrics)))
                 })
             },
         },
         #[cfg(feature = "scylla")]
         Registration {
-            kind: StoreKind::Scylla,
-            configured: |c| c.scylla.as_ref().map(|s| &s.resilience),
+            reader: udl_scylla::ScyllaConfig::READER,
             connect: |c, metrics| {
                 Box::pin(async move {
-                    let store = udl_scylla::ScyllaStore::connect(section(&c.scylla)?).await?;
+                    let store = udl_scylla::ScyllaStore::connect(section(c)?).await?;
                     Ok(backend(store.with_metrics(metrics)))
                 })
             },
@@ -95,8 +105,8 @@ fn backend<B: Backend>(store: B) -> Arc<dyn Backend> {
 
 /// A store's config section, which `configured` found present.
 #[allow(dead_code)] // used by whichever backends are compiled in
-fn section<S>(section: &Option<S>) -> Result<&S> {
-    section.as_ref().ok_or_else(|| {
+fn section<S: StoreConfig>(config: &UdlConfig) -> Result<&S> {
+    config.store().ok_or_else(|| {
         udl_core::Error::new(
             udl_core::ErrorKind::Internal,
             "a store was connected without its section",

@@ -10,10 +10,6 @@ use udl_core::{
 use udl_metrics::Metrics;
 use udl_resilience::{ResilienceConfig, ResilientStore};
 
-/// How often PostgreSQL's pool sizes are sampled for the resize log and the pool gauges.
-#[cfg(feature = "postgres")]
-const POOL_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// The connected stores of one process.
 #[derive(Clone)]
 pub struct DataLayer {
@@ -106,7 +102,7 @@ impl DataLayer {
                 continue;
             };
             let added = match connecting.await {
-                Ok(backend) => data.add(backend, (registration.configured)(config)),
+                Ok(backend) => data.add(backend, registration.configured(config)),
                 Err(e) => Err(e),
             };
             if let Err(e) = added {
@@ -119,27 +115,23 @@ impl DataLayer {
         Ok(data)
     }
 
-    /// What single stores add: the pool watch (PostgreSQL), the analytics spool (ScyllaDB),
-    /// the privacy layers (kept in PostgreSQL), and the tiered cache over every layered store
-    /// (in Redis).
+    /// What runs over particular stores: the analytics spool (ScyllaDB), the privacy layers
+    /// (kept in PostgreSQL), and the tiered cache over every layered store (in Redis).
     #[cfg_attr(not(feature = "scylla"), allow(unused_variables))]
     async fn start_store_features(&mut self, config: &UdlConfig) -> Result<()> {
-        #[cfg(feature = "postgres")]
-        if let Ok(store) = self.postgres() {
-            // Ends by itself when the pool is closed.
-            store.watch_pool(Arc::clone(&self.metrics), POOL_SAMPLE_EVERY);
-        }
         #[cfg(feature = "scylla")]
         if let (Ok(store), Some(dir)) = (
             self.scylla(),
-            config.scylla.as_ref().and_then(|c| c.spool_dir.as_ref()),
+            config
+                .store::<udl_scylla::ScyllaConfig>()
+                .and_then(|c| c.spool_dir.as_ref()),
         ) {
             let spool = crate::spool::Spool::start(store, dir, Arc::clone(&self.metrics)).await?;
             self.spool = Some(Arc::new(spool));
         }
         #[cfg(feature = "privacy")]
         if let (Ok(store), Some(privacy)) = (self.postgres(), &config.privacy) {
-            let layered = Arc::clone(self.resilient(StoreKind::Postgres)?);
+            let layered = Arc::clone(self.resilient(StoreKind::POSTGRES)?);
             let metrics = Arc::clone(&self.metrics);
             let started =
                 crate::privacy_setup::Privacy::start(store, layered, privacy, metrics).await?;
@@ -365,13 +357,13 @@ impl DataLayer {
     /// The PostgreSQL store, or a `Config` error when `[postgres]` is not configured.
     #[cfg(feature = "postgres")]
     pub fn postgres(&self) -> Result<&udl_postgres::PgStore> {
-        self.store(StoreKind::Postgres)
+        self.store(StoreKind::POSTGRES)
     }
 
     /// The MongoDB store, or a `Config` error when `[mongo]` is not configured.
     #[cfg(feature = "mongo")]
     pub fn mongo(&self) -> Result<&udl_mongo::MongoStore> {
-        self.store(StoreKind::Mongo)
+        self.store(StoreKind::MONGO)
     }
 
     /// The repository of `T` over a transaction's `records` in `store`, behind the privacy
@@ -403,7 +395,7 @@ impl DataLayer {
     /// The Redis store, or a `Config` error when `[redis]` is not configured.
     #[cfg(feature = "redis")]
     pub fn redis(&self) -> Result<&udl_redis::RedisStore> {
-        self.store(StoreKind::Redis)
+        self.store(StoreKind::REDIS)
     }
 }
 
@@ -411,7 +403,7 @@ impl DataLayer {
     /// The ScyllaDB store, or a `Config` error when `[scylla]` is not configured.
     #[cfg(feature = "scylla")]
     pub fn scylla(&self) -> Result<&udl_scylla::ScyllaStore> {
-        self.store(StoreKind::Scylla)
+        self.store(StoreKind::SCYLLA)
     }
 
     /// The chat archive, its message texts sealed and its reads audited by the privacy layers;
@@ -421,7 +413,7 @@ impl DataLayer {
         use udl_core::Entity as _;
         let records = self.records_for(
             udl_scylla::models::ArchivedMessage::meta(),
-            StoreKind::Scylla,
+            StoreKind::SCYLLA,
         )?;
         udl_scylla::models::ChatArchive::new(self.scylla()?, records)
     }
@@ -435,7 +427,7 @@ impl DataLayer {
                 ErrorKind::Config,
                 "analytics need scylla.spool_dir (UDL__SCYLLA__SPOOL_DIR)",
             )
-            .with_store(StoreKind::Scylla)
+            .with_store(StoreKind::SCYLLA)
         })
     }
 }
@@ -472,19 +464,24 @@ impl DataLayer {
     }
 }
 
+/// The `Config` error for a store this data layer does not have, saying whether it is only
+/// unconfigured or not in this build at all.
 fn not_configured(store: StoreKind) -> Error {
-    let key = if store == StoreKind::Scylla {
-        "nodes"
-    } else {
-        "url"
-    };
-    Error::new(
-        ErrorKind::Config,
+    let built: Vec<&str> = crate::backends::registrations()
+        .iter()
+        .map(|r| r.reader.section)
+        .collect();
+    let message = if built.contains(&store.name()) {
         format!(
-            "{store} is not configured (set {store}.{key} or UDL__{}__{})",
-            store.name().to_uppercase(),
-            key.to_uppercase()
-        ),
-    )
-    .with_store(store)
+            "{store} is not configured: add its [{store}] section (or UDL__{}__* variables)",
+            store.name().to_uppercase()
+        )
+    } else {
+        format!(
+            "this build has no {store} backend (it has {}): check the entity's \
+             #[udl(store = ...)] and the udl crate's features",
+            built.join(", ")
+        )
+    };
+    Error::new(ErrorKind::Config, message).with_store(store)
 }

@@ -81,7 +81,7 @@ pub struct HealthReport {
 impl HealthReport {
     fn of(stores: Vec<StoreHealth>) -> Self {
         let down = |kind| stores.iter().any(|s| s.store == kind && !s.up());
-        let overall = if down(StoreKind::Postgres) {
+        let overall = if down(StoreKind::POSTGRES) {
             Overall::Down
         } else if stores.iter().any(|s| !s.up()) {
             Overall::Degraded
@@ -193,8 +193,8 @@ async fn probe(
     kept: &Kept,
     timeout: Duration,
 ) -> Option<StoreHealth> {
-    (registration.configured)(config)?;
-    let store = registration.kind;
+    registration.configured(config)?;
+    let store = registration.kind();
     let connected_and_asked = async {
         let connected = {
             let mut kept = kept.lock().await;
@@ -268,7 +268,7 @@ impl HealthMonitor {
     /// layer uses rather than the monitor's own.
     pub async fn adopt(&self, data: &crate::DataLayer) {
         for backend in data.backends() {
-            if let Some((_, kept)) = self.kept.iter().find(|(r, _)| r.kind == backend.kind()) {
+            if let Some((_, kept)) = self.kept.iter().find(|(r, _)| r.kind() == backend.kind()) {
                 if let Some(own) = kept.lock().await.replace(Arc::clone(backend)) {
                     own.close().await;
                 }

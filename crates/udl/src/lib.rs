@@ -77,6 +77,7 @@
 //! ```
 
 mod backends;
+pub mod config;
 mod data_layer;
 pub mod health;
 #[cfg(feature = "mongo")]
@@ -95,7 +96,6 @@ pub use mongo_transaction::MongoDataTransaction;
 pub use transaction::Transaction;
 #[cfg(feature = "cache")]
 pub use udl_cache as cache;
-pub use udl_config as config;
 pub use udl_config::UdlConfig;
 pub use udl_core::*;
 pub use udl_derive::Entity;

@@ -23,7 +23,7 @@ impl MongoDataTransaction {
     /// declares a cache is refused, as writes here could leave it stale after the commit.
     pub fn repository<T: Entity>(&self) -> Result<Repository<T>> {
         self.data
-            .transaction_repository(StoreKind::Mongo, self.tx.records())
+            .transaction_repository(StoreKind::MONGO, self.tx.records())
     }
 }
 

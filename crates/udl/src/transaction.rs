@@ -22,7 +22,7 @@ impl Transaction {
     /// that declares a cache is refused, as writes here could leave it stale after the commit.
     pub fn repository<T: Entity>(&self) -> Result<Repository<T>> {
         self.data
-            .transaction_repository(StoreKind::Postgres, self.tx.records())
+            .transaction_repository(StoreKind::POSTGRES, self.tx.records())
     }
 }
 

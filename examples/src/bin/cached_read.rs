@@ -39,7 +39,7 @@ async fn main() -> Result<()> {
     assert_eq!(fresh.title, "Box breathing, 4-4-4-4");
 
     let stats = data
-        .cache_stats(StoreKind::Mongo)
+        .cache_stats(StoreKind::MONGO)
         .expect("Redis is configured");
     println!("{stats:?}");
     assert_eq!((stats.loads, stats.l1_hits), (2, 2));

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use base64::Engine as _;
-use udl::{DataLayer, UdlConfig};
+use udl::DataLayer;
 use udl_testkit::servers;
 
 /// A fresh key ring for `[privacy]`: one random 32-byte key-encryption key.
@@ -37,7 +37,9 @@ fn run(name: &str, path: &str, scylla: bool) {
         vars.push(("UDL__SCYLLA__KEYSPACE", namespace.clone()));
         vars.push(("UDL__SCYLLA__CONSISTENCY", "one".to_owned()));
     }
+    // Only this configuration: none of the caller's `UDL__*` variables.
     let output = Command::new(path)
+        .env_clear()
         .envs(vars.iter().map(|(k, v)| (k, v)))
         .env("UDL__PRIVACY__KEY_RING", key_ring())
         .output()
@@ -55,7 +57,7 @@ fn run(name: &str, path: &str, scylla: bool) {
 /// Drops the schema, database, keyspace and Redis keys of `namespace`.
 fn clean_up(vars: &[(&str, String)], namespace: &str) {
     let config =
-        UdlConfig::from_sources(None, vars.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        udl::config::from_sources(None, vars.iter().map(|(k, v)| (k.to_string(), v.clone())))
             .expect("the examples' configuration is valid");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {

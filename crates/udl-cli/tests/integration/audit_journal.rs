@@ -40,16 +40,18 @@ fn audit_verify_checks_each_journal_and_names_what_is_wrong() {
     ];
     let migrated = udl(&["migrate", "up"], &env);
     assert_eq!(migrated.status.code(), Some(0), "{}", stdout(&migrated));
-    let config = udl::UdlConfig::from_sources(
+    let config = udl::config::from_sources(
         None,
         env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
     )
     .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (pg, writer) = runtime.block_on(async {
-        let pg = udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap())
-            .await
-            .unwrap();
+        let pg = udl::postgres::PgStore::connect(
+            config.store::<udl::postgres::PostgresConfig>().unwrap(),
+        )
+        .await
+        .unwrap();
         let journal = JournalConfig {
             dir: root.clone(),
             max_unshipped: 1000,

@@ -572,15 +572,17 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
     let migrated = udl(&["migrate", "up"], &env);
     assert_eq!(migrated.status.code(), Some(0), "{:?}", text(&migrated));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let config = udl::UdlConfig::from_sources(
+    let config = udl::config::from_sources(
         None,
         env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
     )
     .unwrap();
     let pg = runtime.block_on(async {
-        let pg = udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap())
-            .await
-            .unwrap();
+        let pg = udl::postgres::PgStore::connect(
+            config.store::<udl::postgres::PostgresConfig>().unwrap(),
+        )
+        .await
+        .unwrap();
         let writer =
             udl::privacy::audit::AuditWriter::start(pg.clone(), std::time::Duration::from_secs(5));
         for n in 0..5 {

@@ -10,7 +10,7 @@ use udl::mongo::models::{Conversation, ConversationStatus, Message, MessageRole}
 use udl::postgres::models::{User, UserStatus};
 use udl::privacy::FieldCipher;
 use udl::scylla::models::{month_of, ArchiveRole, ArchivedMessage};
-use udl::{field, AccessContext, DataLayer, Json, Page, Role, UdlConfig};
+use udl::{field, AccessContext, DataLayer, Json, Page, Role};
 use udl_testkit::servers;
 use uuid::Uuid;
 
@@ -147,7 +147,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
     let migrated = udl(&["migrate", "up"], &env);
     assert_eq!(migrated.status.code(), Some(0), "{:?}", text(&migrated));
 
-    let config = UdlConfig::from_sources(None, env.clone()).unwrap();
+    let config = udl::config::from_sources(None, env.clone()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let legacy_id = Uuid::new_v4();
     let conversation_id = Uuid::new_v4();

@@ -34,7 +34,7 @@ const OP: &str = "nearest";
 
 fn fail(kind: ErrorKind, message: String) -> Error {
     Error::new(kind, message)
-        .with_store(StoreKind::Mongo)
+        .with_store(StoreKind::MONGO)
         .with_operation(OP)
 }
 

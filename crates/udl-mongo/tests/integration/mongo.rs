@@ -5,11 +5,12 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use udl_config::UdlConfig;
+use udl_config::StoreConfig as _;
 use udl_core::{
     field, AccessContext, Capability, Changes, ErrorKind, Filter, Purpose, RecordStore, Repository,
     Role,
 };
+use udl_mongo::MongoConfig;
 use udl_mongo::MongoStore;
 use udl_testkit::fixtures::{note, notes, Note};
 use udl_testkit::Harness;
@@ -68,10 +69,8 @@ async fn unreachable_server_is_temporary_unavailable() {
         ),
         ("UDL__MONGO__POOL__ACQUIRE_TIMEOUT", "500ms"),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .unwrap()
-        .mongo
-        .unwrap();
+    let config =
+        MongoConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap();
     let err = MongoStore::connect(&config)
         .await
         .err()
@@ -157,7 +156,7 @@ async fn bulk_conflict_names_the_refused_documents_without_values_on(h: common::
         "the batch was undone"
     );
     let store: Arc<dyn RecordStore> = h.store.records();
-    assert_eq!(store.kind(), udl_core::StoreKind::Mongo);
+    assert_eq!(store.kind(), udl_core::StoreKind::MONGO);
     h.teardown().await;
 }
 

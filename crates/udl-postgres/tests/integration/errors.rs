@@ -4,9 +4,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use udl_config::UdlConfig;
+use udl_config::StoreConfig as _;
 use udl_core::{AccessContext, ErrorKind, Purpose, Role};
-use udl_postgres::{classify, PgStore};
+use udl_postgres::{classify, PgStore, PostgresConfig};
 use udl_testkit::fixtures::{note, Note};
 use udl_testkit::servers;
 
@@ -14,26 +14,21 @@ fn ctx() -> AccessContext {
     AccessContext::new("errors-test", Role::Service, Purpose::Operations).unwrap()
 }
 
-fn config_with(extra: &[(&str, &str)]) -> udl_config::PostgresConfig {
+fn config_with(extra: &[(&str, &str)]) -> udl_postgres::PostgresConfig {
     let mut vars = vec![("UDL__POSTGRES__URL".to_owned(), servers::postgres_url())];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    UdlConfig::from_sources(None, vars)
-        .unwrap()
-        .postgres
-        .unwrap()
+    PostgresConfig::from_sources(None, vars).unwrap()
 }
 
 #[tokio::test]
 async fn refused_connection_is_temporary_unavailable() {
-    let config = UdlConfig::from_sources(
+    let config = PostgresConfig::from_sources(
         None,
         [(
             "UDL__POSTGRES__URL".to_owned(),
             "postgres://postgres:fake-password@127.0.0.1:1/udl".to_owned(),
         )],
     )
-    .unwrap()
-    .postgres
     .unwrap();
     let err = PgStore::connect(&config)
         .await

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use udl_config::UdlConfig;
+use udl_config::StoreConfig as _;
 use udl_metrics::Metrics;
 use udl_postgres::PgStore;
+use udl_postgres::PostgresConfig;
 use udl_testkit::servers;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,8 +18,8 @@ async fn a_burst_grows_the_pool_and_idleness_shrinks_it_back_to_min() {
         ("UDL__POSTGRES__POOL__MAX", "8".to_owned()),
         ("UDL__POSTGRES__POOL__IDLE_TIMEOUT", "1s".to_owned()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
-    let store = match PgStore::connect(config.postgres.as_ref().unwrap()).await {
+    let config = PostgresConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let store = match PgStore::connect(&config).await {
         Ok(store) => store,
         Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
     };

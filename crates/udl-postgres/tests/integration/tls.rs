@@ -1,18 +1,17 @@
 //! TLS through rustls when the URL asks for it (the local server has a self-signed
 //! certificate, so `sslmode=require`: encrypted, certificate not verified).
 
-use udl_config::UdlConfig;
+use udl_config::StoreConfig as _;
 use udl_postgres::PgStore;
+use udl_postgres::PostgresConfig;
 use udl_testkit::servers;
 
 async fn connection_uses_tls(sslmode: &str) -> bool {
     let base = servers::postgres_url();
     let without_query = base.split('?').next().unwrap_or(&base);
     let url = format!("{without_query}?sslmode={sslmode}");
-    let config = UdlConfig::from_sources(None, [("UDL__POSTGRES__URL".to_owned(), url)])
-        .unwrap()
-        .postgres
-        .unwrap();
+    let config =
+        PostgresConfig::from_sources(None, [("UDL__POSTGRES__URL".to_owned(), url)]).unwrap();
     let store = match PgStore::connect(&config).await {
         Ok(store) => store,
         Err(e) => servers::unreachable("PostgreSQL", &base, &e),

@@ -38,7 +38,7 @@ pub(crate) fn phi_refused(cause: &str, operation: &'static str, kind: ErrorKind)
         ErrorKind::Unavailable,
         format!("{cause} ({}), so the PHI access was refused", kind.name()),
     )
-    .with_store(StoreKind::Postgres)
+    .with_store(StoreKind::POSTGRES)
     .with_operation(operation)
     .temporary(true)
 }

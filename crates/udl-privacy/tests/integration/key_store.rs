@@ -1,6 +1,7 @@
 //! Data keys in the real PostgreSQL: created on first load, stored only wrapped, rotated to a
 //! new version that encrypts while old versions keep decrypting.
 
+use udl_config::StoreConfig as _;
 use udl_config::UdlConfig;
 use udl_core::ErrorKind;
 use udl_postgres::PgStore;
@@ -16,8 +17,13 @@ async fn migrated() -> PgStore {
         ("UDL__POSTGRES__SCHEMA", servers::unique_namespace("k")),
         ("UDL__POSTGRES__POOL__MIN", "0".to_owned()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
-    let pg = match PgStore::connect(config.postgres.as_ref().unwrap()).await {
+    let config = UdlConfig::from_sources(
+        &[udl_postgres::PostgresConfig::READER],
+        None,
+        vars.map(|(k, v)| (k.to_owned(), v)),
+    )
+    .unwrap();
+    let pg = match PgStore::connect(config.store::<udl_postgres::PostgresConfig>().unwrap()).await {
         Ok(pg) => pg,
         Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
     };

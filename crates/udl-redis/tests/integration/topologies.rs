@@ -6,8 +6,9 @@ use crate::common;
 use std::time::Duration;
 
 use chrono::Utc;
-use udl_config::{RedisConfig, UdlConfig};
+use udl_config::StoreConfig as _;
 use udl_core::ErrorKind;
+use udl_redis::RedisConfig;
 use udl_redis::{
     CoalescedGet, Counters, EmbeddingCache, RateLimit, RateLimiter, RedisStore, SessionStore,
 };
@@ -23,9 +24,7 @@ fn config(extra: &[(&str, String)]) -> Result<RedisConfig, String> {
         ),
     ];
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    UdlConfig::from_sources(None, vars)
-        .map(|c| c.redis.expect("redis section present"))
-        .map_err(|e| e.to_string())
+    RedisConfig::from_sources(None, vars).map_err(|e| e.to_string())
 }
 
 async fn connect(extra: &[(&str, String)], server: &str) -> RedisStore {

@@ -19,7 +19,7 @@ fn io_error(action: &'static str, e: &std::io::Error) -> Error {
         ErrorKind::Unavailable,
         format!("the analytics spool could not {action}: {}", e.kind()),
     )
-    .with_store(StoreKind::Scylla)
+    .with_store(StoreKind::SCYLLA)
     .with_operation("spool")
     .temporary(false)
 }
@@ -63,7 +63,7 @@ impl SpoolFile {
                 ErrorKind::Config,
                 "the analytics spool directory is in use by another process (give each process its own scylla.spool_dir)",
             )
-            .with_store(StoreKind::Scylla)
+            .with_store(StoreKind::SCYLLA)
             .with_operation("spool")
         })?;
         let mut entries =
@@ -162,7 +162,7 @@ impl SpoolFile {
                     ErrorKind::DataCorruption,
                     "an analytics spool entry is not valid JSON",
                 )
-                .with_store(StoreKind::Scylla)
+                .with_store(StoreKind::SCYLLA)
                 .with_operation("spool")
             })?;
             found.push((offset, entry));

@@ -52,7 +52,7 @@ fn corrupt() -> Error {
         ErrorKind::DataCorruption,
         "an analytics spool entry has an unexpected shape",
     )
-    .with_store(StoreKind::Scylla)
+    .with_store(StoreKind::SCYLLA)
     .with_operation("replay")
 }
 
@@ -129,7 +129,7 @@ impl SpooledAnalytics {
 
     /// Reports the spool's depth and replays to `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        metrics.set_spool_depth(StoreKind::Scylla, self.spool.depth());
+        metrics.set_spool_depth(StoreKind::SCYLLA, self.spool.depth());
         self.metrics = Some(metrics);
         self
     }
@@ -213,7 +213,7 @@ impl SpooledAnalytics {
 
     fn report_depth(&self) {
         if let Some(metrics) = &self.metrics {
-            metrics.set_spool_depth(StoreKind::Scylla, self.spool.depth());
+            metrics.set_spool_depth(StoreKind::SCYLLA, self.spool.depth());
         }
     }
 
@@ -274,7 +274,7 @@ impl SpooledAnalytics {
                 self.spool.confirm(offset, entries)?;
                 sent += entries;
                 if let Some(metrics) = &self.metrics {
-                    metrics.count_replayed(StoreKind::Scylla, entries);
+                    metrics.count_replayed(StoreKind::SCYLLA, entries);
                 }
                 self.report_depth();
             }

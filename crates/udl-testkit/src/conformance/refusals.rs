@@ -126,7 +126,7 @@ pub async fn capability_refusals_name_store_and_operation(s: Subject) {
     }
     assert_ne!(
         s.store.kind(),
-        StoreKind::Memory,
+        StoreKind::MEMORY,
         "conformance must run on a real store"
     );
 }

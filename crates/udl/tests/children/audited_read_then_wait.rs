@@ -6,11 +6,11 @@
 use std::io::Write as _;
 
 use udl::postgres::models::ConsentRecord;
-use udl::{AccessContext, DataLayer, Result, UdlConfig};
+use udl::{AccessContext, DataLayer, Result};
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let config = UdlConfig::load(None)
+    let config = udl::config::load(None)
         .map_err(|e| udl::Error::new(udl::ErrorKind::Config, e.to_string()))?;
     let data = DataLayer::connect(&config).await?;
     let ctx = AccessContext::system("journal-crash-test");

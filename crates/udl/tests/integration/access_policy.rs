@@ -82,7 +82,7 @@ async fn assert_denied(
 async fn relationships_and_consents_decide_and_break_glass_is_flagged() {
     let w = world(true).await;
     let care = w.care().await;
-    let repo = w.repo(StoreKind::Postgres);
+    let repo = w.repo(StoreKind::POSTGRES);
     let p = PatientProfile {
         patient_id: care.patient,
         ..profile(&canary(), 1)

@@ -27,14 +27,14 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
     let canary = canary();
     let care = w.care().await;
     let clinician = || care.treating();
-    let cached = w.repo(StoreKind::Postgres);
+    let cached = w.repo(StoreKind::POSTGRES);
     // Profiles declare a cache, so every store's path goes through it; PostgreSQL's is read
     // twice: the first read misses, the second hits.
     let paths = [
         ("cache miss", cached.clone()),
         ("cache hit", cached),
-        ("mongo", w.repo(StoreKind::Mongo)),
-        ("scylla", w.repo(StoreKind::Scylla)),
+        ("mongo", w.repo(StoreKind::MONGO)),
+        ("scylla", w.repo(StoreKind::SCYLLA)),
     ];
     let mut stored = None;
     for (n, (path, repo)) in (1..).zip(paths) {
@@ -91,7 +91,7 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
 
     // A read that finds nothing and a refused filter are accesses too.
     let miss = clinician();
-    let repo = w.repo(StoreKind::Postgres);
+    let repo = w.repo(StoreKind::POSTGRES);
     assert!(repo.get(&miss, &Uuid::new_v4()).await.unwrap().is_none());
     assert_eq!(w.entries_of(&miss).await.len(), 1);
     let refused = clinician();
@@ -105,7 +105,7 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
     // Entities without PHI are not audited.
     let notices = w
         .data
-        .repository_in::<ClinicNotice>(StoreKind::Mongo)
+        .repository_in::<ClinicNotice>(StoreKind::MONGO)
         .unwrap();
     let plain = clinician();
     let notice = ClinicNotice {
@@ -147,7 +147,7 @@ async fn tamper(w: &World, sql: String) {
 async fn concurrent_reads_chain_in_order_and_verify_catches_edits_and_deletions() {
     let w = world(true).await;
     let care = w.care().await;
-    let repo = w.repo(StoreKind::Postgres);
+    let repo = w.repo(StoreKind::POSTGRES);
     let p = PatientProfile {
         patient_id: care.patient,
         ..profile(&canary(), 1)
@@ -214,10 +214,10 @@ async fn with_the_audit_log_unreachable_phi_reads_fail_and_other_reads_continue(
     let w = world_on(true, proxied).await;
     let care = w.care().await;
     let clinician = || care.treating();
-    let profiles = w.repo(StoreKind::Mongo);
+    let profiles = w.repo(StoreKind::MONGO);
     let notices = w
         .data
-        .repository_in::<ClinicNotice>(StoreKind::Mongo)
+        .repository_in::<ClinicNotice>(StoreKind::MONGO)
         .unwrap();
     let p = PatientProfile {
         patient_id: care.patient,
@@ -271,7 +271,7 @@ async fn an_audit_connection_that_broke_while_idle_is_replaced_unnoticed() {
     let address = url_host_port(&postgres);
     let proxy = udl_testkit::toxiproxy::Proxy::to(&address);
     let w = world_on(true, postgres.replacen(&address, proxy.listen(), 1)).await;
-    let profiles = w.repo(StoreKind::Mongo);
+    let profiles = w.repo(StoreKind::MONGO);
     let p = profile(&canary(), 1);
     profiles.create(&ctx(), p.clone()).await.unwrap();
     assert!(profiles.get(&ctx(), &p.id).await.unwrap() == Some(p.clone()));

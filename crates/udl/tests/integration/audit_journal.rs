@@ -103,7 +103,7 @@ async fn phi_reads_reach_the_postgresql_chain_from_the_journal() {
     let dir = scratch_dir();
     let w = journaled_world(&dir, 100_000).await;
     let care = w.care().await;
-    let repo = w.repo(StoreKind::Postgres);
+    let repo = w.repo(StoreKind::POSTGRES);
     let p = PatientProfile {
         patient_id: care.patient,
         ..profile(&canary(), 1)
@@ -149,10 +149,10 @@ async fn with_shipping_blocked_reads_wait_in_the_journal_up_to_its_bound() {
     let dir = scratch_dir();
     let w = journaled_world(&dir, 5).await;
     let care = w.care().await;
-    let repo = w.repo(StoreKind::Postgres);
+    let repo = w.repo(StoreKind::POSTGRES);
     let notices = w
         .data
-        .repository_in::<JournalNotice>(StoreKind::Mongo)
+        .repository_in::<JournalNotice>(StoreKind::MONGO)
         .unwrap();
     let p = PatientProfile {
         patient_id: care.patient,
@@ -206,10 +206,10 @@ async fn a_journal_that_cannot_be_written_refuses_phi_reads_only() {
     let not_a_dir = scratch_dir();
     std::fs::write(&not_a_dir, b"a file where the journal directory should be").unwrap();
     let w = journaled_world(&not_a_dir.join("journals"), 100_000).await;
-    let repo = w.repo(StoreKind::Postgres);
+    let repo = w.repo(StoreKind::POSTGRES);
     let notices = w
         .data
-        .repository_in::<JournalNotice>(StoreKind::Mongo)
+        .repository_in::<JournalNotice>(StoreKind::MONGO)
         .unwrap();
     let err = repo.get(&ctx(), &Uuid::new_v4()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
@@ -254,7 +254,9 @@ async fn a_read_survives_its_process_killed_right_after_it_returned() {
     // The test's own accesses go straight to PostgreSQL; only the child uses the journal.
     let w = world(true).await;
     let blocked = ShippingBlocked::new(&w).await;
+    // Only the test's configuration: none of the caller's `UDL__*` variables.
     let mut child = Command::new(child_program())
+        .env_clear()
         .envs(w.vars.iter().map(|(k, v)| (k, v)))
         .env("UDL__PRIVACY__AUDIT_JOURNAL_DIR", &dir)
         .stdout(Stdio::piped())
@@ -349,7 +351,7 @@ async fn with_postgresql_unreachable_reads_wait_in_the_journal_and_ship_when_it_
         vec![("UDL__PRIVACY__AUDIT_JOURNAL_DIR", dir.display().to_string())],
     )
     .await;
-    let profiles = w.repo(StoreKind::Mongo);
+    let profiles = w.repo(StoreKind::MONGO);
     let p = profile(&canary(), 1);
     profiles.create(&ctx(), p.clone()).await.unwrap();
     shipped(&w).await;

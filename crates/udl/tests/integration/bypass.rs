@@ -44,7 +44,7 @@ async fn every_raw_path_to_a_sensitive_entity_is_refused() {
         w.data.mongo().unwrap().repository::<PatientProfile>(),
         entity,
     );
-    for store in [StoreKind::Postgres, StoreKind::Mongo, StoreKind::Scylla] {
+    for store in [StoreKind::POSTGRES, StoreKind::MONGO, StoreKind::SCYLLA] {
         assert_refused(
             "Repository::new over a layered record store",
             Repository::<PatientProfile>::new(w.data.unaudited_records(store).unwrap()),
@@ -68,7 +68,7 @@ async fn every_raw_path_to_a_sensitive_entity_is_refused() {
         }
     }
     let own_cache = CachedStore::new(
-        w.data.unaudited_records(StoreKind::Postgres).unwrap(),
+        w.data.unaudited_records(StoreKind::POSTGRES).unwrap(),
         w.data.redis().unwrap().clone(),
         CacheConfig::default(),
     )
@@ -120,7 +120,7 @@ async fn without_privacy_sensitive_entities_cannot_be_reached_at_all() {
     );
     assert_refused(
         "DataLayer::repository_in without [privacy]",
-        w.data.repository_in::<PatientProfile>(StoreKind::Mongo),
+        w.data.repository_in::<PatientProfile>(StoreKind::MONGO),
         PatientProfile::meta().name,
     );
     let in_transaction = w

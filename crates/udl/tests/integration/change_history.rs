@@ -12,7 +12,7 @@ async fn every_change_to_a_phi_field_keeps_who_when_before_and_after() {
     let canary = canary();
     let care = w.care().await;
     let history = w.data.change_history().unwrap();
-    for store in [StoreKind::Mongo, StoreKind::Scylla, StoreKind::Postgres] {
+    for store in [StoreKind::MONGO, StoreKind::SCYLLA, StoreKind::POSTGRES] {
         let repo = w.repo(store);
         let p = PatientProfile {
             patient_id: care.patient,

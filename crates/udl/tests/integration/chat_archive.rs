@@ -128,7 +128,7 @@ async fn without_privacy_the_archive_is_refused_rather_than_kept_in_the_clear() 
     assert_eq!(err.kind(), udl::ErrorKind::Config, "{err}");
     let err = udl::scylla::models::ChatArchive::new(
         w.data.scylla().unwrap(),
-        w.data.unaudited_records(udl::StoreKind::Scylla).unwrap(),
+        w.data.unaudited_records(udl::StoreKind::SCYLLA).unwrap(),
     )
     .err()
     .expect("a store without the privacy layers is refused");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use udl::{DataLayer, Entity, RecordStore, StoreKind, UdlConfig};
+use udl::{DataLayer, Entity, RecordStore, StoreKind};
 
 use crate::common;
 use common::connect_migrated;
@@ -30,11 +30,11 @@ async fn stack(store: StoreKind, privacy: bool, cache: bool) -> Stack {
         ("UDL__POSTGRES__POOL__MIN", "0".to_owned()),
     ];
     match store {
-        StoreKind::Mongo => {
+        StoreKind::MONGO => {
             vars.push(("UDL__MONGO__URL", servers::mongo_url()));
             vars.push(("UDL__MONGO__DATABASE", namespace.clone()));
         }
-        StoreKind::Scylla => {
+        StoreKind::SCYLLA => {
             vars.push(("UDL__SCYLLA__NODES", servers::scylla_node()));
             vars.push(("UDL__SCYLLA__KEYSPACE", namespace.clone()));
             vars.push(("UDL__SCYLLA__CONSISTENCY", "one".to_owned()));
@@ -54,9 +54,9 @@ async fn stack(store: StoreKind, privacy: bool, cache: bool) -> Stack {
         vars.push(("UDL__PRIVACY__KEY_RING", ring));
     }
     let config =
-        UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
+        udl::config::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v))).unwrap();
     let data = connect_migrated(&config, "notes", NOTES_POSTGRES_DDL).await;
-    if store == StoreKind::Scylla {
+    if store == StoreKind::SCYLLA {
         let table = udl::scylla::cql::create_table(Note::meta());
         udl::scylla::ScyllaMigrator::new(vec![udl::scylla::CqlMigration::new(
             1,
@@ -80,7 +80,7 @@ impl Harness for Stack {
         let store: Arc<dyn RecordStore> = self.data.records_for(Note::meta(), self.store).unwrap();
         Subject {
             store,
-            refuses_nul_in_text: self.store == StoreKind::Postgres,
+            refuses_nul_in_text: self.store == StoreKind::POSTGRES,
         }
     }
 
@@ -127,16 +127,16 @@ macro_rules! shapes {
 }
 
 shapes! {
-    postgres_resilience: StoreKind::Postgres, privacy = false, cache = false;
-    postgres_cache: StoreKind::Postgres, privacy = false, cache = true;
-    postgres_privacy: StoreKind::Postgres, privacy = true, cache = false;
-    postgres_privacy_cache: StoreKind::Postgres, privacy = true, cache = true;
-    mongo_resilience: StoreKind::Mongo, privacy = false, cache = false;
-    mongo_cache: StoreKind::Mongo, privacy = false, cache = true;
-    mongo_privacy: StoreKind::Mongo, privacy = true, cache = false;
-    mongo_privacy_cache: StoreKind::Mongo, privacy = true, cache = true;
-    scylla_resilience: StoreKind::Scylla, privacy = false, cache = false;
-    scylla_cache: StoreKind::Scylla, privacy = false, cache = true;
-    scylla_privacy: StoreKind::Scylla, privacy = true, cache = false;
-    scylla_privacy_cache: StoreKind::Scylla, privacy = true, cache = true;
+    postgres_resilience: StoreKind::POSTGRES, privacy = false, cache = false;
+    postgres_cache: StoreKind::POSTGRES, privacy = false, cache = true;
+    postgres_privacy: StoreKind::POSTGRES, privacy = true, cache = false;
+    postgres_privacy_cache: StoreKind::POSTGRES, privacy = true, cache = true;
+    mongo_resilience: StoreKind::MONGO, privacy = false, cache = false;
+    mongo_cache: StoreKind::MONGO, privacy = false, cache = true;
+    mongo_privacy: StoreKind::MONGO, privacy = true, cache = false;
+    mongo_privacy_cache: StoreKind::MONGO, privacy = true, cache = true;
+    scylla_resilience: StoreKind::SCYLLA, privacy = false, cache = false;
+    scylla_cache: StoreKind::SCYLLA, privacy = false, cache = true;
+    scylla_privacy: StoreKind::SCYLLA, privacy = true, cache = false;
+    scylla_privacy_cache: StoreKind::SCYLLA, privacy = true, cache = true;
 }

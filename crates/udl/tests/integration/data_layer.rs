@@ -1,9 +1,17 @@
 //! `DataLayer::connect` on the real servers: every configured store, each record store behind
 //! its own resilience layer, configured from `<store>.resilience`.
 
-use udl::{AccessContext, ErrorKind, Purpose, Role, StoreKind, UdlConfig};
+use udl::{AccessContext, ErrorKind, Purpose, Role, StoreKind};
 use udl_testkit::fixtures::{note, Note};
 use udl_testkit::servers;
+
+/// An entity declaring a store this build has no backend for.
+#[derive(udl::Entity, Clone, PartialEq)]
+#[udl(table = "notes", store = "sqlite")]
+struct SqliteNote {
+    #[udl(id, internal)]
+    id: uuid::Uuid,
+}
 
 #[tokio::test]
 async fn repositories_come_behind_each_stores_resilience_layer() {
@@ -14,9 +22,13 @@ async fn repositories_come_behind_each_stores_resilience_layer() {
         ("UDL__MONGO__RESILIENCE__TIMEOUT", "2s".to_owned()),
         ("UDL__MONGO__RESILIENCE__BREAKER_FAILURES", "3".to_owned()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let config = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
     assert_eq!(
-        config.mongo.as_ref().unwrap().resilience.breaker_failures,
+        config
+            .store::<udl::mongo::MongoConfig>()
+            .unwrap()
+            .resilience
+            .breaker_failures,
         3
     );
     let data = match udl::DataLayer::connect(&config).await {
@@ -24,16 +36,31 @@ async fn repositories_come_behind_each_stores_resilience_layer() {
         Err(e) => servers::unreachable("FerretDB", &servers::mongo_url(), &e),
     };
     let ctx = AccessContext::new("data-layer-test", Role::Service, Purpose::Operations).unwrap();
-    let notes = data.repository_in::<Note>(StoreKind::Mongo).unwrap();
+    let notes = data.repository_in::<Note>(StoreKind::MONGO).unwrap();
     let n = note(1);
     notes.create(&ctx, n.clone()).await.unwrap();
     assert!(notes.get(&ctx, &n.id).await.unwrap() == Some(n));
 
     let err = data
-        .unaudited_records(StoreKind::Postgres)
+        .unaudited_records(StoreKind::POSTGRES)
         .err()
         .expect("not configured");
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        err.to_string().contains("add its [postgres] section"),
+        "{err}"
+    );
+
+    // A store no backend of this build answers to is named as such, not as unconfigured.
+    let err = data
+        .repository::<SqliteNote>()
+        .err()
+        .expect("no such backend");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        err.to_string().contains("this build has no sqlite backend"),
+        "{err}"
+    );
     data.mongo().unwrap().database().drop().await.unwrap();
 }
 
@@ -45,7 +72,7 @@ fn resilience_settings_are_checked() {
         ("UDL__POSTGRES__RESILIENCE__TIMEOUT", "soon"),
         ("UDL__POSTGRES__RESILIENCE__SURPRISE", "1"),
     ];
-    let err = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v.to_owned())))
+    let err = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v.to_owned())))
         .unwrap_err()
         .to_string();
     for key in [
@@ -80,7 +107,7 @@ async fn with_mongo_down_documents_fail_fast_and_postgres_keeps_working() {
         ("UDL__MONGO__RESILIENCE__BREAKER_FAILURES", "3".to_owned()),
         ("UDL__MONGO__RESILIENCE__BREAKER_OPEN_FOR", "1m".to_owned()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let config = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
     let data = match udl::DataLayer::connect(&config).await {
         Ok(d) => d,
         Err(e) => servers::unreachable("PostgreSQL and FerretDB", proxy.listen(), &e),
@@ -95,8 +122,8 @@ async fn with_mongo_down_documents_fail_fast_and_postgres_keeps_working() {
     .await
     .unwrap();
     let ctx = AccessContext::new("data-layer-test", Role::Service, Purpose::Operations).unwrap();
-    let documents = data.repository_in::<Note>(StoreKind::Mongo).unwrap();
-    let rows = data.repository_in::<Note>(StoreKind::Postgres).unwrap();
+    let documents = data.repository_in::<Note>(StoreKind::MONGO).unwrap();
+    let rows = data.repository_in::<Note>(StoreKind::POSTGRES).unwrap();
     let doc = note(1);
     documents.create(&ctx, doc.clone()).await.unwrap();
 
@@ -153,7 +180,7 @@ async fn redis_structures_and_scylla_typed_apis_are_measured() {
         ("UDL__SCYLLA__KEYSPACE", servers::unique_namespace("dl")),
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
     ];
-    let config = UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let config = udl::config::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
     let data = match udl::DataLayer::connect(&config).await {
         Ok(d) => d,
         Err(e) => servers::unreachable("Redis and Cassandra", &servers::redis_url(), &e),

@@ -13,7 +13,7 @@ use common::*;
 async fn encrypted_entities_round_trip_and_are_found_by_blind_index_on_every_store() {
     let w = world(true).await;
     let canary = canary();
-    for store in [StoreKind::Postgres, StoreKind::Mongo, StoreKind::Scylla] {
+    for store in [StoreKind::POSTGRES, StoreKind::MONGO, StoreKind::SCYLLA] {
         let repo = w.repo(store);
         let (a, b) = (profile(&canary, 1), profile(&canary, 2));
         repo.create(&ctx(), a.clone()).await.unwrap();
@@ -40,7 +40,7 @@ async fn encrypted_entities_round_trip_and_are_found_by_blind_index_on_every_sto
         assert_eq!(updated.notes, None);
         assert_eq!(updated.email, format!("{canary}.moved@example.test"));
 
-        if store == StoreKind::Scylla {
+        if store == StoreKind::SCYLLA {
             // ScyllaDB serves only key lookups, and the blind index is not a key.
             let by_email = field("email").eq(a.email.clone());
             let err = repo.count(&ctx(), &by_email).await.unwrap_err();
@@ -88,7 +88,7 @@ async fn encrypted_entities_round_trip_and_are_found_by_blind_index_on_every_sto
             email: a.email.to_uppercase(),
             ..profile(&canary, 3)
         };
-        if store == StoreKind::Postgres {
+        if store == StoreKind::POSTGRES {
             let err = repo.create(&ctx(), twin).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
             assert!(!err.to_string().contains(&canary), "{err}");
@@ -102,13 +102,13 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
     udl_testkit::logs::capture();
     let w = world(true).await;
     let canary = canary();
-    for store in [StoreKind::Postgres, StoreKind::Mongo, StoreKind::Scylla] {
+    for store in [StoreKind::POSTGRES, StoreKind::MONGO, StoreKind::SCYLLA] {
         let repo = w.repo(store);
         let p = profile(&canary, 2);
         repo.create(&ctx(), p.clone()).await.unwrap();
         assert!(repo.get(&ctx(), &p.id).await.unwrap() == Some(p));
     }
-    let cached = w.repo(StoreKind::Postgres);
+    let cached = w.repo(StoreKind::POSTGRES);
     let p = profile(&canary, 4);
     cached.create(&ctx(), p.clone()).await.unwrap();
     for _ in 0..2 {
@@ -161,7 +161,7 @@ async fn no_canary_is_stored_logged_or_measured_in_the_clear() {
 async fn a_ciphertext_moved_or_altered_in_the_store_does_not_open() {
     let w = world(true).await;
     let canary = canary();
-    let repo = w.repo(StoreKind::Postgres);
+    let repo = w.repo(StoreKind::POSTGRES);
     let (a, b) = (profile(&canary, 1), profile(&canary, 2));
     repo.create(&ctx(), a.clone()).await.unwrap();
     repo.create(&ctx(), b.clone()).await.unwrap();
@@ -191,7 +191,7 @@ async fn without_privacy_an_entity_with_encrypted_fields_is_refused() {
     let w = world(false).await;
     let err = w
         .data
-        .repository_in::<PatientProfile>(StoreKind::Postgres)
+        .repository_in::<PatientProfile>(StoreKind::POSTGRES)
         .err()
         .expect("refused");
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");

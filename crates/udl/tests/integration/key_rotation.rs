@@ -61,7 +61,7 @@ async fn reencryption_moves_every_value_to_the_newest_key_and_can_run_again() {
     let canary = canary();
     let ring = LocalKeyRing::parse(&w.key_ring).unwrap();
     let pg = w.data.postgres().unwrap();
-    for store in [StoreKind::Postgres, StoreKind::Mongo] {
+    for store in [StoreKind::POSTGRES, StoreKind::MONGO] {
         let repo = w.repo(store);
         for n in 0..25 {
             repo.create(&ctx(), profile(&canary, n)).await.unwrap();
@@ -73,7 +73,7 @@ async fn reencryption_moves_every_value_to_the_newest_key_and_can_run_again() {
     let both = Arc::new(FieldKeys::load(pg, provider).await.unwrap());
     let newest = newest_only(&w, &ring).await;
 
-    for store in [StoreKind::Postgres, StoreKind::Mongo] {
+    for store in [StoreKind::POSTGRES, StoreKind::MONGO] {
         let records = w.data.unaudited_records(store).unwrap();
         let retired: Repository<PatientProfile> =
             Repository::unaudited(EncryptedStore::new(records.clone(), newest.clone())).unwrap();

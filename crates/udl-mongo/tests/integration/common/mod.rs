@@ -1,6 +1,7 @@
 //! A MongoDB harness: one fresh database per test, dropped afterwards.
 
-use udl_config::{MongoConfig, UdlConfig};
+use udl_config::StoreConfig as _;
+use udl_mongo::MongoConfig;
 use udl_mongo::MongoStore;
 use udl_testkit::{servers, Harness, Subject};
 
@@ -21,10 +22,8 @@ pub fn config_on(url: &str, database: &str) -> MongoConfig {
         ("UDL__MONGO__POOL__MIN", "0".to_owned()),
         ("UDL__MONGO__POOL__MAX", "4".to_owned()),
     ];
-    UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    MongoConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
         .expect("test config is valid")
-        .mongo
-        .expect("mongo section present")
 }
 
 impl MongoHarness {

@@ -1,6 +1,7 @@
 //! A PostgreSQL harness: one fresh schema per test, dropped afterwards.
 
-use udl_config::{PostgresConfig, UdlConfig};
+use udl_config::StoreConfig as _;
+use udl_postgres::PostgresConfig;
 use udl_postgres::{Migration, Migrator, PgStore};
 use udl_testkit::{servers, Harness, Subject};
 
@@ -19,10 +20,8 @@ pub fn config(schema: &str) -> PostgresConfig {
         ("UDL__POSTGRES__POOL__MIN", "0".to_owned()),
         ("UDL__POSTGRES__POOL__MAX", "4".to_owned()),
     ];
-    UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    PostgresConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
         .expect("test config is valid")
-        .postgres
-        .expect("postgres section present")
 }
 
 /// A store connected to a fresh, empty schema (not yet created).

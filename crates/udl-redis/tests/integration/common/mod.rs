@@ -1,7 +1,8 @@
 //! Redis test helpers: a fresh key prefix per test on the shared server, cleanup, and a
 //! private server a test may take away.
 
-use udl_config::{RedisConfig, UdlConfig};
+use udl_config::StoreConfig as _;
+use udl_redis::RedisConfig;
 use udl_redis::RedisStore;
 use udl_testkit::servers;
 
@@ -11,10 +12,8 @@ pub fn config(url: &str, prefix: &str) -> RedisConfig {
         ("UDL__REDIS__KEY_PREFIX", prefix.to_owned()),
         ("UDL__REDIS__POOL__ACQUIRE_TIMEOUT", "1s".to_owned()),
     ];
-    UdlConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    RedisConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
         .expect("test config is valid")
-        .redis
-        .expect("redis section present")
 }
 
 /// A store on the shared local server with a fresh key prefix.

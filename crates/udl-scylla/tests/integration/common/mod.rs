@@ -1,6 +1,7 @@
 //! ScyllaDB test helpers: a keyspace per test on the local node.
 
-use udl_config::{ScyllaConfig, UdlConfig};
+use udl_config::StoreConfig as _;
+use udl_scylla::ScyllaConfig;
 use udl_scylla::ScyllaStore;
 use udl_testkit::servers;
 
@@ -19,10 +20,8 @@ pub fn config_with(nodes: &str, keyspace: &str, extra: &[(&str, &str)]) -> Scyll
         ("UDL__SCYLLA__POOL__ACQUIRE_TIMEOUT", "3s".to_owned()),
     ];
     vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-    UdlConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v)))
+    ScyllaConfig::from_sources(None, vars.into_iter().map(|(k, v)| (k.to_owned(), v)))
         .expect("test config is valid")
-        .scylla
-        .expect("scylla section present")
 }
 
 /// A store on the local node with a keyspace of its own.

@@ -107,7 +107,11 @@ pub async fn connect_migrated(
     name: &'static str,
     ddl: &'static str,
 ) -> DataLayer {
-    let pg = match udl::postgres::PgStore::connect(config.postgres.as_ref().unwrap()).await {
+    let pg = match udl::postgres::PgStore::connect(
+        config.store::<udl::postgres::PostgresConfig>().unwrap(),
+    )
+    .await
+    {
         Ok(pg) => pg,
         Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
     };
@@ -174,7 +178,7 @@ pub async fn world_with(
     }
     vars.extend(more);
     let vars: Vec<(String, String)> = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    let config = UdlConfig::from_sources(None, vars.clone()).unwrap();
+    let config = udl::config::from_sources(None, vars.clone()).unwrap();
     let data = connect_migrated(&config, "profiles", PROFILES_DDL).await;
     let stored = udl::privacy::stored_form(PatientProfile::meta()).unwrap();
     let table = udl::scylla::cql::create_table(stored);
@@ -318,7 +322,7 @@ impl World {
         // The log is read as stored, as an auditor's tool would (reading it is not itself a
         // PHI access of the patient's records).
         let log = Repository::<udl::postgres::models::PhiAccessLogEntry>::unaudited(
-            self.data.unaudited_records(StoreKind::Postgres).unwrap(),
+            self.data.unaudited_records(StoreKind::POSTGRES).unwrap(),
         )
         .unwrap();
         let filter = udl::field("request_id").eq(request.request_id());
@@ -397,7 +401,7 @@ impl World {
 
     /// Where reads of profiles in PostgreSQL (which declare a cache) were answered so far.
     pub fn cache_stats(&self) -> udl::cache::CacheStats {
-        self.data.cache_stats(StoreKind::Postgres).unwrap()
+        self.data.cache_stats(StoreKind::POSTGRES).unwrap()
     }
 
     pub async fn finish(self) {

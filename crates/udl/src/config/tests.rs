@@ -9,7 +9,7 @@ fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn problems_of(file: Option<&str>, vars: &[(&str, &str)]) -> Vec<String> {
-    UdlConfig::from_sources(file.map(|t| ("udl.toml", t)), env(vars))
+    from_sources(file.map(|t| ("udl.toml", t)), env(vars))
         .unwrap_err()
         .problems
         .iter()
@@ -19,7 +19,7 @@ fn problems_of(file: Option<&str>, vars: &[(&str, &str)]) -> Vec<String> {
 
 #[test]
 fn defaults_apply_per_store() {
-    let c = UdlConfig::from_sources(
+    let c = from_sources(
         Some((
             "udl.toml",
             "[postgres]\nurl = \"postgres://u@h/db\"\n[mongo]\nurl = \"mongodb://h\"\n\
@@ -29,15 +29,27 @@ fn defaults_apply_per_store() {
     )
     .unwrap();
     let sizes = |p: &PoolConfig| (p.min, p.max);
-    assert_eq!(sizes(&c.postgres.unwrap().pool), (5, 20));
-    assert_eq!(sizes(&c.mongo.unwrap().pool), (10, 50));
-    assert_eq!(sizes(&c.redis.unwrap().pool), (5, 25));
-    assert_eq!(sizes(&c.scylla.unwrap().pool), (3, 10));
+    assert_eq!(
+        sizes(&c.store::<PostgresConfig>().cloned().unwrap().pool),
+        (5, 20)
+    );
+    assert_eq!(
+        sizes(&c.store::<MongoConfig>().cloned().unwrap().pool),
+        (10, 50)
+    );
+    assert_eq!(
+        sizes(&c.store::<RedisConfig>().cloned().unwrap().pool),
+        (5, 25)
+    );
+    assert_eq!(
+        sizes(&c.store::<ScyllaConfig>().cloned().unwrap().pool),
+        (3, 10)
+    );
 }
 
 #[test]
 fn environment_overrides_file() {
-    let c = UdlConfig::from_sources(
+    let c = from_sources(
         Some((
             "udl.toml",
             "[postgres]\nurl = \"postgres://u@file/db\"\n[postgres.pool]\nmax = 7\n",
@@ -50,7 +62,7 @@ fn environment_overrides_file() {
         ]),
     )
     .unwrap();
-    let pg = c.postgres.unwrap();
+    let pg = c.store::<PostgresConfig>().cloned().unwrap();
     assert_eq!(pg.url.expose_url().host_str(), Some("env"));
     assert_eq!(pg.pool.max, 30);
     assert_eq!(pg.pool.acquire_timeout, Duration::from_millis(250));
@@ -62,12 +74,12 @@ fn secret_from_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("pg-url");
     std::fs::write(&path, "postgres://app:fake-secret@h/db\n").unwrap();
-    let c = UdlConfig::from_sources(
+    let c = from_sources(
         None,
         env(&[("UDL__POSTGRES__URL_FILE", path.to_str().unwrap())]),
     )
     .unwrap();
-    let pg = c.postgres.unwrap();
+    let pg = c.store::<PostgresConfig>().cloned().unwrap();
     assert_eq!(pg.url.expose_url().password(), Some("fake-secret"));
     assert!(!c_display(&pg).contains("fake-secret"));
     std::fs::remove_dir_all(dir).unwrap();
@@ -155,7 +167,11 @@ fn redis_cluster_and_tls_ca_are_read_and_checked() {
         ("UDL__REDIS__CLUSTER", "true"),
         ("UDL__REDIS__TLS_CA_CERT", ca.to_str().unwrap()),
     ]);
-    let redis = UdlConfig::from_sources(None, vars).unwrap().redis.unwrap();
+    let redis = from_sources(None, vars)
+        .unwrap()
+        .store::<RedisConfig>()
+        .cloned()
+        .unwrap();
     assert!(redis.cluster);
     assert_eq!(redis.tls_ca_cert.as_deref(), Some(ca.as_path()));
     std::fs::remove_file(&ca).unwrap();
@@ -183,7 +199,7 @@ fn scylla_replication_is_simple_by_default_or_per_data_center() {
     let scylla = |vars: &[(&str, &str)]| {
         let mut all = vec![("UDL__SCYLLA__NODES", "h:9042")];
         all.extend_from_slice(vars);
-        UdlConfig::from_sources(None, env(&all)).map(|c| c.scylla.unwrap())
+        from_sources(None, env(&all)).map(|c| c.store::<ScyllaConfig>().cloned().unwrap())
     };
     let simple = scylla(&[]).unwrap();
     assert_eq!(simple.replication, Replication::Simple(1));
@@ -212,9 +228,9 @@ fn scylla_replication_is_simple_by_default_or_per_data_center() {
 
 #[test]
 fn serve_defaults_to_localhost_8080_and_takes_the_env_override() {
-    let config = UdlConfig::from_sources(None, Vec::<(String, String)>::new()).unwrap();
+    let config = from_sources(None, Vec::<(String, String)>::new()).unwrap();
     assert_eq!(config.serve.addr.to_string(), "127.0.0.1:8080");
-    let config = UdlConfig::from_sources(
+    let config = from_sources(
         None,
         [("UDL__SERVE__ADDR".to_owned(), "0.0.0.0:9100".to_owned())],
     )
@@ -224,7 +240,7 @@ fn serve_defaults_to_localhost_8080_and_takes_the_env_override() {
 
 #[test]
 fn serve_addr_that_is_not_an_address_is_refused_by_key() {
-    let err = UdlConfig::from_sources(
+    let err = from_sources(
         Some(("udl.toml", "[serve]\naddr = \"localhost\"\n")),
         Vec::<(String, String)>::new(),
     )
@@ -242,8 +258,8 @@ fn scylla_address_map_and_spool_dir_are_read_and_bad_pairs_refused() {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
     };
-    let config = UdlConfig::from_sources(None, env("10.0.0.5:9042=127.0.0.1:19042")).unwrap();
-    let scylla = config.scylla.unwrap();
+    let config = from_sources(None, env("10.0.0.5:9042=127.0.0.1:19042")).unwrap();
+    let scylla = config.store::<ScyllaConfig>().cloned().unwrap();
     assert_eq!(
         scylla.address_map,
         [(
@@ -255,7 +271,7 @@ fn scylla_address_map_and_spool_dir_are_read_and_bad_pairs_refused() {
         scylla.spool_dir.as_deref(),
         Some(std::path::Path::new("/var/spool/udl"))
     );
-    let err = UdlConfig::from_sources(None, env("db.internal:9042")).unwrap_err();
+    let err = from_sources(None, env("db.internal:9042")).unwrap_err();
     assert!(err.to_string().contains("scylla.address_map"), "{err}");
 }
 
@@ -268,7 +284,7 @@ fn require_tls_refuses_each_plaintext_store_by_name_and_accepts_tls_urls() {
         ("UDL__REDIS__URL", "redis://cache/"),
         ("UDL__SCYLLA__NODES", "10.0.0.5:9042"),
     ];
-    let err = UdlConfig::from_sources(None, plain.map(|(k, v)| (k.to_owned(), v.to_owned())))
+    let err = from_sources(None, plain.map(|(k, v)| (k.to_owned(), v.to_owned())))
         .unwrap_err()
         .to_string();
     for key in ["postgres.url", "mongo.url", "redis.url", "scylla.tls"] {
@@ -287,15 +303,12 @@ fn require_tls_refuses_each_plaintext_store_by_name_and_accepts_tls_urls() {
         ("UDL__SCYLLA__NODES", "10.0.0.5:9042"),
         ("UDL__SCYLLA__TLS", "true"),
     ];
-    let config =
-        UdlConfig::from_sources(None, encrypted.map(|(k, v)| (k.to_owned(), v.to_owned())))
-            .unwrap();
+    let config = from_sources(None, encrypted.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap();
     assert!(config.security.require_tls);
 
     let development = [("UDL__REDIS__URL", "redis://127.0.0.1/")];
     let config =
-        UdlConfig::from_sources(None, development.map(|(k, v)| (k.to_owned(), v.to_owned())))
-            .unwrap();
+        from_sources(None, development.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap();
     assert!(
         !config.security.require_tls,
         "off by default in development"
@@ -308,7 +321,7 @@ fn privacy_takes_the_key_ring_from_a_file_needs_postgres_and_never_prints_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let ring = dir.join("ring");
     std::fs::write(&ring, "1:ZmFrZS1rZXktZmFrZS1rZXktZmFrZS1rZXktMDAwMA==\n").unwrap();
-    let config = UdlConfig::from_sources(
+    let config = from_sources(
         None,
         env(&[
             ("UDL__POSTGRES__URL", "postgres://localhost/db"),
@@ -350,7 +363,7 @@ fn the_audit_journal_is_off_unless_given_an_absolute_directory_and_has_bounds() 
             "1:ZmFrZS1rZXktZmFrZS1rZXktZmFrZS1rZXktMDAwMA==",
         ),
     ];
-    let config = UdlConfig::from_sources(None, env(&base)).unwrap();
+    let config = from_sources(None, env(&base)).unwrap();
     let privacy = config.privacy.as_ref().unwrap();
     assert_eq!(privacy.audit_journal_dir, None);
     assert_eq!(
@@ -364,7 +377,7 @@ fn the_audit_journal_is_off_unless_given_an_absolute_directory_and_has_bounds() 
         ("UDL__PRIVACY__AUDIT_MAX_UNSHIPPED", "5000"),
         ("UDL__PRIVACY__AUDIT_MAX_UNSHIPPED_AGE", "90s"),
     ]);
-    let config = UdlConfig::from_sources(None, env(&journaled)).unwrap();
+    let config = from_sources(None, env(&journaled)).unwrap();
     let privacy = config.privacy.as_ref().unwrap();
     assert_eq!(
         privacy.audit_journal_dir.as_deref(),

@@ -1,60 +1,11 @@
-//! Per-store sections: `[postgres]`, `[mongo]`, `[redis]`, `[scylla]`.
+//! `[scylla]`: the store's config section, read by udl-config's layered loader.
 
 use std::fmt;
-use std::time::Duration;
 
-use crate::pool::PoolConfig;
-use crate::problem::Problem;
-use crate::reader::Section;
-use crate::resilience::ResilienceSettings;
-use crate::secret::{Secret, SecretUrl};
-
-/// `[postgres]`: the source of truth.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PostgresConfig {
-    /// `postgres://` or `postgresql://` URL; `sslmode=require` (or stricter) turns on TLS.
-    pub url: SecretUrl,
-    /// Schema holding udl's tables (`search_path` of every connection).
-    pub schema: String,
-    /// Server-side limit for one statement.
-    pub statement_timeout: Duration,
-    /// Pool, default 5–20 connections.
-    pub pool: PoolConfig,
-    /// Timeout, concurrency limit, retries and breaker of the resilience layer.
-    pub resilience: ResilienceSettings,
-}
-
-/// `[mongo]`: documents, conversations, embeddings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MongoConfig {
-    /// `mongodb://` or `mongodb+srv://` URL.
-    pub url: SecretUrl,
-    /// Database name.
-    pub database: String,
-    /// Pool, default 10–50 connections.
-    pub pool: PoolConfig,
-    /// Timeout, concurrency limit, retries and breaker of the resilience layer.
-    pub resilience: ResilienceSettings,
-}
-
-/// `[redis]`: caches, sessions, rate limits.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisConfig {
-    /// `redis://` or `rediss://` URL.
-    pub url: SecretUrl,
-    /// Prefix of every key udl writes.
-    pub key_prefix: String,
-    /// Whether `url` is a seed node of a Redis Cluster (the cluster client then finds the
-    /// other nodes and follows slot moves).
-    pub cluster: bool,
-    /// PEM file of the certificate authority that signed the server's certificate, for
-    /// `rediss://` servers whose certificate the system roots do not cover.
-    pub tls_ca_cert: Option<std::path::PathBuf>,
-    /// Pool, default 5–25 connections.
-    pub pool: PoolConfig,
-    /// Timeout, concurrency limit, retries and breaker of the resilience layer.
-    pub resilience: ResilienceSettings,
-}
+use udl_config::{
+    ca_cert, identifier, pool_sections, PoolConfig, Problem, ResilienceSettings, Secret, Section,
+    StoreConfig,
+};
 
 /// `[scylla]`: time series, archives, analytics.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,81 +71,10 @@ const CONSISTENCY_LEVELS: &[&str] = &[
     "local_one",
 ];
 
-impl PostgresConfig {
-    pub(crate) fn read(mut s: Section, problems: &mut Vec<Problem>) -> Option<Self> {
-        let url = s.url(&["postgres", "postgresql"], problems);
-        let schema = s
-            .string("schema", problems)
-            .unwrap_or_else(|| "public".into());
-        check_identifier(&s, "schema", &schema, problems);
-        let statement_timeout = s
-            .duration("statement_timeout", problems)
-            .unwrap_or(Duration::from_secs(30));
-        let pool = PoolConfig::read(&mut s, PoolConfig::sized(5, 20), problems);
-        let resilience = ResilienceSettings::read(&mut s, problems);
-        s.finish(problems);
-        Some(PostgresConfig {
-            url: url?,
-            schema,
-            statement_timeout,
-            pool,
-            resilience,
-        })
-    }
-}
+impl StoreConfig for ScyllaConfig {
+    const SECTION: &'static str = "scylla";
 
-impl MongoConfig {
-    pub(crate) fn read(mut s: Section, problems: &mut Vec<Problem>) -> Option<Self> {
-        let url = s.url(&["mongodb", "mongodb+srv"], problems);
-        let database = s
-            .string("database", problems)
-            .unwrap_or_else(|| "udl".into());
-        check_identifier(&s, "database", &database, problems);
-        let pool = PoolConfig::read(&mut s, PoolConfig::sized(10, 50), problems);
-        let resilience = ResilienceSettings::read(&mut s, problems);
-        s.finish(problems);
-        Some(MongoConfig {
-            url: url?,
-            database,
-            pool,
-            resilience,
-        })
-    }
-}
-
-impl RedisConfig {
-    pub(crate) fn read(mut s: Section, problems: &mut Vec<Problem>) -> Option<Self> {
-        let url = s.url(&["redis", "rediss"], problems);
-        let key_prefix = s
-            .string("key_prefix", problems)
-            .unwrap_or_else(|| "udl:".into());
-        let cluster = s.bool("cluster", problems).unwrap_or(false);
-        let tls_ca_cert = read_ca_cert(&mut s, problems);
-        let plaintext_url = url
-            .as_ref()
-            .is_some_and(|u| !u.expose().starts_with("rediss://"));
-        if tls_ca_cert.is_some() && plaintext_url {
-            problems.push(Problem {
-                key: format!("{}.tls_ca_cert", s.path()),
-                problem: "needs a rediss:// url (TLS)".into(),
-            });
-        }
-        let pool = PoolConfig::read(&mut s, PoolConfig::sized(5, 25), problems);
-        let resilience = ResilienceSettings::read(&mut s, problems);
-        s.finish(problems);
-        Some(RedisConfig {
-            url: url?,
-            key_prefix,
-            cluster,
-            tls_ca_cert,
-            pool,
-            resilience,
-        })
-    }
-}
-
-impl ScyllaConfig {
-    pub(crate) fn read(mut s: Section, problems: &mut Vec<Problem>) -> Option<Self> {
+    fn read(mut s: Section<'_>, problems: &mut Vec<Problem>) -> Option<Self> {
         let nodes = s.string_list("nodes", problems);
         match &nodes {
             None if !problems.iter().any(|p| p.key.ends_with("scylla.nodes")) => {
@@ -217,10 +97,7 @@ impl ScyllaConfig {
             }
             None => {}
         }
-        let keyspace = s
-            .string("keyspace", problems)
-            .unwrap_or_else(|| "udl".into());
-        check_identifier(&s, "keyspace", &keyspace, problems);
+        let keyspace = identifier(&mut s, "keyspace", "udl", problems);
         let local_dc = s.string("local_dc", problems);
         let username = s.string("username", problems);
         let password = s
@@ -272,7 +149,7 @@ impl ScyllaConfig {
             .map(std::path::PathBuf::from);
         let address_map = read_address_map(&mut s, problems);
         let tls = s.bool("tls", problems).unwrap_or(false);
-        let tls_ca_cert = read_ca_cert(&mut s, problems);
+        let tls_ca_cert = ca_cert(&mut s, problems);
         if tls_ca_cert.is_some() && !tls {
             problems.push(Problem {
                 key: format!("{}.tls_ca_cert", s.path()),
@@ -302,24 +179,14 @@ impl ScyllaConfig {
             resilience,
         })
     }
-}
 
-/// `tls_ca_cert`: the CA certificate (PEM) a store's server certificate must chain to, which
-/// must be a readable file.
-fn read_ca_cert(s: &mut Section, problems: &mut Vec<Problem>) -> Option<std::path::PathBuf> {
-    let path = s
-        .string("tls_ca_cert", problems)
-        .map(std::path::PathBuf::from)?;
-    if std::fs::metadata(&path)
-        .map(|m| !m.is_file())
-        .unwrap_or(true)
-    {
-        problems.push(Problem {
-            key: format!("{}.tls_ca_cert", s.path()),
-            problem: format!("{} is not a readable file", path.display()),
-        });
+    fn resilience(&self) -> &ResilienceSettings {
+        &self.resilience
     }
-    Some(path)
+
+    fn plaintext(&self) -> Option<(&'static str, &'static str)> {
+        (!self.tls).then_some(("scylla.tls", "set scylla.tls = true"))
+    }
 }
 
 fn read_address_map(
@@ -388,76 +255,6 @@ fn is_host_port(node: &str) -> bool {
     }
 }
 
-/// Schema, database and keyspace names end up in DDL, so only plain identifiers are allowed.
-fn check_identifier(s: &Section, key: &str, value: &str, problems: &mut Vec<Problem>) {
-    let ok = !value.is_empty()
-        && value.len() <= 48
-        && value.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !ok {
-        problems.push(Problem {
-            key: format!("{}.{key}", s.path()),
-            problem: "must be 1-48 characters of a-z, 0-9 and _, starting with a letter or _"
-                .into(),
-        });
-    }
-}
-
-fn pool_section(
-    f: &mut fmt::Formatter<'_>,
-    store: &str,
-    pool: &PoolConfig,
-    resilience: &ResilienceSettings,
-) -> fmt::Result {
-    write!(
-        f,
-        "\n[{store}.pool]\n{pool}\n[{store}.resilience]\n{resilience}"
-    )
-}
-
-impl fmt::Display for PostgresConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "[postgres]\nurl = \"{}\"\nschema = \"{}\"",
-            self.url, self.schema
-        )?;
-        writeln!(
-            f,
-            "statement_timeout = \"{}\"",
-            humantime::format_duration(self.statement_timeout)
-        )?;
-        pool_section(f, "postgres", &self.pool, &self.resilience)
-    }
-}
-
-impl fmt::Display for MongoConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "[mongo]\nurl = \"{}\"\ndatabase = \"{}\"",
-            self.url, self.database
-        )?;
-        pool_section(f, "mongo", &self.pool, &self.resilience)
-    }
-}
-
-impl fmt::Display for RedisConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "[redis]\nurl = \"{}\"\nkey_prefix = \"{}\"\ncluster = {}",
-            self.url, self.key_prefix, self.cluster
-        )?;
-        if let Some(ca) = &self.tls_ca_cert {
-            writeln!(f, "tls_ca_cert = {:?}", ca.display().to_string())?;
-        }
-        pool_section(f, "redis", &self.pool, &self.resilience)
-    }
-}
-
 impl fmt::Display for ScyllaConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -513,6 +310,6 @@ impl fmt::Display for ScyllaConfig {
                 .collect();
             writeln!(f, "address_map = {list:?}")?;
         }
-        pool_section(f, "scylla", &self.pool, &self.resilience)
+        pool_sections(f, "scylla", &self.pool, &self.resilience)
     }
 }
