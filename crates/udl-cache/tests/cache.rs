@@ -7,7 +7,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use udl_cache::{CacheConfig, CachedStore};
 use udl_config::StoreConfig as _;
-use udl_config::UdlConfig;
 use udl_core::Entity as _;
 use udl_core::{
     AccessContext, Changes, EntityMeta, Filter, Page, Purpose, Query, Record, RecordStore,
@@ -102,13 +101,10 @@ async fn world(redis_url: &str) -> World {
         ("UDL__POSTGRES__POOL__MIN", "0".into()),
         ("UDL__POSTGRES__POOL__MAX", "4".into()),
     ];
-    let config = UdlConfig::from_sources(
-        &[udl_postgres::PostgresConfig::READER, RedisConfig::READER],
-        None,
-        vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .unwrap();
-    let pg = match PgStore::connect(config.store::<udl_postgres::PostgresConfig>().unwrap()).await {
+    let config =
+        udl_postgres::PostgresConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+            .unwrap();
+    let pg = match PgStore::connect(&config).await {
         Ok(pg) => pg,
         Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
     };

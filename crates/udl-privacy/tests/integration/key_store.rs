@@ -2,7 +2,6 @@
 //! new version that encrypts while old versions keep decrypting.
 
 use udl_config::StoreConfig as _;
-use udl_config::UdlConfig;
 use udl_core::ErrorKind;
 use udl_postgres::PgStore;
 use udl_privacy::{load_keys, rotate, FieldCipher, FieldPlace, KeyPurpose, LocalKeyRing};
@@ -17,13 +16,10 @@ async fn migrated() -> PgStore {
         ("UDL__POSTGRES__SCHEMA", servers::unique_namespace("k")),
         ("UDL__POSTGRES__POOL__MIN", "0".to_owned()),
     ];
-    let config = UdlConfig::from_sources(
-        &[udl_postgres::PostgresConfig::READER],
-        None,
-        vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .unwrap();
-    let pg = match PgStore::connect(config.store::<udl_postgres::PostgresConfig>().unwrap()).await {
+    let config =
+        udl_postgres::PostgresConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+            .unwrap();
+    let pg = match PgStore::connect(&config).await {
         Ok(pg) => pg,
         Err(e) => servers::unreachable("PostgreSQL", &servers::postgres_url(), &e),
     };

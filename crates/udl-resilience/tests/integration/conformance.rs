@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use udl_config::StoreConfig as _;
-use udl_config::UdlConfig;
 use udl_mongo::MongoStore;
 use udl_resilience::{ResilienceConfig, ResilientStore};
 use udl_testkit::{servers, Harness, Subject};
@@ -18,19 +17,9 @@ async fn layered() -> LayeredMongo {
         ("UDL__MONGO__URL", servers::mongo_url()),
         ("UDL__MONGO__DATABASE", servers::unique_namespace("r")),
     ];
-    let config = UdlConfig::from_sources(
-        &[udl_mongo::MongoConfig::READER],
-        None,
-        vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .expect("test config is valid");
-    match MongoStore::connect(
-        config
-            .store::<udl_mongo::MongoConfig>()
-            .expect("mongo section"),
-    )
-    .await
-    {
+    let config = udl_mongo::MongoConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+        .expect("test config is valid");
+    match MongoStore::connect(&config).await {
         Ok(store) => LayeredMongo { store },
         Err(e) => servers::unreachable("FerretDB/MongoDB", &servers::mongo_url(), &e),
     }

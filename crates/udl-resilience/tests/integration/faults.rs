@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use udl_config::StoreConfig as _;
-use udl_config::UdlConfig;
 use udl_core::{AccessContext, ErrorKind, Purpose, RecordStore, Repository, Role};
 use udl_metrics::Metrics;
 use udl_mongo::MongoStore;
@@ -67,17 +66,10 @@ async fn postgres_behind(proxy: &Proxy, connections: u32) -> PgStore {
         // proxy could hold back first.
         ("UDL__POSTGRES__POOL__TEST_BEFORE_ACQUIRE", "false".into()),
     ];
-    let config = UdlConfig::from_sources(
-        &[
-            udl_postgres::PostgresConfig::READER,
-            udl_mongo::MongoConfig::READER,
-            udl_scylla::ScyllaConfig::READER,
-        ],
-        None,
-        vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .unwrap();
-    let pg = match PgStore::connect(config.store::<udl_postgres::PostgresConfig>().unwrap()).await {
+    let config =
+        udl_postgres::PostgresConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+            .unwrap();
+    let pg = match PgStore::connect(&config).await {
         Ok(pg) => pg,
         Err(e) => servers::unreachable("PostgreSQL (through toxiproxy)", proxy.listen(), &e),
     };
@@ -181,19 +173,10 @@ async fn postgres_on(connections: u32) -> Faulty {
         ("UDL__POSTGRES__URL", servers::postgres_url()),
         ("UDL__POSTGRES__SCHEMA", pg.schema().to_owned()),
     ];
-    let config = UdlConfig::from_sources(
-        &[
-            udl_postgres::PostgresConfig::READER,
-            udl_mongo::MongoConfig::READER,
-            udl_scylla::ScyllaConfig::READER,
-        ],
-        None,
-        vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .unwrap();
-    let direct = PgStore::connect(config.store::<udl_postgres::PostgresConfig>().unwrap())
-        .await
-        .unwrap();
+    let config =
+        udl_postgres::PostgresConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v)))
+            .unwrap();
+    let direct = PgStore::connect(&config).await.unwrap();
     let records = pg.records();
     let pool = pg.pool().clone();
     let mut faulty = Faulty::new(proxy, records, direct.records(), async move {
@@ -217,21 +200,10 @@ async fn scylla() -> Faulty {
         ("UDL__SCYLLA__KEYSPACE", keyspace.clone()),
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
     ];
-    let direct_config = UdlConfig::from_sources(
-        &[
-            udl_postgres::PostgresConfig::READER,
-            udl_mongo::MongoConfig::READER,
-            udl_scylla::ScyllaConfig::READER,
-        ],
-        None,
-        direct_vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .unwrap();
-    let unproxied = match ScyllaStore::connect(
-        direct_config.store::<udl_scylla::ScyllaConfig>().unwrap(),
-    )
-    .await
-    {
+    let direct_config =
+        udl_scylla::ScyllaConfig::from_sources(None, direct_vars.map(|(k, v)| (k.to_owned(), v)))
+            .unwrap();
+    let unproxied = match ScyllaStore::connect(&direct_config).await {
         Ok(s) => s,
         Err(e) => servers::unreachable("Cassandra", &direct, &e),
     };
@@ -258,21 +230,12 @@ async fn scylla() -> Faulty {
         ("UDL__SCYLLA__REQUEST_TIMEOUT", "1s".to_owned()),
         ("UDL__SCYLLA__POOL__CONNECT_TIMEOUT", "1s".to_owned()),
     ];
-    let config = UdlConfig::from_sources(
-        &[
-            udl_postgres::PostgresConfig::READER,
-            udl_mongo::MongoConfig::READER,
-            udl_scylla::ScyllaConfig::READER,
-        ],
-        None,
-        vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .unwrap();
-    let scylla =
-        match ScyllaStore::connect(config.store::<udl_scylla::ScyllaConfig>().unwrap()).await {
-            Ok(s) => s,
-            Err(e) => servers::unreachable("Cassandra (through toxiproxy)", proxy.listen(), &e),
-        };
+    let config =
+        udl_scylla::ScyllaConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let scylla = match ScyllaStore::connect(&config).await {
+        Ok(s) => s,
+        Err(e) => servers::unreachable("Cassandra (through toxiproxy)", proxy.listen(), &e),
+    };
     let records = scylla.records();
     Faulty::new(proxy, records, unproxied.records(), async move {
         let drop = format!("DROP KEYSPACE IF EXISTS \"{}\"", unproxied.keyspace());
@@ -309,17 +272,9 @@ async fn mongo_on(server: &str, direct_url: &str) -> Faulty {
         ("UDL__MONGO__DATABASE", servers::unique_namespace("f")),
         ("UDL__MONGO__POOL__ACQUIRE_TIMEOUT", "1s".to_owned()),
     ];
-    let config = UdlConfig::from_sources(
-        &[
-            udl_postgres::PostgresConfig::READER,
-            udl_mongo::MongoConfig::READER,
-            udl_scylla::ScyllaConfig::READER,
-        ],
-        None,
-        vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .unwrap();
-    let mongo = match MongoStore::connect(config.store::<udl_mongo::MongoConfig>().unwrap()).await {
+    let config =
+        udl_mongo::MongoConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let mongo = match MongoStore::connect(&config).await {
         Ok(m) => m,
         Err(e) => {
             servers::unreachable(&format!("{server} (through toxiproxy)"), proxy.listen(), &e)
@@ -329,19 +284,10 @@ async fn mongo_on(server: &str, direct_url: &str) -> Faulty {
         ("UDL__MONGO__URL", direct_url.to_owned()),
         ("UDL__MONGO__DATABASE", mongo.database().name().to_owned()),
     ];
-    let direct_config = UdlConfig::from_sources(
-        &[
-            udl_postgres::PostgresConfig::READER,
-            udl_mongo::MongoConfig::READER,
-            udl_scylla::ScyllaConfig::READER,
-        ],
-        None,
-        direct_vars.map(|(k, v)| (k.to_owned(), v)),
-    )
-    .unwrap();
-    let direct = MongoStore::connect(direct_config.store::<udl_mongo::MongoConfig>().unwrap())
-        .await
-        .unwrap();
+    let direct_config =
+        udl_mongo::MongoConfig::from_sources(None, direct_vars.map(|(k, v)| (k.to_owned(), v)))
+            .unwrap();
+    let direct = MongoStore::connect(&direct_config).await.unwrap();
     let records = mongo.records();
     Faulty::new(proxy, records, direct.records(), async move {
         mongo.database().drop().await.unwrap()
