@@ -120,7 +120,7 @@ fn bson_to_json(b: Bson) -> Option<serde_json::Value> {
 }
 
 /// Converts a stored value back to the field's kind.
-fn from_bson(kind: ValueKind, b: Bson) -> Option<Value> {
+pub fn from_bson(kind: ValueKind, b: Bson) -> Option<Value> {
     Some(match (kind, b) {
         (_, Bson::Null) => Value::Null,
         (ValueKind::Bool, Bson::Boolean(b)) => Value::Bool(b),

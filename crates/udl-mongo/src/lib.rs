@@ -6,6 +6,7 @@
 //! declared as capabilities, never faked.
 
 mod backend;
+mod changes;
 mod config;
 mod convert;
 mod error;
@@ -21,6 +22,7 @@ mod store;
 mod transaction;
 mod vector;
 
+pub use changes::{Change, ChangeFeed, ChangeKind, ResumePoint};
 pub use config::MongoConfig;
 pub use error::classify;
 pub use migrate::{MongoMigration, MongoMigrator, Step};

@@ -15,6 +15,9 @@ pub struct ServerInfo {
     pub transactions: bool,
     /// FerretDB: no transactions, TTL indexes, `$vectorSearch` or change streams.
     pub ferretdb: bool,
+    /// Change streams report every write as it commits (replica sets and sharded clusters;
+    /// not FerretDB, not a standalone server).
+    pub change_streams: bool,
     /// TTL indexes expire documents (every MongoDB; not FerretDB).
     pub ttl_indexes: bool,
     /// Atlas Search answers (`$listSearchIndexes`), so `$vectorSearch` exists.
@@ -49,6 +52,7 @@ impl ServerInfo {
         ServerInfo {
             version: build.get_str("version").unwrap_or("unknown").to_owned(),
             transactions: (replica_set || sharded) && !ferretdb,
+            change_streams: (replica_set || sharded) && !ferretdb,
             ferretdb,
             ttl_indexes: !ferretdb,
             native_vector_search: false,
@@ -65,9 +69,11 @@ mod tests {
         let rs = doc! { "setName": "rs0" };
         let mongo = doc! { "version": "7.0.14" };
         assert!(ServerInfo::from_replies(&rs, &mongo).transactions);
+        assert!(ServerInfo::from_replies(&rs, &mongo).change_streams);
         let ferret = doc! { "version": "7.0.42", "ferretdbVersion": "v1.24.2" };
         let info = ServerInfo::from_replies(&doc! {}, &ferret);
-        assert!(info.ferretdb && !info.transactions && !info.ttl_indexes);
-        assert!(!ServerInfo::from_replies(&doc! {}, &mongo).transactions);
+        assert!(info.ferretdb && !info.transactions && !info.ttl_indexes && !info.change_streams);
+        let standalone = ServerInfo::from_replies(&doc! {}, &mongo);
+        assert!(!standalone.transactions && !standalone.change_streams);
     }
 }
