@@ -216,6 +216,19 @@ impl CachedStore {
         sent
     }
 
+    /// Forgets record `id` of `entity`, changed by a writer outside this cache (seen in a
+    /// change feed): here, in Redis, in cached query results and in every other process, as
+    /// after a write through the cache.
+    pub async fn forget(&self, entity: &'static EntityMeta, id: &Value) {
+        self.invalidate(entity, &[id]).await
+    }
+
+    /// Forgets every cached record and query result of `entity` (a change feed lost its place,
+    /// or the collection went away).
+    pub async fn forget_all(&self, entity: &'static EntityMeta) {
+        self.invalidate(entity, &[]).await
+    }
+
     /// After a write: drop the keys here and in Redis, tell every process, and move the
     /// entity's version so its cached query results are no longer found.
     async fn invalidate(&self, entity: &'static EntityMeta, ids: &[&Value]) {

@@ -29,6 +29,9 @@ pub struct DataLayer {
     /// entities that declare a cache.
     #[cfg(feature = "cache")]
     cached: Vec<(StoreKind, Arc<udl_cache::CachedStore>)>,
+    /// The change feeds that keep cached MongoDB entities true to writes made around udl.
+    #[cfg(all(feature = "mongo", feature = "cache"))]
+    followers: Arc<crate::change_follower::Followers>,
     /// Every entity this process uses.
     registry: Registry,
 }
@@ -95,6 +98,8 @@ impl DataLayer {
             privacy: None,
             #[cfg(feature = "cache")]
             cached: Vec::new(),
+            #[cfg(all(feature = "mongo", feature = "cache"))]
+            followers: Arc::default(),
             registry: Registry::new(),
         };
         for registration in crate::backends::registrations() {
@@ -147,7 +152,28 @@ impl DataLayer {
                 self.cached.push((*kind, cached));
             }
         }
+        #[cfg(all(feature = "mongo", feature = "cache"))]
+        self.follow_cached_mongo_entities().await;
         Ok(())
+    }
+
+    /// Starts a change feed for every registered MongoDB entity that declares a cache (see
+    /// `change_follower`): the entities known at connect, i.e. the platform's models.
+    #[cfg(all(feature = "mongo", feature = "cache"))]
+    async fn follow_cached_mongo_entities(&self) {
+        let (Ok(mongo), Some((_, cached))) = (
+            self.mongo(),
+            self.cached
+                .iter()
+                .find(|(kind, _)| *kind == StoreKind::MONGO),
+        ) else {
+            return;
+        };
+        for entity in self.registry.entities() {
+            if entity.cache.is_cached() && entity.store == Some(StoreKind::MONGO) {
+                self.followers.follow(mongo, cached, entity).await;
+            }
+        }
     }
 
     /// Every connected store, PostgreSQL first.
@@ -441,6 +467,8 @@ impl DataLayer {
         allow(unused_variables)
     )]
     pub async fn shutdown(&self, grace: std::time::Duration) {
+        #[cfg(all(feature = "mongo", feature = "cache"))]
+        self.followers.stop();
         #[cfg(feature = "privacy")]
         if let Some(privacy) = &self.privacy {
             let left = privacy.audit.flush(grace).await;

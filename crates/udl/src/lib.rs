@@ -77,6 +77,8 @@
 //! ```
 
 mod backends;
+#[cfg(all(feature = "mongo", feature = "cache"))]
+mod change_follower;
 pub mod config;
 mod data_layer;
 pub mod health;

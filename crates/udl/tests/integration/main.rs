@@ -5,6 +5,7 @@ mod access_policy;
 mod audit;
 mod audit_journal;
 mod bypass;
+mod cache_follows_changes;
 mod change_history;
 mod chat_archive;
 mod common;
