@@ -76,13 +76,6 @@ impl UdlConfig {
         self.stores.iter().map(|s| s.as_ref())
     }
 
-    /// This configuration with `section` in place of any section of the same store.
-    pub fn with_store<S: StoreConfig>(mut self, section: S) -> Self {
-        self.stores.retain(|s| s.section() != S::SECTION);
-        self.stores.push(Arc::new(section));
-        self
-    }
-
     /// Loads from the optional TOML file at `path` and this process's environment, reading
     /// the store sections `stores` knows (any other section is an unknown key).
     pub fn load(stores: &[StoreReader], path: Option<&Path>) -> Result<Self, ConfigError> {

@@ -23,9 +23,10 @@ pub(crate) struct Followers {
 }
 
 impl Followers {
-    /// Follows `entity`'s changes into `cached`, unless already followed. Waits until the
-    /// first feed is open, so a write committed after this returns is never missed; returns
-    /// at once on a server without change streams (the cache's TTLs bound staleness there).
+    /// Follows `entity`'s changes into `cached`, unless already followed. Waits for the first
+    /// feed to open, so a write committed after this returns is not missed (when it cannot
+    /// open, the retries forget the entity's cached records once one opens); returns at once
+    /// on a server without change streams (the cache's TTLs bound staleness there).
     pub async fn follow(
         &self,
         mongo: &MongoStore,
@@ -81,6 +82,9 @@ async fn follow(
                         break;
                     }
                     Err(e) => {
+                        // The stream's own point also covers a feed that failed before any
+                        // change reached it.
+                        after = open.resume_point().or(after);
                         tracing::warn!(entity = entity.name, error = %e, "change feed failed; opening it again");
                         break;
                     }
@@ -90,7 +94,14 @@ async fn follow(
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MOST_PAUSE);
         match mongo.changes(entity, after.as_ref()).await {
-            Ok(open) => feed = Some(open),
+            Ok(open) => {
+                // Opened from "now" after a gap (the first open failed, the collection went
+                // away): whatever changed meanwhile was not seen.
+                if after.is_none() {
+                    cached.forget_all(entity).await;
+                }
+                feed = Some(open);
+            }
             Err(e) if e.kind() == ErrorKind::Unsupported => return,
             Err(e) if after.is_some() && !e.is_temporary() => {
                 // The point is gone from the oplog: changes were missed.
