@@ -47,10 +47,13 @@ impl Backend for MongoStore {
         models::entities()
     }
 
-    /// Ends the driver's background tasks now, rather than leaving them to be cut off when the
-    /// runtime stops (where the driver panics on a closed channel). Cursors and sessions are
-    /// not waited for.
+    /// Stops the vector indexes following their feeds and saves them (with
+    /// `mongo.vector_index_dir`), so the next process opens them instead of building them.
+    /// Then ends the driver's background tasks now, rather than leaving them to be cut off
+    /// when the runtime stops (where the driver panics on a closed channel). Cursors and
+    /// sessions are not waited for.
     async fn close(&self) {
+        self.records_inner().vectors().close(self.database()).await;
         self.database()
             .client()
             .clone()

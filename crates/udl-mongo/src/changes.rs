@@ -10,6 +10,7 @@ use futures_util::StreamExt as _;
 use mongodb::bson::{self, doc, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 use mongodb::change_stream::ChangeStream;
+use mongodb::Collection;
 use udl_core::{EntityMeta, Error, ErrorKind, Result, Sensitivity, StoreKind, Value};
 
 use crate::convert::from_bson;
@@ -103,19 +104,27 @@ impl MongoStore {
             )
             .with_store(StoreKind::MONGO));
         }
-        let stream = self
-            .database()
-            .collection::<Document>(entity.name)
-            .watch()
-            .resume_after(after.map(|p| p.0.clone()))
-            .await
-            .map_err(|e| classify(&e, "change stream"))?;
-        Ok(ChangeFeed {
-            entity,
-            stream,
-            ended: false,
-        })
+        open(&self.database().collection(entity.name), entity, after).await
     }
+}
+
+/// The changes of `entity`'s collection `coll`, for udl's own followers (no check of the id's
+/// classification: these ids stay in the process).
+pub(crate) async fn open(
+    coll: &Collection<Document>,
+    entity: &'static EntityMeta,
+    after: Option<&ResumePoint>,
+) -> Result<ChangeFeed> {
+    let stream = coll
+        .watch()
+        .resume_after(after.map(|p| p.0.clone()))
+        .await
+        .map_err(|e| classify(&e, "change stream"))?;
+    Ok(ChangeFeed {
+        entity,
+        stream,
+        ended: false,
+    })
 }
 
 impl ChangeFeed {

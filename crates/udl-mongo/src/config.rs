@@ -1,6 +1,7 @@
 //! `[mongo]`: the store's config section, read by udl-config's layered loader.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use udl_config::{
     identifier, pool_sections, PoolConfig, Problem, ResilienceSettings, SecretUrl, Section,
@@ -18,6 +19,9 @@ pub struct MongoConfig {
     pub pool: PoolConfig,
     /// Timeout, concurrency limit, retries and breaker of the resilience layer.
     pub resilience: ResilienceSettings,
+    /// Where vector indexes are saved so a restart opens them instead of building them
+    /// (absolute; used on servers with change streams). Holds the vectors as MongoDB does.
+    pub vector_index_dir: Option<PathBuf>,
 }
 
 impl StoreConfig for MongoConfig {
@@ -28,12 +32,20 @@ impl StoreConfig for MongoConfig {
         let database = identifier(&mut s, "database", "udl", problems);
         let pool = PoolConfig::read(&mut s, PoolConfig::sized(10, 50), problems);
         let resilience = ResilienceSettings::read(&mut s, problems);
+        let vector_index_dir = s.string("vector_index_dir", problems).map(PathBuf::from);
+        if vector_index_dir.as_ref().is_some_and(|d| d.is_relative()) {
+            problems.push(Problem {
+                key: "mongo.vector_index_dir".into(),
+                problem: "must be an absolute path".into(),
+            });
+        }
         s.finish(problems);
         Some(MongoConfig {
             url: url?,
             database,
             pool,
             resilience,
+            vector_index_dir,
         })
     }
 
@@ -58,6 +70,9 @@ impl fmt::Display for MongoConfig {
             "[mongo]\nurl = \"{}\"\ndatabase = \"{}\"",
             self.url, self.database
         )?;
+        if let Some(dir) = &self.vector_index_dir {
+            writeln!(f, "vector_index_dir = \"{}\"", dir.display())?;
+        }
         pool_sections(f, "mongo", &self.pool, &self.resilience)
     }
 }

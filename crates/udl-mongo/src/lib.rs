@@ -30,4 +30,4 @@ pub use server::ServerInfo;
 pub use store::MongoStore;
 pub use transaction::MongoTransaction;
 pub use udl_core::{MigrationReport, MigrationState, MigrationStatus};
-pub use vector::{exact_top_k, VectorIndex, EXACT_SCAN_LIMIT};
+pub use vector::{exact_top_k, VectorIndex, VectorIndexStatus, EXACT_SCAN_LIMIT};

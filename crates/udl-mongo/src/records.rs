@@ -30,11 +30,11 @@ pub struct MongoRecords {
 }
 
 impl MongoRecords {
-    pub(crate) fn new(db: Database, caps: Capabilities) -> Self {
+    pub(crate) fn new(db: Database, caps: Capabilities, vectors: VectorIndexes) -> Self {
         MongoRecords {
             db,
             caps,
-            vectors: Arc::default(),
+            vectors: Arc::new(vectors),
             expiry: Arc::default(),
             session: None,
         }

@@ -14,6 +14,7 @@ use udl_core::{
 use crate::error::classify;
 use crate::records::MongoRecords;
 use crate::server::ServerInfo;
+use crate::vector::{VectorIndexStatus, VectorIndexes};
 
 /// What MongoDB offers through the generic API on every server (vector search as a bounded
 /// exact scan). Transactions are added when the server is a replica set or sharded cluster.
@@ -59,7 +60,8 @@ impl MongoStore {
         if info.ttl_indexes {
             caps = caps.with(Capability::Ttl);
         }
-        let records = Arc::new(MongoRecords::new(database.clone(), caps));
+        let vectors = VectorIndexes::new(info.change_streams, config.vector_index_dir.clone());
+        let records = Arc::new(MongoRecords::new(database.clone(), caps, vectors));
         Ok(MongoStore {
             database,
             info,
@@ -97,6 +99,11 @@ impl MongoStore {
     /// PHI: for tools and tests that read stored data as it is, never for serving requests.
     pub fn unaudited_repository<T: Entity>(&self) -> Result<Repository<T>> {
         Repository::unaudited(self.records())
+    }
+
+    /// The vector indexes this process keeps, with how many vectors each holds.
+    pub fn vector_indexes(&self) -> Vec<VectorIndexStatus> {
+        self.records.vectors().status()
     }
 
     /// A real round-trip (`ping`) within `timeout`; returns its latency.

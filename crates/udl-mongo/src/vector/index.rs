@@ -1,10 +1,11 @@
 //! An in-process approximate nearest-neighbour index (HNSW, cosine) over one vector field.
 //!
 //! `hnsw_rs` cannot delete points, so a replaced or deleted key leaves a tombstone that
-//! searches skip; the graph is rebuilt from the collection when the process restarts.
+//! searches skip. Writing a key's vector again unchanged leaves none: each live key keeps a
+//! digest of its vector, so a change feed replaying this process's own writes costs nothing.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use hnsw_rs::anndists::dist::DistCosine;
 use hnsw_rs::hnsw::Hnsw;
@@ -16,33 +17,61 @@ const EF_CONSTRUCTION: usize = 200;
 /// Layers of the graph.
 const MAX_LAYERS: usize = 16;
 
+/// Where a live key's vector is, and what it was.
+#[derive(Clone, Copy)]
+pub(super) struct Live {
+    pub slot: usize,
+    pub digest: u64,
+}
+
 /// Keys are strings (the canonical form of a document id); data ids are slots.
 #[derive(Default)]
-struct Slots {
-    slot_of: HashMap<String, usize>,
-    key_of: Vec<Option<String>>,
+pub(super) struct Slots {
+    pub live: HashMap<String, Live>,
+    /// The key of each point of the graph, `None` for a tombstone.
+    pub key_of: Vec<Option<String>>,
 }
 
 /// Approximate index of `dimension`-dimensional vectors by key.
 pub struct VectorIndex {
-    dimension: usize,
-    graph: Hnsw<'static, f32, DistCosine>,
-    slots: RwLock<Slots>,
+    pub(super) dimension: usize,
+    pub(super) graph: Hnsw<'static, f32, DistCosine>,
+    pub(super) slots: RwLock<Slots>,
+    /// Held shared by every change to the index and alone while it is saved, so a saved
+    /// graph, its keys and its position agree.
+    pub(super) changing: RwLock<()>,
+    /// Where in its collection's changes the index is, as the change feed's resume point.
+    pub(super) position: Mutex<Option<Vec<u8>>>,
+    /// Opened from a save rather than built.
+    pub(super) opened: bool,
 }
 
 impl VectorIndex {
     /// An empty index expecting about `capacity` vectors.
     pub fn new(dimension: usize, capacity: usize) -> Self {
+        let graph = Hnsw::new(
+            MAX_CONNECTIONS,
+            capacity.max(1_000),
+            MAX_LAYERS,
+            EF_CONSTRUCTION,
+            DistCosine {},
+        );
+        Self::from_parts(dimension, graph, Slots::default(), None)
+    }
+
+    pub(super) fn from_parts(
+        dimension: usize,
+        graph: Hnsw<'static, f32, DistCosine>,
+        slots: Slots,
+        position: Option<Vec<u8>>,
+    ) -> Self {
         VectorIndex {
             dimension,
-            graph: Hnsw::new(
-                MAX_CONNECTIONS,
-                capacity.max(1_000),
-                MAX_LAYERS,
-                EF_CONSTRUCTION,
-                DistCosine {},
-            ),
-            slots: RwLock::new(Slots::default()),
+            graph,
+            slots: RwLock::new(slots),
+            changing: RwLock::new(()),
+            position: Mutex::new(position),
+            opened: false,
         }
     }
 
@@ -56,8 +85,24 @@ impl VectorIndex {
         self.slots
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .slot_of
+            .live
             .len()
+    }
+
+    /// Points of replaced or removed vectors still in the graph.
+    pub fn tombstones(&self) -> usize {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        slots.key_of.len() - slots.live.len()
+    }
+
+    /// The change feed position the index reflects, as resume point bytes.
+    pub fn position(&self) -> Option<Vec<u8>> {
+        lock(&self.position).clone()
+    }
+
+    /// Notes that every change up to `position` is reflected.
+    pub fn advance_to(&self, position: Vec<u8>) {
+        *lock(&self.position) = Some(position);
     }
 
     /// Whether no live vector is indexed.
@@ -65,9 +110,11 @@ impl VectorIndex {
         self.len() == 0
     }
 
-    /// Adds or replaces vectors, in parallel. Vectors of another dimension, and zero
-    /// vectors (no direction, so no cosine), are skipped and counted in the result.
+    /// Adds or replaces vectors, in parallel; a key whose vector is unchanged is left as it
+    /// is. Vectors of another dimension, and zero vectors (no direction, so no cosine), are
+    /// skipped and counted in the result (a key given one loses its earlier vector).
     pub fn insert_many(&self, items: Vec<(String, Vec<f32>)>) -> usize {
+        let _changing = self.changing.read().unwrap_or_else(|p| p.into_inner());
         let mut skipped = 0;
         let mut batch = Vec::with_capacity(items.len());
         {
@@ -75,12 +122,17 @@ impl VectorIndex {
             for (key, vector) in items {
                 if vector.len() != self.dimension || vector.iter().all(|x| *x == 0.0) {
                     skipped += 1;
+                    slots.remove(&key);
+                    continue;
+                }
+                let digest = digest(&vector);
+                if slots.live.get(&key).is_some_and(|l| l.digest == digest) {
                     continue;
                 }
                 let slot = slots.key_of.len();
                 slots.key_of.push(Some(key.clone()));
-                if let Some(old) = slots.slot_of.insert(key, slot) {
-                    slots.key_of[old] = None;
+                if let Some(old) = slots.live.insert(key, Live { slot, digest }) {
+                    slots.key_of[old.slot] = None;
                 }
                 batch.push((vector, slot));
             }
@@ -92,10 +144,11 @@ impl VectorIndex {
 
     /// Removes `key` (its point stays in the graph as a tombstone).
     pub fn remove(&self, key: &str) {
-        let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = slots.slot_of.remove(key) {
-            slots.key_of[slot] = None;
-        }
+        let _changing = self.changing.read().unwrap_or_else(|p| p.into_inner());
+        self.slots
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     /// About the `k` live keys most similar to `query`, best first, with cosine similarity.
@@ -112,6 +165,25 @@ impl VectorIndex {
             })
             .collect()
     }
+}
+
+impl Slots {
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.live.remove(key) {
+            self.key_of[old.slot] = None;
+        }
+    }
+}
+
+/// A digest of a vector's exact bits (FNV-1a over its words), stable across processes.
+pub(super) fn digest(vector: &[f32]) -> u64 {
+    vector.iter().fold(0xcbf2_9ce4_8422_2325, |hash, x| {
+        (hash ^ u64::from(x.to_bits())).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The `k` most similar of `vectors` to `query` by exhaustive comparison, best first.
@@ -193,6 +265,17 @@ mod tests {
         assert_eq!(found[0].0, "b");
         assert!(found[0].1 > 0.99);
         assert_eq!(index.len(), 1);
+        assert_eq!(
+            index.tombstones(),
+            2,
+            "a removed, b's first vector replaced"
+        );
+        index.insert_many(vec![("b".into(), vec![1.0, 0.1])]);
+        assert_eq!(
+            index.tombstones(),
+            2,
+            "the same vector again leaves no tombstone"
+        );
         assert_eq!(
             index.insert_many(vec![("c".into(), vec![1.0])]),
             1,

@@ -1,8 +1,13 @@
-//! The in-process indexes of one store, one per (collection, vector field): built once on
-//! first use (concurrent first searches share one build) and kept current by writes.
+//! The in-process indexes of one store, one per (collection, vector field): opened once on
+//! first use (concurrent first searches share one opening), kept current by this process's
+//! writes at once and, where the server has change streams, by every other client's through
+//! the collection's change feed. With a save directory, an index is saved after it is built
+//! and when the store shuts down, and opened from there on first use, then brought up to date
+//! from the feed position it was saved at.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Bson, Document};
@@ -10,16 +15,46 @@ use mongodb::Collection;
 use tokio::sync::OnceCell;
 use udl_core::{EntityMeta, Record, Result, Value, ValueKind};
 
-use super::{stored_vector, VectorIndex, OP};
+use super::follow::Follower;
+use super::{persist, stored_vector, VectorIndex, OP};
+use crate::changes::{self, ChangeFeed, ResumePoint};
 use crate::convert::doc_key;
 use crate::error::classify;
 
 type Slot = Arc<OnceCell<Arc<VectorIndex>>>;
+type Built = Mutex<HashMap<(&'static str, &'static str), Slot>>;
 
 /// Indexes by (collection, field).
 #[derive(Default)]
 pub struct VectorIndexes {
-    built: Mutex<HashMap<(&'static str, &'static str), Slot>>,
+    built: Arc<Built>,
+    /// The server has change streams: indexes follow their collection's feed.
+    follow_changes: bool,
+    /// Where indexes are saved, if anywhere (only with change streams: a saved index
+    /// could not otherwise learn what changed while it was closed).
+    save_dir: Option<PathBuf>,
+    followers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for VectorIndexes {
+    fn drop(&mut self) {
+        self.stop_following();
+    }
+}
+
+/// What one in-process vector index holds, for operators and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VectorIndexStatus {
+    /// The collection (entity name).
+    pub collection: &'static str,
+    /// The vector field.
+    pub field: &'static str,
+    /// Live vectors.
+    pub vectors: usize,
+    /// Points of replaced or removed vectors still in the graph.
+    pub tombstones: usize,
+    /// Opened from `mongo.vector_index_dir` rather than built from the collection.
+    pub opened_from_save: bool,
 }
 
 /// The index key of a document id (its relaxed extended JSON), and back.
@@ -34,9 +69,25 @@ pub fn id_of(key: &str) -> Option<Bson> {
 }
 
 impl VectorIndexes {
+    /// Indexes following their collections' change feeds when `follow_changes`, saved in
+    /// `save_dir` when given (and following).
+    pub(crate) fn new(follow_changes: bool, save_dir: Option<PathBuf>) -> Self {
+        VectorIndexes {
+            built: Arc::default(),
+            follow_changes,
+            save_dir: save_dir.filter(|_| follow_changes),
+            followers: Mutex::default(),
+        }
+    }
+
+    fn stop_following(&self) {
+        for follower in lock(&self.followers).drain(..) {
+            follower.abort();
+        }
+    }
+
     fn slot(&self, collection: &'static str, field: &'static str) -> Slot {
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(built.entry((collection, field)).or_default())
+        Arc::clone(lock(&self.built).entry((collection, field)).or_default())
     }
 
     /// The index of `collection`'s `field`, if it has been built.
@@ -45,8 +96,7 @@ impl VectorIndexes {
         collection: &'static str,
         field: &'static str,
     ) -> Option<Arc<VectorIndex>> {
-        let built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        built
+        lock(&self.built)
             .get(&(collection, field))
             .and_then(|slot| slot.get().cloned())
     }
@@ -59,7 +109,8 @@ impl VectorIndexes {
             .any(|f| f.kind == ValueKind::Vector && self.existing(entity.name, f.name).is_some())
     }
 
-    /// The index of `field`, built from the collection if this is its first use.
+    /// The index of `field`: on its first use opened from where it was saved, or built from
+    /// the collection.
     pub async fn get_or_build(
         &self,
         coll: &Collection<Document>,
@@ -67,9 +118,114 @@ impl VectorIndexes {
         field: &'static str,
     ) -> Result<Arc<VectorIndex>> {
         let slot = self.slot(entity.name, field);
-        slot.get_or_try_init(|| build(coll, entity, field))
+        slot.get_or_try_init(|| self.open(coll, entity, field))
             .await
             .cloned()
+    }
+
+    async fn open(
+        &self,
+        coll: &Collection<Document>,
+        entity: &'static EntityMeta,
+        field: &'static str,
+    ) -> Result<Arc<VectorIndex>> {
+        let saved_in = self.saved_in(coll, field);
+        if let Some(dir) = &saved_in {
+            if let Some((index, feed)) = reopen(coll, entity, field, dir).await {
+                let index = Arc::new(index);
+                self.follow(coll, entity, field, &index, feed);
+                return Ok(index);
+            }
+        }
+        // The feed opens first, so a change committed while the collection is read is
+        // replayed after it (changes are applied idempotently).
+        let feed = match self.follow_changes {
+            true => Some(changes::open(coll, entity, None).await?),
+            false => None,
+        };
+        let index = build(coll, entity, field).await?;
+        if let Some(position) = feed.as_ref().and_then(ChangeFeed::resume_point) {
+            index.advance_to(position.to_bytes()?);
+        }
+        if let Some(feed) = feed {
+            self.follow(coll, entity, field, &index, feed);
+        }
+        if let Some(dir) = saved_in {
+            let saving = Arc::clone(&index);
+            tokio::task::spawn_blocking(move || save_logged(&saving, &dir, entity.name, field));
+        }
+        Ok(index)
+    }
+
+    /// Follows `feed` into `index` until it cannot; the index is then forgotten, so the next
+    /// search builds it again.
+    fn follow(
+        &self,
+        coll: &Collection<Document>,
+        entity: &'static EntityMeta,
+        field: &'static str,
+        index: &Arc<VectorIndex>,
+        feed: ChangeFeed,
+    ) {
+        let follower = Follower {
+            coll: coll.clone(),
+            entity,
+            field,
+            index: Arc::clone(index),
+        };
+        let built = Arc::downgrade(&self.built);
+        let followed = Arc::downgrade(index);
+        let task = tokio::spawn(follower.run(Some(feed), move || {
+            forget(&built, (entity.name, field), &followed)
+        }));
+        let mut followers = lock(&self.followers);
+        followers.retain(|f| !f.is_finished());
+        followers.push(task);
+    }
+
+    fn saved_in(&self, coll: &Collection<Document>, field: &str) -> Option<PathBuf> {
+        let namespace = coll.namespace();
+        let name = format!("{}.{}.{}", namespace.db, namespace.coll, field);
+        self.save_dir.as_ref().map(|dir| dir.join(name))
+    }
+
+    /// The indexes opened so far.
+    pub fn status(&self) -> Vec<VectorIndexStatus> {
+        let mut all: Vec<VectorIndexStatus> = lock(&self.built)
+            .iter()
+            .filter_map(|(&(collection, field), slot)| {
+                let index = slot.get()?;
+                Some(VectorIndexStatus {
+                    collection,
+                    field,
+                    vectors: index.len(),
+                    tombstones: index.tombstones(),
+                    opened_from_save: index.opened,
+                })
+            })
+            .collect();
+        all.sort_by_key(|s| (s.collection, s.field));
+        all
+    }
+
+    /// Stops following the feeds, then saves every index into the save directory, if there
+    /// is one.
+    pub(crate) async fn close(&self, db: &mongodb::Database) {
+        self.stop_following();
+        let built: Vec<_> = lock(&self.built)
+            .iter()
+            .filter_map(|(&(collection, field), slot)| {
+                Some((collection, field, slot.get()?.clone()))
+            })
+            .collect();
+        for (collection, field, index) in built {
+            let Some(dir) = self.saved_in(&db.collection::<Document>(collection), field) else {
+                return;
+            };
+            let saved =
+                tokio::task::spawn_blocking(move || save_logged(&index, &dir, collection, field));
+            let _ = saved.await;
+        }
     }
 
     /// Reflects a written record in every built index of its entity.
@@ -99,6 +255,89 @@ impl VectorIndexes {
             }
         }
     }
+}
+
+/// Removes `index` from `built` if it is still the one kept for `key`.
+fn forget(built: &Weak<Built>, key: (&'static str, &'static str), index: &Weak<VectorIndex>) {
+    let Some(built) = built.upgrade() else {
+        return;
+    };
+    let mut built = lock(&built);
+    let current = built
+        .get(&key)
+        .and_then(|slot| slot.get().map(Arc::downgrade));
+    if current.is_some_and(|current| current.ptr_eq(index)) {
+        built.remove(&key);
+    }
+}
+
+/// The index saved in `dir` and a feed from where it was saved, or `None` (logged) when
+/// there is none to open or its place in the feed is gone: it is built afresh then.
+async fn reopen(
+    coll: &Collection<Document>,
+    entity: &'static EntityMeta,
+    field: &'static str,
+    dir: &Path,
+) -> Option<(VectorIndex, ChangeFeed)> {
+    let started = std::time::Instant::now();
+    let reading = dir.to_owned();
+    let opened = match tokio::task::spawn_blocking(move || persist::open(&reading)).await {
+        Ok(Ok(opened)) => opened?,
+        Ok(Err(why)) => {
+            tracing::warn!(
+                collection = entity.name,
+                field,
+                why,
+                "saved vector index not opened; building it"
+            );
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(
+                collection = entity.name,
+                field,
+                "saved vector index could not be read; building it"
+            );
+            return None;
+        }
+    };
+    let after = opened
+        .position()
+        .and_then(|bytes| ResumePoint::from_bytes(&bytes).ok())?;
+    match changes::open(coll, entity, Some(&after)).await {
+        Ok(feed) => {
+            tracing::info!(
+                collection = entity.name,
+                field,
+                vectors = opened.len(),
+                open_ms = started.elapsed().as_millis() as u64,
+                "vector index opened from its save"
+            );
+            Some((opened, feed))
+        }
+        Err(e) => {
+            tracing::warn!(collection = entity.name, field, error = %e, "saved vector index is too old to bring up to date; building it");
+            None
+        }
+    }
+}
+
+fn save_logged(index: &VectorIndex, dir: &Path, collection: &str, field: &str) {
+    let started = std::time::Instant::now();
+    match persist::save(index, dir) {
+        Ok(()) => tracing::info!(
+            collection,
+            field,
+            vectors = index.len(),
+            save_ms = started.elapsed().as_millis() as u64,
+            "vector index saved"
+        ),
+        Err(e) => tracing::warn!(collection, field, error = %e, "vector index not saved"),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn id_key(entity: &'static EntityMeta, record: &Record) -> Option<String> {

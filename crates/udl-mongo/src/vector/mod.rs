@@ -3,17 +3,21 @@
 //!
 //! The prefilter always runs in MongoDB. When at most [`EXACT_SCAN_LIMIT`] documents match,
 //! their vectors are scored exactly. Above that, an in-process HNSW index of the field
-//! (built from the collection on first use, kept current by this process's writes) proposes
+//! (built from the collection on first use or opened from where it was saved, kept current by
+//! this process's writes and by everyone's through the change feed) proposes
 //! candidates, which are fetched with the prefilter and re-scored exactly from their stored
 //! vectors, so a result is never stale or outside the prefilter. Once that index is built over
 //! more than [`EXACT_SCAN_LIMIT`] vectors, a search asks it first and is done in one round
 //! trip when the prefilter keeps `k` of its proposals; only a more selective prefilter costs
-//! the count that decides between the index and an exact scan. Writes by other processes
-//! reach the index only when it is rebuilt (on restart).
+//! the count that decides between the index and an exact scan. Without change streams
+//! (FerretDB, a standalone server) writes by other processes reach the index only when it is
+//! built again, on restart.
 
 mod exact;
+mod follow;
 mod index;
 mod indexes;
+mod persist;
 
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
@@ -23,7 +27,7 @@ use crate::convert::doc_key;
 use crate::error::classify;
 
 pub use index::{exact_top_k, VectorIndex};
-pub use indexes::VectorIndexes;
+pub use indexes::{VectorIndexStatus, VectorIndexes};
 
 /// Up to this many matching documents, search is an exact scan.
 pub const EXACT_SCAN_LIMIT: u64 = 2_000;

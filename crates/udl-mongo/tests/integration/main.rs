@@ -8,3 +8,4 @@ mod migrations;
 mod models;
 mod mongo;
 mod transactions;
+mod vector_follows;

@@ -413,3 +413,35 @@ fn the_audit_journal_is_off_unless_given_an_absolute_directory_and_has_bounds() 
         "{problems:?}"
     );
 }
+
+#[test]
+fn the_vector_index_dir_is_off_unless_given_an_absolute_directory() {
+    let base = [("UDL__MONGO__URL", "mongodb://localhost/")];
+    let config = from_sources(None, env(&base)).unwrap();
+    assert_eq!(
+        config.store::<MongoConfig>().unwrap().vector_index_dir,
+        None
+    );
+
+    let mut saved = base.to_vec();
+    saved.push(("UDL__MONGO__VECTOR_INDEX_DIR", "/var/lib/udl/vectors"));
+    let config = from_sources(None, env(&saved)).unwrap();
+    let mongo = config.store::<MongoConfig>().unwrap();
+    assert_eq!(
+        mongo.vector_index_dir.as_deref(),
+        Some(std::path::Path::new("/var/lib/udl/vectors"))
+    );
+    assert!(
+        config
+            .to_string()
+            .contains("vector_index_dir = \"/var/lib/udl/vectors\""),
+        "{config}"
+    );
+
+    let mut relative = base.to_vec();
+    relative.push(("UDL__MONGO__VECTOR_INDEX_DIR", "vectors"));
+    assert_eq!(
+        problems_of(None, &relative),
+        ["mongo.vector_index_dir: must be an absolute path"]
+    );
+}
