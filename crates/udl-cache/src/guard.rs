@@ -22,6 +22,8 @@ const MAX_PENDING: usize = 100_000;
 pub(crate) struct Pending {
     /// L2 keys to delete.
     pub deletes: HashSet<String>,
+    /// Patterns of L2 keys to delete (every cached record of an entity).
+    pub wipes: HashSet<String>,
     /// Entity version keys to move.
     pub versions: HashSet<String>,
     /// Messages for other processes.
@@ -30,11 +32,15 @@ pub(crate) struct Pending {
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.deletes.is_empty() && self.versions.is_empty() && self.messages.is_empty()
+        self.deletes.is_empty()
+            && self.wipes.is_empty()
+            && self.versions.is_empty()
+            && self.messages.is_empty()
     }
 
     fn merge(&mut self, other: Pending) {
         self.deletes.extend(other.deletes);
+        self.wipes.extend(other.wipes);
         self.versions.extend(other.versions);
         self.messages.extend(other.messages);
         if self.deletes.len() > MAX_PENDING {

@@ -20,6 +20,9 @@ use crate::query_key::fingerprint;
 use crate::stats::{CacheStats, Counts};
 use crate::subscriber::{self, WHOLE_ENTITY};
 
+/// Longest a walk of Redis's keys to forget an entity's records may take.
+const WIPE_WITHIN: Duration = Duration::from_secs(5);
+
 /// Sizes and lifetimes of the tiers.
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
@@ -156,7 +159,7 @@ impl CachedStore {
         }
         let bytes = self
             .guard
-            .call("cache get", self.l2_reads.get(self.l2_key(key)))
+            .call("cache get", self.l2_reads.get(self.l2_key(entity, key)))
             .await??;
         codec::decode(entity, &bytes)
     }
@@ -167,7 +170,7 @@ impl CachedStore {
         }
         let mut conn = self.redis.connection();
         let put = conn.pset_ex::<_, _, ()>(
-            self.l2_key(key),
+            self.l2_key(entity, key),
             codec::encode(entity, record),
             millis(entity.cache.ttl.unwrap_or(self.config.l2_ttl)),
         );
@@ -194,6 +197,15 @@ impl CachedStore {
             pipe.incr(key, 1).ignore();
         }
         let mut conn = self.redis.connection();
+        let wiped = futures_util::future::join_all(
+            invalidations.wipes.iter().map(|pattern| self.wipe(pattern)),
+        )
+        .await;
+        if wiped.contains(&false) {
+            tracing::warn!("cached records of an entity could not be forgotten in Redis yet; L2 is skipped until they are");
+            self.guard.defer(invalidations);
+            return false;
+        }
         let sent = self
             .guard
             .call("cache invalidate", async {
@@ -214,6 +226,19 @@ impl CachedStore {
             self.guard.defer(invalidations);
         }
         sent
+    }
+
+    /// Deletes every L2 key matching `pattern`, within [`WIPE_WITHIN`] (it walks the keyspace).
+    async fn wipe(&self, pattern: &str) -> bool {
+        let mut conn = self.redis.connection();
+        match tokio::time::timeout(WIPE_WITHIN, conn.unlink_matching(pattern)).await {
+            Ok(Ok(true)) => true,
+            Ok(Ok(false)) => {
+                tracing::warn!("in a Redis cluster an entity's cached records cannot all be found; they expire with the L2 TTL");
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Forgets record `id` of `entity`, changed by a writer outside this cache (seen in a
@@ -237,7 +262,7 @@ impl CachedStore {
             [id] => {
                 let key = record_key(entity, id);
                 self.l1.invalidate(&key).await;
-                invalidations.deletes.insert(self.l2_key(&key));
+                invalidations.deletes.insert(self.l2_key(entity, &key));
                 key
             }
             // Only bulk inserts write many ids at once, and new ids have no L2 entry (L2 holds
@@ -250,15 +275,35 @@ impl CachedStore {
                 format!("{}\u{0}{WHOLE_ENTITY}", entity.name)
             }
         };
+        if ids.is_empty() {
+            invalidations.wipes.insert(self.l2_pattern(entity));
+        }
         invalidations.versions.insert(self.version_key(entity));
         invalidations.messages.insert(message);
         self.deliver(invalidations).await;
     }
 
-    /// Record keys hold ids; in Redis they are hashed so no id is readable in a key.
-    fn l2_key(&self, record_key: &str) -> String {
-        self.redis
-            .digest_key("c:", &sha2::Sha256::digest(record_key.as_bytes()).into())
+    /// Record keys hold ids; in Redis they are hashed so no id is readable in a key. The
+    /// entity's name stays readable, so all its records can be found and forgotten.
+    fn l2_key(&self, entity: &EntityMeta, record_key: &str) -> String {
+        let namespace = format!("c:{}:", entity.name);
+        self.redis.digest_key(
+            &namespace,
+            &sha2::Sha256::digest(record_key.as_bytes()).into(),
+        )
+    }
+
+    /// The pattern matching every L2 key of `entity` (glob characters of the prefix escaped).
+    fn l2_pattern(&self, entity: &EntityMeta) -> String {
+        let mut pattern = String::new();
+        for c in self.redis.key(&format!("c:{}:", entity.name)).chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
     }
 
     fn version_key(&self, entity: &EntityMeta) -> String {

@@ -35,6 +35,33 @@ impl RedisConnection {
         }
     }
 
+    /// Deletes every key matching `pattern` by walking the keyspace (`SCAN`, then `UNLINK`),
+    /// and returns whether it could: a cluster's keys are spread over nodes this walk does not
+    /// visit, so there it does nothing and says so.
+    pub async fn unlink_matching(&mut self, pattern: &str) -> RedisResult<bool> {
+        let Inner::Single(c) = &mut self.0 else {
+            return Ok(false);
+        };
+        let mut cursor = 0_u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(c)
+                .await?;
+            if !keys.is_empty() {
+                redis::cmd("UNLINK").arg(&keys).query_async::<()>(c).await?;
+            }
+            if next == 0 {
+                return Ok(true);
+            }
+            cursor = next;
+        }
+    }
+
     pub(crate) fn single(connection: ConnectionManager) -> Self {
         RedisConnection(Inner::Single(connection))
     }

@@ -2,7 +2,9 @@
 //! a migration, `mongosh`): one change feed per cached entity evicts each changed id from L1,
 //! L2 and the cached query results of every process, within the feed's lag. A feed that fails
 //! opens again from where it stopped; when it cannot, everything cached of the entity is
-//! forgotten, since changes may have been missed.
+//! forgotten, since changes may have been missed. Entities known at connect are followed from
+//! then; one first reached later is followed from its first repository on, and what was
+//! cached of it before its feed opened is forgotten once it has.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +22,8 @@ const MOST_PAUSE: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub(crate) struct Followers {
     running: Mutex<HashMap<&'static str, JoinHandle<()>>>,
+    /// Set by [`Followers::stop`]: no feed starts after it.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Followers {
@@ -48,8 +52,33 @@ impl Followers {
         }
     }
 
+    /// Follows `entity` from now on in the background, unless already followed: for an
+    /// entity first reached after connect. Its feed opens shortly, and the entity's cached
+    /// records are forgotten then (they may predate it).
+    pub fn follow_soon(
+        &self,
+        mongo: &MongoStore,
+        cached: &Arc<CachedStore>,
+        entity: &'static EntityMeta,
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut running = lock(&self.running);
+        if running.contains_key(entity.name)
+            || !mongo.server().change_streams
+            || self.stopped.load(std::sync::atomic::Ordering::Acquire)
+        {
+            return;
+        }
+        let task = runtime.spawn(follow(mongo.clone(), Arc::clone(cached), entity, None));
+        running.insert(entity.name, task);
+    }
+
     /// Stops every feed.
     pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Release);
         for (_, task) in lock(&self.running).drain() {
             task.abort();
         }

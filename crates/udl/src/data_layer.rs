@@ -348,6 +348,10 @@ impl DataLayer {
         #[cfg(feature = "cache")]
         if entity.cache.is_cached() {
             if let Some((_, cached)) = self.cached.iter().find(|(kind, _)| *kind == store) {
+                #[cfg(feature = "mongo")]
+                if let (StoreKind::MONGO, Ok(mongo)) = (store, self.mongo()) {
+                    self.followers.follow_soon(mongo, cached, entity);
+                }
                 return Ok(Arc::clone(cached) as Arc<dyn RecordStore>);
             }
         }

@@ -11,6 +11,7 @@ use udl_testkit::wait::until;
 use uuid::Uuid;
 
 use crate::common::world;
+use udl_testkit::fixtures::{note, Note};
 
 /// Well under the L1 TTL (30 s) and L2 TTL (10 min) of `TherapeuticContent`: a read that is
 /// fresh within it came through the change feed, not an expiry.
@@ -89,6 +90,71 @@ async fn a_write_made_around_udl_reaches_the_cached_reads_through_the_change_fee
                 .unwrap()
                 .is_none()
                 .then_some(())
+        },
+    )
+    .await;
+
+    raw.shutdown().immediate(true).await;
+    let data = w.data.clone();
+    w.finish().await;
+    data.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_entity_first_reached_after_connect_is_followed_too() {
+    let w = world(false).await;
+    let ctx = AccessContext::system("cache-follow-test");
+    // Notes are none of the platform's models: their repository is the first the data layer
+    // hears of them.
+    let notes = w.data.repository_in::<Note>(StoreKind::MONGO).unwrap();
+    let written = note(1);
+    notes.create(&ctx, written.clone()).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            notes.get_required(&ctx, &written.id).await.unwrap().title,
+            written.title
+        );
+    }
+    assert!(w.data.cache_stats(StoreKind::MONGO).unwrap().l1_hits >= 1);
+
+    let raw = mongodb::Client::with_uri_str(udl_testkit::servers::mongo_url())
+        .await
+        .unwrap();
+    let collection = raw
+        .database(w.data.mongo().unwrap().database().name())
+        .collection::<Document>(Note::meta().name);
+    // Changed around udl until a read sees it: the first outside write may land before the
+    // feed opened, and is then covered by the cache being forgotten when it opens.
+    until(
+        "the outside update to reach the cached reads",
+        FOLLOWED_WITHIN,
+        || async {
+            collection
+                .update_one(
+                    doc! { "rank": 1_i64 },
+                    doc! { "$set": { "title": "fake title changed outside udl" } },
+                )
+                .await
+                .unwrap();
+            let title = notes.get_required(&ctx, &written.id).await.unwrap().title;
+            (title == "fake title changed outside udl").then_some(())
+        },
+    )
+    .await;
+    // Once followed, a second outside change is seen without any further help.
+    collection
+        .update_one(
+            doc! { "rank": 1_i64 },
+            doc! { "$set": { "title": "fake title changed again" } },
+        )
+        .await
+        .unwrap();
+    until(
+        "the second outside update to reach the cached reads",
+        FOLLOWED_WITHIN,
+        || async {
+            let title = notes.get_required(&ctx, &written.id).await.unwrap().title;
+            (title == "fake title changed again").then_some(())
         },
     )
     .await;
