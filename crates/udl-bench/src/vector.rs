@@ -1,9 +1,11 @@
 //! Vector search: udl's in-process HNSW index against exact search over the same vectors.
 //!
-//! Prints index build time, recall@10 of the index against exact search, and queries per
-//! second of both. The vectors are synthetic (clustered, like real embeddings).
+//! Prints, for clustered synthetic vectors (like real embeddings) and for uniformly random
+//! unit vectors (the hard case for any ANN index), the index build time, the time to save it
+//! and to open the save again, recall@10 of the index against exact search, and queries per
+//! second of both.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use udl::mongo::{exact_top_k, VectorIndex};
 
@@ -24,6 +26,24 @@ impl Xorshift {
         self.0 ^= self.0 << 17;
         (self.0 % 1_000_000) as f32 / 500_000.0 - 1.0
     }
+
+    /// A standard normal sample (Box-Muller).
+    fn normal(&mut self) -> f32 {
+        let u1 = (self.unit() + 1.0) / 2.0;
+        let u2 = (self.unit() + 1.0) / 2.0;
+        (-2.0 * u1.max(1e-9).ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+}
+
+/// Points uniformly distributed on the unit sphere.
+fn uniform(rng: &mut Xorshift, count: usize) -> Vec<Vec<f32>> {
+    (0..count)
+        .map(|_| {
+            let v: Vec<f32> = (0..DIMENSION).map(|_| rng.normal()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / norm).collect()
+        })
+        .collect()
 }
 
 /// Points scattered around cluster centres, as embeddings of related texts are.
@@ -44,14 +64,61 @@ pub fn run() {
     let centres: Vec<Vec<f32>> = (0..CLUSTERS)
         .map(|_| (0..DIMENSION).map(|_| rng.unit()).collect())
         .collect();
-    let points = synthetic(&mut rng, &centres, POINTS);
-    let queries = synthetic(&mut rng, &centres, QUERIES);
-    let keys: Vec<String> = (0..POINTS).map(|i| format!("p{i}")).collect();
+    let clustered = (
+        synthetic(&mut rng, &centres, POINTS),
+        synthetic(&mut rng, &centres, QUERIES),
+    );
+    let random = (uniform(&mut rng, POINTS), uniform(&mut rng, QUERIES));
+    println!("vector: {POINTS} x {DIMENSION}, {QUERIES} queries, k={K}, ef={EF}");
+    println!(
+        "{:<24} {:>8} {:>7} {:>7} {:>7} {:>10} {:>10} {:>6}",
+        "data", "build_s", "save_s", "open_s", "recall", "index_qps", "exact_qps", "ratio"
+    );
+    for (name, (points, queries)) in [("clustered", clustered), ("uniform_unit", random)] {
+        let figures = measure(&points, &queries);
+        println!(
+            "{name:<24} {:>8.1} {:>7.1} {:>7.1} {:>7.3} {:>10.0} {:>10.0} {:>6.1}",
+            figures.build.as_secs_f64(),
+            figures.save.as_secs_f64(),
+            figures.open.as_secs_f64(),
+            figures.recall,
+            figures.index_qps,
+            figures.exact_qps,
+            figures.index_qps / figures.exact_qps
+        );
+    }
+}
 
+struct Figures {
+    build: Duration,
+    save: Duration,
+    open: Duration,
+    recall: f64,
+    index_qps: f64,
+    exact_qps: f64,
+}
+
+fn measure(points: &[Vec<f32>], queries: &[Vec<f32>]) -> Figures {
+    let keys: Vec<String> = (0..points.len()).map(|i| format!("p{i}")).collect();
     let started = Instant::now();
-    let index = VectorIndex::new(DIMENSION, POINTS);
-    index.insert_many(keys.iter().cloned().zip(points.iter().cloned()).collect());
+    let built = VectorIndex::new(DIMENSION, points.len());
+    built.insert_many(keys.iter().cloned().zip(points.iter().cloned()).collect());
     let build = started.elapsed();
+
+    // Saved and opened as a restart with `mongo.vector_index_dir` does; the opened index
+    // answers the queries.
+    let dir = std::env::temp_dir().join(format!("udl-bench-vector-{}", std::process::id()));
+    built.advance_to(vec![0]);
+    let started = Instant::now();
+    built.save_to(&dir).expect("save the index");
+    let save = started.elapsed();
+    drop(built);
+    let started = Instant::now();
+    let index = VectorIndex::open_from(&dir)
+        .expect("open the saved index")
+        .expect("an index was saved");
+    let open = started.elapsed();
+    std::fs::remove_dir_all(&dir).expect("remove the saved index");
 
     let started = Instant::now();
     let exact: Vec<Vec<(String, f32)>> = queries
@@ -66,11 +133,11 @@ pub fn run() {
             )
         })
         .collect();
-    let exact_qps = QUERIES as f64 / started.elapsed().as_secs_f64();
+    let exact_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
 
     let started = Instant::now();
     let approx: Vec<Vec<(String, f32)>> = queries.iter().map(|q| index.search(q, K, EF)).collect();
-    let index_qps = QUERIES as f64 / started.elapsed().as_secs_f64();
+    let index_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
 
     let hits: usize = exact
         .iter()
@@ -81,19 +148,12 @@ pub fn run() {
                 .count()
         })
         .sum();
-    let recall = hits as f64 / (QUERIES * K) as f64;
-    println!(
-        "vector: {POINTS} x {DIMENSION} synthetic embeddings, {QUERIES} queries, k={K}, ef={EF}"
-    );
-    println!("index_build_s            {:>12.1}", build.as_secs_f64());
-    println!("recall_at_10             {recall:>12.3}");
-    println!(
-        "{:<24} {:>12} {:>12} {:>6}",
-        "scenario", "index_qps", "exact_qps", "ratio"
-    );
-    println!(
-        "{:<24} {index_qps:>12.0} {exact_qps:>12.0} {:>6.1}",
-        "nearest_k10",
-        index_qps / exact_qps
-    );
+    Figures {
+        build,
+        save,
+        open,
+        recall: hits as f64 / (queries.len() * K) as f64,
+        index_qps,
+        exact_qps,
+    }
 }

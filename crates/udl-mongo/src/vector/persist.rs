@@ -47,6 +47,20 @@ struct Meta {
     data_sha256: String,
 }
 
+impl VectorIndex {
+    /// Saves the index into `dir` (created if missing), as `mongo.vector_index_dir` does. An
+    /// empty index, or one with no change feed position, is not saved.
+    pub fn save_to(&self, dir: &Path) -> io::Result<()> {
+        save(self, dir)
+    }
+
+    /// The index saved in `dir`, `Ok(None)` when nothing was saved there, or why it cannot be
+    /// opened (damaged, another format).
+    pub fn open_from(dir: &Path) -> Result<Option<Self>, String> {
+        open(dir)
+    }
+}
+
 /// Saves `index` into `dir` (created if missing). An empty index, or one with no change feed
 /// position (it could not be brought up to date when opened), is not saved.
 pub(super) fn save(index: &VectorIndex, dir: &Path) -> io::Result<()> {
