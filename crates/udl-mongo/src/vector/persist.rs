@@ -16,17 +16,16 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hnsw_rs::anndists::dist::DistCosine;
 use hnsw_rs::api::AnnT as _;
 use hnsw_rs::hnsw::Hnsw;
 use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::index::{Live, Slots, VectorIndex};
+use super::index::{Live, Slots, UnitDot, VectorIndex};
 
 /// Bumped whenever what is saved, or how the graph is built, changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const META: &str = "meta.json";
 const LOCK: &str = "lock";
 const DUMP: &str = "index";
@@ -158,7 +157,7 @@ pub(super) fn open(dir: &Path) -> Result<Option<VectorIndex>, String> {
     // The graph borrows its loader; one small loader per opened index lives as long as the
     // process (the loaded points are owned by the graph).
     let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&target, &meta.basename)));
-    let graph: Hnsw<'static, f32, DistCosine> = loader
+    let graph: Hnsw<'static, f32, UnitDot> = loader
         .load_hnsw()
         .map_err(|e| format!("cannot load the saved graph: {e}"))?;
     if graph.get_nb_point() != meta.points.len()
