@@ -11,9 +11,9 @@ use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::Hnsw;
 
 /// Graph degree: neighbours kept per point and layer.
-const MAX_CONNECTIONS: usize = 24;
+const MAX_CONNECTIONS: usize = 32;
 /// Candidates explored while inserting.
-const EF_CONSTRUCTION: usize = 200;
+const EF_CONSTRUCTION: usize = 100;
 /// Layers of the graph.
 const MAX_LAYERS: usize = 16;
 

@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 use super::index::{Live, Slots, UnitDot, VectorIndex};
 
 /// Bumped whenever what is saved, or how the graph is built, changes.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 const META: &str = "meta.json";
 const LOCK: &str = "lock";
 const DUMP: &str = "index";
