@@ -20,6 +20,11 @@ use crate::query_key::fingerprint;
 use crate::stats::{CacheStats, Counts};
 use crate::subscriber::{self, WHOLE_ENTITY};
 
+/// The namespace of `entity`'s L2 record keys.
+fn l2_namespace(entity: &EntityMeta) -> String {
+    format!("c:{}:", entity.name)
+}
+
 /// Longest a walk of Redis's keys to forget an entity's records may take.
 const WIPE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -296,7 +301,7 @@ impl CachedStore {
     /// The pattern matching every L2 key of `entity` (glob characters of the prefix escaped).
     fn l2_pattern(&self, entity: &EntityMeta) -> String {
         let mut pattern = String::new();
-        for c in self.redis.key(&format!("c:{}:", entity.name)).chars() {
+        for c in self.redis.key(&l2_namespace(entity)).chars() {
             if matches!(c, '*' | '?' | '[' | ']' | '\\') {
                 pattern.push('\\');
             }

@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
+use super::lock;
+
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::Hnsw;
 
@@ -214,10 +216,6 @@ pub(super) fn digest(vector: &[f32]) -> u64 {
     vector.iter().fold(0xcbf2_9ce4_8422_2325, |hash, x| {
         (hash ^ u64::from(x.to_bits())).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The `k` most similar of `vectors` to `query` by exhaustive comparison, best first.

@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 use udl_core::{EntityMeta, Record, Result, Value, ValueKind};
 
 use super::follow::Follower;
-use super::{persist, stored_vector, VectorIndex, OP};
+use super::{lock, persist, stored_vector, VectorIndex, OP};
 use crate::changes::{self, ChangeFeed, ResumePoint};
 use crate::convert::doc_key;
 use crate::error::classify;
@@ -212,6 +212,9 @@ impl VectorIndexes {
     /// is one.
     pub(crate) async fn close(&self, db: &mongodb::Database) {
         self.stop_following();
+        if self.save_dir.is_none() {
+            return;
+        }
         let built: Vec<_> = lock(&self.built)
             .iter()
             .filter_map(|(&(collection, field), slot)| {
@@ -220,7 +223,7 @@ impl VectorIndexes {
             .collect();
         for (collection, field, index) in built {
             let Some(dir) = self.saved_in(&db.collection::<Document>(collection), field) else {
-                return;
+                continue;
             };
             let saved =
                 tokio::task::spawn_blocking(move || save_logged(&index, &dir, collection, field));
@@ -334,10 +337,6 @@ fn save_logged(index: &VectorIndex, dir: &Path, collection: &str, field: &str) {
         ),
         Err(e) => tracing::warn!(collection, field, error = %e, "vector index not saved"),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn id_key(entity: &'static EntityMeta, record: &Record) -> Option<String> {

@@ -152,6 +152,11 @@ fn stored_vector(doc: &Document, key: &str) -> Option<Vec<f32>> {
     }
 }
 
+/// `mutex`'s guard, also after a panic elsewhere poisoned it (the guarded maps stay whole).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Euclidean norm.
 pub(crate) fn norm(v: &[f32]) -> f32 {
     v.iter().map(|x| x * x).sum::<f32>().sqrt()
