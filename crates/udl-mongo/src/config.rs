@@ -22,6 +22,9 @@ pub struct MongoConfig {
     /// Where vector indexes are saved so a restart opens them instead of building them
     /// (absolute; used on servers with change streams). Holds the vectors as MongoDB does.
     pub vector_index_dir: Option<PathBuf>,
+    /// Up to this many vectors an index is a quantized scan, above it an HNSW graph
+    /// (default [`crate::SCAN_LIMIT`]; 0 makes every index a graph).
+    pub vector_scan_limit: usize,
 }
 
 impl StoreConfig for MongoConfig {
@@ -39,6 +42,9 @@ impl StoreConfig for MongoConfig {
                 problem: "must be an absolute path".into(),
             });
         }
+        let vector_scan_limit = s
+            .int("vector_scan_limit", 0, 100_000_000, problems)
+            .map_or(crate::SCAN_LIMIT, |n| n as usize);
         s.finish(problems);
         Some(MongoConfig {
             url: url?,
@@ -46,6 +52,7 @@ impl StoreConfig for MongoConfig {
             pool,
             resilience,
             vector_index_dir,
+            vector_scan_limit,
         })
     }
 
@@ -73,6 +80,7 @@ impl fmt::Display for MongoConfig {
         if let Some(dir) = &self.vector_index_dir {
             writeln!(f, "vector_index_dir = \"{}\"", dir.display())?;
         }
+        writeln!(f, "vector_scan_limit = {}", self.vector_scan_limit)?;
         pool_sections(f, "mongo", &self.pool, &self.resilience)
     }
 }

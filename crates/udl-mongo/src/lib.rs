@@ -30,4 +30,7 @@ pub use server::ServerInfo;
 pub use store::MongoStore;
 pub use transaction::MongoTransaction;
 pub use udl_core::{MigrationReport, MigrationState, MigrationStatus};
-pub use vector::{exact_top_k, VectorIndex, VectorIndexStatus, EXACT_SCAN_LIMIT};
+pub use vector::{
+    exact_top_k, Calibration, VectorIndex, VectorIndexStatus, EXACT_SCAN_LIMIT, RECALL_TARGET,
+    SCAN_LIMIT,
+};

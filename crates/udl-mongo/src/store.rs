@@ -60,7 +60,11 @@ impl MongoStore {
         if info.ttl_indexes {
             caps = caps.with(Capability::Ttl);
         }
-        let vectors = VectorIndexes::new(info.change_streams, config.vector_index_dir.clone());
+        let vectors = VectorIndexes::new(
+            info.change_streams,
+            config.vector_index_dir.clone(),
+            config.vector_scan_limit,
+        );
         let records = Arc::new(MongoRecords::new(database.clone(), caps, vectors));
         Ok(MongoStore {
             database,

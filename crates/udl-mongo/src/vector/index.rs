@@ -1,16 +1,24 @@
-//! An in-process approximate nearest-neighbour index (HNSW, cosine) over one vector field.
+//! An in-process nearest-neighbour index (cosine) over one vector field: a quantized scan
+//! (`scan.rs`) up to [`SCAN_LIMIT`] vectors, an HNSW graph (`hnsw_rs`) above.
 //!
-//! `hnsw_rs` cannot delete points, so a replaced or deleted key leaves a tombstone that
-//! searches skip. Writing a key's vector again unchanged leaves none: each live key keeps a
+//! Points are never deleted (`hnsw_rs` cannot, and the scan's slots stay put), so a
+//! replaced or deleted key leaves a tombstone that searches skip. Writing a key's vector again unchanged leaves none: each live key keeps a
 //! digest of its vector, so a change feed replaying this process's own writes costs nothing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use super::lock;
+use super::scan::Scan;
 
 use hnsw_rs::anndists::dist::Distance;
-use hnsw_rs::hnsw::Hnsw;
+use hnsw_rs::hnsw::{Hnsw, Neighbour};
+
+/// Up to this many vectors an index is a quantized scan: full recall on any data and a few
+/// milliseconds per search at this size, built in a fraction of a second, where a graph
+/// takes minutes to build and its recall depends on how the vectors are spread.
+pub const SCAN_LIMIT: usize = 200_000;
 
 /// Graph degree: neighbours kept per point and layer.
 const MAX_CONNECTIONS: usize = 32;
@@ -45,7 +53,7 @@ impl Distance<f32> for UnitDot {
 }
 
 /// `vector` scaled to unit length (it is not all zero).
-fn unit(vector: &[f32]) -> Vec<f32> {
+pub(super) fn unit(vector: &[f32]) -> Vec<f32> {
     let norm = super::norm(vector);
     vector.iter().map(|x| x / norm).collect()
 }
@@ -65,10 +73,18 @@ pub(super) struct Slots {
     pub key_of: Vec<Option<String>>,
 }
 
-/// Approximate index of `dimension`-dimensional vectors by key.
+/// Where an index keeps its points.
+pub(super) enum Points {
+    /// Every vector scanned (see `scan.rs`).
+    Scan(RwLock<Scan>),
+    /// An HNSW graph, explored `ef` candidates at a time.
+    Graph(Hnsw<'static, f32, UnitDot>),
+}
+
+/// Nearest-neighbour index of `dimension`-dimensional vectors by key.
 pub struct VectorIndex {
     pub(super) dimension: usize,
-    pub(super) graph: Hnsw<'static, f32, UnitDot>,
+    pub(super) points: Points,
     pub(super) slots: RwLock<Slots>,
     /// Held shared by every change to the index and alone while it is saved, so a saved
     /// graph, its keys and its position agree.
@@ -77,11 +93,34 @@ pub struct VectorIndex {
     pub(super) position: Mutex<Option<Vec<u8>>>,
     /// Opened from a save rather than built.
     pub(super) opened: bool,
+    /// Candidates a search explores unless told otherwise (see `calibrate.rs`).
+    ef: AtomicUsize,
 }
 
 impl VectorIndex {
-    /// An empty index expecting about `capacity` vectors.
+    /// An empty index expecting about `capacity` vectors: a scan up to [`SCAN_LIMIT`], a
+    /// graph above.
     pub fn new(dimension: usize, capacity: usize) -> Self {
+        if capacity <= SCAN_LIMIT {
+            Self::scan(dimension, capacity)
+        } else {
+            Self::graph(dimension, capacity)
+        }
+    }
+
+    /// An empty quantized scan, whatever the size.
+    pub fn scan(dimension: usize, capacity: usize) -> Self {
+        let scan = Scan::new(dimension, capacity);
+        Self::from_parts(
+            dimension,
+            Points::Scan(RwLock::new(scan)),
+            Slots::default(),
+            None,
+        )
+    }
+
+    /// An empty HNSW graph, whatever the size.
+    pub fn graph(dimension: usize, capacity: usize) -> Self {
         let graph = Hnsw::new(
             MAX_CONNECTIONS,
             capacity.max(1_000),
@@ -89,23 +128,42 @@ impl VectorIndex {
             EF_CONSTRUCTION,
             UnitDot,
         );
-        Self::from_parts(dimension, graph, Slots::default(), None)
+        Self::from_parts(dimension, Points::Graph(graph), Slots::default(), None)
+    }
+
+    /// Whether the index is a graph (else a scan).
+    pub fn is_graph(&self) -> bool {
+        matches!(self.points, Points::Graph(_))
     }
 
     pub(super) fn from_parts(
         dimension: usize,
-        graph: Hnsw<'static, f32, UnitDot>,
+        points: Points,
         slots: Slots,
         position: Option<Vec<u8>>,
     ) -> Self {
         VectorIndex {
             dimension,
-            graph,
+            points,
             slots: RwLock::new(slots),
             changing: RwLock::new(()),
             position: Mutex::new(position),
             opened: false,
+            ef: AtomicUsize::new(Self::DEFAULT_EF),
         }
+    }
+
+    /// Candidates a graph search explores before the graph is calibrated.
+    pub const DEFAULT_EF: usize = 128;
+
+    /// Candidates a graph search explores: [`Self::DEFAULT_EF`], or what calibration chose
+    /// (a scan looks at every vector and ignores it).
+    pub fn ef(&self) -> usize {
+        self.ef.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_ef(&self, ef: usize) {
+        self.ef.store(ef, Ordering::Relaxed);
     }
 
     /// Dimension of every vector in the index.
@@ -167,11 +225,18 @@ impl VectorIndex {
                 if let Some(old) = slots.live.insert(key, Live { slot, digest }) {
                     slots.key_of[old.slot] = None;
                 }
-                batch.push((unit(&vector), slot));
+                let unit = unit(&vector);
+                // A scan's rows are its slots, so they are appended while the slots are held.
+                match &self.points {
+                    Points::Scan(scan) => lock_write(scan).push(&unit),
+                    Points::Graph(_) => batch.push((unit, slot)),
+                }
             }
         }
-        let refs: Vec<(&Vec<f32>, usize)> = batch.iter().map(|(v, s)| (v, *s)).collect();
-        self.graph.parallel_insert(&refs);
+        if let Points::Graph(graph) = &self.points {
+            let refs: Vec<(&Vec<f32>, usize)> = batch.iter().map(|(v, s)| (v, *s)).collect();
+            graph.parallel_insert(&refs);
+        }
         skipped
     }
 
@@ -185,22 +250,54 @@ impl VectorIndex {
     }
 
     /// About the `k` live keys most similar to `query`, best first, with cosine similarity.
-    /// `ef` (≥ k) trades speed for recall.
+    /// `ef` (≥ k) trades a graph's speed for recall; a scan ignores it.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(String, f32)> {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
-        let live = |id: &usize| slots.key_of.get(*id).is_some_and(Option::is_some);
         if query.len() != self.dimension || query.iter().all(|x| *x == 0.0) {
             return Vec::new();
         }
-        self.graph
-            .search_filter(&unit(query), k, ef.max(k), Some(&live))
-            .into_iter()
-            .filter_map(|n| {
-                let key = slots.key_of.get(n.d_id)?.clone()?;
-                Some((key, 1.0 - n.distance))
-            })
-            .collect()
+        let query = unit(query);
+        let keyed = |found: Vec<(usize, f32)>| -> Vec<(String, f32)> {
+            found
+                .into_iter()
+                .filter_map(|(slot, similarity)| {
+                    Some((slots.key_of.get(slot)?.clone()?, similarity))
+                })
+                .take(k)
+                .collect()
+        };
+        let live = |slot: usize| slots.key_of.get(slot).is_some_and(Option::is_some);
+        let graph = match &self.points {
+            Points::Scan(scan) => return keyed(lock_read(scan).search(&query, k, live)),
+            Points::Graph(graph) => graph,
+        };
+        let ef = ef.max(k);
+        let similar = |found: Vec<Neighbour>| -> Vec<(usize, f32)> {
+            found
+                .into_iter()
+                .map(|n| (n.d_id, 1.0 - n.distance))
+                .collect()
+        };
+        // hnsw_rs stops exploring early only when no filter is given (a filtered search runs
+        // until its candidates run out, which on hard data visits most of the graph), so
+        // tombstones are dropped from the unfiltered best `ef` instead.
+        let found = keyed(similar(graph.search_filter(&query, ef, ef, None)));
+        if found.len() >= k.min(slots.live.len()) {
+            return found;
+        }
+        // So many tombstones were among the nearest that fewer than k live keys were left:
+        // the filtered search walks past them.
+        let live = |id: &usize| live(*id);
+        keyed(similar(graph.search_filter(&query, k, ef, Some(&live))))
     }
+}
+
+fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Slots {
@@ -264,8 +361,16 @@ mod tests {
     #[test]
     fn approximate_search_agrees_with_exact_on_a_small_set() {
         let data = vectors(2_000, 16);
-        let index = VectorIndex::new(16, data.len());
-        assert_eq!(index.insert_many(data.clone()), 0);
+        for index in [
+            VectorIndex::scan(16, data.len()),
+            VectorIndex::graph(16, data.len()),
+        ] {
+            assert_eq!(index.insert_many(data.clone()), 0);
+            assert_recall(&index, &data);
+        }
+    }
+
+    fn assert_recall(index: &VectorIndex, data: &[(String, Vec<f32>)]) {
         let mut hits = 0;
         for (_, query) in data.iter().step_by(97).take(20) {
             let exact = exact_top_k(
@@ -279,12 +384,21 @@ mod tests {
                 .filter(|(k, _)| exact.iter().any(|(e, _)| e == k))
                 .count();
         }
-        assert!(hits as f64 / 200.0 >= 0.95, "recall {hits}/200");
+        assert!(
+            hits as f64 / 200.0 >= 0.95,
+            "recall {hits}/200 ({})",
+            index.is_graph()
+        );
     }
 
     #[test]
     fn removed_and_replaced_keys_are_not_returned_stale() {
-        let index = VectorIndex::new(2, 10);
+        for index in [VectorIndex::scan(2, 10), VectorIndex::graph(2, 10)] {
+            removed_and_replaced_are_skipped(index);
+        }
+    }
+
+    fn removed_and_replaced_are_skipped(index: VectorIndex) {
         index.insert_many(vec![
             ("a".into(), vec![1.0, 0.0]),
             ("b".into(), vec![0.0, 1.0]),

@@ -13,10 +13,10 @@ use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
 use tokio::sync::OnceCell;
-use udl_core::{EntityMeta, Record, Result, Value, ValueKind};
+use udl_core::{EntityMeta, ErrorKind, Record, Result, Value, ValueKind};
 
 use super::follow::Follower;
-use super::{lock, persist, stored_vector, VectorIndex, OP};
+use super::{fail, lock, persist, stored_vector, VectorIndex, OP};
 use crate::changes::{self, ChangeFeed, ResumePoint};
 use crate::convert::doc_key;
 use crate::error::classify;
@@ -33,6 +33,8 @@ pub struct VectorIndexes {
     /// Where indexes are saved, if anywhere (only with change streams: a saved index
     /// could not otherwise learn what changed while it was closed).
     save_dir: Option<PathBuf>,
+    /// Up to this many vectors a built index is a quantized scan, above it a graph.
+    scan_limit: usize,
     followers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -51,10 +53,14 @@ pub struct VectorIndexStatus {
     pub field: &'static str,
     /// Live vectors.
     pub vectors: usize,
-    /// Points of replaced or removed vectors still in the graph.
+    /// Points of replaced or removed vectors still in the index.
     pub tombstones: usize,
     /// Opened from `mongo.vector_index_dir` rather than built from the collection.
     pub opened_from_save: bool,
+    /// An HNSW graph (else a quantized scan, see [`crate::SCAN_LIMIT`]).
+    pub graph: bool,
+    /// Candidates a graph search explores (calibrated at build).
+    pub ef: usize,
 }
 
 /// The index key of a document id (its relaxed extended JSON), and back.
@@ -70,9 +76,10 @@ pub fn id_of(key: &str) -> Option<Bson> {
 
 impl VectorIndexes {
     /// Indexes following their collections' change feeds when `follow_changes`, saved in
-    /// `save_dir` when given (and following).
-    pub(crate) fn new(follow_changes: bool, save_dir: Option<PathBuf>) -> Self {
+    /// `save_dir` when given (and following), scans up to `scan_limit` vectors.
+    pub(crate) fn new(follow_changes: bool, save_dir: Option<PathBuf>, scan_limit: usize) -> Self {
         VectorIndexes {
+            scan_limit,
             built: Arc::default(),
             follow_changes,
             save_dir: save_dir.filter(|_| follow_changes),
@@ -143,7 +150,7 @@ impl VectorIndexes {
             true => Some(changes::open(coll, entity, None).await?),
             false => None,
         };
-        let index = build(coll, entity, field).await?;
+        let index = build(coll, entity, field, self.scan_limit).await?;
         if let Some(position) = feed.as_ref().and_then(ChangeFeed::resume_point) {
             index.advance_to(position.to_bytes()?);
         }
@@ -201,6 +208,8 @@ impl VectorIndexes {
                     vectors: index.len(),
                     tombstones: index.tombstones(),
                     opened_from_save: index.opened,
+                    graph: index.is_graph(),
+                    ef: index.ef(),
                 })
             })
             .collect();
@@ -349,6 +358,7 @@ async fn build(
     coll: &Collection<Document>,
     entity: &'static EntityMeta,
     field: &'static str,
+    scan_limit: usize,
 ) -> Result<Arc<VectorIndex>> {
     let key = doc_key(entity, field);
     let mut present = Document::new();
@@ -372,15 +382,33 @@ async fn build(
             items.push((key_of(id), v));
         }
     }
-    let index = VectorIndex::new(dimension.unwrap_or(0), items.len());
     let started = std::time::Instant::now();
-    let skipped = index.insert_many(items);
+    // Minutes of CPU for a large collection: off the async workers.
+    let dimension = dimension.unwrap_or(0);
+    let (index, skipped, calibration) = tokio::task::spawn_blocking(move || {
+        let empty = if items.len() <= scan_limit {
+            VectorIndex::scan(dimension, items.len())
+        } else {
+            VectorIndex::graph(dimension, items.len())
+        };
+        empty.built_from(items)
+    })
+    .await
+    .map_err(|e| {
+        fail(
+            ErrorKind::Internal,
+            format!("vector index build failed: {e}"),
+        )
+    })?;
     tracing::info!(
         collection = entity.name,
         field,
         vectors = index.len(),
         skipped,
         build_ms = started.elapsed().as_millis() as u64,
+        graph = index.is_graph(),
+        ef = index.ef(),
+        sample_recall = calibration.map(|c| c.recall),
         "vector index built"
     );
     Ok(Arc::new(index))

@@ -13,11 +13,13 @@
 //! (FerretDB, a standalone server) writes by other processes reach the index only when it is
 //! built again, on restart.
 
+mod calibrate;
 mod exact;
 mod follow;
 mod index;
 mod indexes;
 mod persist;
+mod scan;
 
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
@@ -26,13 +28,12 @@ use udl_core::{EntityMeta, Error, ErrorKind, Record, Result, StoreKind};
 use crate::convert::doc_key;
 use crate::error::classify;
 
-pub use index::{exact_top_k, VectorIndex};
+pub use calibrate::{Calibration, RECALL_TARGET};
+pub use index::{exact_top_k, VectorIndex, SCAN_LIMIT};
 pub use indexes::{VectorIndexStatus, VectorIndexes};
 
 /// Up to this many matching documents, search is an exact scan.
 pub const EXACT_SCAN_LIMIT: u64 = 2_000;
-/// Candidates explored per index search.
-const EF_SEARCH: usize = 128;
 
 const OP: &str = "nearest";
 
@@ -117,7 +118,7 @@ impl Search<'_> {
             ));
         }
         let ids: Vec<Bson> = index
-            .search(self.query, fetch, EF_SEARCH.max(fetch))
+            .search(self.query, fetch, index.ef().max(fetch))
             .iter()
             .filter_map(|(key, _)| indexes::id_of(key))
             .collect();

@@ -1,9 +1,10 @@
-//! Saving a vector index to a local directory and opening it again, so a restart reads a
-//! graph instead of rebuilding it from every vector of the collection.
+//! Saving a vector index to a local directory and opening it again, so a restart reads the
+//! index instead of rebuilding it from every vector of the collection.
 //!
-//! One directory per (database, collection, field) holds `meta.json` (format, keys, digests,
-//! change feed position, checksums) and the graph `hnsw_rs` dumped into a generation
-//! directory of its own. A save writes a new generation, then replaces `meta.json` by rename,
+//! One directory per (database, collection, field) holds `meta.json` (format, kind, keys,
+//! digests, change feed position, checksums) and, in a generation directory of its own,
+//! the points: a scan's unit vectors (`vectors.f32`, little-endian, slot after slot; the
+//! int8 codes are recomputed) or the graph `hnsw_rs` dumped. A save writes a new generation, then replaces `meta.json` by rename,
 //! then removes older generations: a crash at any point leaves the last complete save. A
 //! save that does not match its checksums, format or dimension is not opened (the index is
 //! rebuilt). A `lock` file serializes saves, and keeps a save from removing the generation
@@ -14,6 +15,7 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hnsw_rs::api::AnnT as _;
@@ -22,28 +24,42 @@ use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::index::{Live, Slots, UnitDot, VectorIndex};
+use super::index::{Live, Points, Slots, UnitDot, VectorIndex};
+use super::scan::Scan;
 
 /// Bumped whenever what is saved, or how the graph is built, changes.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 const META: &str = "meta.json";
 const LOCK: &str = "lock";
 const DUMP: &str = "index";
+const VECTORS: &str = "vectors.f32";
 
 #[derive(Serialize, Deserialize)]
 struct Meta {
     format: u32,
-    /// The generation directory holding the graph.
+    /// The generation directory holding the points.
     generation: String,
-    /// The name `hnsw_rs` gave the dump inside it.
-    basename: String,
+    kind: Kind,
     dimension: usize,
-    /// Per point of the graph: its key and vector digest, or `None` for a tombstone.
+    /// Per point: its key and vector digest, or `None` for a tombstone.
     points: Vec<Option<(String, u64)>>,
     /// The change feed position (hex of the resume point bytes) the save reflects.
     position: String,
-    graph_sha256: String,
-    data_sha256: String,
+    /// SHA-256 of each file of the generation, by name.
+    files: Vec<(String, String)>,
+    /// The graph's calibrated search `ef`.
+    ef: usize,
+}
+
+/// What the generation holds.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Kind {
+    Scan,
+    /// `hnsw_rs`'s dump, under the name it chose.
+    Graph {
+        basename: String,
+    },
 }
 
 impl VectorIndex {
@@ -63,7 +79,13 @@ impl VectorIndex {
 /// Saves `index` into `dir` (created if missing). An empty index, or one with no change feed
 /// position (it could not be brought up to date when opened), is not saved.
 pub(super) fn save(index: &VectorIndex, dir: &Path) -> io::Result<()> {
-    if index.graph.get_nb_point() == 0 {
+    if index
+        .slots
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .key_of
+        .is_empty()
+    {
         return Ok(());
     }
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
@@ -78,29 +100,36 @@ pub(super) fn save(index: &VectorIndex, dir: &Path) -> io::Result<()> {
     );
     let target = dir.join(&generation);
     DirBuilder::new().mode(0o700).create(&target)?;
-    let (basename, points, position) = {
+    let (kind, points, position) = {
         let _alone = index.changing.write().unwrap_or_else(|p| p.into_inner());
         let Some(position) = index.position() else {
             fs::remove_dir_all(&target)?;
             return Ok(());
         };
-        let basename = index
-            .graph
-            .file_dump(&target, DUMP)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let kind = save_points(index, &target)?;
         let slots = index.slots.read().unwrap_or_else(|p| p.into_inner());
-        (basename, points_of(&slots), position)
+        (kind, points_of(&slots), position)
     };
-    let [graph, data] = dump_files(&target, &basename);
+    let files = files_of(&target, &kind)
+        .iter()
+        .map(|file| {
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            Ok((name, sealed_checksum(file)?))
+        })
+        .collect::<io::Result<_>>()?;
     let meta = Meta {
         format: FORMAT,
         generation: generation.clone(),
+        kind,
         dimension: index.dimension,
         points,
         position: hex::encode(position),
-        graph_sha256: sealed_checksum(&graph)?,
-        data_sha256: sealed_checksum(&data)?,
-        basename,
+        files,
+        ef: index.ef(),
     };
     let json = serde_json::to_vec(&meta).map_err(io::Error::other)?;
     let unfinished = dir.join(format!("{META}.part"));
@@ -143,28 +172,18 @@ pub(super) fn open(dir: &Path) -> Result<Option<VectorIndex>, String> {
         return Err(format!("saved in format {}, not {FORMAT}", meta.format));
     }
     let target = dir.join(&meta.generation);
-    let [graph_file, data_file] = dump_files(&target, &meta.basename);
-    for (file, expected) in [
-        (&graph_file, &meta.graph_sha256),
-        (&data_file, &meta.data_sha256),
-    ] {
-        let actual = checksum(file).map_err(|e| format!("cannot read the saved graph: {e}"))?;
-        if &actual != expected {
-            return Err("the saved graph does not match its checksum".into());
+    let expected = files_of(&target, &meta.kind);
+    if expected.len() != meta.files.len() {
+        return Err("the save does not list its files".into());
+    }
+    for (file, (_, sha256)) in expected.iter().zip(&meta.files) {
+        let actual = checksum(file).map_err(|e| format!("cannot read the saved index: {e}"))?;
+        if &actual != sha256 {
+            return Err("the saved index does not match its checksum".into());
         }
     }
     let position = hex::decode(&meta.position).map_err(|_| "malformed position".to_owned())?;
-    // The graph borrows its loader; one small loader per opened index lives as long as the
-    // process (the loaded points are owned by the graph).
-    let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&target, &meta.basename)));
-    let graph: Hnsw<'static, f32, UnitDot> = loader
-        .load_hnsw()
-        .map_err(|e| format!("cannot load the saved graph: {e}"))?;
-    if graph.get_nb_point() != meta.points.len()
-        || graph.get_point_indexation().get_data_dimension() != meta.dimension
-    {
-        return Err("the saved graph does not match its keys".into());
-    }
+    let points = open_points(&target, &meta)?;
     let mut slots = Slots::default();
     for (slot, point) in meta.points.into_iter().enumerate() {
         slots
@@ -174,8 +193,9 @@ pub(super) fn open(dir: &Path) -> Result<Option<VectorIndex>, String> {
             slots.live.insert(key, Live { slot, digest });
         }
     }
-    let mut index = VectorIndex::from_parts(meta.dimension, graph, slots, Some(position));
+    let mut index = VectorIndex::from_parts(meta.dimension, points, slots, Some(position));
     index.opened = true;
+    index.set_ef(meta.ef);
     Ok(Some(index))
 }
 
@@ -199,8 +219,66 @@ fn points_of(slots: &Slots) -> Vec<Option<(String, u64)>> {
         .collect()
 }
 
-fn dump_files(dir: &Path, basename: &str) -> [PathBuf; 2] {
-    ["graph", "data"].map(|part| dir.join(format!("{basename}.hnsw.{part}")))
+/// Writes the index's points into `target`.
+fn save_points(index: &VectorIndex, target: &Path) -> io::Result<Kind> {
+    match &index.points {
+        Points::Scan(scan) => {
+            let scan = scan.read().unwrap_or_else(|p| p.into_inner());
+            let bytes: Vec<u8> = scan.units().iter().flat_map(|x| x.to_le_bytes()).collect();
+            fs::write(target.join(VECTORS), bytes)?;
+            Ok(Kind::Scan)
+        }
+        Points::Graph(graph) => {
+            let basename = graph
+                .file_dump(target, DUMP)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            Ok(Kind::Graph { basename })
+        }
+    }
+}
+
+/// The points saved in `target`, checked against the keys of `meta`.
+fn open_points(target: &Path, meta: &Meta) -> Result<Points, String> {
+    let points = match &meta.kind {
+        Kind::Scan => {
+            let bytes = fs::read(target.join(VECTORS))
+                .map_err(|e| format!("cannot read the saved vectors: {e}"))?;
+            let units: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            if units.len() != meta.points.len() * meta.dimension {
+                return Err("the saved vectors do not match their keys".into());
+            }
+            Points::Scan(RwLock::new(Scan::from_units(meta.dimension, units)))
+        }
+        Kind::Graph { basename } => {
+            // The graph borrows its loader; one small loader per opened index lives as long
+            // as the process (the loaded points are owned by the graph).
+            let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(target, basename)));
+            let graph: Hnsw<'static, f32, UnitDot> = loader
+                .load_hnsw()
+                .map_err(|e| format!("cannot load the saved graph: {e}"))?;
+            if graph.get_nb_point() != meta.points.len()
+                || graph.get_point_indexation().get_data_dimension() != meta.dimension
+            {
+                return Err("the saved graph does not match its keys".into());
+            }
+            Points::Graph(graph)
+        }
+    };
+    Ok(points)
+}
+
+/// The files a generation of `kind` holds.
+fn files_of(target: &Path, kind: &Kind) -> Vec<PathBuf> {
+    match kind {
+        Kind::Scan => vec![target.join(VECTORS)],
+        Kind::Graph { basename } => ["graph", "data"]
+            .iter()
+            .map(|part| target.join(format!("{basename}.hnsw.{part}")))
+            .collect(),
+    }
 }
 
 /// Makes `file` private and durable, and returns its checksum.
@@ -227,8 +305,11 @@ fn checksum(file: &Path) -> io::Result<String> {
 mod tests {
     use super::*;
 
-    fn saved_index(dir: &Path) -> VectorIndex {
-        let index = VectorIndex::new(3, 10);
+    /// Both kinds of index, made empty for three dimensions.
+    const KINDS: [fn(usize, usize) -> VectorIndex; 2] = [VectorIndex::scan, VectorIndex::graph];
+
+    fn saved_index(dir: &Path, empty: fn(usize, usize) -> VectorIndex) -> VectorIndex {
+        let index = empty(3, 10);
         index.insert_many(vec![
             ("a".into(), vec![1.0, 0.0, 0.0]),
             ("b".into(), vec![0.0, 1.0, 0.0]),
@@ -242,47 +323,53 @@ mod tests {
 
     #[test]
     fn a_saved_index_opens_with_its_keys_tombstones_and_position() {
-        let dir = tempdir("open");
-        saved_index(&dir);
-        let opened = open(&dir).unwrap().expect("saved");
-        assert_eq!(opened.len(), 2);
-        assert_eq!(opened.tombstones(), 1);
-        assert_eq!(opened.position(), Some(vec![7, 8, 9]));
-        assert_eq!(opened.search(&[1.0, 0.1, 0.0], 1, 10)[0].0, "a");
-        opened.insert_many(vec![("a".into(), vec![1.0, 0.0, 0.0])]);
-        assert_eq!(opened.tombstones(), 1, "digests survive the save");
-        opened.insert_many(vec![("d".into(), vec![0.5, 0.5, 0.0])]);
-        assert_eq!(opened.len(), 3, "an opened index takes new vectors");
-        fs::remove_dir_all(dir).unwrap();
+        for empty in KINDS {
+            let dir = tempdir("open");
+            let saved = saved_index(&dir, empty);
+            let opened = open(&dir).unwrap().expect("saved");
+            assert_eq!(opened.is_graph(), saved.is_graph());
+            assert_eq!(opened.len(), 2);
+            assert_eq!(opened.tombstones(), 1);
+            assert_eq!(opened.position(), Some(vec![7, 8, 9]));
+            assert_eq!(opened.search(&[1.0, 0.1, 0.0], 1, 10)[0].0, "a");
+            opened.insert_many(vec![("a".into(), vec![1.0, 0.0, 0.0])]);
+            assert_eq!(opened.tombstones(), 1, "digests survive the save");
+            opened.insert_many(vec![("d".into(), vec![0.5, 0.5, 0.0])]);
+            assert_eq!(opened.len(), 3, "an opened index takes new vectors");
+            assert_eq!(opened.search(&[0.5, 0.5, 0.0], 1, 10)[0].0, "d");
+            fs::remove_dir_all(dir).unwrap();
+        }
     }
 
     #[test]
     fn a_second_save_replaces_the_first_and_a_damaged_one_is_refused() {
-        let dir = tempdir("replace");
-        let index = saved_index(&dir);
-        index.advance_to(vec![10]);
-        save(&index, &dir).unwrap();
-        let generations = fs::read_dir(&dir)
-            .unwrap()
-            .filter(|e| {
-                let e = e.as_ref().unwrap();
-                e.file_name().to_string_lossy().starts_with("gen-")
-            })
-            .count();
-        assert_eq!(generations, 1, "the older generation is removed");
-        assert_eq!(open(&dir).unwrap().unwrap().position(), Some(vec![10]));
-        let mode = fs::metadata(dir.join(META)).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        for empty in KINDS {
+            let dir = tempdir("replace");
+            let index = saved_index(&dir, empty);
+            index.advance_to(vec![10]);
+            save(&index, &dir).unwrap();
+            let generations = fs::read_dir(&dir)
+                .unwrap()
+                .filter(|e| {
+                    let e = e.as_ref().unwrap();
+                    e.file_name().to_string_lossy().starts_with("gen-")
+                })
+                .count();
+            assert_eq!(generations, 1, "the older generation is removed");
+            assert_eq!(open(&dir).unwrap().unwrap().position(), Some(vec![10]));
+            let mode = fs::metadata(dir.join(META)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
 
-        let meta: Meta = serde_json::from_slice(&fs::read(dir.join(META)).unwrap()).unwrap();
-        let [_, data] = dump_files(&dir.join(&meta.generation), &meta.basename);
-        let mut bytes = fs::read(&data).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        fs::write(&data, bytes).unwrap();
-        let refused = open(&dir).err().expect("damaged");
-        assert!(refused.contains("checksum"), "{refused}");
-        fs::remove_dir_all(dir).unwrap();
+            let meta: Meta = serde_json::from_slice(&fs::read(dir.join(META)).unwrap()).unwrap();
+            let saved = dir.join(&meta.generation).join(&meta.files[0].0);
+            let mut bytes = fs::read(&saved).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            fs::write(&saved, bytes).unwrap();
+            let refused = open(&dir).err().expect("damaged");
+            assert!(refused.contains("checksum"), "{refused}");
+            fs::remove_dir_all(dir).unwrap();
+        }
     }
 
     #[test]

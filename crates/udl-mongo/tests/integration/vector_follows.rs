@@ -126,17 +126,26 @@ async fn writes_by_another_client_reach_the_vector_index_through_the_change_feed
 }
 
 #[tokio::test]
-async fn a_saved_index_opens_after_a_restart_and_catches_up_on_what_changed_meanwhile() {
+async fn a_saved_scan_opens_after_a_restart_and_catches_up_on_what_changed_meanwhile() {
+    saved_index_opens_and_catches_up(udl_mongo::SCAN_LIMIT).await;
+}
+
+#[tokio::test]
+async fn a_saved_graph_opens_after_a_restart_and_catches_up_on_what_changed_meanwhile() {
+    saved_index_opens_and_catches_up(0).await;
+}
+
+/// With indexes of up to `scan_limit` vectors scans, larger ones graphs.
+async fn saved_index_opens_and_catches_up(scan_limit: usize) {
     let h = common::MongoHarness::new().await;
     let dir = save_dir();
-    let saving = with_save_dir(h.store.database().name(), &dir).await;
+    let saving = with_save_dir(h.store.database().name(), &dir, scan_limit).await;
     let repo: Repository<Note> = saving.repository().unwrap();
     let count = many_notes(&repo).await;
     assert_ne!(nearest_rank(&repo, &ALONG_Z).await, count);
-    assert!(
-        !notes_index(&saving).opened_from_save,
-        "the first one is built"
-    );
+    let built = notes_index(&saving);
+    assert!(!built.opened_from_save, "the first one is built");
+    assert_eq!(built.graph, count as usize > scan_limit, "{built:?}");
     saving.close().await; // saves it
 
     // While no process keeps the index, another client writes.
@@ -152,7 +161,7 @@ async fn a_saved_index_opens_after_a_restart_and_catches_up_on_what_changed_mean
         .await
         .unwrap();
 
-    let reopened = with_save_dir(h.store.database().name(), &dir).await;
+    let reopened = with_save_dir(h.store.database().name(), &dir, scan_limit).await;
     let repo: Repository<Note> = reopened.repository().unwrap();
     until(
         "the write made while closed to reach the opened index",
@@ -162,6 +171,10 @@ async fn a_saved_index_opens_after_a_restart_and_catches_up_on_what_changed_mean
     .await;
     let status = notes_index(&reopened);
     assert!(status.opened_from_save, "opened, not built: {status:?}");
+    assert_eq!(
+        status.graph, built.graph,
+        "opened as the kind it was saved as"
+    );
     until(
         "the delete made while closed to reach it",
         FOLLOWED_WITHIN,
@@ -177,7 +190,7 @@ async fn a_saved_index_opens_after_a_restart_and_catches_up_on_what_changed_mean
 async fn a_damaged_save_is_not_opened_and_the_index_is_built_instead() {
     let h = common::MongoHarness::new().await;
     let dir = save_dir();
-    let saving = with_save_dir(h.store.database().name(), &dir).await;
+    let saving = with_save_dir(h.store.database().name(), &dir, udl_mongo::SCAN_LIMIT).await;
     let repo: Repository<Note> = saving.repository().unwrap();
     let count = many_notes(&repo).await;
     nearest_rank(&repo, &ALONG_Z).await;
@@ -190,7 +203,7 @@ async fn a_damaged_save_is_not_opened_and_the_index_is_built_instead() {
         .path();
     std::fs::write(saved.join("meta.json"), b"{ not json").unwrap();
 
-    let reopened = with_save_dir(h.store.database().name(), &dir).await;
+    let reopened = with_save_dir(h.store.database().name(), &dir, udl_mongo::SCAN_LIMIT).await;
     let repo: Repository<Note> = reopened.repository().unwrap();
     assert_ne!(nearest_rank(&repo, &ALONG_Z).await, count);
     let status = notes_index(&reopened);
@@ -201,9 +214,10 @@ async fn a_damaged_save_is_not_opened_and_the_index_is_built_instead() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-async fn with_save_dir(database: &str, dir: &std::path::Path) -> MongoStore {
+async fn with_save_dir(database: &str, dir: &std::path::Path, scan_limit: usize) -> MongoStore {
     let mut config = common::config(database);
     config.vector_index_dir = Some(dir.to_owned());
+    config.vector_scan_limit = scan_limit;
     MongoStore::connect(&config).await.unwrap()
 }
 

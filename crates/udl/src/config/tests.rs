@@ -445,3 +445,30 @@ fn the_vector_index_dir_is_off_unless_given_an_absolute_directory() {
         ["mongo.vector_index_dir: must be an absolute path"]
     );
 }
+
+#[test]
+fn the_vector_scan_limit_defaults_to_the_scan_limit_and_is_bounded() {
+    let base = [("UDL__MONGO__URL", "mongodb://localhost/")];
+    let config = from_sources(None, env(&base)).unwrap();
+    assert_eq!(
+        config.store::<MongoConfig>().unwrap().vector_scan_limit,
+        udl_mongo::SCAN_LIMIT
+    );
+
+    let mut graphs = base.to_vec();
+    graphs.push(("UDL__MONGO__VECTOR_SCAN_LIMIT", "0"));
+    let config = from_sources(None, env(&graphs)).unwrap();
+    assert_eq!(config.store::<MongoConfig>().unwrap().vector_scan_limit, 0);
+    assert!(
+        config.to_string().contains("vector_scan_limit = 0"),
+        "{config}"
+    );
+
+    let mut negative = base.to_vec();
+    negative.push(("UDL__MONGO__VECTOR_SCAN_LIMIT", "-5"));
+    assert_eq!(
+        problems_of(None, &negative).len(),
+        1,
+        "a negative limit is refused"
+    );
+}
