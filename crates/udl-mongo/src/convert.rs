@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use mongodb::bson::spec::BinarySubtype;
-use mongodb::bson::{Binary, Bson, Document};
+use mongodb::bson::{Binary, Bson, Document, RawBsonRef, RawDocument};
 use udl_core::{EntityMeta, Error, ErrorKind, FieldMeta, Record, Result, Value, ValueKind};
 
 /// Name of a field inside stored documents: the id field is `_id`.
@@ -184,6 +184,53 @@ pub fn check_size(entity: &EntityMeta, doc: &Document) -> Result<()> {
     Ok(())
 }
 
+/// Converts a stored value, read in place from the server's bytes, to the field's kind:
+/// scalars, strings and binaries directly, anything else through an owned [`Bson`].
+pub fn from_raw(kind: ValueKind, raw: RawBsonRef<'_>) -> Option<Value> {
+    Some(match (kind, raw) {
+        (_, RawBsonRef::Null) => Value::Null,
+        (ValueKind::Bool, RawBsonRef::Boolean(b)) => Value::Bool(b),
+        (ValueKind::Int, RawBsonRef::Int64(i)) => Value::Int(i),
+        (ValueKind::Int, RawBsonRef::Int32(i)) => Value::Int(i.into()),
+        (ValueKind::Float, RawBsonRef::Double(f)) => Value::Float(f),
+        (ValueKind::Text, RawBsonRef::String(s)) => Value::Text(s.to_owned()),
+        (ValueKind::Bytes, RawBsonRef::Binary(b)) => Value::Bytes(b.bytes.to_vec()),
+        (ValueKind::Uuid, RawBsonRef::Binary(b)) => {
+            Value::Uuid(uuid::Uuid::from_slice(b.bytes).ok()?)
+        }
+        (ValueKind::Timestamp, RawBsonRef::DateTime(t)) => Value::Timestamp(
+            DateTime::<Utc>::from_timestamp_millis(t.timestamp_millis())?,
+        ),
+        (kind, raw) => return from_bson(kind, Bson::try_from(raw).ok()?),
+    })
+}
+
+/// The record stored in `doc` as the server sent it, in the entity's field order: values
+/// are read in place, without building a [`Document`] first.
+pub fn raw_record(entity: &'static EntityMeta, doc: &RawDocument) -> Result<Record> {
+    let mut record = Record::with_capacity(entity.fields.len());
+    for field in entity.fields {
+        let value = match doc.get(doc_key(entity, field.name)) {
+            Ok(None) => Some(Value::Null),
+            Ok(Some(stored)) => from_raw(field.kind, stored),
+            Err(_) => None,
+        };
+        record.push(field.name, value.ok_or_else(|| not_a(entity, field))?);
+    }
+    Ok(record)
+}
+
+fn not_a(entity: &EntityMeta, field: &FieldMeta) -> Error {
+    Error::new(
+        ErrorKind::DataCorruption,
+        format!(
+            "entity {}: stored field {} does not hold a {:?}",
+            entity.name, field.name, field.kind
+        ),
+    )
+    .with_store(udl_core::StoreKind::MONGO)
+}
+
 /// The record stored in `doc`, in the entity's field order.
 pub fn record(entity: &'static EntityMeta, mut doc: Document) -> Result<Record> {
     let mut record = Record::with_capacity(entity.fields.len());
@@ -191,16 +238,7 @@ pub fn record(entity: &'static EntityMeta, mut doc: Document) -> Result<Record> 
         let stored = doc
             .remove(doc_key(entity, field.name))
             .unwrap_or(Bson::Null);
-        let value = from_bson(field.kind, stored).ok_or_else(|| {
-            Error::new(
-                ErrorKind::DataCorruption,
-                format!(
-                    "entity {}: stored field {} does not hold a {:?}",
-                    entity.name, field.name, field.kind
-                ),
-            )
-            .with_store(udl_core::StoreKind::MONGO)
-        })?;
+        let value = from_bson(field.kind, stored).ok_or_else(|| not_a(entity, field))?;
         record.push(field.name, value);
     }
     Ok(record)
@@ -262,5 +300,48 @@ mod tests {
                 Some(v)
             );
         }
+    }
+
+    #[test]
+    fn values_read_in_place_equal_values_read_from_a_document() {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(-7),
+            Value::Float(2.5),
+            Value::Text("fake text".into()),
+            Value::Uuid(uuid::Uuid::new_v4()),
+            Value::Bytes(vec![0, 255]),
+            Value::Timestamp(DateTime::<Utc>::from_timestamp_millis(1_750_000_000_123).unwrap()),
+            Value::Date(NaiveDate::from_ymd_opt(2026, 2, 3).unwrap()),
+            Value::Json(serde_json::json!({"a": [1, 2.5, null, "x"]})),
+            Value::Vector(vec![0.5, -1.0]),
+        ];
+        let field = &META.fields[1];
+        for v in values {
+            let kind = v.kind().unwrap_or(ValueKind::Json);
+            let stored = to_bson(&META, field, v.clone()).unwrap();
+            let doc = mongodb::bson::doc! { "v": stored.clone() };
+            let raw = mongodb::bson::RawDocumentBuf::from_document(&doc).unwrap();
+            let in_place = from_raw(kind, raw.get("v").unwrap().unwrap());
+            assert_eq!(in_place, from_bson(kind, stored), "{v:?}");
+            assert_eq!(in_place, Some(v));
+        }
+    }
+
+    #[test]
+    fn a_record_read_in_place_equals_one_read_from_its_document() {
+        let mut written = Record::with_capacity(2);
+        written.push("id", Value::Int(3));
+        written.push("attrs", Value::Json(serde_json::json!({"k": "fake"})));
+        let doc = document(&META, written.clone()).unwrap();
+        let raw = mongodb::bson::RawDocumentBuf::from_document(&doc).unwrap();
+        assert_eq!(raw_record(&META, &raw).unwrap(), written);
+        assert_eq!(record(&META, doc).unwrap(), written);
+
+        let wrong = mongodb::bson::doc! { "_id": "not an integer", "attrs": {} };
+        let raw = mongodb::bson::RawDocumentBuf::from_document(&wrong).unwrap();
+        let refused = raw_record(&META, &raw).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::DataCorruption);
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, DateTime, Document, RawDocument};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 use udl_core::Result;
@@ -73,6 +73,12 @@ pub fn expires_at(ttl: Duration) -> DateTime {
 pub fn has_expired(doc: &Document) -> bool {
     doc.get_datetime(EXPIRES_AT)
         .is_ok_and(|at| *at <= DateTime::now())
+}
+
+/// [`has_expired`] of a document read as the server's bytes.
+pub fn has_expired_raw(doc: &RawDocument) -> bool {
+    doc.get_datetime(EXPIRES_AT)
+        .is_ok_and(|at| at <= DateTime::now())
 }
 
 /// `filter`, restricted to documents that have not expired.

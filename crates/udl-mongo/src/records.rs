@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
-use mongodb::bson::{doc, Bson, Document};
+use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
 use mongodb::{Collection, Database};
 use udl_core::op;
 use udl_core::{
@@ -147,6 +147,11 @@ impl MongoRecords {
     }
 
     fn collection(&self, entity: &EntityMeta) -> Collection<Document> {
+        self.db.collection(entity.name)
+    }
+
+    /// The collection read as the server's bytes, converted to records in place.
+    fn raw_collection(&self, entity: &EntityMeta) -> Collection<RawDocumentBuf> {
         self.db.collection(entity.name)
     }
 
@@ -296,11 +301,11 @@ impl RecordStore for MongoRecords {
     ) -> Result<Option<Record>> {
         // By `_id` alone, which the server answers on its fastest path; expiry is checked here.
         let filter = Self::by_id(entity, id).map_err(refused("get"))?;
-        let coll = self.collection(entity);
+        let coll = self.raw_collection(entity);
         let found = exec!(self, coll.find_one(filter)).map_err(|e| self.classify(&e, "get"))?;
         found
-            .filter(|d| !expiry::has_expired(d))
-            .map(|d| convert::record(entity, d).map_err(refused("get")))
+            .filter(|d| !expiry::has_expired_raw(d))
+            .map(|d| convert::raw_record(entity, &d).map_err(refused("get")))
             .transpose()
     }
 
@@ -370,13 +375,13 @@ impl RecordStore for MongoRecords {
         let op = "list";
         let filter = self.live(filter::query(entity, &query.filter).map_err(refused(op))?);
         let sort = filter::sort(entity, &query.sort).map_err(refused(op))?;
-        let coll = self.collection(entity);
+        let coll = self.raw_collection(entity);
         let find = coll
             .find(filter)
             .sort(sort)
             .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
             .skip(query.offset as u64);
-        let docs: Vec<Document> = match &self.session {
+        let docs: Vec<RawDocumentBuf> = match &self.session {
             Some(tx) => {
                 let mut session = tx.session.lock().await;
                 let mut cursor = find
@@ -396,8 +401,8 @@ impl RecordStore for MongoRecords {
                 .await
                 .map_err(|e| classify(&e, op))?,
         };
-        docs.into_iter()
-            .map(|d| convert::record(entity, d).map_err(refused(op)))
+        docs.iter()
+            .map(|d| convert::raw_record(entity, d).map_err(refused(op)))
             .collect()
     }
 
