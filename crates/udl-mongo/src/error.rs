@@ -29,6 +29,10 @@ pub fn classify(err: &mongodb::error::Error, operation: &'static str) -> Error {
                 None => Error::new(ErrorKind::Unavailable, "write concern not satisfied"),
             }
         }
+        Mongo::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            Error::new(ErrorKind::Timeout, "the server did not answer in time")
+                .with_outcome_unknown()
+        }
         Mongo::Io(io) => Error::connection_failed(io),
         Mongo::ServerSelection { .. } => Error::new(
             ErrorKind::Unavailable,

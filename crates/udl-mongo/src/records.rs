@@ -384,13 +384,11 @@ impl RecordStore for MongoRecords {
         let docs: Vec<RawDocumentBuf> = match &self.session {
             Some(tx) => {
                 let mut session = tx.session.lock().await;
-                let mut cursor = find
-                    .session(&mut *session)
-                    .await
-                    .map_err(|e| self.classify(&e, op))?;
-                cursor
-                    .stream(&mut session)
-                    .try_collect()
+                let read = async {
+                    let mut cursor = find.session(&mut *session).await?;
+                    cursor.stream(&mut session).try_collect().await
+                };
+                crate::session::bounded(tx.call_timeout, read)
                     .await
                     .map_err(|e| self.classify(&e, op))?
             }

@@ -1,11 +1,15 @@
 //! A MongoDB transaction's session as the record operations see it: every operation of a
 //! transaction's records runs in its session; errors labelled `TransientTransactionError` are
 //! noted so the whole transaction can be run again (as the drivers' convenient transaction API
-//! does); and changes to the in-process vector indexes wait for the commit, so an aborted
-//! transaction leaves them as they were.
+//! does); changes to the in-process vector indexes wait for the commit, so an aborted
+//! transaction leaves them as they were; and each call is bounded by the store's
+//! `resilience.timeout`, since no resilience layer wraps a transaction's records and a server
+//! that stops answering must not hold the caller.
 
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use mongodb::bson::Bson;
 use mongodb::ClientSession;
@@ -22,14 +26,17 @@ pub(crate) enum VectorChange {
 /// One transaction's session and what it noticed along the way.
 pub(crate) struct TxSession {
     pub session: tokio::sync::Mutex<ClientSession>,
+    /// Longest one call inside the transaction may take.
+    pub call_timeout: Duration,
     transient: AtomicBool,
     vector_changes: Mutex<Vec<VectorChange>>,
 }
 
 impl TxSession {
-    pub fn new(session: ClientSession) -> Self {
+    pub fn new(session: ClientSession, call_timeout: Duration) -> Self {
         TxSession {
             session: tokio::sync::Mutex::new(session),
+            call_timeout,
             transient: AtomicBool::new(false),
             vector_changes: Mutex::new(Vec::new()),
         }
@@ -78,10 +85,26 @@ macro_rules! exec {
         match &$records.session {
             Some(tx) => {
                 let mut session = tx.session.lock().await;
-                $action.session(&mut *session).await
+                $crate::session::bounded(tx.call_timeout, $action.session(&mut *session)).await
             }
             None => $action.await,
         }
     };
 }
 pub(crate) use exec;
+
+/// `call`, failed as timed out if it has not finished within `limit` (dropping it abandons the
+/// call; the driver discards its connection).
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    call: impl IntoFuture<Output = mongodb::error::Result<T>>,
+) -> mongodb::error::Result<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(done) => done,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {limit:?}"),
+        )
+        .into()),
+    }
+}

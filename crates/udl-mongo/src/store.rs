@@ -34,6 +34,9 @@ pub struct MongoStore {
     database: Database,
     info: ServerInfo,
     records: Arc<MongoRecords>,
+    /// Bounds each call inside a transaction (`resilience.timeout`), where no resilience
+    /// layer does.
+    transaction_call_timeout: std::time::Duration,
 }
 
 impl MongoStore {
@@ -70,7 +73,13 @@ impl MongoStore {
             database,
             info,
             records,
+            transaction_call_timeout: config.resilience.timeout,
         })
+    }
+
+    /// Longest one call inside a transaction may take.
+    pub(crate) fn transaction_call_timeout(&self) -> std::time::Duration {
+        self.transaction_call_timeout
     }
 
     /// The record operations themselves.

@@ -3,7 +3,8 @@
 //! `Err` or a panic aborts. As the MongoDB drivers' convenient transaction API does, the whole
 //! of `work` runs again while it fails with an error labelled `TransientTransactionError`
 //! (a write conflict, a primary that stepped down), and a commit whose outcome is unknown is
-//! retried, both within [`RETRY_FOR`].
+//! retried, both within [`RETRY_FOR`]. Every call, the commit and the abort included, is bounded
+//! by the store's `resilience.timeout`.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -11,16 +12,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
+use mongodb::bson::doc;
 use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+use mongodb::ClientSession;
+use tokio::sync::MutexGuard;
 use udl_core::{Capability, Entity, Error, RecordStore, Repository, Result, StoreKind};
 
 use crate::error::classify;
 use crate::records::MongoRecords;
-use crate::session::TxSession;
+use crate::session::{bounded, TxSession};
 use crate::MongoStore;
 
 /// How long a transaction is run again after transient errors (the drivers' own bound).
 const RETRY_FOR: Duration = Duration::from_secs(120);
+/// How long the session of an abort the server did not answer in time is tried to be killed.
+const ABANDONED_ABORT_FOR: Duration = Duration::from_secs(60);
 
 /// An open MongoDB transaction: its records run every operation inside it.
 #[derive(Clone)]
@@ -58,17 +64,16 @@ impl MongoStore {
             return Err(Error::unsupported(StoreKind::MONGO, "transaction"));
         }
         let started = Instant::now();
+        let limit = self.transaction_call_timeout();
         loop {
             let client = self.database().client();
-            let mut session = client
-                .start_session()
+            let mut session = bounded(limit, client.start_session())
                 .await
                 .map_err(|e| classify(&e, "transaction"))?;
-            session
-                .start_transaction()
+            bounded(limit, session.start_transaction())
                 .await
                 .map_err(|e| classify(&e, "transaction"))?;
-            let tx = Arc::new(TxSession::new(session));
+            let tx = Arc::new(TxSession::new(session, limit));
             let records = Arc::new(self.records_inner().in_transaction(Arc::clone(&tx)));
             let outcome = AssertUnwindSafe(work(MongoTransaction {
                 records: Arc::clone(&records),
@@ -78,7 +83,7 @@ impl MongoStore {
             let mut session = tx.session.lock().await;
             match outcome {
                 Ok(Ok(value)) => loop {
-                    match session.commit_transaction().await {
+                    match bounded(limit, session.commit_transaction()).await {
                         Ok(()) => {
                             drop(session);
                             tx.apply(self.records_inner().vectors());
@@ -100,18 +105,39 @@ impl MongoStore {
                     }
                 },
                 Ok(Err(e)) => {
-                    // The caller's error matters more than a failed abort; the server ends an
-                    // abandoned transaction by itself.
-                    let _ = session.abort_transaction().await;
+                    // The caller's error matters more than a failed abort.
+                    abort(&tx, session, limit).await;
                     if !(tx.saw_transient() && started.elapsed() < RETRY_FOR) {
                         return Err(e);
                     }
                 }
                 Err(panic) => {
-                    let _ = session.abort_transaction().await;
+                    abort(&tx, session, limit).await;
                     std::panic::resume_unwind(panic)
                 }
             }
         }
     }
+}
+
+/// Aborts the transaction of `tx` (whose `session` is held). When the server does not answer
+/// within `limit`, the session is killed in the background (`killSessions`, for up to
+/// [`ABANDONED_ABORT_FOR`]), so the transaction's locks are released once the server answers
+/// again rather than when its transaction lifetime (60 s by default) runs out. A fresh command
+/// is needed: the abort that timed out may never have reached the server, and the session
+/// counts it as done. The task holds the session until then, so the driver cannot hand the
+/// same server session to another operation that the kill would interrupt.
+async fn abort(tx: &Arc<TxSession>, mut session: MutexGuard<'_, ClientSession>, limit: Duration) {
+    if bounded(limit, session.abort_transaction()).await.is_ok() {
+        return;
+    }
+    let lsid = session.id().clone();
+    let admin = session.client().database("admin");
+    drop(session);
+    let held = Arc::clone(tx);
+    tokio::spawn(async move {
+        let kill = admin.run_command(doc! { "killSessions": [lsid] });
+        let _ = tokio::time::timeout(ABANDONED_ABORT_FOR, kill).await;
+        drop(held);
+    });
 }

@@ -1,6 +1,7 @@
 //! Multi-document transactions on the real MongoDB replica set: across two collections they
 //! commit and abort as told (an `Err`, a panic), `create_many` inside one is all or nothing, a
-//! write conflict runs the transaction again, and FerretDB, which has none, refuses them.
+//! write conflict runs the transaction again, a call the server does not answer in time fails
+//! as `Timeout` and aborts it, and FerretDB, which has none, refuses them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -272,4 +273,49 @@ async fn ferretdb_refuses_transactions() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     h.teardown().await;
+}
+
+#[tokio::test]
+async fn a_call_inside_a_transaction_that_gets_no_answer_times_out_and_the_transaction_aborts() {
+    // MongoDB reached through a proxy that can be made slow; one call may take 300 ms.
+    let proxy = udl_testkit::toxiproxy::Proxy::to("127.0.0.1:27017");
+    let database = udl_testkit::servers::unique_namespace("txslow");
+    let vars = [
+        (
+            "UDL__MONGO__URL",
+            format!("mongodb://{}/?directConnection=true", proxy.listen()),
+        ),
+        ("UDL__MONGO__DATABASE", database),
+        ("UDL__MONGO__POOL__MIN", "0".to_owned()),
+        ("UDL__MONGO__RESILIENCE__TIMEOUT", "300ms".to_owned()),
+    ];
+    let config = <udl_mongo::MongoConfig as udl_config::StoreConfig>::from_sources(
+        None,
+        vars.map(|(k, v)| (k.to_owned(), v)),
+    )
+    .unwrap();
+    let store = udl_mongo::MongoStore::connect(&config).await.unwrap();
+    let written = note(1);
+    let outcome = store
+        .transaction(|tx| {
+            let (written, proxy) = (written.clone(), &proxy);
+            async move {
+                let notes: Repository<Note> = tx.unaudited_repository()?;
+                notes.create(&ctx(), written.clone()).await?;
+                // From here on every answer takes two seconds, far past the call's 300 ms.
+                proxy.add_latency(2_000);
+                notes.get(&ctx(), &written.id).await
+            }
+        })
+        .await;
+    proxy.remove_latency();
+    let err = outcome.expect_err("the slow read is cut off, not waited for");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_temporary());
+    let notes: Repository<Note> = store.repository().unwrap();
+    assert!(
+        notes.get(&ctx(), &written.id).await.unwrap().is_none(),
+        "the transaction was aborted: its insert is gone"
+    );
+    store.database().drop().await.unwrap();
 }
