@@ -1,9 +1,10 @@
 //! An in-process nearest-neighbour index (cosine) over one vector field: a quantized scan
 //! (`scan.rs`) up to [`SCAN_LIMIT`] vectors, an HNSW graph (`hnsw_rs`) above.
 //!
-//! Points are never deleted (`hnsw_rs` cannot, and the scan's slots stay put), so a
-//! replaced or deleted key leaves a tombstone that searches skip. Writing a key's vector again unchanged leaves none: each live key keeps a
-//! digest of its vector, so a change feed replaying this process's own writes costs nothing.
+//! Points are never deleted (`hnsw_rs` cannot, and the scan's slots stay put), so a replaced
+//! or deleted key leaves a tombstone that searches skip. Writing a key's vector again
+//! unchanged leaves none: each live key keeps a digest of its vector, so a change feed
+//! replaying this process's own writes costs nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,7 +102,13 @@ impl VectorIndex {
     /// An empty index expecting about `capacity` vectors: a scan up to [`SCAN_LIMIT`], a
     /// graph above.
     pub fn new(dimension: usize, capacity: usize) -> Self {
-        if capacity <= SCAN_LIMIT {
+        Self::sized(dimension, capacity, SCAN_LIMIT)
+    }
+
+    /// An empty index expecting about `capacity` vectors: a scan up to `scan_limit`, a graph
+    /// above.
+    pub fn sized(dimension: usize, capacity: usize, scan_limit: usize) -> Self {
+        if capacity <= scan_limit {
             Self::scan(dimension, capacity)
         } else {
             Self::graph(dimension, capacity)

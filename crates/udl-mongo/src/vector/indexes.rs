@@ -386,12 +386,7 @@ async fn build(
     // Minutes of CPU for a large collection: off the async workers.
     let dimension = dimension.unwrap_or(0);
     let (index, skipped, calibration) = tokio::task::spawn_blocking(move || {
-        let empty = if items.len() <= scan_limit {
-            VectorIndex::scan(dimension, items.len())
-        } else {
-            VectorIndex::graph(dimension, items.len())
-        };
-        empty.built_from(items)
+        VectorIndex::sized(dimension, items.len(), scan_limit).built_from(items)
     })
     .await
     .map_err(|e| {
