@@ -25,6 +25,9 @@ pub struct MongoConfig {
     /// Up to this many vectors an index is a quantized scan, above it an HNSW graph
     /// (default [`crate::SCAN_LIMIT`]; 0 makes every index a graph).
     pub vector_scan_limit: usize,
+    /// Saves indexes of PII or PHI vector fields too (`vector_index_save_phi_in_clear`): the
+    /// save holds the vectors unencrypted, so by default those indexes are built at each start.
+    pub vector_index_save_phi_in_clear: bool,
 }
 
 impl StoreConfig for MongoConfig {
@@ -45,6 +48,9 @@ impl StoreConfig for MongoConfig {
         let vector_scan_limit = s
             .int("vector_scan_limit", 0, 100_000_000, problems)
             .map_or(crate::SCAN_LIMIT, |n| n as usize);
+        let vector_index_save_phi_in_clear = s
+            .bool("vector_index_save_phi_in_clear", problems)
+            .unwrap_or(false);
         s.finish(problems);
         Some(MongoConfig {
             url: url?,
@@ -53,6 +59,7 @@ impl StoreConfig for MongoConfig {
             resilience,
             vector_index_dir,
             vector_scan_limit,
+            vector_index_save_phi_in_clear,
         })
     }
 
@@ -81,6 +88,9 @@ impl fmt::Display for MongoConfig {
             writeln!(f, "vector_index_dir = \"{}\"", dir.display())?;
         }
         writeln!(f, "vector_scan_limit = {}", self.vector_scan_limit)?;
+        if self.vector_index_save_phi_in_clear {
+            writeln!(f, "vector_index_save_phi_in_clear = true")?;
+        }
         pool_sections(f, "mongo", &self.pool, &self.resilience)
     }
 }

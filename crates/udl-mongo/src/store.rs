@@ -63,11 +63,7 @@ impl MongoStore {
         if info.ttl_indexes {
             caps = caps.with(Capability::Ttl);
         }
-        let vectors = VectorIndexes::new(
-            info.change_streams,
-            config.vector_index_dir.clone(),
-            config.vector_scan_limit,
-        );
+        let vectors = VectorIndexes::new(info.change_streams, config);
         let records = Arc::new(MongoRecords::new(database.clone(), caps, vectors));
         Ok(MongoStore {
             database,

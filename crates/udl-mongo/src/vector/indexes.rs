@@ -5,7 +5,7 @@
 //! and when the store shuts down, and opened from there on first use, then brought up to date
 //! from the feed position it was saved at.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -13,13 +13,14 @@ use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
 use tokio::sync::OnceCell;
-use udl_core::{EntityMeta, ErrorKind, Record, Result, Value, ValueKind};
+use udl_core::{EntityMeta, ErrorKind, Record, Result, Sensitivity, Value, ValueKind};
 
 use super::follow::Follower;
 use super::{fail, lock, persist, stored_vector, VectorIndex, OP};
 use crate::changes::{self, ChangeFeed, ResumePoint};
 use crate::convert::doc_key;
 use crate::error::classify;
+use crate::MongoConfig;
 
 type Slot = Arc<OnceCell<Arc<VectorIndex>>>;
 type Built = Mutex<HashMap<(&'static str, &'static str), Slot>>;
@@ -33,6 +34,10 @@ pub struct VectorIndexes {
     /// Where indexes are saved, if anywhere (only with change streams: a saved index
     /// could not otherwise learn what changed while it was closed).
     save_dir: Option<PathBuf>,
+    /// Whether indexes of PII or PHI fields are saved too (their vectors in the clear).
+    save_sensitive: bool,
+    /// Fields whose indexes are not saved because of their classification.
+    unsaved: Mutex<HashSet<(&'static str, &'static str)>>,
     /// Up to this many vectors a built index is a quantized scan, above it a graph.
     scan_limit: usize,
     followers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -76,13 +81,16 @@ pub fn id_of(key: &str) -> Option<Bson> {
 
 impl VectorIndexes {
     /// Indexes following their collections' change feeds when `follow_changes`, saved in
-    /// `save_dir` when given (and following), scans up to `scan_limit` vectors.
-    pub(crate) fn new(follow_changes: bool, save_dir: Option<PathBuf>, scan_limit: usize) -> Self {
+    /// `mongo.vector_index_dir` when given (and following), scans up to
+    /// `mongo.vector_scan_limit` vectors.
+    pub(crate) fn new(follow_changes: bool, config: &MongoConfig) -> Self {
         VectorIndexes {
-            scan_limit,
+            scan_limit: config.vector_scan_limit,
             built: Arc::default(),
             follow_changes,
-            save_dir: save_dir.filter(|_| follow_changes),
+            save_dir: config.vector_index_dir.clone().filter(|_| follow_changes),
+            save_sensitive: config.vector_index_save_phi_in_clear,
+            unsaved: Mutex::default(),
             followers: Mutex::default(),
         }
     }
@@ -136,7 +144,9 @@ impl VectorIndexes {
         entity: &'static EntityMeta,
         field: &'static str,
     ) -> Result<Arc<VectorIndex>> {
-        let saved_in = self.saved_in(coll, field);
+        let saved_in = self
+            .saved_in(coll, field)
+            .filter(|_| self.may_save(entity, field));
         if let Some(dir) = &saved_in {
             if let Some((index, feed)) = reopen(coll, entity, field, dir).await {
                 let index = Arc::new(index);
@@ -196,6 +206,25 @@ impl VectorIndexes {
         self.save_dir.as_ref().map(|dir| dir.join(name))
     }
 
+    /// Whether `entity`'s `field` may be saved: a PII or PHI field (or one not classified)
+    /// only with `mongo.vector_index_save_phi_in_clear`, since the save is not encrypted.
+    fn may_save(&self, entity: &'static EntityMeta, field: &'static str) -> bool {
+        let sensitive = entity
+            .field(field)
+            .is_none_or(|f| !f.classified || f.sensitivity >= Sensitivity::Pii);
+        if sensitive && !self.save_sensitive {
+            if lock(&self.unsaved).insert((entity.name, field)) {
+                tracing::info!(
+                    collection = entity.name,
+                    field,
+                    "vector index of a PII/PHI field not saved (mongo.vector_index_save_phi_in_clear is off); it is built at each start"
+                );
+            }
+            return false;
+        }
+        true
+    }
+
     /// The indexes opened so far.
     pub fn status(&self) -> Vec<VectorIndexStatus> {
         let mut all: Vec<VectorIndexStatus> = lock(&self.built)
@@ -231,6 +260,9 @@ impl VectorIndexes {
             })
             .collect();
         for (collection, field, index) in built {
+            if lock(&self.unsaved).contains(&(collection, field)) {
+                continue;
+            }
             let Some(dir) = self.saved_in(&db.collection::<Document>(collection), field) else {
                 continue;
             };
@@ -407,4 +439,56 @@ async fn build(
         "vector index built"
     );
     Ok(Arc::new(index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use udl_config::StoreConfig as _;
+    use udl_core::{CachePolicy, FieldMeta};
+
+    static META: EntityMeta = EntityMeta {
+        name: "embedded",
+        fields: &[
+            FieldMeta::of::<i64>("id").classified(Sensitivity::Internal),
+            FieldMeta::of::<Vec<f32>>("topic").classified(Sensitivity::Internal),
+            FieldMeta::of::<Vec<f32>>("symptoms").classified(Sensitivity::Phi),
+            FieldMeta::of::<Vec<f32>>("undeclared"),
+        ],
+        id_field: "id",
+        version_field: None,
+        indexes: &[],
+        partition_key: &[],
+        clustering_key: &[],
+        store: None,
+        cache: CachePolicy::NONE,
+    };
+
+    fn indexes(phi_in_clear: &str) -> VectorIndexes {
+        let vars = [
+            ("UDL__MONGO__URL", "mongodb://localhost/"),
+            ("UDL__MONGO__VECTOR_INDEX_DIR", "/var/lib/udl/vectors"),
+            ("UDL__MONGO__VECTOR_INDEX_SAVE_PHI_IN_CLEAR", phi_in_clear),
+        ];
+        let config =
+            MongoConfig::from_sources(None, vars.map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .unwrap();
+        VectorIndexes::new(true, &config)
+    }
+
+    #[test]
+    fn indexes_of_phi_or_undeclared_fields_are_saved_only_when_allowed_by_name() {
+        let default = indexes("false");
+        assert!(default.may_save(&META, "topic"));
+        assert!(
+            !default.may_save(&META, "symptoms"),
+            "PHI vectors stay off disk"
+        );
+        assert!(!default.may_save(&META, "undeclared"), "fail closed");
+        assert!(lock(&default.unsaved).contains(&("embedded", "symptoms")));
+
+        let allowed = indexes("true");
+        assert!(allowed.may_save(&META, "symptoms"));
+        assert!(allowed.may_save(&META, "undeclared"));
+    }
 }
