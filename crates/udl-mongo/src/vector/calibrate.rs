@@ -7,6 +7,7 @@
 use hnsw_rs::anndists::dist::Distance as _;
 
 use super::index::{unit, Points, UnitDot, VectorIndex};
+use super::read;
 
 /// Recall@10 the chosen `ef` reaches on the sample: a point above the 0.95 promised, for
 /// the sample's own error (about ±0.01 at 100 queries).
@@ -33,10 +34,9 @@ impl VectorIndex {
     /// [`VectorIndex::insert_many`]) and, for a graph of enough items, its calibration: its
     /// search `ef` chosen on a sample of them.
     pub fn built_from(self, items: Vec<(String, Vec<f32>)>) -> (Self, usize, Option<Calibration>) {
-        let index = self;
-        if !index.is_graph() || items.len() < CALIBRATED_FROM {
-            let skipped = index.insert_many(items);
-            return (index, skipped, None);
+        if !self.is_graph() || items.len() < CALIBRATED_FROM {
+            let skipped = self.insert_many(items);
+            return (self, skipped, None);
         }
         let every = items.len() / HELD_OUT;
         let (mut held, mut rest) = (
@@ -50,15 +50,15 @@ impl VectorIndex {
                 rest.push(item);
             }
         }
-        let mut skipped = index.insert_many(rest);
+        let mut skipped = self.insert_many(rest);
         let queries: Vec<Vec<f32>> = held
             .iter()
-            .filter(|(_, v)| v.len() == index.dimension && v.iter().any(|x| *x != 0.0))
+            .filter(|(_, v)| v.len() == self.dimension && v.iter().any(|x| *x != 0.0))
             .map(|(_, v)| unit(v))
             .collect();
-        let calibration = index.calibrate(&queries);
-        skipped += index.insert_many(held);
-        (index, skipped, calibration)
+        let calibration = self.calibrate(&queries);
+        skipped += self.insert_many(held);
+        (self, skipped, calibration)
     }
 
     /// Sets [`VectorIndex::ef`] to the smallest step of the ladder whose recall@10 on
@@ -68,7 +68,7 @@ impl VectorIndex {
             return None;
         };
         let live: Vec<bool> = {
-            let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+            let slots = read(&self.slots);
             slots.key_of.iter().map(Option::is_some).collect()
         };
         let is_live = |id: usize| live.get(id).copied().unwrap_or(false);

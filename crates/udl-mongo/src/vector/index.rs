@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
-use super::lock;
 use super::scan::Scan;
+use super::{lock, read, write};
 
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::{Hnsw, Neighbour};
@@ -180,16 +180,12 @@ impl VectorIndex {
 
     /// Live (not replaced or removed) vectors.
     pub fn len(&self) -> usize {
-        self.slots
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .live
-            .len()
+        read(&self.slots).live.len()
     }
 
     /// Points of replaced or removed vectors still in the graph.
     pub fn tombstones(&self) -> usize {
-        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        let slots = read(&self.slots);
         slots.key_of.len() - slots.live.len()
     }
 
@@ -212,11 +208,11 @@ impl VectorIndex {
     /// is. Vectors of another dimension, and zero vectors (no direction, so no cosine), are
     /// skipped and counted in the result (a key given one loses its earlier vector).
     pub fn insert_many(&self, items: Vec<(String, Vec<f32>)>) -> usize {
-        let _changing = self.changing.read().unwrap_or_else(|p| p.into_inner());
+        let _changing = read(&self.changing);
         let mut skipped = 0;
         let mut batch = Vec::with_capacity(items.len());
         {
-            let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+            let mut slots = write(&self.slots);
             for (key, vector) in items {
                 if vector.len() != self.dimension || vector.iter().all(|x| *x == 0.0) {
                     skipped += 1;
@@ -235,7 +231,7 @@ impl VectorIndex {
                 let unit = unit(&vector);
                 // A scan's rows are its slots, so they are appended while the slots are held.
                 match &self.points {
-                    Points::Scan(scan) => lock_write(scan).push(&unit),
+                    Points::Scan(scan) => write(scan).push(&unit),
                     Points::Graph(_) => batch.push((unit, slot)),
                 }
             }
@@ -249,17 +245,14 @@ impl VectorIndex {
 
     /// Removes `key` (its point stays in the graph as a tombstone).
     pub fn remove(&self, key: &str) {
-        let _changing = self.changing.read().unwrap_or_else(|p| p.into_inner());
-        self.slots
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        let _changing = read(&self.changing);
+        write(&self.slots).remove(key);
     }
 
     /// About the `k` live keys most similar to `query`, best first, with cosine similarity.
     /// `ef` (≥ k) trades a graph's speed for recall; a scan ignores it.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(String, f32)> {
-        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        let slots = read(&self.slots);
         if query.len() != self.dimension || query.iter().all(|x| *x == 0.0) {
             return Vec::new();
         }
@@ -275,7 +268,7 @@ impl VectorIndex {
         };
         let live = |slot: usize| slots.key_of.get(slot).is_some_and(Option::is_some);
         let graph = match &self.points {
-            Points::Scan(scan) => return keyed(lock_read(scan).search(&query, k, live)),
+            Points::Scan(scan) => return keyed(read(scan).search(&query, k, live)),
             Points::Graph(graph) => graph,
         };
         let ef = ef.max(k);
@@ -297,14 +290,6 @@ impl VectorIndex {
         let live = |id: &usize| live(*id);
         keyed(similar(graph.search_filter(&query, k, ef, Some(&live))))
     }
-}
-
-fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Slots {

@@ -4,8 +4,9 @@
 //! One directory per (database, collection, field) holds `meta.json` (format, kind, keys,
 //! digests, change feed position, checksums) and, in a generation directory of its own,
 //! the points: a scan's unit vectors (`vectors.f32`, little-endian, slot after slot; the
-//! int8 codes are recomputed) or the graph `hnsw_rs` dumped. A save writes a new generation, then replaces `meta.json` by rename,
-//! then removes older generations: a crash at any point leaves the last complete save. A
+//! int8 codes are recomputed) or the graph `hnsw_rs` dumped. A save writes a new
+//! generation, then replaces `meta.json` by rename, then removes older generations: a crash
+//! at any point leaves the last complete save. A
 //! save that does not match its checksums, format or dimension is not opened (the index is
 //! rebuilt). A `lock` file serializes saves, and keeps a save from removing the generation
 //! an opening reads, across processes sharing the directory. Directories are 0700 and files
@@ -26,6 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::index::{Live, Points, Slots, UnitDot, VectorIndex};
 use super::scan::Scan;
+use super::{read, write};
 
 /// Bumped whenever what is saved, or how the graph is built, changes.
 const FORMAT: u32 = 4;
@@ -79,13 +81,7 @@ impl VectorIndex {
 /// Saves `index` into `dir` (created if missing). An empty index, or one with no change feed
 /// position (it could not be brought up to date when opened), is not saved.
 pub(super) fn save(index: &VectorIndex, dir: &Path) -> io::Result<()> {
-    if index
-        .slots
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .key_of
-        .is_empty()
-    {
+    if read(&index.slots).key_of.is_empty() {
         return Ok(());
     }
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
@@ -101,13 +97,13 @@ pub(super) fn save(index: &VectorIndex, dir: &Path) -> io::Result<()> {
     let target = dir.join(&generation);
     DirBuilder::new().mode(0o700).create(&target)?;
     let (kind, points, position) = {
-        let _alone = index.changing.write().unwrap_or_else(|p| p.into_inner());
+        let _alone = write(&index.changing);
         let Some(position) = index.position() else {
             fs::remove_dir_all(&target)?;
             return Ok(());
         };
         let kind = save_points(index, &target)?;
-        let slots = index.slots.read().unwrap_or_else(|p| p.into_inner());
+        let slots = read(&index.slots);
         (kind, points_of(&slots), position)
     };
     let files = files_of(&target, &kind)
@@ -223,7 +219,7 @@ fn points_of(slots: &Slots) -> Vec<Option<(String, u64)>> {
 fn save_points(index: &VectorIndex, target: &Path) -> io::Result<Kind> {
     match &index.points {
         Points::Scan(scan) => {
-            let scan = scan.read().unwrap_or_else(|p| p.into_inner());
+            let scan = read(scan);
             let bytes: Vec<u8> = scan.units().iter().flat_map(|x| x.to_le_bytes()).collect();
             fs::write(target.join(VECTORS), bytes)?;
             Ok(Kind::Scan)
