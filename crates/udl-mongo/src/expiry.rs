@@ -69,14 +69,8 @@ pub fn expires_at(ttl: Duration) -> DateTime {
     )
 }
 
-/// Whether `doc` carries an expiry that has passed.
-pub fn has_expired(doc: &Document) -> bool {
-    doc.get_datetime(EXPIRES_AT)
-        .is_ok_and(|at| *at <= DateTime::now())
-}
-
-/// [`has_expired`] of a document read as the server's bytes.
-pub fn has_expired_raw(doc: &RawDocument) -> bool {
+/// Whether `doc` (as the server sent it) carries an expiry that has passed.
+pub fn has_expired(doc: &RawDocument) -> bool {
     doc.get_datetime(EXPIRES_AT)
         .is_ok_and(|at| at <= DateTime::now())
 }

@@ -304,7 +304,7 @@ impl RecordStore for MongoRecords {
         let coll = self.raw_collection(entity);
         let found = exec!(self, coll.find_one(filter)).map_err(|e| self.classify(&e, "get"))?;
         found
-            .filter(|d| !expiry::has_expired_raw(d))
+            .filter(|d| !expiry::has_expired(d))
             .map(|d| convert::raw_record(entity, &d).map_err(refused("get")))
             .transpose()
     }
@@ -452,7 +452,7 @@ impl RecordStore for MongoRecords {
             return Ok(n > 0);
         }
         // By `_id` alone (the server's fastest path), reading only the expiry.
-        let coll = self.collection(entity);
+        let coll = self.raw_collection(entity);
         let by_id = Self::by_id(entity, id).map_err(refused("exists"))?;
         let found = exec!(
             self,
