@@ -2,7 +2,8 @@
 //! the last batch was syncing, writing them to the journal as one write and syncing once before
 //! any of their accesses goes ahead.
 
-use std::io::{self, Write as _};
+use std::io;
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use udl_postgres::models::PhiAccessLogEntry;
 use uuid::Uuid;
 
 use super::files::{
-    create_append, journal_dir, make_dir, segment_path, sync_parent, try_lock, UNBORN,
+    create_segment, grow, journal_dir, make_dir, segment_path, sync_parent, try_lock, UNBORN,
 };
 use super::{JournalConfig, JournalHandle, JournalLine, ShipQueue, Shippable};
 
@@ -22,6 +23,9 @@ use super::{JournalConfig, JournalHandle, JournalLine, ShipQueue, Shippable};
 const MAX_BATCH: usize = 1024;
 /// A segment this large gets a successor before the next write.
 const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// How much zeroed room a segment gains at a time (a few milliseconds of writing, once every
+/// couple of thousand entries).
+const GROW_BYTES: u64 = 1024 * 1024;
 /// Fewest seconds between two log lines about the same kind of failure.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -75,7 +79,10 @@ pub(crate) type Waiter = oneshot::Sender<Result<(), Refusal>>;
 struct Open {
     handle: Arc<JournalHandle>,
     segment: std::fs::File,
+    /// Where the next line goes: the end of the segment's lines.
     segment_len: u64,
+    /// How far the segment is zeroed on disk, ready for lines.
+    zeroed: u64,
     next_n: i64,
     prev: Option<Vec<u8>>,
 }
@@ -118,6 +125,7 @@ impl Appender {
                 // A waiter that gave up has already failed its access.
                 let _ = waiter.send(outcome);
             }
+            self.grow_ahead();
         }
         self.retire();
         self.queue.close();
@@ -174,14 +182,24 @@ impl Appender {
             n += 1;
             lines.push(line);
         }
-        let bytes: Vec<u8> = lines.iter().flat_map(JournalLine::encode).collect();
+        let mut bytes = Vec::new();
+        for line in &lines {
+            bytes.extend_from_slice(&line.encode());
+        }
         if open.segment_len > 0 && open.segment_len + bytes.len() as u64 > SEGMENT_BYTES {
             let path = segment_path(&open.handle.dir, open.next_n);
-            open.segment = create_append(&path)?;
+            open.segment = create_segment(&path)?;
             open.segment_len = 0;
+            open.zeroed = 0;
             lock(&open.handle.segments).push((open.next_n, path));
         }
-        open.segment.write_all(&bytes)?;
+        let needed = open.segment_len + bytes.len() as u64;
+        if needed > open.zeroed {
+            let more = (needed - open.zeroed).max(GROW_BYTES);
+            grow(&open.segment, open.zeroed, more)?;
+            open.zeroed += more;
+        }
+        open.segment.write_all_at(&bytes, open.segment_len)?;
         open.segment.sync_data()?;
         open.segment_len += bytes.len() as u64;
         open.next_n = n;
@@ -196,6 +214,19 @@ impl Appender {
                 synced_at,
             })
             .collect())
+    }
+
+    /// Zeroes more room in the open segment while no access waits, when little is left, so
+    /// a batch seldom waits for it. A failure here is left to the next batch's own growing.
+    fn grow_ahead(&mut self) {
+        if let Some(open) = self.open.as_mut() {
+            if open.zeroed - open.segment_len < GROW_BYTES / 2
+                && open.zeroed + GROW_BYTES <= SEGMENT_BYTES
+                && grow(&open.segment, open.zeroed, GROW_BYTES).is_ok()
+            {
+                open.zeroed += GROW_BYTES;
+            }
+        }
     }
 
     /// Stops writing to the open journal; the shipper removes it once it has shipped.
@@ -229,7 +260,7 @@ fn open_new(root: &Path) -> io::Result<Open> {
     std::fs::rename(&making, &dir)?;
     sync_parent(&dir)?;
     let first = segment_path(&dir, 1);
-    let segment = create_append(&first)?;
+    let segment = create_segment(&first)?;
     Ok(Open {
         handle: Arc::new(JournalHandle {
             id,
@@ -241,6 +272,7 @@ fn open_new(root: &Path) -> io::Result<Open> {
         }),
         segment,
         segment_len: 0,
+        zeroed: 0,
         next_n: 1,
         prev: None,
     })

@@ -125,15 +125,21 @@ async fn a_torn_tail_is_found_and_cut_and_an_edit_breaks_the_chain() {
     assert!(append(&queue, 4).await.iter().all(Result::is_ok));
     let dir = journal_dir(&root, journals(&root).unwrap()[0]);
     let segment = super::files::segments(&dir).unwrap()[0].1.clone();
-    let intact = std::fs::read(&segment).unwrap();
+    let on_disk = std::fs::read(&segment).unwrap();
+    let lines_end = on_disk.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    assert!(
+        on_disk[lines_end..].iter().all(|&b| b == 0) && on_disk.len() > lines_end,
+        "the segment is zeroed ahead of its lines"
+    );
+    let intact = on_disk[..lines_end].to_vec();
 
-    let mut torn = intact.clone();
+    let mut torn = on_disk.clone();
     torn.extend_from_slice(br#"{"n":5,"prev":"ab"#);
     std::fs::write(&segment, &torn).unwrap();
     let read = read_journal(&dir).unwrap();
     assert_eq!(read.lines.len(), 4);
     let tail = read.torn.expect("torn tail found");
-    assert_eq!(tail.offset, intact.len() as u64);
+    assert_eq!(tail.offset, lines_end as u64);
     cut(&tail).unwrap();
     assert_eq!(std::fs::read(&segment).unwrap(), intact);
 
