@@ -66,7 +66,7 @@ impl Privacy {
                     max_unshipped: config.audit_max_unshipped,
                     max_unshipped_age: config.audit_max_unshipped_age,
                 },
-            )?
+            )
             .reporting_to(metrics),
             None => AuditWriter::start(pg.clone(), config.audit_timeout),
         });

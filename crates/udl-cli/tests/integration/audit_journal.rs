@@ -57,7 +57,7 @@ fn audit_verify_checks_each_journal_and_names_what_is_wrong() {
             max_unshipped: 1000,
             max_unshipped_age: Duration::from_secs(600),
         };
-        let writer = AuditWriter::journaled(pg.clone(), Duration::from_secs(5), journal).unwrap();
+        let writer = AuditWriter::journaled(pg.clone(), Duration::from_secs(5), journal);
         for n in 0..5 {
             writer.append(fake_read(n)).await.unwrap();
         }

@@ -14,9 +14,7 @@ use udl_postgres::models::PhiAccessLogEntry;
 use udl_postgres::PgStore;
 
 use super::chain::Chain;
-use super::journal::{self, JournalConfig, Lags, ShipQueue};
-
-use super::journal::{Pending, Refusal};
+use super::journal::{self, GroupJournal, JournalConfig, Lags, Refusal, ShipQueue};
 
 /// Most entries committed in one PostgreSQL transaction without a journal.
 const MAX_BATCH: usize = 1024;
@@ -25,7 +23,7 @@ const QUEUE: usize = 16 * 1024;
 
 /// Makes access-log entries durable, in batches.
 pub struct AuditWriter {
-    queue: mpsc::Sender<Pending>,
+    durable: Durable,
     timeout: Duration,
     /// With a local journal: what waits to ship, and how long shipping took.
     shipping: Option<(Arc<ShipQueue>, Arc<Lags>)>,
@@ -43,6 +41,20 @@ pub(crate) fn phi_refused(cause: &str, operation: &'static str, kind: ErrorKind)
     .temporary(true)
 }
 
+/// Where entries are made durable.
+enum Durable {
+    /// Committed in PostgreSQL by the task [`commit_directly`] runs in.
+    InPostgres(mpsc::Sender<Pending>),
+    /// Synced to the local journal by the accesses themselves.
+    InJournal(Arc<GroupJournal>),
+}
+
+/// An entry and the access waiting for it to be committed.
+struct Pending {
+    entry: PhiAccessLogEntry,
+    done: oneshot::Sender<Result<(), Refusal>>,
+}
+
 fn unrecorded(kind: ErrorKind) -> Refusal {
     Refusal {
         cause: "the access could not be recorded in the PHI audit log",
@@ -57,7 +69,7 @@ impl AuditWriter {
         let (queue, pending) = mpsc::channel(QUEUE);
         tokio::spawn(commit_directly(Chain::new(pg), pending, timeout));
         AuditWriter {
-            queue,
+            durable: Durable::InPostgres(queue),
             timeout,
             shipping: None,
         }
@@ -66,19 +78,16 @@ impl AuditWriter {
     /// A writer syncing each batch to a journal of this process's own under `journal.dir`
     /// before its accesses go ahead, and shipping the entries to `pg`'s `phi_access_log`
     /// (after what journals of earlier processes left unshipped); an entry not durable within
-    /// `timeout` fails. Runs until every handle is dropped. A directory that cannot be written
-    /// refuses PHI accesses, not the start.
-    pub fn journaled(pg: PgStore, timeout: Duration, journal: JournalConfig) -> Result<Self> {
-        let (queue, pending) = mpsc::channel(QUEUE);
+    /// `timeout` fails. Runs until it is dropped. A directory that cannot be written refuses
+    /// PHI accesses, not the start.
+    pub fn journaled(pg: PgStore, timeout: Duration, journal: JournalConfig) -> Self {
         let ship_queue = Arc::new(ShipQueue::default());
         let lags = Arc::new(Lags::default());
         let root = journal.dir.clone();
-        journal::spawn_appender(journal, Arc::clone(&ship_queue), pending).map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("the audit journal's thread could not start: {e}"),
-            )
-        })?;
+        let durable = Durable::InJournal(Arc::new(GroupJournal::new(
+            journal,
+            Arc::clone(&ship_queue),
+        )));
         tokio::spawn(journal::ship(
             Chain::new(pg),
             root,
@@ -86,11 +95,11 @@ impl AuditWriter {
             Arc::clone(&lags),
             timeout,
         ));
-        Ok(AuditWriter {
-            queue,
+        AuditWriter {
+            durable,
             timeout,
             shipping: Some((ship_queue, lags)),
-        })
+        }
     }
 
     /// Reports the journal's backlog (`udl_audit_unshipped`) and shipping lag
@@ -105,15 +114,20 @@ impl AuditWriter {
     /// Appends `entry` (its `seq` and hashes are assigned here) and returns once it is
     /// durable; an error means it was not, and the access must not go ahead.
     pub async fn append(&self, entry: PhiAccessLogEntry) -> Result<()> {
-        let (done, durable) = oneshot::channel();
         let appended = async {
-            self.queue
-                .send(Pending { entry, done })
-                .await
-                .map_err(|_| unrecorded(ErrorKind::Unavailable))?;
-            durable
-                .await
-                .map_err(|_| unrecorded(ErrorKind::Unavailable))?
+            match &self.durable {
+                Durable::InJournal(journal) => journal.append(entry).await,
+                Durable::InPostgres(queue) => {
+                    let (done, durable) = oneshot::channel();
+                    queue
+                        .send(Pending { entry, done })
+                        .await
+                        .map_err(|_| unrecorded(ErrorKind::Unavailable))?;
+                    durable
+                        .await
+                        .map_err(|_| unrecorded(ErrorKind::Unavailable))?
+                }
+            }
         };
         tokio::time::timeout(self.timeout, appended)
             .await
@@ -150,7 +164,7 @@ async fn commit_directly(
     timeout: Duration,
 ) {
     while let Some(first) = pending.recv().await {
-        let (entries, waiters) = journal::gather(first, &mut pending, MAX_BATCH);
+        let (entries, waiters) = gather(first, &mut pending);
         let outcome = match tokio::time::timeout(timeout, chain.append(&entries, None)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {
@@ -172,4 +186,23 @@ async fn commit_directly(
     }
     // Every handle is gone: say goodbye, so the server does not log a lost client.
     chain.close().await;
+}
+
+/// A batch: `first` and whatever else is waiting, up to [`MAX_BATCH`] entries; the entries, and
+/// the accesses waiting for them, in order.
+fn gather(
+    first: Pending,
+    pending: &mut mpsc::Receiver<Pending>,
+) -> (
+    Vec<PhiAccessLogEntry>,
+    Vec<oneshot::Sender<Result<(), Refusal>>>,
+) {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match pending.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    batch.into_iter().map(|p| (p.entry, p.done)).unzip()
 }

@@ -286,8 +286,7 @@ async fn a_read_survives_its_process_killed_right_after_it_returned() {
     assert_eq!(left[0].unshipped(), 1);
 
     // The next process on the directory ships what the dead one left, then removes it.
-    let next =
-        AuditWriter::journaled(pg.clone(), Duration::from_secs(5), journal_config(&dir)).unwrap();
+    let next = AuditWriter::journaled(pg.clone(), Duration::from_secs(5), journal_config(&dir));
     until("the dead child's entry in PostgreSQL", DEADLINE, || async {
         (entries_of_request(&w, &request_id).await.len() == 1).then_some(())
     })
@@ -311,10 +310,7 @@ async fn journals_of_two_processes_ship_into_one_chain() {
     let w = world(true).await;
     let pg = w.data.postgres().unwrap();
     let writers: Vec<_> = (0..2)
-        .map(|_| {
-            AuditWriter::journaled(pg.clone(), Duration::from_secs(10), journal_config(&dir))
-                .unwrap()
-        })
+        .map(|_| AuditWriter::journaled(pg.clone(), Duration::from_secs(10), journal_config(&dir)))
         .collect();
     let appends = (0..400).map(|n| writers[n % 2].append(fake_access(n)));
     for appended in futures_util::future::join_all(appends).await {

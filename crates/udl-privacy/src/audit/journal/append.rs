@@ -1,6 +1,6 @@
-//! The appender: a thread of its own (a sync blocks it), taking every entry that arrived while
-//! the last batch was syncing, writing them to the journal as one write and syncing once before
-//! any of their accesses goes ahead.
+//! The appender: the open journal and what writing to it takes. It writes a batch of entries
+//! to the journal as one write and syncs once before any of their accesses goes ahead; who
+//! calls it, and when, is the group commit's business ([`super::group`]).
 
 use std::io;
 use std::os::unix::fs::FileExt as _;
@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
 use udl_core::ErrorKind;
 use udl_postgres::models::PhiAccessLogEntry;
 use uuid::Uuid;
@@ -19,8 +18,6 @@ use super::files::{
 };
 use super::{JournalConfig, JournalHandle, JournalLine, ShipQueue, Shippable};
 
-/// Most entries in one write.
-const MAX_BATCH: usize = 1024;
 /// A segment this large gets a successor before the next write.
 const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 /// How much zeroed room a segment gains at a time (a few milliseconds of writing, once every
@@ -36,7 +33,7 @@ pub(crate) struct Refusal {
     pub kind: ErrorKind,
 }
 
-const UNWRITABLE: Refusal = Refusal {
+pub(crate) const UNWRITABLE: Refusal = Refusal {
     cause: "the access could not be recorded in the local audit journal",
     kind: ErrorKind::Unavailable,
 };
@@ -48,32 +45,6 @@ const TOO_OLD_UNSHIPPED: Refusal = Refusal {
     cause: "an audit entry has waited to reach PostgreSQL longer than privacy.audit_max_unshipped_age allows",
     kind: ErrorKind::Unavailable,
 };
-
-/// An entry and the access waiting for it to be durable.
-pub(crate) struct Pending {
-    pub entry: PhiAccessLogEntry,
-    pub done: Waiter,
-}
-
-/// A batch: `first` and whatever else is waiting, up to `max` entries; the entries, and the
-/// accesses waiting for them, in order.
-pub(crate) fn gather(
-    first: Pending,
-    pending: &mut mpsc::Receiver<Pending>,
-    max: usize,
-) -> (Vec<PhiAccessLogEntry>, Vec<Waiter>) {
-    let mut batch = vec![first];
-    while batch.len() < max {
-        match pending.try_recv() {
-            Ok(next) => batch.push(next),
-            Err(_) => break,
-        }
-    }
-    batch.into_iter().map(|p| (p.entry, p.done)).unzip()
-}
-
-/// An access waiting for its entry to be durable.
-pub(crate) type Waiter = oneshot::Sender<Result<(), Refusal>>;
 
 /// The journal being written.
 struct Open {
@@ -87,48 +58,32 @@ struct Open {
     prev: Option<Vec<u8>>,
 }
 
-struct Appender {
+/// Writes batches to this process's journal, opening a new one when there is none (at the
+/// first batch, and after a failed write).
+pub(crate) struct Appender {
     config: JournalConfig,
     queue: Arc<ShipQueue>,
     open: Option<Open>,
     last_logged: Option<Instant>,
 }
 
-/// Starts the appender thread: it takes entries from `pending` until every sender is gone,
-/// and hands what it synced to `queue`.
-pub(crate) fn spawn_appender(
-    config: JournalConfig,
-    queue: Arc<ShipQueue>,
-    pending: mpsc::Receiver<Pending>,
-) -> io::Result<()> {
-    let appender = Appender {
-        config,
-        queue,
-        open: None,
-        last_logged: None,
-    };
-    std::thread::Builder::new()
-        .name("udl-audit-journal".into())
-        .spawn(move || appender.run(pending))
-        .map(|_| ())
-}
-
 impl Appender {
-    fn run(mut self, mut pending: mpsc::Receiver<Pending>) {
-        while let Some(first) = pending.blocking_recv() {
-            let (entries, waiters) = gather(first, &mut pending, MAX_BATCH);
-            let outcome = self
-                .admit(entries.len())
-                .and_then(|()| self.write(entries))
-                .map(|synced| self.queue.push(synced));
-            for waiter in waiters {
-                // A waiter that gave up has already failed its access.
-                let _ = waiter.send(outcome);
-            }
-            self.grow_ahead();
+    /// An appender of journals under `config.dir`, handing what it synced to `queue`.
+    pub(crate) fn new(config: JournalConfig, queue: Arc<ShipQueue>) -> Self {
+        Appender {
+            config,
+            queue,
+            open: None,
+            last_logged: None,
         }
-        self.retire();
-        self.queue.close();
+    }
+
+    /// Makes `entries` durable and hands them to the shipper, or refuses them all. Blocks for
+    /// the write and the sync.
+    pub(crate) fn commit(&mut self, entries: Vec<PhiAccessLogEntry>) -> Result<(), Refusal> {
+        self.admit(entries.len())
+            .and_then(|()| self.write(entries))
+            .map(|synced| self.queue.push(synced))
     }
 
     /// Whether `count` more entries fit in the bound on what waits to ship.
@@ -216,9 +171,9 @@ impl Appender {
             .collect())
     }
 
-    /// Zeroes more room in the open segment while no access waits, when little is left, so
-    /// a batch seldom waits for it. A failure here is left to the next batch's own growing.
-    fn grow_ahead(&mut self) {
+    /// Zeroes more room in the open segment when little is left, so a batch seldom waits
+    /// for it. A failure here is left to the next batch's own growing.
+    pub(crate) fn grow_ahead(&mut self) {
         if let Some(open) = self.open.as_mut() {
             if open.zeroed - open.segment_len < GROW_BYTES / 2
                 && open.zeroed + GROW_BYTES <= SEGMENT_BYTES
@@ -236,6 +191,14 @@ impl Appender {
             // Wake the shipper, so it removes a journal that has nothing left to ship.
             self.queue.more.notify_one();
         }
+    }
+}
+
+impl Drop for Appender {
+    /// Nothing more will be appended: the shipper ships what is left and stops.
+    fn drop(&mut self) {
+        self.retire();
+        self.queue.close();
     }
 }
 

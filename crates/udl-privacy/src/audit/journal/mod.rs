@@ -1,8 +1,8 @@
 //! The local audit journal: the durable point of a PHI access. Each process appends its access
 //! entries to a journal of its own (a directory under `privacy.audit_journal_dir`, locked while
 //! the process lives, in segments), hash-chained line by line, and syncs once per batch (group
-//! commit: one `fdatasync` for every access that arrived meanwhile) before the batch's accesses
-//! go ahead. A shipper then moves the entries, in order and in large batches, into the access
+//! commit, led by the accessing tasks: one `fdatasync` for every access that arrived
+//! meanwhile) before the batch's accesses go ahead. A shipper then moves the entries, in order and in large batches, into the access
 //! log in PostgreSQL and its one chain, recording each journal's shipped position in the same
 //! call, so every entry lands there exactly once.
 //!
@@ -19,6 +19,7 @@
 
 mod append;
 mod files;
+mod group;
 mod line;
 mod ship;
 mod verify;
@@ -36,8 +37,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-pub(crate) use append::{gather, spawn_appender, Pending, Refusal};
+pub(crate) use append::Refusal;
 pub use files::{JournalBreak, JournalProblem, TornTail};
+pub(crate) use group::GroupJournal;
 pub(crate) use ship::{ship, Lags};
 pub use verify::{verify_journals, JournalReport};
 
