@@ -36,6 +36,7 @@ impl Record {
 
     /// Appends `field` without checking whether it is already present; for decoders that
     /// produce each field exactly once.
+    #[inline]
     pub fn push(&mut self, field: &'static str, value: Value) {
         self.values.push((field, value));
     }

@@ -69,10 +69,11 @@ pub fn record(entity: &'static EntityMeta, row: &PgRow) -> Result<Record> {
 }
 
 fn decode(row: &PgRow, i: usize, kind: ValueKind) -> std::result::Result<Value, sqlx::Error> {
-    let column_type = row.column(i).type_info().name();
+    // Only kinds that several column types can hold look at the column's type.
+    let column_type = || row.column(i).type_info().name();
     let value = match kind {
         ValueKind::Bool => row.try_get::<Option<bool>, _>(i)?.map(Value::Bool),
-        ValueKind::Int => match column_type {
+        ValueKind::Int => match column_type() {
             "INT2" => row
                 .try_get::<Option<i16>, _>(i)?
                 .map(|v| Value::Int(v.into())),
@@ -81,7 +82,7 @@ fn decode(row: &PgRow, i: usize, kind: ValueKind) -> std::result::Result<Value, 
                 .map(|v| Value::Int(v.into())),
             _ => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
         },
-        ValueKind::Float => match column_type {
+        ValueKind::Float => match column_type() {
             "FLOAT4" => row
                 .try_get::<Option<f32>, _>(i)?
                 .map(|v| Value::Float(v.into())),
@@ -90,7 +91,7 @@ fn decode(row: &PgRow, i: usize, kind: ValueKind) -> std::result::Result<Value, 
         ValueKind::Text => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
         ValueKind::Bytes => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Bytes),
         ValueKind::Uuid => row.try_get::<Option<Uuid>, _>(i)?.map(Value::Uuid),
-        ValueKind::Timestamp => match column_type {
+        ValueKind::Timestamp => match column_type() {
             "TIMESTAMP" => row
                 .try_get::<Option<NaiveDateTime>, _>(i)?
                 .map(|v| Value::Timestamp(v.and_utc())),
