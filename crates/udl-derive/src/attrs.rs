@@ -38,6 +38,10 @@ pub struct FieldAttrs {
     pub mask: Option<&'static str>,
     /// `blind_index` or `blind_index = "exact|case_insensitive|phone"`: the rule's variant.
     pub blind_index: Option<&'static str>,
+    /// `tokenize`: replaced by its vault token where it leaves its store (change events).
+    pub tokenize: Option<proc_macro2::Span>,
+    /// `no_export`: left out of everything that leaves its store (change events, exports).
+    pub no_export: bool,
 }
 
 pub fn entity_attrs(attrs: &[Attribute]) -> syn::Result<EntityAttrs> {
@@ -211,13 +215,10 @@ pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
                     ));
                 }
                 out.plaintext = Some(reason);
-            } else if p.is_ident("tokenize") || p.is_ident("no_export") {
-                // Accepting a handling that nothing carries out would promise what udl does
-                // not do: these get their meaning with change events and exports.
-                return Err(meta.error(
-                    "`tokenize` and `no_export` are not implemented yet (they arrive with change \
-                     events and exports); remove them, or reach the token vault directly",
-                ));
+            } else if p.is_ident("tokenize") {
+                out.tokenize = Some(syn::spanned::Spanned::span(p));
+            } else if p.is_ident("no_export") {
+                out.no_export = true;
             } else if p.is_ident("blind_index") {
                 out.blind_index =
                     Some(if meta.input.peek(syn::Token![=]) {
@@ -251,11 +252,20 @@ pub fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
             } else {
                 return Err(meta.error(
                     "unknown udl field option; expected id, version, public, internal, pii, \
-                     phi, encrypt, plaintext = \"...\", blind_index or mask = \"...\"",
+                     phi, encrypt, plaintext = \"...\", blind_index, mask = \"...\", tokenize or \
+                     no_export",
                 ));
             }
             Ok(())
         })?;
+    }
+    if let Some(span) = out.tokenize {
+        if !matches!(out.sensitivity, Some("pii") | Some("phi")) {
+            return Err(syn::Error::new(
+                span,
+                "`tokenize` is for PII and PHI fields (others leave their store as they are)",
+            ));
+        }
     }
     if let Some(reason) = &out.plaintext {
         if out.encrypt {

@@ -209,7 +209,13 @@ fn field_meta(krate: &TokenStream, f: &Field) -> TokenStream {
     let a = &f.attrs;
     // Sensitive means sealed unless the field says why not.
     let encrypt = a.encrypt || (is_sensitive(a) && a.plaintext.is_none());
-    if encrypt || a.plaintext.is_some() || a.mask.is_some() || a.blind_index.is_some() {
+    if encrypt
+        || a.plaintext.is_some()
+        || a.mask.is_some()
+        || a.blind_index.is_some()
+        || a.tokenize.is_some()
+        || a.no_export
+    {
         let option = |path: TokenStream, variant: Option<&str>| match variant {
             Some(v) => {
                 let v = format_ident!("{}", v);
@@ -218,6 +224,8 @@ fn field_meta(krate: &TokenStream, f: &Field) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         let mask = option(quote!(MaskRule), a.mask);
+        let tokenize = a.tokenize.is_some();
+        let no_export = a.no_export;
         let blind_index = option(quote!(BlindIndexRule), a.blind_index);
         let plaintext = match &a.plaintext {
             Some(reason) => quote!(::core::option::Option::Some(#reason)),
@@ -226,9 +234,9 @@ fn field_meta(krate: &TokenStream, f: &Field) -> TokenStream {
         meta = quote!(#meta.handled(#krate::Handling {
             encrypt: #encrypt,
             plaintext: #plaintext,
-            tokenize: false,
+            tokenize: #tokenize,
             mask: #mask,
-            drop_from_export: false,
+            drop_from_export: #no_export,
             blind_index: #blind_index,
             sealed: false,
         }));

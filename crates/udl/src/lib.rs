@@ -38,7 +38,7 @@
 //! ```
 //!
 //! Nor does a sensitive key field that does not say why it is stored in the clear (keys cannot
-//! be sealed), or a handling that nothing carries out yet:
+//! be sealed), or a field that asks to be tokenized without being sensitive:
 //!
 //! ```compile_fail
 //! #[derive(udl::Entity)]
@@ -55,8 +55,8 @@
 //! struct Note {
 //!     #[udl(id, internal)]
 //!     id: uuid::Uuid,
-//!     #[udl(phi, tokenize)] // error: not implemented yet
-//!     patient_id: String,
+//!     #[udl(internal, tokenize)] // error: `tokenize` is for PII and PHI fields
+//!     region: String,
 //! }
 //! ```
 //!
@@ -74,6 +74,25 @@
 //! }
 //! let field = <Chunk as udl::Entity>::meta().field("embedding").unwrap();
 //! assert_eq!(field.handling.plaintext, Some("similarity search"));
+//! ```
+//!
+//! What leaves the store in change events is declared too: a `tokenize` field travels as its
+//! vault token, a `no_export` field not at all, and any other PII or PHI field is stripped:
+//!
+//! ```
+//! #[derive(udl::Entity)]
+//! #[udl(table = "sessions")]
+//! struct TherapySession {
+//!     #[udl(id, internal)]
+//!     id: uuid::Uuid,
+//!     #[udl(phi, tokenize)]
+//!     patient_ref: String,
+//!     #[udl(internal, no_export)]
+//!     room_code: String,
+//! }
+//! let meta = <TherapySession as udl::Entity>::meta();
+//! assert!(meta.field("patient_ref").unwrap().handling.tokenize);
+//! assert!(meta.field("room_code").unwrap().handling.drop_from_export);
 //! ```
 
 mod backends;
