@@ -38,4 +38,5 @@ pub use keys::{DataKey, KeyProvider, KeyVersion, LocalKeyRing, WrappedKey};
 pub use legacy::{count_plaintext, plaintext_columns, seal_plaintext, PlaintextColumn};
 pub use mask::Masker;
 pub use rotation::{reencrypt, resealer, Reencrypted};
+pub use sealing::open_field;
 pub use stored_form::{blind_index_name, stored_form};

@@ -308,3 +308,24 @@ impl<'a> Sealer<'a> {
         }
     }
 }
+
+/// The value of `field` of the `entity` record `record_id`, sealed as `sealed` in `store`:
+/// for readers of stored rows outside a repository (change data capture), which open only
+/// the fields they must.
+pub fn open_field(
+    keys: &FieldKeys,
+    store: &str,
+    entity: &EntityMeta,
+    field: &FieldMeta,
+    record_id: &Value,
+    sealed: &[u8],
+) -> Result<Value> {
+    let id = plain::to_bytes(record_id)?;
+    let place = FieldPlace {
+        store,
+        table: entity.name,
+        field: field.name,
+        record_id: &id,
+    };
+    plain::from_bytes(field.kind, keys.cipher().decrypt(&place, sealed)?)
+}

@@ -55,26 +55,48 @@ impl TokenVault {
 
     /// The token of `value` of kind `kind` (`"patient_id"`, ...), kept in the vault.
     pub async fn tokenize(&self, kind: &str, value: &str) -> Result<String> {
+        let token = self.token_of(kind, value);
+        self.keep_many(&[(kind, value, token.as_str())]).await?;
+        Ok(token)
+    }
+
+    /// The token `value` of kind `kind` has (or will have once kept), computed without
+    /// touching the vault: a keyed hash, the same in every process.
+    pub fn token_of(&self, kind: &str, value: &str) -> String {
         let digest = self
             .keys
             .index
             .of(TABLE, kind, value, BlindIndexRule::Exact);
-        let token = format!("{PREFIX}{}", hex::encode(&digest[..20]));
-        let sealed = self
-            .keys
-            .cipher()
-            .encrypt(&Self::place(kind, &token), value.as_bytes())?;
+        format!("{PREFIX}{}", hex::encode(&digest[..20]))
+    }
+
+    /// Keeps `(kind, value, token)` entries (tokens from [`TokenVault::token_of`]) in the
+    /// vault with one statement; entries already kept are left as they are.
+    pub async fn keep_many(&self, entries: &[(&str, &str, &str)]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let cipher = self.keys.cipher();
+        let mut tokens = Vec::with_capacity(entries.len());
+        let mut kinds = Vec::with_capacity(entries.len());
+        let mut sealed = Vec::with_capacity(entries.len());
+        for (kind, value, token) in entries {
+            sealed.push(cipher.encrypt(&Self::place(kind, token), value.as_bytes())?);
+            tokens.push(*token);
+            kinds.push(*kind);
+        }
         sqlx::query(
-            "INSERT INTO udl_token_vault (token, kind, sealed) VALUES ($1, $2, $3)
+            "INSERT INTO udl_token_vault (token, kind, sealed)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[])
              ON CONFLICT (token) DO NOTHING",
         )
-        .bind(&token)
-        .bind(kind)
+        .bind(tokens)
+        .bind(kinds)
         .bind(sealed)
         .execute(self.pg.pool())
         .await
         .map_err(|e| udl_postgres::classify(&e, "tokenize"))?;
-        Ok(token)
+        Ok(())
     }
 
     /// The value behind `token`, for a caller whose role and purpose are allowed; every

@@ -1,0 +1,14 @@
+//! Change data capture for udl: PostgreSQL's logical decoding (`pgoutput`) read over the
+//! streaming replication protocol, each change sanitized by its entity's declarations into a
+//! `ce.*` CloudEvent, what was done to its fields recorded in a sealed redaction ledger, and
+//! the event written to sinks (ScyllaDB analytics) before the slot is acknowledged.
+
+pub mod column_value;
+pub mod event;
+pub mod pgoutput;
+pub mod plan;
+pub mod sanitize;
+
+pub use event::{ChangeEvent, ChangeKind, Redaction};
+pub use plan::{EntityPlan, StripReason, Treatment};
+pub use sanitize::{BoundTable, ChangePlace, Sanitized, Sanitizer, VaultEntry};
