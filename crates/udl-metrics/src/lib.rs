@@ -63,7 +63,25 @@ pub struct Metrics {
     store_up: Family<StoreLabels, Gauge>,
     audit_unshipped: Gauge,
     audit_ship_lag: Histogram,
+    cdc_events: Counter,
+    cdc_fields: Family<ActionLabels, Counter>,
+    cdc_lag_bytes: Gauge,
+    cdc_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    cdc_state: Family<RelayStateLabels, Gauge>,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RelayStateLabels {
+    state: &'static str,
+}
+
+/// The states a change relay reports through `udl_cdc_state`.
+pub const RELAY_STATES: [&str; 4] = ["standby", "running", "halted", "stopped"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -162,8 +180,43 @@ impl Metrics {
             "Time from an audit entry's sync in the local journal to its commit in PostgreSQL",
             audit_ship_lag.clone(),
         );
+        let cdc_events = Counter::default();
+        registry.register(
+            "cdc_events",
+            "Sanitized change events written to every sink",
+            cdc_events.clone(),
+        );
+        let cdc_fields = Family::default();
+        registry.register(
+            "cdc_fields",
+            "Fields of change events redacted, by action (stripped or tokenized)",
+            cdc_fields.clone(),
+        );
+        let cdc_lag_bytes = Gauge::default();
+        registry.register(
+            "cdc_lag_bytes",
+            "WAL the change relay has received but not yet made durable in its sinks",
+            cdc_lag_bytes.clone(),
+        );
+        let cdc_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "cdc_lag_seconds",
+            "Age of the oldest commit the change relay holds that is not yet durable in its sinks",
+            cdc_lag_seconds.clone(),
+        );
+        let cdc_state = Family::default();
+        registry.register(
+            "cdc_state",
+            "1 for the change relay's current state (standby, running, halted, stopped)",
+            cdc_state.clone(),
+        );
         Metrics {
             registry,
+            cdc_events,
+            cdc_fields,
+            cdc_lag_bytes,
+            cdc_lag_seconds,
+            cdc_state,
             store_up,
             audit_unshipped,
             audit_ship_lag,
@@ -291,6 +344,32 @@ impl Metrics {
                 store: store.name(),
             })
             .set(i64::from(up));
+    }
+
+    /// `count` change events reached every sink, with `stripped` and `tokenized` fields.
+    pub fn count_cdc_events(&self, count: u64, stripped: u64, tokenized: u64) {
+        self.cdc_events.inc_by(count);
+        for (action, n) in [("stripped", stripped), ("tokenized", tokenized)] {
+            self.cdc_fields
+                .get_or_create(&ActionLabels { action })
+                .inc_by(n);
+        }
+    }
+
+    /// How far the change relay is behind: WAL bytes and seconds not yet durable.
+    pub fn set_cdc_lag(&self, bytes: u64, seconds: f64) {
+        self.cdc_lag_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.cdc_lag_seconds.set(seconds);
+    }
+
+    /// The change relay entered `state` (one of [`RELAY_STATES`]).
+    pub fn set_cdc_state(&self, state: &'static str) {
+        for s in RELAY_STATES {
+            self.cdc_state
+                .get_or_create(&RelayStateLabels { state: s })
+                .set(i64::from(s == state));
+        }
     }
 
     /// Everything, in the Prometheus text format (OpenMetrics flavour, ending in `# EOF`).

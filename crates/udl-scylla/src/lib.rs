@@ -9,6 +9,7 @@
 //! schema agreement after every statement.
 
 mod backend;
+mod change_events;
 mod config;
 pub mod cql;
 mod error;
@@ -26,6 +27,7 @@ mod store;
 mod timeseries;
 mod values;
 
+pub use change_events::{ChangeEventLog, ChangeEventRow};
 pub use config::{Replication, ScyllaConfig};
 pub use error::classify;
 pub use events::{Event, EventLog, EventTable};

@@ -5,10 +5,18 @@
 
 pub mod column_value;
 pub mod event;
+pub mod ledger;
 pub mod pgoutput;
 pub mod plan;
+pub mod relay;
 pub mod sanitize;
+pub mod sink;
+pub mod slot;
 
 pub use event::{ChangeEvent, ChangeKind, Redaction};
+pub use ledger::{Ledger, LedgerRecord};
 pub use plan::{EntityPlan, StripReason, Treatment};
+pub use relay::{Relay, RelaySettings, RelayState};
 pub use sanitize::{BoundTable, ChangePlace, Sanitized, Sanitizer, VaultEntry};
+pub use sink::Sink;
+pub use slot::{CaptureStatus, ReplicationTarget};

@@ -4,7 +4,9 @@
 //! are stripped. A table whose declaration cannot say (an unclassified field, a column it
 //! does not declare, a column type the relay cannot read) has no plan but a reason to halt.
 
-use udl_core::{EntityMeta, FieldMeta, Sensitivity};
+use std::sync::OnceLock;
+
+use udl_core::{EntityMeta, FieldMeta, Handling, Sensitivity};
 
 use crate::column_value;
 use crate::pgoutput::Relation;
@@ -29,6 +31,8 @@ pub enum StripReason {
     NoExport,
     /// A blind index beside an encrypted field.
     BlindIndex,
+    /// A column of values written before their field was sealed, waiting to be sealed.
+    LegacyPlaintext,
 }
 
 impl StripReason {
@@ -38,6 +42,7 @@ impl StripReason {
             StripReason::Sensitive => "sensitive",
             StripReason::NoExport => "no_export",
             StripReason::BlindIndex => "blind_index",
+            StripReason::LegacyPlaintext => "legacy_plaintext",
         }
     }
 }
@@ -60,6 +65,28 @@ pub struct EntityPlan {
     pub entity: &'static EntityMeta,
     /// Its fields as stored, in stored order.
     pub fields: Vec<PlannedField>,
+}
+
+/// The `<field>_plaintext` columns the platform's migrations left (values from before their
+/// field was sealed), by table: always stripped. Made once per process.
+fn legacy_columns() -> &'static [(&'static str, FieldMeta)] {
+    static COLUMNS: OnceLock<Vec<(&'static str, FieldMeta)>> = OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        udl_privacy::plaintext_columns()
+            .iter()
+            .filter_map(|c| {
+                let field = c.entity.field(c.field)?;
+                let name: &'static str = Box::leak(c.column().into_boxed_str());
+                let column = FieldMeta {
+                    name,
+                    nullable: true,
+                    handling: Handling::NONE,
+                    ..*field
+                };
+                Some((c.entity.name, column))
+            })
+            .collect()
+    })
 }
 
 /// The treatment `field` (as declared) asks for.
@@ -91,6 +118,14 @@ impl EntityPlan {
             ));
         }
         let form = udl_privacy::stored_form(entity).map_err(|e| e.to_string())?;
+        let legacy = legacy_columns()
+            .iter()
+            .filter(|(table, _)| *table == entity.name)
+            .map(|(_, column)| PlannedField {
+                stored: column,
+                declared: None,
+                treatment: Treatment::Strip(StripReason::LegacyPlaintext),
+            });
         let fields = form
             .fields
             .iter()
@@ -106,6 +141,7 @@ impl EntityPlan {
                     treatment,
                 }
             })
+            .chain(legacy)
             .collect();
         Ok(EntityPlan { entity, fields })
     }

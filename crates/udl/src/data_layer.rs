@@ -223,7 +223,7 @@ impl DataLayer {
     }
 
     #[cfg(feature = "privacy")]
-    fn privacy(&self, what: &str) -> Result<&crate::privacy_setup::Privacy> {
+    pub(crate) fn privacy(&self, what: &str) -> Result<&crate::privacy_setup::Privacy> {
         self.privacy.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorKind::Config,

@@ -96,6 +96,8 @@
 //! ```
 
 mod backends;
+#[cfg(feature = "cdc")]
+mod change_capture;
 #[cfg(all(feature = "mongo", feature = "cache"))]
 mod change_follower;
 pub mod config;
@@ -133,3 +135,5 @@ pub use udl_redis as redis;
 pub use udl_resilience as resilience;
 #[cfg(feature = "scylla")]
 pub use udl_scylla as scylla;
+#[cfg(feature = "cdc")]
+pub use udl_sync as sync;

@@ -16,7 +16,7 @@ use udl_resilience::ResilientStore;
 /// change history and the token vault.
 #[derive(Clone)]
 pub(crate) struct Privacy {
-    keys: Arc<FieldKeys>,
+    pub keys: Arc<FieldKeys>,
     pub audit: Arc<AuditWriter>,
     policy: Arc<ConsentPolicy>,
     pub history: Arc<ChangeHistory>,

@@ -90,6 +90,11 @@ pub fn migrations() -> Vec<Migration> {
             "audit_journals",
             include_str!("../../migrations/0012_audit_journals.sql"),
         ),
+        Migration::new(
+            13,
+            "change_capture",
+            include_str!("../../migrations/0013_change_capture.sql"),
+        ),
     ]
 }
 

@@ -139,7 +139,7 @@ impl<'a> Access<'a> {
 
 /// An entry for an access by `ctx` to `entity` through `operation`, ending in `outcome`; it
 /// names no patient, record or field until the caller sets them.
-pub(crate) fn new_entry(
+pub fn new_entry(
     ctx: &AccessContext,
     entity: &str,
     operation: &str,

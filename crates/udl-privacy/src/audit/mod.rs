@@ -11,7 +11,7 @@ mod verify;
 mod writer;
 
 pub use journal::{verify_journals, JournalConfig, JournalReport};
-pub(crate) use layer::new_entry;
+pub use layer::new_entry;
 pub use layer::AuditedStore;
 pub use verify::{verify_log, BrokenEntry, ChainProblem, ChainReport};
 pub use writer::AuditWriter;

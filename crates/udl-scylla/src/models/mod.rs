@@ -56,6 +56,12 @@ const CHAT_ARCHIVE_SEALED: &str = "CREATE TABLE IF NOT EXISTS {keyspace}.\"chat_
      \"role\" text, \"text\" blob, \
      PRIMARY KEY ((\"conversation_id\", \"month\"), \"sent_at\", \"id\"))";
 
+/// Sanitized change events from PostgreSQL (change data capture), one row per event id so a
+/// replayed event lands once; rows expire with the analytics TTL given on each write.
+const CHANGE_EVENTS: &str =
+    "CREATE TABLE IF NOT EXISTS {keyspace}.ce_events (id text PRIMARY KEY, \
+     type text, source text, subject text, time timestamp, position bigint, data text)";
+
 /// Every ScyllaDB migration of the platform, in order.
 pub fn migrations() -> Vec<CqlMigration> {
     let statements = |list: &[&'static str]| list.iter().map(|s| (*s).into()).collect();
@@ -65,6 +71,7 @@ pub fn migrations() -> Vec<CqlMigration> {
         CqlMigration::new(3, "reports", statements(&REPORTS)),
         CqlMigration::new(4, "chat_archive", vec![CHAT_ARCHIVE_PLAINTEXT.into()]),
         CqlMigration::new(5, "chat_archive_sealed", vec![CHAT_ARCHIVE_SEALED.into()]),
+        CqlMigration::new(6, "change_events", vec![CHANGE_EVENTS.into()]),
     ]
 }
 

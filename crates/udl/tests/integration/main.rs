@@ -6,6 +6,7 @@ mod audit;
 mod audit_journal;
 mod bypass;
 mod cache_follows_changes;
+mod change_capture;
 mod change_history;
 mod chat_archive;
 mod common;

@@ -1,0 +1,665 @@
+//! The change relay: holds the lease (one leader per slot; the others stand by), streams the
+//! slot, sanitizes every change of a committed transaction, keeps the tokens, writes the
+//! ledger and then the sinks, and only then acknowledges the slot. A change it cannot
+//! sanitize halts it before anything of that transaction leaves; a lost connection makes it
+//! start again from the slot's acknowledged position (sinks deduplicate by event id).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
+use sqlx::postgres::PgConnection;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use udl_core::{EntityMeta, Error, ErrorKind, Result};
+use udl_metrics::Metrics;
+use udl_postgres::PgStore;
+use udl_privacy::tokens::TokenVault;
+
+use crate::event::{ChangeKind, Redaction};
+use crate::ledger::Ledger;
+use crate::pgoutput::{self, Message, Relation, Tuple};
+use crate::plan::EntityPlan;
+use crate::sanitize::{BoundTable, ChangePlace, Sanitized, Sanitizer};
+use crate::sink::Sink;
+use crate::slot::{self, ReplicationTarget};
+
+/// How a relay runs.
+#[derive(Clone, Debug)]
+pub struct RelaySettings {
+    /// Replication slot.
+    pub slot: String,
+    /// Publication.
+    pub publication: String,
+    /// Most events written to the sinks at once.
+    pub batch_events: usize,
+    /// Longest a committed change waits for its batch to fill.
+    pub batch_delay: Duration,
+    /// Between heartbeats (and status reports).
+    pub heartbeat: Duration,
+    /// Between a standby's attempts at the lease.
+    pub standby_poll: Duration,
+    /// After a halt, before the relay looks again (a newer declaration may have arrived in
+    /// another process, which then takes over).
+    pub halt_retry: Duration,
+    /// After a lost connection, before reconnecting.
+    pub reconnect_delay: Duration,
+}
+
+impl RelaySettings {
+    /// Defaults for capturing the tables of `schema`: slot and publication `udl_<schema>`.
+    pub fn for_schema(schema: &str) -> Self {
+        let name: String = format!("udl_{schema}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(63)
+            .collect();
+        RelaySettings {
+            slot: name.clone(),
+            publication: name,
+            batch_events: 2000,
+            batch_delay: Duration::from_millis(20),
+            heartbeat: Duration::from_secs(5),
+            standby_poll: Duration::from_millis(500),
+            halt_retry: Duration::from_secs(30),
+            reconnect_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Where the relay stands, as [`Relay::state`] shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayState {
+    /// Not started yet.
+    Starting,
+    /// Waiting for the lease another process holds.
+    Standby,
+    /// Streaming the slot.
+    Running,
+    /// Stopped at a change it may not send, and why.
+    Halted(String),
+    /// Shut down.
+    Stopped,
+}
+
+impl RelayState {
+    fn metric_name(&self) -> &'static str {
+        match self {
+            RelayState::Starting | RelayState::Standby => "standby",
+            RelayState::Running => "running",
+            RelayState::Halted(_) => "halted",
+            RelayState::Stopped => "stopped",
+        }
+    }
+}
+
+/// How one streaming session ended.
+enum SessionEnd {
+    Shutdown,
+    Halted(String),
+}
+
+/// A committed transaction's sanitized changes.
+struct Committed {
+    changes: Vec<Sanitized>,
+    end_lsn: u64,
+    time: DateTime<Utc>,
+}
+
+/// Transactions waiting to be made durable together.
+#[derive(Default)]
+struct Batch {
+    committed: Vec<Committed>,
+    events: usize,
+    since: Option<Instant>,
+}
+
+/// Tokens known to be in the vault already, so a repeated value is not written again.
+const KNOWN_TOKENS_MAX: usize = 200_000;
+
+/// The change relay of one slot.
+pub struct Relay {
+    pg: PgStore,
+    target: ReplicationTarget,
+    plans: HashMap<&'static str, std::result::Result<Arc<EntityPlan>, String>>,
+    sanitizer: Sanitizer,
+    vault: Arc<TokenVault>,
+    ledger: Ledger,
+    sinks: Vec<Sink>,
+    settings: RelaySettings,
+    metrics: Arc<Metrics>,
+    holder: String,
+    state: watch::Sender<RelayState>,
+    known_tokens: std::sync::Mutex<HashSet<String>>,
+}
+
+fn stream_error(e: pgwire_replication::PgWireError) -> Error {
+    Error::new(ErrorKind::Unavailable, format!("replication stream: {e}"))
+}
+
+impl Relay {
+    /// A relay capturing `entities` (those in PostgreSQL) of `pg` into `sinks`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pg: PgStore,
+        target: ReplicationTarget,
+        entities: &[&'static EntityMeta],
+        sanitizer: Sanitizer,
+        vault: Arc<TokenVault>,
+        ledger: Ledger,
+        sinks: Vec<Sink>,
+        settings: RelaySettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let plans = entities
+            .iter()
+            .map(|e| (e.name, EntityPlan::new(e).map(Arc::new)))
+            .collect();
+        Relay {
+            pg,
+            target,
+            plans,
+            sanitizer,
+            vault,
+            ledger,
+            sinks,
+            settings,
+            metrics,
+            holder: format!(
+                "{}:{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+                std::process::id()
+            ),
+            state: watch::channel(RelayState::Starting).0,
+            known_tokens: Default::default(),
+        }
+    }
+
+    /// The relay's settings.
+    pub fn settings(&self) -> &RelaySettings {
+        &self.settings
+    }
+
+    /// Follows the relay's state.
+    pub fn state(&self) -> watch::Receiver<RelayState> {
+        self.state.subscribe()
+    }
+
+    fn enter(&self, state: RelayState) {
+        self.metrics.set_cdc_state(state.metric_name());
+        self.state.send_replace(state);
+    }
+
+    /// Why each registered table cannot be captured, if it cannot: the check `udl cdc
+    /// check` runs before anything streams (declarations, and each table's columns against
+    /// them). Empty when everything matches.
+    pub async fn check(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for (table, plan) in &self.plans {
+            let plan = match plan {
+                Ok(plan) => plan,
+                Err(why) => {
+                    problems.push(why.clone());
+                    continue;
+                }
+            };
+            let columns: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT a.attname::text, a.atttypid::bigint FROM pg_attribute a
+                 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum",
+            )
+            .bind(self.pg.schema())
+            .bind(*table)
+            .fetch_all(self.pg.pool())
+            .await
+            .map_err(|e| udl_postgres::classify(&e, "cdc.check"))?;
+            if columns.is_empty() {
+                problems.push(format!("table {}.{table} does not exist", self.pg.schema()));
+                continue;
+            }
+            let relation = Relation {
+                id: 0,
+                namespace: self.pg.schema().to_owned(),
+                name: (*table).to_owned(),
+                columns: columns
+                    .into_iter()
+                    .map(|(name, oid)| pgoutput::RelationColumn {
+                        name,
+                        type_oid: oid as u32,
+                        key: false,
+                    })
+                    .collect(),
+            };
+            if let Err(why) = plan.bind(&relation) {
+                problems.push(why);
+            }
+        }
+        problems.sort();
+        Ok(problems)
+    }
+
+    /// Runs until `shutdown` turns true: stands by while another process leads, streams
+    /// while this one does, reconnects after failures, and after a halt waits
+    /// [`RelaySettings::halt_retry`] before trying again.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        loop {
+            if *shutdown.borrow() {
+                self.enter(RelayState::Stopped);
+                return Ok(());
+            }
+            let Some(mut lease) = self.acquire_lease(&mut shutdown).await else {
+                self.enter(RelayState::Stopped);
+                return Ok(());
+            };
+            let pause = match self.lead(&mut lease, &mut shutdown).await {
+                Ok(SessionEnd::Shutdown) => {
+                    self.enter(RelayState::Stopped);
+                    return Ok(());
+                }
+                Ok(SessionEnd::Halted(reason)) => {
+                    tracing::error!(slot = %self.settings.slot, reason = %reason, "change relay halted: nothing from this change on is sent until it is resolved");
+                    let _ = slot::report(
+                        &mut lease,
+                        &self.settings.slot,
+                        &self.holder,
+                        "halted",
+                        Some(&reason),
+                        0,
+                        None,
+                    )
+                    .await;
+                    self.enter(RelayState::Halted(reason));
+                    self.settings.halt_retry
+                }
+                Err(e) => {
+                    tracing::warn!(slot = %self.settings.slot, error = %e, "change relay lost its stream; starting again from the acknowledged position");
+                    self.settings.reconnect_delay
+                }
+            };
+            drop(lease);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Waits for the lease; `None` when shut down first.
+    async fn acquire_lease(&self, shutdown: &mut watch::Receiver<bool>) -> Option<PgConnection> {
+        loop {
+            match slot::try_lease(&self.pg, &self.settings.slot).await {
+                Ok(Some(lease)) => return Some(lease),
+                Ok(None) => {
+                    if *self.state.borrow() != RelayState::Standby {
+                        tracing::info!(slot = %self.settings.slot, "change relay standing by: another process leads");
+                        self.enter(RelayState::Standby);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(slot = %self.settings.slot, error = %e, "change relay cannot reach PostgreSQL for its lease")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.standby_poll) => {}
+                _ = shutdown.changed() => return None,
+            }
+            if *shutdown.borrow() {
+                return None;
+            }
+        }
+    }
+
+    /// One streaming session as leader.
+    async fn lead(
+        &self,
+        lease: &mut PgConnection,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<SessionEnd> {
+        let tables: Vec<&'static str> = self.plans.keys().copied().collect();
+        let tables = slot::existing_tables(&self.pg, &tables).await?;
+        slot::ensure_publication(&self.pg, &self.settings.publication, &tables).await?;
+        slot::ensure_slot(&self.pg, &self.settings.slot).await?;
+        let config = ReplicationConfig::new(
+            self.target.host.clone(),
+            self.target.user.clone(),
+            self.target.password.clone(),
+            self.target.database.clone(),
+            self.settings.slot.clone(),
+            self.settings.publication.clone(),
+        )
+        .with_port(self.target.port)
+        .with_start_lsn(Lsn(0))
+        .with_binary(true)
+        .with_status_interval(Duration::from_millis(200))
+        .with_wakeup_interval(self.settings.heartbeat)
+        .with_application_name("udl-cdc");
+        let mut client = ReplicationClient::connect(config)
+            .await
+            .map_err(stream_error)?;
+        slot::report(
+            lease,
+            &self.settings.slot,
+            &self.holder,
+            "running",
+            None,
+            0,
+            None,
+        )
+        .await?;
+        self.enter(RelayState::Running);
+        tracing::info!(slot = %self.settings.slot, tables = tables.len(), "change relay streaming");
+        let mut session = Session {
+            relay: self,
+            client: &mut client,
+            relations: HashMap::new(),
+            open: None,
+            batch: Batch::default(),
+            acked: 0,
+            received: 0,
+            last_commit: None,
+        };
+        let end = session.stream(lease, shutdown).await;
+        let acked = session.acked;
+        let last_commit = session.last_commit;
+        if matches!(end, Ok(SessionEnd::Shutdown)) {
+            // Let the last acknowledgement reach the server before the stream closes.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while client.metrics().last_applied_lsn().0 < acked && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            slot::report(
+                lease,
+                &self.settings.slot,
+                &self.holder,
+                "stopped",
+                None,
+                acked,
+                last_commit,
+            )
+            .await?;
+        }
+        let _ = client.shutdown().await;
+        end
+    }
+}
+
+/// An open transaction's changes.
+struct Open {
+    position: u64,
+    time: DateTime<Utc>,
+    changes: Vec<Sanitized>,
+    ordinal: u32,
+}
+
+/// One leader's streaming session.
+struct Session<'r> {
+    relay: &'r Relay,
+    client: &'r mut ReplicationClient,
+    relations: HashMap<u32, Arc<std::result::Result<BoundTable, String>>>,
+    open: Option<Open>,
+    batch: Batch,
+    /// Acknowledged up to here.
+    acked: u64,
+    /// The server's WAL end as last seen.
+    received: u64,
+    last_commit: Option<DateTime<Utc>>,
+}
+
+fn commit_time(micros_since_2000: i64) -> DateTime<Utc> {
+    const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+    DateTime::from_timestamp_micros(micros_since_2000.saturating_add(PG_EPOCH_MICROS))
+        .unwrap_or_default()
+}
+
+impl Session<'_> {
+    async fn stream(
+        &mut self,
+        lease: &mut PgConnection,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<SessionEnd> {
+        let settings = &self.relay.settings;
+        let mut heartbeat = tokio::time::interval(settings.heartbeat);
+        loop {
+            let flush_at = self
+                .batch
+                .since
+                .map(|t| t + settings.batch_delay)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() {
+                        self.flush().await?;
+                        return Ok(SessionEnd::Shutdown);
+                    }
+                }
+                _ = tokio::time::sleep_until(flush_at), if self.batch.since.is_some() => {
+                    self.flush().await?;
+                }
+                _ = heartbeat.tick() => {
+                    slot::heartbeat(lease).await?;
+                    slot::report(lease, &settings.slot, &self.relay.holder, "running", None, self.acked, self.last_commit).await?;
+                    self.report_lag();
+                }
+                event = self.client.recv() => {
+                    let Some(event) = event.map_err(stream_error)? else {
+                        return Err(Error::new(ErrorKind::Unavailable, "the replication stream ended"));
+                    };
+                    if let Some(end) = self.on_event(event).await? {
+                        return Ok(end);
+                    }
+                }
+            }
+        }
+    }
+
+    fn report_lag(&self) {
+        let seconds = self
+            .batch
+            .committed
+            .first()
+            .map(|c| (Utc::now() - c.time).num_milliseconds().max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        self.relay
+            .metrics
+            .set_cdc_lag(self.received.saturating_sub(self.acked), seconds);
+    }
+
+    /// Nothing received is waiting: the stream may be acknowledged up to `lsn`.
+    fn ack_idle(&mut self, lsn: u64) {
+        if self.open.is_none() && self.batch.committed.is_empty() && lsn > self.acked {
+            self.acked = lsn;
+            self.client.update_applied_lsn(Lsn(lsn));
+        }
+    }
+
+    async fn on_event(&mut self, event: ReplicationEvent) -> Result<Option<SessionEnd>> {
+        match event {
+            ReplicationEvent::Begin {
+                final_lsn,
+                commit_time_micros,
+                ..
+            } => {
+                self.open = Some(Open {
+                    position: final_lsn.0,
+                    time: commit_time(commit_time_micros),
+                    changes: Vec::new(),
+                    ordinal: 0,
+                });
+            }
+            ReplicationEvent::XLogData { data, wal_end, .. } => {
+                self.received = self.received.max(wal_end.0);
+                if let Err(reason) = self.on_change(pgoutput::decode(data)?) {
+                    self.open = None;
+                    self.flush().await?;
+                    return Ok(Some(SessionEnd::Halted(reason)));
+                }
+            }
+            ReplicationEvent::Commit { end_lsn, .. } => {
+                let open = self.open.take().ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::DataCorruption,
+                        "a commit without its transaction's start",
+                    )
+                })?;
+                let batch = &mut self.batch;
+                batch.events += open.changes.len();
+                batch.since.get_or_insert_with(Instant::now);
+                batch.committed.push(Committed {
+                    changes: open.changes,
+                    end_lsn: end_lsn.0,
+                    time: open.time,
+                });
+                if batch.events >= self.relay.settings.batch_events {
+                    self.flush().await?;
+                }
+            }
+            ReplicationEvent::KeepAlive { wal_end, .. } => {
+                self.received = self.received.max(wal_end.0);
+                self.ack_idle(wal_end.0);
+            }
+            ReplicationEvent::Message {
+                transactional: false,
+                lsn,
+                ..
+            } => self.ack_idle(lsn.0),
+            ReplicationEvent::StoppedAt { .. } => {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    "the replication stream stopped at a bound it was not given",
+                ));
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Sanitizes one change into the open transaction; `Err` is why the relay must halt.
+    fn on_change(&mut self, message: Message) -> std::result::Result<(), String> {
+        let (relation, kind, tuple): (u32, ChangeKind, Tuple) = match message {
+            Message::Relation(relation) => {
+                let bound = self.bind(&relation);
+                self.relations.insert(relation.id, Arc::new(bound));
+                return Ok(());
+            }
+            Message::Insert { relation, new } => (relation, ChangeKind::Created, new),
+            Message::Update { relation, new, .. } => (relation, ChangeKind::Updated, new),
+            Message::Delete { relation, old } => (relation, ChangeKind::Deleted, old),
+            Message::Truncate { .. } => {
+                return Err("a TRUNCATE of a captured table arrived; the relay captures row changes only (the publication should not publish truncates)".into());
+            }
+            Message::Other(_) => return Ok(()),
+        };
+        let open = self.open.as_mut().ok_or("a change outside a transaction")?;
+        let bound = self
+            .relations
+            .get(&relation)
+            .ok_or_else(|| format!("a change to relation {relation}, which was never described"))?;
+        let table = bound.as_ref().as_ref().map_err(Clone::clone)?;
+        let place = ChangePlace {
+            position: open.position,
+            ordinal: open.ordinal,
+            time: open.time,
+        };
+        open.ordinal += 1;
+        let sanitized = self.relay.sanitizer.sanitize(table, kind, &tuple, place)?;
+        open.changes.push(sanitized);
+        Ok(())
+    }
+
+    fn bind(&self, relation: &Relation) -> std::result::Result<BoundTable, String> {
+        let claimed = relation.namespace == self.relay.pg.schema();
+        let plan = self
+            .relay
+            .plans
+            .get(relation.name.as_str())
+            .filter(|_| claimed)
+            .ok_or_else(|| {
+                format!(
+                    "a change to table {}.{}, which no registered entity claims",
+                    relation.namespace, relation.name
+                )
+            })?;
+        match plan {
+            Ok(plan) => BoundTable::bind(Arc::clone(plan), relation),
+            Err(why) => Err(why.clone()),
+        }
+    }
+
+    /// Makes the batch durable: tokens, then the ledger, then every sink; then acknowledges.
+    async fn flush(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        let Some(last) = batch.committed.last() else {
+            return Ok(());
+        };
+        let (end_lsn, last_time) = (last.end_lsn, last.time);
+        let changes: Vec<&Sanitized> = batch.committed.iter().flat_map(|c| &c.changes).collect();
+        self.keep_tokens(&changes).await?;
+        let entries: Vec<(&crate::ChangeEvent, &[Redaction])> = changes
+            .iter()
+            .map(|s| (&s.event, s.redactions.as_slice()))
+            .collect();
+        self.relay.ledger.record(&entries).await?;
+        let events: Vec<crate::ChangeEvent> = changes.iter().map(|s| s.event.clone()).collect();
+        for sink in &self.relay.sinks {
+            sink.write(&events).await?;
+        }
+        self.acked = self.acked.max(end_lsn);
+        self.client.update_applied_lsn(Lsn(self.acked));
+        self.last_commit = Some(last_time);
+        let (mut stripped, mut tokenized) = (0, 0);
+        for s in &changes {
+            for r in &s.redactions {
+                match r {
+                    Redaction::Stripped { .. } => stripped += 1,
+                    Redaction::Tokenized { .. } => tokenized += 1,
+                }
+            }
+        }
+        self.relay
+            .metrics
+            .count_cdc_events(events.len() as u64, stripped, tokenized);
+        self.report_lag();
+        Ok(())
+    }
+
+    async fn keep_tokens(&self, changes: &[&Sanitized]) -> Result<()> {
+        let fresh: Vec<(&str, &str, &str)> = {
+            let known = self
+                .relay
+                .known_tokens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let mut seen = HashSet::new();
+            changes
+                .iter()
+                .flat_map(|s| &s.vault)
+                .filter(|v| !known.contains(&v.token) && seen.insert(v.token.as_str()))
+                .map(|v| (v.kind, v.value.as_str(), v.token.as_str()))
+                .collect()
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        self.relay.vault.keep_many(&fresh).await?;
+        let mut known = self
+            .relay
+            .known_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if known.len() + fresh.len() > KNOWN_TOKENS_MAX {
+            known.clear();
+        }
+        known.extend(fresh.iter().map(|(_, _, t)| (*t).to_owned()));
+        Ok(())
+    }
+}

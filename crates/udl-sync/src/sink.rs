@@ -1,0 +1,56 @@
+//! Where sanitized events go: ScyllaDB's `ce_events`, or nowhere (benchmarks, dry runs).
+//! A sink returns only once its events are durable: the relay acknowledges the slot after.
+
+use udl_core::Result;
+use udl_scylla::{ChangeEventLog, ChangeEventRow, ScyllaStore};
+
+use crate::event::ChangeEvent;
+
+/// A destination for sanitized events.
+pub enum Sink {
+    /// ScyllaDB's analytics keyspace.
+    Scylla(Box<ChangeEventLog>),
+    /// Discards events (measuring the relay alone).
+    Null,
+}
+
+/// Writes in flight at once to ScyllaDB.
+const SCYLLA_IN_FLIGHT: usize = 64;
+
+impl Sink {
+    /// The ScyllaDB sink of `store`.
+    pub async fn scylla(store: &ScyllaStore) -> Result<Self> {
+        let log = ChangeEventLog::new(store, SCYLLA_IN_FLIGHT).await?;
+        Ok(Sink::Scylla(Box::new(log)))
+    }
+
+    /// The sink's name in logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sink::Scylla(_) => "scylla",
+            Sink::Null => "null",
+        }
+    }
+
+    /// Writes `events`, returning once they are durable; idempotent by event id.
+    pub async fn write(&self, events: &[ChangeEvent]) -> Result<()> {
+        match self {
+            Sink::Scylla(log) => {
+                let rows: Vec<ChangeEventRow> = events
+                    .iter()
+                    .map(|e| ChangeEventRow {
+                        id: e.id.clone(),
+                        event_type: e.event_type(),
+                        source: e.source.clone(),
+                        subject: e.subject.clone(),
+                        time: e.time,
+                        position: e.position as i64,
+                        data: e.data_json(),
+                    })
+                    .collect();
+                log.write_many(&rows).await.map(|_| ())
+            }
+            Sink::Null => Ok(()),
+        }
+    }
+}

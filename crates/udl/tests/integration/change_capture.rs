@@ -1,0 +1,431 @@
+//! Change data capture on the real PostgreSQL and Cassandra: rows written through udl reach
+//! ScyllaDB's `ce_events` as sanitized CloudEvents (public and internal fields as they are,
+//! tokenized fields as vault tokens, everything else left out), each with a sealed
+//! redaction-ledger entry; no canary reaches ScyllaDB, the logs or the metrics; and a column
+//! the entity does not declare halts the relay before the change that carries it, until a
+//! relay that declares it takes over.
+
+use std::time::Duration;
+
+use udl::sync::{Relay, RelaySettings, RelayState};
+use udl::{AccessContext, Changes, DataLayer, Entity, Purpose, Role, UdlConfig};
+use udl_testkit::wait;
+use uuid::Uuid;
+
+use crate::common;
+use common::*;
+
+/// A therapy session as PostgreSQL keeps it: what each field's declaration does to it on its
+/// way to analytics is the point of these tests.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "therapy_sessions", store = "postgres")]
+pub struct TherapySession {
+    #[udl(id, internal)]
+    pub id: Uuid,
+    /// Joinable in analytics, never readable there: sealed here, tokenized there.
+    #[udl(phi, tokenize)]
+    pub patient_ref: String,
+    #[udl(public)]
+    pub topic: String,
+    #[udl(phi)]
+    pub notes: String,
+    #[udl(pii, blind_index = "case_insensitive")]
+    pub email: String,
+    #[udl(internal, no_export)]
+    pub room_code: String,
+    #[udl(internal)]
+    pub minutes: i64,
+    #[udl(version, internal)]
+    pub version: i64,
+}
+
+/// The same table once it has gained `mood`: what a deployment declaring it runs.
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "therapy_sessions", store = "postgres")]
+pub struct TherapySessionWithMood {
+    #[udl(id, internal)]
+    pub id: Uuid,
+    #[udl(phi, tokenize)]
+    pub patient_ref: String,
+    #[udl(public)]
+    pub topic: String,
+    #[udl(phi)]
+    pub notes: String,
+    #[udl(pii, blind_index = "case_insensitive")]
+    pub email: String,
+    #[udl(internal, no_export)]
+    pub room_code: String,
+    #[udl(internal)]
+    pub minutes: i64,
+    #[udl(version, internal)]
+    pub version: i64,
+    #[udl(internal)]
+    pub mood: Option<String>,
+}
+
+const SESSIONS_DDL: &str = "CREATE TABLE therapy_sessions (
+    id UUID PRIMARY KEY, patient_ref BYTEA NOT NULL, topic TEXT NOT NULL, notes BYTEA NOT NULL,
+    email BYTEA NOT NULL, email_bidx BYTEA NOT NULL, room_code TEXT NOT NULL,
+    minutes BIGINT NOT NULL, version BIGINT NOT NULL)";
+
+fn session(canary: &str, n: i64) -> TherapySession {
+    TherapySession {
+        id: Uuid::new_v4(),
+        patient_ref: format!("{canary}-patient-{n}"),
+        topic: format!("topic-{n}"),
+        notes: format!("{canary} fake session notes {n}"),
+        email: format!("{canary}.p{n}@example.test"),
+        room_code: format!("{canary}-room-{n}"),
+        minutes: 30 + n,
+        version: 1,
+    }
+}
+
+/// One event as `ce_events` holds it.
+#[derive(Debug, Clone)]
+struct Stored {
+    id: String,
+    event_type: String,
+    subject: Option<String>,
+    position: i64,
+    data: serde_json::Value,
+}
+
+async fn stored_events(data: &DataLayer) -> Vec<Stored> {
+    let scylla = data.scylla().unwrap();
+    let cql = format!(
+        "SELECT id, type, subject, position, data FROM \"{}\".ce_events",
+        scylla.keyspace()
+    );
+    let rows = scylla
+        .session()
+        .get_session()
+        .query_unpaged(cql, ())
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap();
+    let mut events: Vec<Stored> = rows
+        .rows::<(String, String, Option<String>, i64, String)>()
+        .unwrap()
+        .map(|r| {
+            let (id, event_type, subject, position, data) = r.unwrap();
+            Stored {
+                id,
+                event_type,
+                subject,
+                position,
+                data: serde_json::from_str(&data).unwrap(),
+            }
+        })
+        .collect();
+    events.sort_by(|a, b| a.id.cmp(&b.id));
+    events
+}
+
+/// The events about `subject`, once there are `count` of them.
+async fn events_of(data: &DataLayer, subject: &str, count: usize) -> Vec<Stored> {
+    wait::until(
+        &format!("{count} events about one session in ScyllaDB"),
+        Duration::from_secs(30),
+        || async {
+            let found: Vec<Stored> = stored_events(data)
+                .await
+                .into_iter()
+                .filter(|e| e.subject.as_deref() == Some(subject))
+                .collect();
+            (found.len() >= count).then_some(found)
+        },
+    )
+    .await
+}
+
+struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<udl::Result<()>>,
+    state: tokio::sync::watch::Receiver<RelayState>,
+}
+
+fn config_of(w: &World) -> UdlConfig {
+    udl::config::from_sources(None, w.vars.clone()).unwrap()
+}
+
+fn settings(w: &World) -> RelaySettings {
+    RelaySettings {
+        halt_retry: Duration::from_secs(3600),
+        ..RelaySettings::for_schema(&w.namespace)
+    }
+}
+
+async fn start(relay: Relay) -> Running {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let state = relay.state();
+    let task = tokio::spawn(async move { relay.run(stopped).await });
+    let mut running = Running { stop, task, state };
+    running
+        .reaches("the relay streams", |s| *s == RelayState::Running)
+        .await;
+    running
+}
+
+impl Running {
+    async fn reaches(&mut self, what: &str, done: impl Fn(&RelayState) -> bool) -> RelayState {
+        let mut state = self.state.clone();
+        let reached = tokio::time::timeout(Duration::from_secs(30), async {
+            state.wait_for(|s| done(s)).await.map(|s| s.clone())
+        })
+        .await;
+        match reached {
+            Ok(reached) => reached.unwrap(),
+            Err(_) => panic!("{what}: still {:?}", *self.state.borrow()),
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn world_with_sessions() -> World {
+    let w = world(true).await;
+    sqlx::query(SESSIONS_DDL)
+        .execute(w.data.postgres().unwrap().pool())
+        .await
+        .unwrap();
+    w
+}
+
+async fn drop_capture(w: &World) {
+    let s = settings(w);
+    udl::sync::slot::drop_capture(w.data.postgres().unwrap(), &s.slot, &s.publication)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywhere() {
+    udl_testkit::logs::capture();
+    let w = world_with_sessions().await;
+    w.data.register::<TherapySession>().unwrap();
+    let relay = w
+        .data
+        .change_relay(&config_of(&w), settings(&w), true)
+        .await
+        .unwrap();
+    assert_eq!(relay.check().await.unwrap(), Vec::<String>::new());
+    let running = start(relay).await;
+
+    let canary = canary();
+    let sessions = w.data.repository::<TherapySession>().unwrap();
+    let (a, b) = (session(&canary, 1), session(&canary, 2));
+    sessions.create(&ctx(), a.clone()).await.unwrap();
+    sessions.create(&ctx(), b.clone()).await.unwrap();
+    let changes = Changes::new()
+        .set("topic", "sleep")
+        .set("notes", format!("{canary} revised notes"));
+    assert!(sessions.update(&ctx(), &a.id, changes).await.unwrap());
+    assert!(sessions.delete(&ctx(), &b.id).await.unwrap());
+    let user = w.user(Role::Patient).await;
+
+    let of_a = events_of(&w.data, &a.id.to_string(), 2).await;
+    let of_b = events_of(&w.data, &b.id.to_string(), 2).await;
+    let of_user = events_of(&w.data, &user.to_string(), 1).await;
+    let types = |events: &[Stored]| {
+        events
+            .iter()
+            .map(|e| e.event_type.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        types(&of_a),
+        ["ce.therapy_sessions.created", "ce.therapy_sessions.updated"]
+    );
+    assert_eq!(
+        types(&of_b),
+        ["ce.therapy_sessions.created", "ce.therapy_sessions.deleted"]
+    );
+    assert_eq!(types(&of_user), ["ce.users.created"]);
+    assert!(
+        of_a[0].position < of_a[1].position,
+        "a row's events in commit order"
+    );
+
+    let created = of_a[0].data.as_object().unwrap();
+    let mut fields: Vec<&str> = created.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["id", "minutes", "patient_ref", "topic", "version"],
+        "PHI, PII, no_export fields and blind indexes are left out"
+    );
+    assert_eq!(created["topic"], "topic-1");
+    assert_eq!(created["minutes"], 31);
+    let token = created["patient_ref"].as_str().unwrap();
+    let vault = w.data.token_vault().unwrap();
+    assert_eq!(
+        token,
+        vault.token_of("patient_ref", &a.patient_ref),
+        "the sealed value's token"
+    );
+    assert_eq!(
+        of_a[1].data["patient_ref"], token,
+        "the same token on every event"
+    );
+    assert_eq!(of_a[1].data["topic"], "sleep");
+    let clinician =
+        AccessContext::new("clinician-fake-cdc", Role::Clinician, Purpose::Treatment).unwrap();
+    assert_eq!(
+        vault.detokenize(&clinician, token).await.unwrap(),
+        a.patient_ref,
+        "kept in the vault"
+    );
+    assert_eq!(
+        of_b[1].data.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["id"],
+        "a delete carries the key"
+    );
+
+    // The ledger says what was done to each field of each event, sealed, and reading it is
+    // for auditors, audited either way.
+    let ledger = w.data.redaction_ledger().unwrap();
+    let auditor =
+        AccessContext::new("auditor-fake-cdc", Role::Auditor, Purpose::Operations).unwrap();
+    let entries = ledger
+        .read(&auditor, w.data.audit_writer().unwrap(), &of_a[0].id)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].intact, "the seal matches");
+    let actions: Vec<(String, String)> = entries[0]
+        .actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["field"].as_str().unwrap().to_owned(),
+                a["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("patient_ref", "tokenized"),
+        ("notes", "stripped"),
+        ("email", "stripped"),
+        ("email_bidx", "stripped"),
+        ("room_code", "stripped"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(f, a)| ((*f).into(), (*a).into()))
+        .collect();
+    assert_eq!(actions, expected);
+    assert_eq!(entries[0].actions[0]["token"], token);
+    assert!(
+        entries[0].actions[1]["key_version"].is_u64(),
+        "a sealed field names its key version"
+    );
+    let denied = ledger
+        .read(&clinician, w.data.audit_writer().unwrap(), &of_a[0].id)
+        .await
+        .unwrap_err();
+    assert_eq!(denied.kind(), udl::ErrorKind::PermissionDenied);
+    assert_eq!(
+        w.entries_of(&auditor).await.len(),
+        1,
+        "the auditor's read is logged"
+    );
+    assert_eq!(
+        w.entries_of(&clinician).await.len(),
+        2,
+        "the refusal is logged (after the detokenize)"
+    );
+
+    running.stop().await;
+    let status = udl::sync::slot::status(w.data.postgres().unwrap(), &settings(&w).slot)
+        .await
+        .unwrap();
+    assert!(status.exists && !status.active);
+    assert_eq!(status.relay.unwrap().state, "stopped");
+
+    let scylla = w.scylla_contents().await;
+    assert!(
+        scylla.contains("ce.therapy_sessions.created"),
+        "the scan reads the events"
+    );
+    assert!(!scylla.contains(&canary), "no canary in ScyllaDB");
+    let logs = udl_testkit::logs::captured();
+    assert!(!logs.contains(&canary), "no canary in the logs");
+    assert!(
+        !w.data.metrics().render().contains(&canary),
+        "no canary in the metrics"
+    );
+    assert!(w.data.metrics().render().contains("udl_cdc_events_total"));
+    drop_capture(&w).await;
+}
+
+#[tokio::test]
+async fn an_undeclared_column_halts_the_relay_until_a_declaring_relay_takes_over() {
+    let w = world_with_sessions().await;
+    w.data.register::<TherapySession>().unwrap();
+    let mut running = start(
+        w.data
+            .change_relay(&config_of(&w), settings(&w), true)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let canary = canary();
+    let sessions = w.data.repository::<TherapySession>().unwrap();
+    let before = session(&canary, 1);
+    sessions.create(&ctx(), before.clone()).await.unwrap();
+    events_of(&w.data, &before.id.to_string(), 1).await;
+
+    let pg = w.data.postgres().unwrap();
+    sqlx::query("ALTER TABLE therapy_sessions ADD COLUMN mood TEXT")
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    let after = session(&canary, 2);
+    sessions.create(&ctx(), after.clone()).await.unwrap();
+    let halted = running
+        .reaches("the relay halts", |s| matches!(s, RelayState::Halted(_)))
+        .await;
+    let RelayState::Halted(reason) = halted else {
+        unreachable!()
+    };
+    assert!(reason.contains("column mood"), "{reason}");
+    assert!(!reason.contains(&canary), "{reason}");
+    let status = udl::sync::slot::status(pg, &settings(&w).slot)
+        .await
+        .unwrap();
+    let report = status.relay.unwrap();
+    assert_eq!(
+        (report.state.as_str(), report.reason.as_deref()),
+        ("halted", Some(reason.as_str()))
+    );
+    assert!(
+        stored_events(&w.data)
+            .await
+            .iter()
+            .all(|e| e.subject != Some(after.id.to_string())),
+        "nothing of the change that carries the column is sent"
+    );
+    running.stop().await;
+
+    // A process whose entity declares the column resumes from the change that halted.
+    let declaring = DataLayer::connect(&config_of(&w)).await.unwrap();
+    declaring.register::<TherapySessionWithMood>().unwrap();
+    let relay = declaring
+        .change_relay(&config_of(&w), settings(&w), true)
+        .await
+        .unwrap();
+    assert_eq!(relay.check().await.unwrap(), Vec::<String>::new());
+    let running = start(relay).await;
+    let resumed = events_of(&w.data, &after.id.to_string(), 1).await;
+    assert_eq!(resumed[0].event_type, "ce.therapy_sessions.created");
+    assert!(resumed[0].data["mood"].is_null(), "{}", resumed[0].data);
+    running.stop().await;
+    drop_capture(&w).await;
+}
