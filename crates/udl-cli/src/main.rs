@@ -5,6 +5,7 @@
 
 mod args;
 mod audit;
+mod cdc;
 mod commands;
 mod compliance;
 mod exit;
@@ -59,10 +60,34 @@ enum Command {
         #[command(subcommand)]
         action: ComplianceAction,
     },
+    /// Change data capture: PostgreSQL changes as sanitized ce.* events in ScyllaDB.
+    Cdc {
+        #[command(subcommand)]
+        action: CdcAction,
+    },
     /// Field-encryption keys.
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CdcAction {
+    /// Run the change relay (streaming, or standing by for another process) until SIGTERM.
+    Run,
+    /// The slot, its confirmed position and lag, and whether the relay runs or halted and why.
+    Status,
+    /// Compare every registered entity's table with its declaration; exit 1 on a mismatch.
+    Check,
+    /// What was done to the fields of one event (read as an auditor, and audited).
+    Ledger {
+        /// The event id (`0000000001A2B3C4-00000`).
+        #[arg(long)]
+        event: String,
+        /// Who is reading (recorded in the access log as an auditor).
+        #[arg(long, value_parser = args::actor_id)]
+        actor: String,
     },
 }
 
@@ -142,7 +167,10 @@ fn main() -> ExitCode {
         }
     };
     logging::init(match cli.command {
-        Command::Serve => "info",
+        Command::Serve
+        | Command::Cdc {
+            action: CdcAction::Run,
+        } => "info",
         _ => "warn",
     });
     let config_path = cli
@@ -191,6 +219,12 @@ fn main() -> ExitCode {
                         format,
                     },
             } => compliance::report(&config, &actor, patient.as_deref(), from, to, format).await,
+            Command::Cdc { action } => match action {
+                CdcAction::Run => cdc::run(&config).await,
+                CdcAction::Status => cdc::status(&config).await,
+                CdcAction::Check => cdc::check(&config).await,
+                CdcAction::Ledger { event, actor } => cdc::ledger(&config, &actor, &event).await,
+            },
             Command::Keys {
                 action: KeysAction::Rotate { resume, batch },
             } => keys::rotate(&config, resume, batch as usize).await,

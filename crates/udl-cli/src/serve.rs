@@ -2,7 +2,7 @@
 //! `/health/ready` (every store's round trip: 200 ready, 200 degraded, 503 down, with the
 //! per-store detail as JSON) and `/metrics` (Prometheus). It also connects the data layer
 //! (again and again until every store answers), which replays the analytics spool when
-//! `scylla.spool_dir` is set. On SIGTERM or SIGINT it stops accepting, lets requests in flight
+//! `scylla.spool_dir` is set, and runs the change relay when `[cdc]` is configured. On SIGTERM or SIGINT it stops accepting, lets requests in flight
 //! finish within `serve.shutdown_grace`, gives the spool a last replay, and closes its
 //! connections.
 
@@ -37,6 +37,20 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// With `[cdc]`, runs the change relay (streaming or standing by) until `stop`.
+    async fn run_relay(&self, stop: tokio::sync::watch::Receiver<bool>) {
+        let (Some(_), Some(data)) = (&self.config.cdc, self.data.get()) else {
+            return;
+        };
+        let outcome = match data.configured_relay(&self.config).await {
+            Ok(relay) => relay.run(stop).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "the change relay stopped");
+        }
+    }
+
     /// Connects the data layer, retrying until every configured store answers.
     async fn connect(&self) {
         loop {
@@ -124,9 +138,13 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
         metrics,
         data: tokio::sync::OnceCell::new(),
     });
-    let connecting = {
+    let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
+    let mut connecting = {
         let daemon = Arc::clone(&daemon);
-        tokio::spawn(async move { daemon.connect().await })
+        tokio::spawn(async move {
+            daemon.connect().await;
+            daemon.run_relay(relay_stopped).await;
+        })
     };
     let mut terminate =
         signal(SignalKind::terminate()).map_err(|e| io_error("cannot listen for SIGTERM", &e))?;
@@ -179,7 +197,11 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
             "requests still in flight after the shutdown grace period"
         );
     }
-    connecting.abort();
+    // The relay makes what it holds durable and acknowledges it before stopping.
+    let _ = stop_relay.send(true);
+    if daemon.data.get().is_none() || tokio::time::timeout(grace, &mut connecting).await.is_err() {
+        connecting.abort();
+    }
     if let Some(data) = daemon.data.get() {
         data.shutdown(grace).await;
     }

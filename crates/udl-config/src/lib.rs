@@ -5,6 +5,7 @@
 //! Everything is validated at load and every problem is reported, one line each, naming
 //! the key and never the secret. `Debug` and `Display` redact credentials.
 
+mod cdc;
 mod layers;
 mod pool;
 mod privacy;
@@ -21,6 +22,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use cdc::CdcConfig;
 pub use layers::ENV_PREFIX;
 pub use pool::{PoolConfig, MAX_POOL_SIZE};
 pub use privacy::PrivacyConfig;
@@ -45,6 +47,8 @@ pub struct UdlConfig {
     pub security: SecurityConfig,
     /// `[privacy]`: field encryption and the other HIPAA layers.
     pub privacy: Option<PrivacyConfig>,
+    /// `[cdc]`: change data capture, run by `udl serve` when present.
+    pub cdc: Option<CdcConfig>,
 }
 
 impl PartialEq for UdlConfig {
@@ -55,8 +59,8 @@ impl PartialEq for UdlConfig {
                 .iter()
                 .zip(&other.stores)
                 .all(|(a, b)| a.same_as(b.as_ref()))
-            && (&self.serve, &self.security, &self.privacy)
-                == (&other.serve, &other.security, &other.privacy)
+            && (&self.serve, &self.security, &self.privacy, &self.cdc)
+                == (&other.serve, &other.security, &other.privacy, &other.cdc)
     }
 }
 
@@ -136,6 +140,15 @@ impl UdlConfig {
                 });
             }
         }
+        if let Some(s) = root.section("cdc", &mut problems) {
+            config.cdc = Some(CdcConfig::read(s, &mut problems));
+            if config.privacy.is_none() {
+                problems.push(Problem {
+                    key: "cdc".into(),
+                    problem: "needs [privacy]: tokens and the redaction ledger use its keys".into(),
+                });
+            }
+        }
         root.finish(&mut problems);
         security::check_transport(&config, &mut problems);
         if problems.is_empty() {
@@ -157,8 +170,11 @@ impl fmt::Display for UdlConfig {
         }
         writeln!(f, "{}", self.serve)?;
         write!(f, "{}", self.security)?;
-        match &self.privacy {
-            Some(privacy) => write!(f, "\n{privacy}"),
+        if let Some(privacy) = &self.privacy {
+            write!(f, "\n{privacy}")?;
+        }
+        match &self.cdc {
+            Some(cdc) => write!(f, "\n{cdc}"),
             None => Ok(()),
         }
     }

@@ -44,5 +44,6 @@ CREATE TABLE udl_cdc_relays (
     reason         TEXT,
     acked_lsn      PG_LSN,
     last_commit_at TIMESTAMPTZ,
+    lag_seconds    DOUBLE PRECISION,
     updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );

@@ -273,8 +273,7 @@ impl Relay {
                         &self.holder,
                         "halted",
                         Some(&reason),
-                        0,
-                        None,
+                        slot::Progress::default(),
                     )
                     .await;
                     self.enter(RelayState::Halted(reason));
@@ -351,8 +350,7 @@ impl Relay {
             &self.holder,
             "running",
             None,
-            0,
-            None,
+            slot::Progress::default(),
         )
         .await?;
         self.enter(RelayState::Running);
@@ -368,8 +366,8 @@ impl Relay {
             last_commit: None,
         };
         let end = session.stream(lease, shutdown).await;
-        let acked = session.acked;
-        let last_commit = session.last_commit;
+        let progress = session.progress();
+        let acked = progress.acked_lsn;
         if matches!(end, Ok(SessionEnd::Shutdown)) {
             // Let the last acknowledgement reach the server before the stream closes.
             let deadline = Instant::now() + Duration::from_secs(2);
@@ -382,8 +380,7 @@ impl Relay {
                 &self.holder,
                 "stopped",
                 None,
-                acked,
-                last_commit,
+                progress,
             )
             .await?;
         }
@@ -447,7 +444,8 @@ impl Session<'_> {
                 }
                 _ = heartbeat.tick() => {
                     slot::heartbeat(lease).await?;
-                    slot::report(lease, &settings.slot, &self.relay.holder, "running", None, self.acked, self.last_commit).await?;
+                    let progress = self.progress();
+                    slot::report(lease, &settings.slot, &self.relay.holder, "running", None, progress).await?;
                     self.report_lag();
                 }
                 event = self.client.recv() => {
@@ -462,13 +460,20 @@ impl Session<'_> {
         }
     }
 
+    fn progress(&self) -> slot::Progress {
+        let oldest = self.batch.committed.first().map(|c| c.time);
+        let oldest = oldest.or(self.open.as_ref().map(|o| o.time));
+        slot::Progress {
+            acked_lsn: self.acked,
+            last_commit_at: self.last_commit,
+            lag_seconds: oldest
+                .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0),
+        }
+    }
+
     fn report_lag(&self) {
-        let seconds = self
-            .batch
-            .committed
-            .first()
-            .map(|c| (Utc::now() - c.time).num_milliseconds().max(0) as f64 / 1000.0)
-            .unwrap_or(0.0);
+        let seconds = self.progress().lag_seconds;
         self.relay
             .metrics
             .set_cdc_lag(self.received.saturating_sub(self.acked), seconds);

@@ -227,8 +227,21 @@ pub struct RelayReport {
     pub holder: String,
     /// Commit time of the newest transaction made durable.
     pub last_commit_at: Option<DateTime<Utc>>,
+    /// Age of the oldest commit it held that was not yet durable, when it wrote this.
+    pub lag_seconds: Option<f64>,
     /// When it wrote this.
     pub updated_at: DateTime<Utc>,
+}
+
+/// What a leader reports about itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    /// Acknowledged up to here.
+    pub acked_lsn: u64,
+    /// Commit time of the newest durable transaction.
+    pub last_commit_at: Option<DateTime<Utc>>,
+    /// Age of the oldest commit held and not yet durable.
+    pub lag_seconds: f64,
 }
 
 /// Records the leader's state for `udl cdc status`.
@@ -238,22 +251,23 @@ pub async fn report(
     holder: &str,
     state: &str,
     reason: Option<&str>,
-    acked_lsn: u64,
-    last_commit_at: Option<DateTime<Utc>>,
+    progress: Progress,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO udl_cdc_relays (slot, holder, state, reason, acked_lsn, last_commit_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5::text::pg_lsn, $6, now())
+        "INSERT INTO udl_cdc_relays (slot, holder, state, reason, acked_lsn, last_commit_at, lag_seconds, updated_at)
+         VALUES ($1, $2, $3, $4, $5::text::pg_lsn, $6, $7, now())
          ON CONFLICT (slot) DO UPDATE SET holder = $2, state = $3, reason = $4,
              acked_lsn = GREATEST(udl_cdc_relays.acked_lsn, EXCLUDED.acked_lsn),
-             last_commit_at = COALESCE($6, udl_cdc_relays.last_commit_at), updated_at = now()",
+             last_commit_at = COALESCE($6, udl_cdc_relays.last_commit_at), lag_seconds = $7,
+             updated_at = now()",
     )
     .bind(slot)
     .bind(holder)
     .bind(state)
     .bind(reason)
-    .bind(lsn_text(acked_lsn))
-    .bind(last_commit_at)
+    .bind(lsn_text(progress.acked_lsn))
+    .bind(progress.last_commit_at)
+    .bind(progress.lag_seconds)
     .execute(lease)
     .await
     .map_err(pg_error("cdc.report"))?;
@@ -284,19 +298,6 @@ pub struct CaptureStatus {
     pub relay: Option<RelayReport>,
 }
 
-impl CaptureStatus {
-    /// Seconds behind: since the newest durable commit, when WAL is waiting.
-    pub fn lag_seconds(&self, now: DateTime<Utc>) -> Option<f64> {
-        let behind = self.lag_bytes? > 0;
-        let last = self.relay.as_ref()?.last_commit_at?;
-        Some(if behind {
-            (now - last).num_milliseconds().max(0) as f64 / 1000.0
-        } else {
-            0.0
-        })
-    }
-}
-
 /// Reads the status of `slot`.
 pub async fn status(pg: &PgStore, slot: &str) -> Result<CaptureStatus> {
     type SlotRow = (bool, Option<String>, Option<i64>, Option<String>);
@@ -314,10 +315,12 @@ pub async fn status(pg: &PgStore, slot: &str) -> Result<CaptureStatus> {
         Option<String>,
         String,
         Option<DateTime<Utc>>,
+        Option<f64>,
         DateTime<Utc>,
     );
     let relay: Option<ReportRow> = sqlx::query_as(
-        "SELECT state, reason, holder, last_commit_at, updated_at FROM udl_cdc_relays WHERE slot = $1",
+        "SELECT state, reason, holder, last_commit_at, lag_seconds, updated_at
+         FROM udl_cdc_relays WHERE slot = $1",
     )
     .bind(slot)
     .fetch_optional(pg.pool())
@@ -335,11 +338,12 @@ pub async fn status(pg: &PgStore, slot: &str) -> Result<CaptureStatus> {
         lag_bytes,
         wal_status,
         relay: relay.map(
-            |(state, reason, holder, last_commit_at, updated_at)| RelayReport {
+            |(state, reason, holder, last_commit_at, lag_seconds, updated_at)| RelayReport {
                 state,
                 reason,
                 holder,
                 last_commit_at,
+                lag_seconds,
                 updated_at,
             },
         ),

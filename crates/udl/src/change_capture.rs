@@ -11,7 +11,30 @@ use udl_sync::{Ledger, Relay, RelaySettings, ReplicationTarget, Sanitizer, Sink}
 
 use crate::DataLayer;
 
+/// The relay settings `[cdc]` asks for, for the tables of `schema`.
+pub fn relay_settings(config: &UdlConfig, schema: &str) -> RelaySettings {
+    let mut settings = RelaySettings::for_schema(schema);
+    if let Some(cdc) = &config.cdc {
+        if let Some(slot) = &cdc.slot {
+            settings.slot.clone_from(slot);
+            settings.publication.clone_from(slot);
+        }
+        settings.batch_events = cdc.batch_events;
+        settings.batch_delay = cdc.batch_delay;
+        settings.heartbeat = cdc.heartbeat;
+        settings.halt_retry = cdc.halt_retry;
+    }
+    settings
+}
+
 impl DataLayer {
+    /// The change relay `[cdc]` configures, into ScyllaDB: what `udl serve` and `udl cdc run`
+    /// run.
+    pub async fn configured_relay(&self, config: &UdlConfig) -> Result<Relay> {
+        let settings = relay_settings(config, self.postgres()?.schema());
+        self.change_relay(config, settings, true).await
+    }
+
     /// The change relay capturing every registered PostgreSQL entity into ScyllaDB's
     /// `ce_events` (when `[scylla]` is configured) — or into nothing with `sink_to_scylla`
     /// false, for measuring. Needs `[postgres]` and `[privacy]`: tokens, the ledger and sealed

@@ -112,6 +112,8 @@ mod spool;
 #[cfg(feature = "postgres")]
 mod transaction;
 
+#[cfg(feature = "cdc")]
+pub use change_capture::relay_settings;
 pub use data_layer::DataLayer;
 #[cfg(feature = "mongo")]
 pub use mongo_transaction::MongoDataTransaction;
