@@ -1,0 +1,355 @@
+//! The change relay under crashes, on the real PostgreSQL and Cassandra, as a test binary of
+//! its own (one test restarts PostgreSQL, which no other test may see): relays killed with
+//! SIGKILL again and again, a standby taking over from a killed leader, and PostgreSQL
+//! restarted under a relay. Each time ScyllaDB ends up holding exactly the event ids the
+//! changes imply — read independently from a twin slot through PostgreSQL's SQL interface —
+//! and each record's last event matches its row.
+
+#[allow(dead_code)]
+#[path = "integration/common/mod.rs"]
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{world, World};
+use futures_util::TryStreamExt as _;
+use udl_testkit::{services, wait};
+
+/// One test at a time: the PostgreSQL restart would break the others.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn child_program() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let profile_dir = deps.parent().unwrap().parent().unwrap();
+    profile_dir.join("examples").join("cdc_relay")
+}
+
+/// A relay in a process of its own, and the states it printed.
+struct RelayProcess {
+    child: Child,
+    states: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl RelayProcess {
+    fn start(w: &World) -> Self {
+        let mut child = Command::new(child_program())
+            .env_clear()
+            .envs(w.vars.iter().map(|(k, v)| (k, v)))
+            .env("UDL__CDC__HEARTBEAT", "1s")
+            .env("UDL__CDC__BATCH_DELAY", "10ms")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the relay child starts (cargo builds it with the tests)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, states) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        RelayProcess { child, states }
+    }
+
+    /// Waits until it prints `state` (`running`, `standby`).
+    async fn reaches(&mut self, state: &str) {
+        let wanted = format!("state {state}");
+        let reached = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = self.states.recv().await {
+                assert!(!line.starts_with("state halted"), "{line}");
+                if line == wanted {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(reached == Ok(true), "the relay never reached {state}");
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The slot and publication of the test's schema, and a twin slot over the same publication
+/// that nothing consumes: what PostgreSQL's changes imply is read from it.
+struct Capture {
+    slot: String,
+    publication: String,
+    twin: String,
+}
+
+async fn capture(w: &World) -> Capture {
+    let pg = w.data.postgres().unwrap();
+    let settings = udl::sync::RelaySettings::for_schema(&w.namespace);
+    let tables: Vec<&'static str> = w
+        .data
+        .registry()
+        .entities()
+        .into_iter()
+        .filter(|e| e.store == Some(udl::StoreKind::POSTGRES))
+        .map(|e| e.name)
+        .collect();
+    let tables = udl::sync::slot::existing_tables(pg, &tables).await.unwrap();
+    // The publication exists before either slot, so both decode every change after them.
+    udl::sync::slot::ensure_publication(pg, &settings.publication, &tables)
+        .await
+        .unwrap();
+    udl::sync::slot::ensure_slot(pg, &settings.slot)
+        .await
+        .unwrap();
+    let twin = format!("{}_twin", settings.slot);
+    udl::sync::slot::ensure_slot(pg, &twin).await.unwrap();
+    Capture {
+        slot: settings.slot,
+        publication: settings.publication,
+        twin,
+    }
+}
+
+impl Capture {
+    /// Every event id the changes since the slots were made imply: the commit position of
+    /// each transaction (from its `B` message) and each change's place in it.
+    async fn expected_ids(&self, w: &World) -> BTreeSet<String> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL,
+                 'proto_version', '1', 'publication_names', $2)",
+        )
+        .bind(&self.twin)
+        .bind(&self.publication)
+        .fetch_all(w.data.postgres().unwrap().pool())
+        .await
+        .unwrap();
+        let mut ids = BTreeSet::new();
+        let (mut position, mut ordinal) = (0u64, 0u32);
+        for data in rows {
+            match data[0] {
+                b'B' => {
+                    position = u64::from_be_bytes(data[1..9].try_into().unwrap());
+                    ordinal = 0;
+                }
+                b'I' | b'U' | b'D' => {
+                    ids.insert(udl::sync::event::event_id(position, ordinal));
+                    ordinal += 1;
+                }
+                _ => {}
+            }
+        }
+        ids
+    }
+
+    async fn drop_all(&self, w: &World) {
+        let pg = w.data.postgres().unwrap();
+        udl::sync::slot::drop_capture(pg, &self.slot, &self.publication)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_drop_replication_slot($1)")
+            .bind(&self.twin)
+            .execute(pg.pool())
+            .await
+            .unwrap();
+    }
+}
+
+/// Every event in `ce_events`: id → (type, subject, data).
+async fn sink(w: &World) -> HashMap<String, (String, Option<String>, String)> {
+    let scylla = w.data.scylla().unwrap();
+    let cql = format!(
+        "SELECT id, type, subject, data FROM \"{}\".ce_events",
+        scylla.keyspace()
+    );
+    let rows: Vec<(String, String, Option<String>, String)> = scylla
+        .session()
+        .get_session()
+        .query_iter(cql, ())
+        .await
+        .unwrap()
+        .rows_stream::<(String, String, Option<String>, String)>()
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|(id, t, s, d)| (id, (t, s, d)))
+        .collect()
+}
+
+/// Waits until the sink holds as many events as the changes imply, then checks it holds
+/// exactly those ids, and that every app_config row's last event matches the row.
+async fn assert_sink_matches(w: &World, capture: &Capture) {
+    let expected = capture.expected_ids(w).await;
+    assert!(!expected.is_empty());
+    let events = wait::until(
+        &format!("{} events in ScyllaDB", expected.len()),
+        Duration::from_secs(300),
+        || async {
+            let events = sink(w).await;
+            (events.len() >= expected.len()).then_some(events)
+        },
+    )
+    .await;
+    let stored: BTreeSet<String> = events.keys().cloned().collect();
+    let missing: Vec<_> = expected.difference(&stored).take(5).collect();
+    let extra: Vec<_> = stored.difference(&expected).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
+
+    // The last event of each key (ids order by commit position) says what the row is now.
+    let mut last: HashMap<String, (&String, &String, &String)> = HashMap::new();
+    for (id, (event_type, subject, data)) in &events {
+        let Some(key) = subject else { continue };
+        if !event_type.starts_with("ce.app_config.") {
+            continue;
+        }
+        let newer = last.get(key).is_none_or(|(seen, _, _)| *seen < id);
+        if newer {
+            last.insert(key.clone(), (id, event_type, data));
+        }
+    }
+    let rows: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT key, value FROM app_config")
+            .fetch_all(w.data.postgres().unwrap().pool())
+            .await
+            .unwrap();
+    let rows: HashMap<String, serde_json::Value> = rows.into_iter().collect();
+    for (key, (_, event_type, data)) in &last {
+        match rows.get(key) {
+            None => assert_eq!(*event_type, "ce.app_config.deleted", "{key}"),
+            Some(value) => {
+                let data: serde_json::Value = serde_json::from_str(data).unwrap();
+                assert_eq!(&data["value"], value, "{key}: {event_type}");
+            }
+        }
+    }
+    assert!(
+        rows.keys().all(|k| last.contains_key(k)),
+        "every row has events"
+    );
+}
+
+/// Writes `transactions` transactions of 100 changes each to app_config, straight to
+/// PostgreSQL (a writer around udl): 60 inserts, 30 updates of the previous transaction's
+/// keys, 10 deletes of older ones. A transaction that fails (PostgreSQL going away) is left
+/// to whatever PostgreSQL made of it, and the writer goes on once it answers again.
+async fn write_changes(pg: udl::postgres::PgStore, first: i64, transactions: i64) {
+    for t in first..first + transactions {
+        let work = async {
+            let mut tx = pg.pool().begin().await?;
+            sqlx::query(
+                "INSERT INTO app_config (key, value, updated_at, version)
+                 SELECT 'k' || g, to_jsonb(g), now(), 1 FROM generate_series($1::bigint, $1 + 59) g",
+            )
+            .bind(t * 60)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE app_config SET value = to_jsonb($2::bigint), version = version + 1
+                 WHERE key IN (SELECT 'k' || g FROM generate_series($1::bigint, $1 + 29) g)",
+            )
+            .bind((t - 1) * 60)
+            .bind(-t)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM app_config
+                 WHERE key IN (SELECT 'k' || g FROM generate_series($1::bigint, $1 + 9) g)",
+            )
+            .bind((t - 2) * 60 + 50)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        };
+        if work.await.is_err() {
+            wait::until(
+                "PostgreSQL answers again",
+                Duration::from_secs(120),
+                || async { sqlx::query("SELECT 1").execute(pg.pool()).await.ok() },
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_killed_at_random_points_lose_and_duplicate_nothing() {
+    let _serial = SERIAL.lock().await;
+    let w = world(true).await;
+    let capture = capture(&w).await;
+    let writer = tokio::spawn(write_changes(w.data.postgres().unwrap().clone(), 1, 1000));
+    let mut relay = RelayProcess::start(&w);
+    for _ in 0..20 {
+        relay.reaches("running").await;
+        let streamed = Duration::from_millis(fastrand::u64(100..700));
+        tokio::time::sleep(streamed).await; // a random kill point, not a synchronisation
+        relay.kill();
+        relay = RelayProcess::start(&w);
+    }
+    writer.await.unwrap();
+    relay.reaches("running").await;
+    assert_sink_matches(&w, &capture).await;
+    relay.kill();
+    capture.drop_all(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_a_killed_leader() {
+    let _serial = SERIAL.lock().await;
+    let w = world(true).await;
+    let capture = capture(&w).await;
+    let mut leader = RelayProcess::start(&w);
+    leader.reaches("running").await;
+    let mut standby = RelayProcess::start(&w);
+    standby.reaches("standby").await;
+    let pg = w.data.postgres().unwrap().clone();
+    write_changes(pg.clone(), 1, 50).await;
+    wait::until(
+        "the leader has sent events",
+        Duration::from_secs(60),
+        || async { (!sink(&w).await.is_empty()).then_some(()) },
+    )
+    .await;
+    let writer = tokio::spawn(write_changes(pg, 51, 50));
+    leader.kill();
+    standby.reaches("running").await;
+    writer.await.unwrap();
+    assert_sink_matches(&w, &capture).await;
+    standby.kill();
+    capture.drop_all(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_under_the_relay_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let _restart = services::RestartOnDrop;
+    let w = world(true).await;
+    let capture = capture(&w).await;
+    let mut relay = RelayProcess::start(&w);
+    relay.reaches("running").await;
+    let pg = w.data.postgres().unwrap().clone();
+    write_changes(pg.clone(), 1, 20).await;
+    let writer = tokio::spawn(write_changes(pg.clone(), 21, 40));
+    services::crash("postgres");
+    services::up();
+    writer.await.unwrap();
+    relay.reaches("running").await;
+    assert_sink_matches(&w, &capture).await;
+    relay.kill();
+    capture.drop_all(&w).await;
+}
