@@ -4,10 +4,14 @@
 
 use udl::{DataLayer, Error, ErrorKind, Result};
 
+/// The configuration in the environment.
+pub fn config() -> Result<udl::UdlConfig> {
+    udl::config::load(None).map_err(|e| Error::new(ErrorKind::Config, e.to_string()))
+}
+
 /// The data layer of the configuration in the environment, its stores migrated.
 pub async fn connect() -> Result<DataLayer> {
-    let config =
-        udl::config::load(None).map_err(|e| Error::new(ErrorKind::Config, e.to_string()))?;
+    let config = config()?;
     // The privacy layers load their keys from tables the migrations create.
     let mut stores_only = config.clone();
     stores_only.privacy = None;

@@ -122,6 +122,9 @@ struct Batch {
     since: Option<Instant>,
 }
 
+/// Durable events kept for in-process subscribers that fall behind.
+const DURABLE_BACKLOG: usize = 4096;
+
 /// Tokens known to be in the vault already, so a repeated value is not written again.
 const KNOWN_TOKENS_MAX: usize = 200_000;
 
@@ -138,6 +141,8 @@ pub struct Relay {
     metrics: Arc<Metrics>,
     holder: String,
     state: watch::Sender<RelayState>,
+    /// Events already durable in every sink, for in-process subscribers.
+    durable: tokio::sync::broadcast::Sender<crate::ChangeEvent>,
     known_tokens: std::sync::Mutex<HashSet<String>>,
 }
 
@@ -179,6 +184,7 @@ impl Relay {
                 std::process::id()
             ),
             state: watch::channel(RelayState::Starting).0,
+            durable: tokio::sync::broadcast::channel(DURABLE_BACKLOG).0,
             known_tokens: Default::default(),
         }
     }
@@ -186,6 +192,13 @@ impl Relay {
     /// The relay's settings.
     pub fn settings(&self) -> &RelaySettings {
         &self.settings
+    }
+
+    /// Every event from now on, once it is durable in the ledger and every sink (sanitized
+    /// like the sinks' copies). A subscriber more than a few thousand events behind misses
+    /// some (`Lagged`); the sinks are the record.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::ChangeEvent> {
+        self.durable.subscribe()
     }
 
     /// Follows the relay's state.
@@ -620,6 +633,11 @@ impl Session<'_> {
         }
         self.acked = self.acked.max(end_lsn);
         self.client.update_applied_lsn(Lsn(self.acked));
+        if self.relay.durable.receiver_count() > 0 {
+            for event in &events {
+                let _ = self.relay.durable.send(event.clone());
+            }
+        }
         self.last_commit = Some(last_time);
         let (mut stripped, mut tokenized) = (0, 0);
         for s in &changes {

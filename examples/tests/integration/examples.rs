@@ -113,4 +113,5 @@ examples! {
     sessions_and_rate_limits,
     analytics with scylla,
     compliance_report,
+    change_capture with scylla,
 }

@@ -278,7 +278,7 @@ fn migrate_covers_scylla_when_configured() {
     assert!(
         text(&first)
             .0
-            .contains("scylla: applied 5 migration(s): 1, 2, 3, 4, 5"),
+            .contains("scylla: applied 6 migration(s): 1, 2, 3, 4, 5, 6"),
         "{:?}",
         text(&first)
     );
