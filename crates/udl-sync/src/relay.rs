@@ -5,6 +5,8 @@
 //! start again from the slot's acknowledged position (sinks deduplicate by event id).
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -377,9 +379,12 @@ impl Relay {
             acked: 0,
             received: 0,
             last_commit: None,
+            in_flight: None,
         };
         let end = session.stream(lease, shutdown).await;
         let progress = session.progress();
+        // A batch still in flight (after an error) is abandoned: it is not acknowledged.
+        drop(session);
         let acked = progress.acked_lsn;
         if matches!(end, Ok(SessionEnd::Shutdown)) {
             // Let the last acknowledgement reach the server before the stream closes.
@@ -422,6 +427,8 @@ struct Session<'r> {
     /// The server's WAL end as last seen.
     received: u64,
     last_commit: Option<DateTime<Utc>>,
+    /// The batch being made durable, and its oldest commit time.
+    in_flight: Option<(Flushing<'r>, DateTime<Utc>)>,
 }
 
 fn commit_time(micros_since_2000: i64) -> DateTime<Utc> {
@@ -444,16 +451,22 @@ impl Session<'_> {
                 .since
                 .map(|t| t + settings.batch_delay)
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let flushing = self.in_flight.is_some();
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() {
                         self.flush().await?;
+                        self.settle().await?;
                         return Ok(SessionEnd::Shutdown);
                     }
                 }
                 _ = tokio::time::sleep_until(flush_at), if self.batch.since.is_some() => {
                     self.flush().await?;
+                }
+                done = flushed(&mut self.in_flight), if flushing => {
+                    self.in_flight = None;
+                    self.acknowledge(done?);
                 }
                 _ = heartbeat.tick() => {
                     slot::heartbeat(lease).await?;
@@ -474,7 +487,8 @@ impl Session<'_> {
     }
 
     fn progress(&self) -> slot::Progress {
-        let oldest = self.batch.committed.first().map(|c| c.time);
+        let oldest = self.in_flight.as_ref().map(|(_, t)| *t);
+        let oldest = oldest.or(self.batch.committed.first().map(|c| c.time));
         let oldest = oldest.or(self.open.as_ref().map(|o| o.time));
         slot::Progress {
             acked_lsn: self.acked,
@@ -494,7 +508,9 @@ impl Session<'_> {
 
     /// Nothing received is waiting: the stream may be acknowledged up to `lsn`.
     fn ack_idle(&mut self, lsn: u64) {
-        if self.open.is_none() && self.batch.committed.is_empty() && lsn > self.acked {
+        let idle =
+            self.open.is_none() && self.batch.committed.is_empty() && self.in_flight.is_none();
+        if idle && lsn > self.acked {
             self.acked = lsn;
             self.client.update_applied_lsn(Lsn(lsn));
         }
@@ -519,6 +535,7 @@ impl Session<'_> {
                 if let Err(reason) = self.on_change(pgoutput::decode(data)?) {
                     self.open = None;
                     self.flush().await?;
+                    self.settle().await?;
                     return Ok(Some(SessionEnd::Halted(reason)));
                 }
             }
@@ -613,55 +630,95 @@ impl Session<'_> {
         }
     }
 
-    /// Makes the batch durable: tokens, then the ledger, then every sink; then acknowledges.
+    /// Starts making the batch durable, once the batch before it is (acknowledgements stay
+    /// in commit order); the stream goes on being read meanwhile.
     async fn flush(&mut self) -> Result<()> {
+        self.settle().await?;
         let batch = std::mem::take(&mut self.batch);
-        let Some(last) = batch.committed.last() else {
+        let Some(first) = batch.committed.first() else {
             return Ok(());
         };
-        let (end_lsn, last_time) = (last.end_lsn, last.time);
-        let changes: Vec<&Sanitized> = batch.committed.iter().flat_map(|c| &c.changes).collect();
-        self.keep_tokens(&changes).await?;
+        let oldest = first.time;
+        self.in_flight = Some((Box::pin(self.relay.make_durable(batch.committed)), oldest));
+        Ok(())
+    }
+
+    /// Waits for the batch being made durable, and acknowledges it.
+    async fn settle(&mut self) -> Result<()> {
+        if let Some((flushing, _)) = self.in_flight.take() {
+            let flushed = flushing.await?;
+            self.acknowledge(flushed);
+        }
+        Ok(())
+    }
+
+    fn acknowledge(&mut self, flushed: Flushed) {
+        self.acked = self.acked.max(flushed.end_lsn);
+        self.client.update_applied_lsn(Lsn(self.acked));
+        self.last_commit = Some(flushed.last_commit);
+        self.report_lag();
+    }
+}
+
+/// A batch made durable.
+struct Flushed {
+    end_lsn: u64,
+    last_commit: DateTime<Utc>,
+}
+
+/// A batch on its way to being durable.
+type Flushing<'r> = Pin<Box<dyn Future<Output = Result<Flushed>> + Send + 'r>>;
+
+/// The batch in flight, if any; never completes without one.
+async fn flushed(in_flight: &mut Option<(Flushing<'_>, DateTime<Utc>)>) -> Result<Flushed> {
+    match in_flight {
+        Some((flushing, _)) => flushing.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Relay {
+    /// Makes committed transactions durable: tokens in the vault and entries in the ledger,
+    /// then the events in every sink; then in-process subscribers hear of them.
+    async fn make_durable(&self, committed: Vec<Committed>) -> Result<Flushed> {
+        let last = committed.last().expect("a batch is never empty");
+        let (end_lsn, last_commit) = (last.end_lsn, last.time);
+        let changes: Vec<&Sanitized> = committed.iter().flat_map(|c| &c.changes).collect();
         let entries: Vec<(&crate::ChangeEvent, &[Redaction])> = changes
             .iter()
             .map(|s| (&s.event, s.redactions.as_slice()))
             .collect();
-        self.relay.ledger.record(&entries).await?;
+        // Neither needs the other; both come before any sink sees the events.
+        let (tokens, ledger) =
+            tokio::join!(self.keep_tokens(&changes), self.ledger.record(&entries));
+        tokens?;
+        ledger?;
         let events: Vec<crate::ChangeEvent> = changes.iter().map(|s| s.event.clone()).collect();
-        for sink in &self.relay.sinks {
+        for sink in &self.sinks {
             sink.write(&events).await?;
         }
-        self.acked = self.acked.max(end_lsn);
-        self.client.update_applied_lsn(Lsn(self.acked));
-        if self.relay.durable.receiver_count() > 0 {
-            for event in &events {
-                let _ = self.relay.durable.send(event.clone());
-            }
-        }
-        self.last_commit = Some(last_time);
         let (mut stripped, mut tokenized) = (0, 0);
-        for s in &changes {
-            for r in &s.redactions {
-                match r {
-                    Redaction::Stripped { .. } => stripped += 1,
-                    Redaction::Tokenized { .. } => tokenized += 1,
-                }
+        for r in changes.iter().flat_map(|s| &s.redactions) {
+            match r {
+                Redaction::Stripped { .. } => stripped += 1,
+                Redaction::Tokenized { .. } => tokenized += 1,
             }
         }
-        self.relay
-            .metrics
+        self.metrics
             .count_cdc_events(events.len() as u64, stripped, tokenized);
-        self.report_lag();
-        Ok(())
+        if self.durable.receiver_count() > 0 {
+            for event in events {
+                let _ = self.durable.send(event);
+            }
+        }
+        Ok(Flushed {
+            end_lsn,
+            last_commit,
+        })
     }
-
     async fn keep_tokens(&self, changes: &[&Sanitized]) -> Result<()> {
         let fresh: Vec<(&str, &str, &str)> = {
-            let known = self
-                .relay
-                .known_tokens
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let known = self.known_tokens.lock().unwrap_or_else(|p| p.into_inner());
             let mut seen = HashSet::new();
             changes
                 .iter()
@@ -673,12 +730,8 @@ impl Session<'_> {
         if fresh.is_empty() {
             return Ok(());
         }
-        self.relay.vault.keep_many(&fresh).await?;
-        let mut known = self
-            .relay
-            .known_tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        self.vault.keep_many(&fresh).await?;
+        let mut known = self.known_tokens.lock().unwrap_or_else(|p| p.into_inner());
         if known.len() + fresh.len() > KNOWN_TOKENS_MAX {
             known.clear();
         }

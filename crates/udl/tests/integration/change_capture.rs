@@ -203,6 +203,62 @@ async fn drop_capture(w: &World) {
         .unwrap();
 }
 
+/// A user, their credential and a consent, each holding canaries in its PII and PHI fields,
+/// written through udl: every captured platform model with such text fields. Returns the
+/// user's id.
+async fn canaries_in_platform_models(w: &World, canary: &str) -> Uuid {
+    use udl::postgres::models::{ConsentRecord, User, UserCredential, UserStatus};
+    let now = chrono::Utc::now();
+    let user = User {
+        id: Uuid::new_v4(),
+        email: format!("{canary}.user@example.test"),
+        display_name: format!("{canary} Fake Name"),
+        role: Role::Patient,
+        status: UserStatus::Active,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    w.data
+        .repository::<User>()
+        .unwrap()
+        .create(&ctx(), user.clone())
+        .await
+        .unwrap();
+    let credential = UserCredential {
+        user_id: user.id,
+        password_hash: format!("$argon2id$fake${canary}"),
+        algorithm: "argon2id".into(),
+        updated_at: now,
+        version: 1,
+    };
+    w.data
+        .repository::<UserCredential>()
+        .unwrap()
+        .create(&ctx(), credential)
+        .await
+        .unwrap();
+    let consent = ConsentRecord {
+        id: Uuid::new_v4(),
+        patient_id: user.id,
+        grantee_id: None,
+        grantee_role: Some("clinician".into()),
+        purpose: Purpose::Research,
+        scope: format!("{canary}-scope"),
+        granted_at: now,
+        expires_at: None,
+        revoked_at: None,
+        version: 1,
+    };
+    w.data
+        .repository::<ConsentRecord>()
+        .unwrap()
+        .create(&ctx(), consent)
+        .await
+        .unwrap();
+    user.id
+}
+
 #[tokio::test]
 async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywhere() {
     udl_testkit::logs::capture();
@@ -226,11 +282,11 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
         .set("notes", format!("{canary} revised notes"));
     assert!(sessions.update(&ctx(), &a.id, changes).await.unwrap());
     assert!(sessions.delete(&ctx(), &b.id).await.unwrap());
-    let user = w.user(Role::Patient).await;
+    let user = canaries_in_platform_models(&w, &canary).await;
 
     let of_a = events_of(&w.data, &a.id.to_string(), 2).await;
     let of_b = events_of(&w.data, &b.id.to_string(), 2).await;
-    let of_user = events_of(&w.data, &user.to_string(), 1).await;
+    let of_user = events_of(&w.data, &user.to_string(), 2).await;
     let types = |events: &[Stored]| {
         events
             .iter()
@@ -245,7 +301,11 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
         types(&of_b),
         ["ce.therapy_sessions.created", "ce.therapy_sessions.deleted"]
     );
-    assert_eq!(types(&of_user), ["ce.users.created"]);
+    assert_eq!(
+        types(&of_user),
+        ["ce.users.created", "ce.user_credentials.created"],
+        "keyed by the user"
+    );
     assert!(
         of_a[0].position < of_a[1].position,
         "a row's events in commit order"
@@ -355,6 +415,10 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
         "the scan reads the events"
     );
     assert!(!scylla.contains(&canary), "no canary in ScyllaDB");
+    assert!(
+        scylla.contains("ce.consent_records.created")
+            && scylla.contains("ce.user_credentials.created")
+    );
     let logs = udl_testkit::logs::captured();
     assert!(!logs.contains(&canary), "no canary in the logs");
     assert!(
