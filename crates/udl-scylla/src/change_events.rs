@@ -2,6 +2,7 @@
 //! written again after a replay is the same row. Rows expire with the analytics TTL.
 
 use chrono::{DateTime, Utc};
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use udl_core::Result;
 
@@ -26,6 +27,10 @@ pub struct ChangeEventRow {
     /// The sanitized fields, as JSON text.
     pub data: String,
 }
+
+/// Rows per unlogged batch: few enough to stay under the server's batch-size warning for
+/// events of a few hundred bytes.
+const ROWS_PER_BATCH: usize = 10;
 
 /// Writes change events with a bounded number of requests in flight.
 pub struct ChangeEventLog {
@@ -53,30 +58,40 @@ impl ChangeEventLog {
     }
 
     /// Writes `events`; returns once every one is acknowledged. Idempotent by event id, so
-    /// after an error the whole call can be repeated.
+    /// after an error the whole call can be repeated. Rows go in small unlogged batches (one
+    /// round trip for several rows; each row is its own partition, so nothing is atomic
+    /// across them, and nothing needs to be).
     pub async fn write_many(&self, events: &[ChangeEventRow]) -> Result<u64> {
         let ttl = self.store.analytics_ttl().as_secs() as i32;
         let session = self.store.session().get_session();
+        let chunks: Vec<&[ChangeEventRow]> = events.chunks(ROWS_PER_BATCH).collect();
         self.store
             .meter()
             .measure("ce_events.write_many", async move {
-                ScyllaStore::bounded(self.in_flight, events.len(), |i| {
-                    let e = &events[i];
-                    let values = (
-                        &e.id,
-                        &e.event_type,
-                        &e.source,
-                        &e.subject,
-                        e.time,
-                        e.position,
-                        &e.data,
-                        ttl,
-                    );
+                ScyllaStore::bounded(self.in_flight, chunks.len(), |i| {
+                    let chunk = chunks[i];
+                    let mut batch = Batch::new(BatchType::Unlogged);
+                    let values: Vec<_> = chunk
+                        .iter()
+                        .map(|e| {
+                            batch.append_statement(self.insert.clone());
+                            (
+                                &e.id,
+                                &e.event_type,
+                                &e.source,
+                                &e.subject,
+                                e.time,
+                                e.position,
+                                &e.data,
+                                ttl,
+                            )
+                        })
+                        .collect();
                     async move {
                         session
-                            .execute_unpaged(&self.insert, values)
+                            .batch(&batch, values)
                             .await
-                            .map(|_| 1)
+                            .map(|_| chunk.len() as u64)
                             .map_err(|e| classify(&e, "ce_events.write"))
                     }
                 })

@@ -14,8 +14,8 @@ pub enum Sink {
     Null,
 }
 
-/// Writes in flight at once to ScyllaDB.
-const SCYLLA_IN_FLIGHT: usize = 64;
+/// Batches of writes in flight at once to ScyllaDB.
+const SCYLLA_IN_FLIGHT: usize = 32;
 
 impl Sink {
     /// The ScyllaDB sink of `store`.
