@@ -62,7 +62,7 @@ pub async fn tamper(pg: &udl::postgres::PgStore, sql: &str) {
     }
 }
 
-fn text(out: &Output) -> (String, String) {
+pub fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -236,3 +236,98 @@ async fn udl_health_reports_a_stopped_redis_as_degraded_within_five_seconds() {
     );
     assert!(took < Duration::from_secs(5), "reported in {took:?}");
 }
+
+/// Every event type in `keyspace`'s `ce_events`.
+async fn event_types(keyspace: &str) -> Vec<String> {
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(servers::scylla_node())
+        .build()
+        .await
+        .unwrap();
+    let rows = session
+        .query_unpaged(format!("SELECT type FROM \"{keyspace}\".ce_events"), ())
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap();
+    rows.rows::<(String,)>()
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect()
+}
+
+#[tokio::test]
+async fn serve_with_cdc_runs_the_change_relay_and_cdc_status_reports_it() {
+    let schema = servers::unique_namespace("cli_cdc");
+    let keyspace = crate::cli::migrated_keyspace();
+    let env = [
+        ("UDL__POSTGRES__URL", servers::postgres_url()),
+        ("UDL__POSTGRES__SCHEMA", schema.clone()),
+        ("UDL__SCYLLA__NODES", servers::scylla_node()),
+        ("UDL__SCYLLA__KEYSPACE", keyspace.clone()),
+        ("UDL__SCYLLA__CONSISTENCY", "one".into()),
+        ("UDL__PRIVACY__KEY_RING", crate::cli::FAKE_KEY_RING.into()),
+        ("UDL__CDC__HEARTBEAT", "1s".into()),
+    ];
+    let borrowed: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let migrated = crate::cli::udl(&["migrate", "up"], &borrowed);
+    assert_eq!(migrated.status.code(), Some(0));
+    let check = crate::cli::udl(&["cdc", "check"], &borrowed);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{:?}",
+        crate::cli::text(&check)
+    );
+
+    let mut daemon = Daemon::start(&env);
+    let pg = sqlx::PgPool::connect(&servers::postgres_url())
+        .await
+        .unwrap();
+    // Written around udl, as psql would: the relay captures it all the same.
+    let wait_streaming =
+        udl_testkit::wait::until("the relay streams", Duration::from_secs(60), || async {
+            let status = crate::cli::udl(&["cdc", "status"], &borrowed);
+            crate::cli::text(&status)
+                .0
+                .contains("state: running")
+                .then_some(())
+        });
+    wait_streaming.await;
+    let insert = format!(
+        "INSERT INTO \"{schema}\".app_config (key, value, updated_at) VALUES ('cdc.serve', '1', now())"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(insert))
+        .execute(&pg)
+        .await
+        .unwrap();
+    udl_testkit::wait::until("the event in ScyllaDB", Duration::from_secs(60), || async {
+        event_types(&keyspace)
+            .await
+            .contains(&"ce.app_config.created".to_owned())
+            .then_some(())
+    })
+    .await;
+
+    sigterm(&daemon.child);
+    assert_eq!(daemon.child.wait().unwrap().code(), Some(0));
+    let status = crate::cli::udl(&["cdc", "status"], &borrowed);
+    let (out, _) = crate::cli::text(&status);
+    assert!(
+        out.contains("state: stopped") && out.contains("streaming: no"),
+        "{out}"
+    );
+
+    let slot = format!("udl_{schema}");
+    sqlx::query("SELECT pg_drop_replication_slot($1)")
+        .bind(&slot)
+        .execute(&pg)
+        .await
+        .unwrap();
+    let drop = format!("DROP PUBLICATION \"{slot}\"; DROP SCHEMA \"{schema}\" CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&pg)
+        .await
+        .unwrap();
+    crate::cli::drop_keyspace(&keyspace);
+}
