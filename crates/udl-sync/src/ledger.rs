@@ -17,6 +17,10 @@ use udl_privacy::FieldKeys;
 use crate::event::{ChangeEvent, Redaction};
 
 const TABLE: &str = "udl_redaction_ledger";
+/// Statements a large batch is split into, run at once.
+const PARALLEL_STATEMENTS: usize = 4;
+/// Fewest rows worth a statement of their own.
+const MIN_ROWS_PER_STATEMENT: usize = 250;
 
 /// One ledger entry as read back.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,14 +104,26 @@ impl Ledger {
         Ok(())
     }
 
-    /// Records what was done to each event's fields, with one statement; an entry already
-    /// recorded (a replay) is kept as it was.
+    /// Records what was done to each event's fields; an entry already recorded (a replay) is
+    /// kept as it was. A large batch goes as a few statements on connections of their own at
+    /// once (the ledger is what bounds the relay's rate, and its rows have no order).
     pub async fn record(&self, events: &[(&ChangeEvent, &[Redaction])]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
         self.ensure_partitions(events.iter().map(|(e, _)| e.time))
             .await?;
+        let per_statement = events
+            .len()
+            .div_ceil(PARALLEL_STATEMENTS)
+            .max(MIN_ROWS_PER_STATEMENT);
+        let statements = events.chunks(per_statement).map(|chunk| self.insert(chunk));
+        futures_util::future::try_join_all(statements).await?;
+        Ok(())
+    }
+
+    /// One statement recording `events`.
+    async fn insert(&self, events: &[(&ChangeEvent, &[Redaction])]) -> Result<()> {
         let n = events.len();
         let (mut ids, mut times, mut types) = (
             Vec::with_capacity(n),
