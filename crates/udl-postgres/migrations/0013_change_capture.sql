@@ -1,23 +1,27 @@
 -- The redaction ledger: for every change event udl emits, what was done to which field
--- (stripped, tokenized; token references and key versions), never a value. Each entry is
+-- (stripped, tokenized; token references and key versions), never a value. A row holds the
+-- entries of one committed transaction (up to a thousand events; a longer one takes several
+-- rows), so the ledger costs a row per transaction rather than per change; event ids are
+-- `<commit position>-<ordinal>`, so an event's row is found by its position. Each row is
 -- sealed by a keyed hash over its content, the table is append-only, and it is partitioned by
 -- month like the PHI access log, so retention can detach whole months. Written before the
--- event reaches any sink; a replayed event writes the same entry, which is kept once.
+-- events reach any sink; a replayed transaction writes the same rows, which are kept once.
 CREATE TABLE udl_redaction_ledger (
-    event_id    TEXT NOT NULL,
-    event_time  TIMESTAMPTZ NOT NULL,
-    event_type  TEXT NOT NULL,
-    subject     TEXT,
-    actions     JSONB NOT NULL,
-    seal        BYTEA NOT NULL,
-    recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (event_id, event_time)
-) PARTITION BY RANGE (event_time);
+    commit_position BIGINT NOT NULL,
+    first_ordinal   INTEGER NOT NULL,
+    last_ordinal    INTEGER NOT NULL,
+    commit_time     TIMESTAMPTZ NOT NULL,
+    -- lz4: a transaction's entries run to kilobytes, and pglz would cost the relay dearly.
+    entries         JSONB COMPRESSION lz4 NOT NULL,
+    seal            BYTEA NOT NULL,
+    recorded_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (commit_position, first_ordinal, commit_time),
+    CHECK (first_ordinal <= last_ordinal)
+) PARTITION BY RANGE (commit_time);
 CREATE TRIGGER udl_redaction_ledger_no_change BEFORE UPDATE OR DELETE ON udl_redaction_ledger
     FOR EACH ROW EXECUTE FUNCTION udl_refuse_change();
 CREATE TRIGGER udl_redaction_ledger_no_truncate BEFORE TRUNCATE ON udl_redaction_ledger
     FOR EACH STATEMENT EXECUTE FUNCTION udl_refuse_change();
-CREATE INDEX udl_redaction_ledger_event_idx ON udl_redaction_ledger (event_id);
 
 -- The month holding `day`, as a partition named udl_redaction_ledger_yYYYYmMM, made once.
 CREATE FUNCTION udl_redaction_ledger_partition(day DATE) RETURNS void LANGUAGE plpgsql AS $$

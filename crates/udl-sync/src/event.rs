@@ -45,52 +45,42 @@ pub struct ChangeEvent {
     pub time: DateTime<Utc>,
     /// Commit position (LSN) of the transaction.
     pub position: u64,
+    /// Which change of the transaction this is, from 0.
+    pub ordinal: u32,
     /// The fields that pass, tokens in place of tokenized ones.
     pub data: Map<String, Json>,
 }
 
-/// What was done to one field of one event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What was done to one field of one event. Its JSON form (the ledger's) names the field,
+/// the action and references, never a value; keys come out in order (`action`, then the
+/// fields as declared, alphabetically), which is what the ledger's seal covers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
 pub enum Redaction {
     /// Left out, and why.
     Stripped {
         /// Field.
         field: &'static str,
-        /// `sensitive`, `no_export` or `blind_index`.
-        reason: &'static str,
         /// Key version of the ciphertext left out, for a sealed field.
         key_version: Option<u32>,
+        /// `sensitive`, `no_export` or `blind_index`.
+        reason: &'static str,
     },
     /// Replaced by a token.
     Tokenized {
         /// Field.
         field: &'static str,
-        /// The token sent instead (a reference into the vault, not a value); `None` for null.
-        token: Option<String>,
         /// Key version the value was sealed under in the store, for a sealed field.
         key_version: Option<u32>,
+        /// The token sent instead (a reference into the vault, not a value); `None` for null.
+        token: Option<String>,
     },
 }
 
 impl Redaction {
-    /// The ledger's JSON form: field path, action and references, never a value.
+    /// The ledger's JSON form.
     pub fn to_json(&self) -> Json {
-        match self {
-            Redaction::Stripped {
-                field,
-                reason,
-                key_version,
-            } => serde_json::json!({
-                "field": field, "action": "stripped", "reason": reason, "key_version": key_version,
-            }),
-            Redaction::Tokenized {
-                field,
-                token,
-                key_version,
-            } => serde_json::json!({
-                "field": field, "action": "tokenized", "token": token, "key_version": key_version,
-            }),
-        }
+        serde_json::to_value(self).expect("a redaction is plain data")
     }
 }
 
@@ -148,6 +138,7 @@ mod tests {
             subject: Some("tok_ab".into()),
             time: "2026-01-02T03:04:05Z".parse().unwrap(),
             position: 0x1A2B,
+            ordinal: 3,
             data,
         };
         assert_eq!(

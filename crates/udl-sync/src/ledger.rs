@@ -1,10 +1,11 @@
 //! The redaction ledger: for each emitted event, what was done to which field, never a
-//! value. Entries are sealed with a keyed hash (the blind-index key) over their content, so
-//! an edited entry shows; the table is append-only and month-partitioned. Reading it is for
-//! auditors and administrators, and every read, allowed or not, is in the PHI access log.
+//! value. A row holds a transaction's entries and is sealed with a keyed hash (the
+//! blind-index key) over its content, so an edited entry shows; the table is append-only and
+//! month-partitioned. Reading it is for auditors and administrators, and every read, allowed or
+//! not, is in the PHI access log.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
 use serde_json::Value as Json;
@@ -17,12 +18,14 @@ use udl_privacy::FieldKeys;
 use crate::event::{ChangeEvent, Redaction};
 
 const TABLE: &str = "udl_redaction_ledger";
+/// Most events one row holds; a longer transaction takes several rows.
+const EVENTS_PER_ROW: usize = 1000;
 /// Statements a large batch is split into, run at once.
 const PARALLEL_STATEMENTS: usize = 4;
-/// Fewest rows worth a statement of their own.
-const MIN_ROWS_PER_STATEMENT: usize = 250;
+/// Fewest events worth a statement of their own.
+const MIN_EVENTS_PER_STATEMENT: usize = 2000;
 
-/// One ledger entry as read back.
+/// One event's ledger entry as read back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LedgerRecord {
     /// Event id.
@@ -35,7 +38,7 @@ pub struct LedgerRecord {
     pub subject: Option<String>,
     /// What was done to which field: `[{field, action, reason | token, key_version}]`.
     pub actions: Json,
-    /// Whether the seal matches the content.
+    /// Whether the seal of the row holding the entry matches its content.
     pub intact: bool,
 }
 
@@ -44,21 +47,89 @@ pub struct Ledger {
     pg: PgStore,
     keys: Arc<FieldKeys>,
     /// Months whose partition this process has made sure of.
-    months: Mutex<HashSet<(i32, u32)>>,
+    months: tokio::sync::Mutex<HashSet<(i32, u32)>>,
 }
 
-fn canonical(
-    event_id: &str,
+/// One event's entry as written: keys in order, so the text is what [`sorted_json`] gives back
+/// from the stored `jsonb` (the seal covers it).
+#[derive(serde::Serialize)]
+struct StoredEntry<'a> {
+    actions: &'a [Redaction],
+    ordinal: u32,
+    subject: Option<&'a str>,
+    #[serde(rename = "type")]
+    event_type: String,
+}
+
+/// One ledger row: consecutive events of one transaction.
+struct Row {
+    position: i64,
+    first: i32,
+    last: i32,
     time: DateTime<Utc>,
-    event_type: &str,
-    subject: Option<&str>,
-    actions: &str,
-) -> String {
+    /// `[{ordinal, type, subject, actions}]`, keys in order: what the seal covers.
+    entries: String,
+}
+
+fn canonical(position: i64, first: i32, last: i32, time: DateTime<Utc>, entries: &str) -> String {
     format!(
-        "{event_id}\n{}\n{event_type}\n{}\n{actions}",
+        "{position}\n{first}\n{last}\n{}\n{entries}",
         time.to_rfc3339_opts(SecondsFormat::Micros, true),
-        subject.unwrap_or("")
     )
+}
+
+fn ordinal_of(ordinal: u32) -> Result<i32> {
+    i32::try_from(ordinal)
+        .map_err(|_| Error::new(ErrorKind::InvalidInput, "an event ordinal out of range"))
+}
+
+/// Groups events into rows: a run of one transaction's events, at most [`EVENTS_PER_ROW`].
+fn rows(events: &[(&ChangeEvent, &[Redaction])]) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut rest = events;
+    while let Some((head, _)) = rest.first() {
+        let run = rest
+            .iter()
+            .take(EVENTS_PER_ROW)
+            .take_while(|(e, _)| e.position == head.position && e.time == head.time)
+            .count();
+        let (these, after) = rest.split_at(run);
+        rest = after;
+        let mut entries = Vec::with_capacity(these.len() * 256);
+        entries.push(b'[');
+        for (n, (event, redactions)) in these.iter().enumerate() {
+            if n > 0 {
+                entries.push(b',');
+            }
+            let entry = StoredEntry {
+                actions: redactions,
+                ordinal: event.ordinal,
+                subject: event.subject.as_deref(),
+                event_type: event.event_type(),
+            };
+            serde_json::to_writer(&mut entries, &entry).map_err(|_| {
+                Error::new(ErrorKind::Internal, "a ledger entry could not be written")
+            })?;
+        }
+        entries.push(b']');
+        rows.push(Row {
+            position: i64::try_from(head.position).map_err(|_| {
+                Error::new(ErrorKind::InvalidInput, "a commit position out of range")
+            })?,
+            first: ordinal_of(head.ordinal)?,
+            last: ordinal_of(these[run - 1].0.ordinal)?,
+            time: head.time,
+            entries: String::from_utf8(entries).expect("JSON is UTF-8"),
+        });
+    }
+    Ok(rows)
+}
+
+/// The commit position and ordinal an event id names, if it is one.
+fn place_of(event_id: &str) -> Option<(i64, i32)> {
+    let (position, ordinal) = event_id.split_once('-')?;
+    let position = u64::from_str_radix(position, 16).ok()?;
+    Some((i64::try_from(position).ok()?, ordinal.parse().ok()?))
 }
 
 impl Ledger {
@@ -67,7 +138,7 @@ impl Ledger {
         Ledger {
             pg,
             keys,
-            months: Mutex::new(HashSet::new()),
+            months: tokio::sync::Mutex::new(HashSet::new()),
         }
     }
 
@@ -78,17 +149,16 @@ impl Ledger {
             .to_vec()
     }
 
+    /// Makes sure of the month partitions of `times`; one batch at a time, as batches in
+    /// flight together may both be the first of a month.
     async fn ensure_partitions(&self, times: impl Iterator<Item = DateTime<Utc>>) -> Result<()> {
-        let missing: Vec<(i32, u32)> = {
-            let known = self.months.lock().unwrap_or_else(|p| p.into_inner());
-            let mut missing: Vec<(i32, u32)> = times
-                .map(|t| (t.year(), t.month()))
-                .filter(|m| !known.contains(m))
-                .collect();
-            missing.sort_unstable();
-            missing.dedup();
-            missing
-        };
+        let mut known = self.months.lock().await;
+        let mut missing: Vec<(i32, u32)> = times
+            .map(|t| (t.year(), t.month()))
+            .filter(|m| !known.contains(m))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
         for (year, month) in missing {
             let day = chrono::NaiveDate::from_ymd_opt(year, month, 1).expect("a month's first day");
             sqlx::query("SELECT udl_redaction_ledger_partition($1)")
@@ -96,75 +166,63 @@ impl Ledger {
                 .execute(self.pg.pool())
                 .await
                 .map_err(|e| udl_postgres::classify(&e, "ledger.partition"))?;
-            self.months
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert((year, month));
+            known.insert((year, month));
         }
         Ok(())
     }
 
-    /// Records what was done to each event's fields; an entry already recorded (a replay) is
-    /// kept as it was. A large batch goes as a few statements on connections of their own at
-    /// once (the ledger is what bounds the relay's rate, and its rows have no order).
+    /// Records what was done to each event's fields, a row per transaction (events of one
+    /// transaction come together, in order); a row already recorded (a replay) is kept as it
+    /// was. A large batch goes as a few statements on connections of their own at once.
     pub async fn record(&self, events: &[(&ChangeEvent, &[Redaction])]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        self.ensure_partitions(events.iter().map(|(e, _)| e.time))
-            .await?;
+        let rows = rows(events)?;
+        self.ensure_partitions(rows.iter().map(|r| r.time)).await?;
         let per_statement = events
             .len()
             .div_ceil(PARALLEL_STATEMENTS)
-            .max(MIN_ROWS_PER_STATEMENT);
-        let statements = events.chunks(per_statement).map(|chunk| self.insert(chunk));
+            .max(MIN_EVENTS_PER_STATEMENT);
+        let mut statements = Vec::new();
+        let mut rest = rows.as_slice();
+        while !rest.is_empty() {
+            let mut size = 0;
+            let take = rest
+                .iter()
+                .take_while(|r| {
+                    let fits = size < per_statement;
+                    size += (r.last - r.first + 1) as usize;
+                    fits
+                })
+                .count();
+            let (these, after) = rest.split_at(take);
+            statements.push(self.insert(these));
+            rest = after;
+        }
         futures_util::future::try_join_all(statements).await?;
         Ok(())
     }
 
-    /// One statement recording `events`.
-    async fn insert(&self, events: &[(&ChangeEvent, &[Redaction])]) -> Result<()> {
-        let n = events.len();
-        let (mut ids, mut times, mut types) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut subjects, mut actions, mut seals) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for (event, redactions) in events {
-            let done = sorted_json(&Json::Array(
-                redactions.iter().map(Redaction::to_json).collect(),
-            ));
-            let event_type = event.event_type();
-            seals.push(self.seal(&canonical(
-                &event.id,
-                event.time,
-                &event_type,
-                event.subject.as_deref(),
-                &done,
-            )));
-            ids.push(event.id.as_str());
-            times.push(event.time);
-            types.push(event_type);
-            subjects.push(event.subject.as_deref());
-            actions.push(done);
-        }
+    /// One statement recording `rows`.
+    async fn insert(&self, rows: &[Row]) -> Result<()> {
+        let seals: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|r| self.seal(&canonical(r.position, r.first, r.last, r.time, &r.entries)))
+            .collect();
         sqlx::query(
-            "INSERT INTO udl_redaction_ledger (event_id, event_time, event_type, subject, actions, seal)
-             SELECT i, t, y, s, a::jsonb, z
-             FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bytea[])
-                  AS u(i, t, y, s, a, z)
+            "INSERT INTO udl_redaction_ledger
+                 (commit_position, first_ordinal, last_ordinal, commit_time, entries, seal)
+             SELECT p, f, l, t, e::jsonb, z
+             FROM UNNEST($1::bigint[], $2::int[], $3::int[], $4::timestamptz[], $5::text[], $6::bytea[])
+                  AS u(p, f, l, t, e, z)
              ON CONFLICT DO NOTHING",
         )
-        .bind(ids)
-        .bind(times)
-        .bind(types)
-        .bind(subjects)
-        .bind(actions)
+        .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.first).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.last).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.time).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.entries.as_str()).collect::<Vec<_>>())
         .bind(seals)
         .execute(self.pg.pool())
         .await
@@ -172,8 +230,9 @@ impl Ledger {
         Ok(())
     }
 
-    /// The entries of event `event_id`, for an auditor or administrator; the read is
-    /// recorded in the PHI access log (before anything is returned), a refusal too.
+    /// The entry of event `event_id` (one, unless a replay recorded it twice alike), for an
+    /// auditor or administrator; the read is recorded in the PHI access log (before anything
+    /// is returned), a refusal too.
     pub async fn read(
         &self,
         ctx: &AccessContext,
@@ -198,37 +257,42 @@ impl Ledger {
                 ),
             ));
         }
-        type Row = (String, DateTime<Utc>, String, Option<String>, Json, Vec<u8>);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT event_id, event_time, event_type, subject, actions, seal
-             FROM udl_redaction_ledger WHERE event_id = $1 ORDER BY event_time",
+        let Some((position, ordinal)) = place_of(event_id) else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "an event id is <commit position, 16 hex digits>-<ordinal>",
+            ));
+        };
+        type Stored = (i32, i32, DateTime<Utc>, Json, Vec<u8>);
+        let stored: Vec<Stored> = sqlx::query_as(
+            "SELECT first_ordinal, last_ordinal, commit_time, entries, seal
+             FROM udl_redaction_ledger
+             WHERE commit_position = $1 AND first_ordinal <= $2 AND last_ordinal >= $2
+             ORDER BY commit_time, first_ordinal",
         )
-        .bind(event_id)
+        .bind(position)
+        .bind(ordinal)
         .fetch_all(self.pg.pool())
         .await
         .map_err(|e| udl_postgres::classify(&e, "ledger.read"))?;
-        Ok(rows
+        Ok(stored
             .into_iter()
-            .map(
-                |(event_id, event_time, event_type, subject, actions, seal)| {
-                    let text = canonical(
-                        &event_id,
-                        event_time,
-                        &event_type,
-                        subject.as_deref(),
-                        &sorted_json(&actions),
-                    );
-                    let intact = same_seal(&self.seal(&text), &seal);
-                    LedgerRecord {
-                        event_id,
-                        event_time,
-                        event_type,
-                        subject,
-                        actions,
-                        intact,
-                    }
-                },
-            )
+            .filter_map(|(first, last, time, entries, seal)| {
+                let text = canonical(position, first, last, time, &sorted_json(&entries));
+                let intact = same_seal(&self.seal(&text), &seal);
+                let entry = entries
+                    .as_array()?
+                    .iter()
+                    .find(|e| e["ordinal"].as_i64() == Some(i64::from(ordinal)))?;
+                Some(LedgerRecord {
+                    event_id: event_id.to_owned(),
+                    event_time: time,
+                    event_type: entry["type"].as_str().unwrap_or_default().to_owned(),
+                    subject: entry["subject"].as_str().map(str::to_owned),
+                    actions: entry["actions"].clone(),
+                    intact,
+                })
+            })
             .collect())
     }
 }
@@ -262,6 +326,66 @@ fn same_seal(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{event_id, ChangeKind};
+
+    fn event(position: u64, ordinal: u32) -> ChangeEvent {
+        ChangeEvent {
+            id: event_id(position, ordinal),
+            entity: "sessions",
+            kind: ChangeKind::Created,
+            source: "udl/postgres/udl/public".into(),
+            subject: Some("fake-subject".into()),
+            time: "2026-01-02T03:04:05Z".parse().unwrap(),
+            position,
+            ordinal,
+            data: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn a_row_holds_one_transaction_and_at_most_a_thousand_events() {
+        let events: Vec<ChangeEvent> = (0..2500)
+            .map(|o| event(7, o))
+            .chain((0..3).map(|o| event(9, o)))
+            .collect();
+        let stripped = [
+            Redaction::Stripped {
+                field: "notes",
+                reason: "sensitive",
+                key_version: Some(2),
+            },
+            Redaction::Tokenized {
+                field: "patient_ref",
+                token: None,
+                key_version: None,
+            },
+        ];
+        let pairs: Vec<(&ChangeEvent, &[Redaction])> =
+            events.iter().map(|e| (e, &stripped[..])).collect();
+        let rows = rows(&pairs).unwrap();
+        let spans: Vec<(i64, i32, i32)> =
+            rows.iter().map(|r| (r.position, r.first, r.last)).collect();
+        assert_eq!(
+            spans,
+            [(7, 0, 999), (7, 1000, 1999), (7, 2000, 2499), (9, 0, 2)]
+        );
+        let entries: Json = serde_json::from_str(&rows[3].entries).unwrap();
+        assert_eq!(
+            sorted_json(&entries),
+            rows[3].entries,
+            "what the seal covers on reading"
+        );
+        assert_eq!(entries[2]["ordinal"], 2);
+        assert_eq!(entries[2]["type"], "ce.sessions.created");
+        assert_eq!(entries[2]["actions"][0]["action"], "stripped");
+    }
+
+    #[test]
+    fn an_event_id_names_its_row() {
+        assert_eq!(place_of(&event_id(0xA7FEDC8, 12)), Some((0xA7FEDC8, 12)));
+        assert_eq!(place_of("not-an-id"), None);
+        assert_eq!(place_of("FFFFFFFFFFFFFFFF-00000"), None, "beyond a BIGINT");
+    }
 
     #[test]
     fn sealed_text_does_not_depend_on_key_order() {

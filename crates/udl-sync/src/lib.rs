@@ -5,6 +5,7 @@
 
 pub mod column_value;
 pub mod event;
+mod in_flight;
 pub mod ledger;
 pub mod pgoutput;
 pub mod plan;

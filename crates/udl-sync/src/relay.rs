@@ -5,8 +5,6 @@
 //! start again from the slot's acknowledged position (sinks deduplicate by event id).
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +19,7 @@ use udl_postgres::PgStore;
 use udl_privacy::tokens::TokenVault;
 
 use crate::event::{ChangeKind, Redaction};
+use crate::in_flight::{Flushed, InFlight};
 use crate::ledger::Ledger;
 use crate::pgoutput::{self, Message, Relation, Tuple};
 use crate::plan::EntityPlan;
@@ -379,7 +378,7 @@ impl Relay {
             acked: 0,
             received: 0,
             last_commit: None,
-            in_flight: None,
+            in_flight: InFlight::default(),
         };
         let end = session.stream(lease, shutdown).await;
         let progress = session.progress();
@@ -427,8 +426,8 @@ struct Session<'r> {
     /// The server's WAL end as last seen.
     received: u64,
     last_commit: Option<DateTime<Utc>>,
-    /// The batch being made durable, and its oldest commit time.
-    in_flight: Option<(Flushing<'r>, DateTime<Utc>)>,
+    /// The batches being made durable.
+    in_flight: InFlight<'r>,
 }
 
 fn commit_time(micros_since_2000: i64) -> DateTime<Utc> {
@@ -451,7 +450,7 @@ impl Session<'_> {
                 .since
                 .map(|t| t + settings.batch_delay)
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            let flushing = self.in_flight.is_some();
+            let flushing = !self.in_flight.is_empty();
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {
@@ -464,8 +463,7 @@ impl Session<'_> {
                 _ = tokio::time::sleep_until(flush_at), if self.batch.since.is_some() => {
                     self.flush().await?;
                 }
-                done = flushed(&mut self.in_flight), if flushing => {
-                    self.in_flight = None;
+                done = self.in_flight.next(), if flushing => {
                     self.acknowledge(done?);
                 }
                 _ = heartbeat.tick() => {
@@ -487,7 +485,7 @@ impl Session<'_> {
     }
 
     fn progress(&self) -> slot::Progress {
-        let oldest = self.in_flight.as_ref().map(|(_, t)| *t);
+        let oldest = self.in_flight.oldest();
         let oldest = oldest.or(self.batch.committed.first().map(|c| c.time));
         let oldest = oldest.or(self.open.as_ref().map(|o| o.time));
         slot::Progress {
@@ -509,7 +507,7 @@ impl Session<'_> {
     /// Nothing received is waiting: the stream may be acknowledged up to `lsn`.
     fn ack_idle(&mut self, lsn: u64) {
         let idle =
-            self.open.is_none() && self.batch.committed.is_empty() && self.in_flight.is_none();
+            self.open.is_none() && self.batch.committed.is_empty() && self.in_flight.is_empty();
         if idle && lsn > self.acked {
             self.acked = lsn;
             self.client.update_applied_lsn(Lsn(lsn));
@@ -630,56 +628,49 @@ impl Session<'_> {
         }
     }
 
-    /// Starts making the batch durable, once the batch before it is (acknowledgements stay
-    /// in commit order); the stream goes on being read meanwhile.
+    /// Starts making the batch durable, once there is room among the batches in flight
+    /// (the oldest is waited for and acknowledged first); the stream goes on being read
+    /// meanwhile.
     async fn flush(&mut self) -> Result<()> {
-        self.settle().await?;
         let batch = std::mem::take(&mut self.batch);
         let Some(first) = batch.committed.first() else {
             return Ok(());
         };
         let oldest = first.time;
-        self.in_flight = Some((Box::pin(self.relay.make_durable(batch.committed)), oldest));
+        while !self.in_flight.has_room() {
+            let flushed = self.in_flight.next().await?;
+            self.acknowledge(flushed);
+        }
+        self.in_flight
+            .push(Box::pin(self.relay.make_durable(batch.committed)), oldest);
         Ok(())
     }
 
-    /// Waits for the batch being made durable, and acknowledges it.
+    /// Waits for every batch in flight, acknowledging each.
     async fn settle(&mut self) -> Result<()> {
-        if let Some((flushing, _)) = self.in_flight.take() {
-            let flushed = flushing.await?;
+        while !self.in_flight.is_empty() {
+            let flushed = self.in_flight.next().await?;
             self.acknowledge(flushed);
         }
         Ok(())
     }
 
+    /// Acknowledges a durable batch (they come in commit order), and hands its events to
+    /// in-process subscribers.
     fn acknowledge(&mut self, flushed: Flushed) {
         self.acked = self.acked.max(flushed.end_lsn);
         self.client.update_applied_lsn(Lsn(self.acked));
         self.last_commit = Some(flushed.last_commit);
         self.report_lag();
-    }
-}
-
-/// A batch made durable.
-struct Flushed {
-    end_lsn: u64,
-    last_commit: DateTime<Utc>,
-}
-
-/// A batch on its way to being durable.
-type Flushing<'r> = Pin<Box<dyn Future<Output = Result<Flushed>> + Send + 'r>>;
-
-/// The batch in flight, if any; never completes without one.
-async fn flushed(in_flight: &mut Option<(Flushing<'_>, DateTime<Utc>)>) -> Result<Flushed> {
-    match in_flight {
-        Some((flushing, _)) => flushing.as_mut().await,
-        None => std::future::pending().await,
+        for event in flushed.events {
+            let _ = self.relay.durable.send(event);
+        }
     }
 }
 
 impl Relay {
     /// Makes committed transactions durable: tokens in the vault and entries in the ledger,
-    /// then the events in every sink; then in-process subscribers hear of them.
+    /// then the events in every sink.
     async fn make_durable(&self, committed: Vec<Committed>) -> Result<Flushed> {
         let last = committed.last().expect("a batch is never empty");
         let (end_lsn, last_commit) = (last.end_lsn, last.time);
@@ -693,7 +684,7 @@ impl Relay {
             tokio::join!(self.keep_tokens(&changes), self.ledger.record(&entries));
         tokens?;
         ledger?;
-        let events: Vec<crate::ChangeEvent> = changes.iter().map(|s| s.event.clone()).collect();
+        let events: Vec<&crate::ChangeEvent> = changes.iter().map(|s| &s.event).collect();
         for sink in &self.sinks {
             sink.write(&events).await?;
         }
@@ -706,14 +697,14 @@ impl Relay {
         }
         self.metrics
             .count_cdc_events(events.len() as u64, stripped, tokenized);
-        if self.durable.receiver_count() > 0 {
-            for event in events {
-                let _ = self.durable.send(event);
-            }
-        }
         Ok(Flushed {
             end_lsn,
             last_commit,
+            events: if self.durable.receiver_count() > 0 {
+                events.into_iter().cloned().collect()
+            } else {
+                Vec::new()
+            },
         })
     }
     async fn keep_tokens(&self, changes: &[&Sanitized]) -> Result<()> {

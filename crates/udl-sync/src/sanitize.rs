@@ -155,6 +155,7 @@ impl Sanitizer {
                 subject: None,
                 time: place.time,
                 position: place.position,
+                ordinal: place.ordinal,
                 data: Map::new(),
             },
             redactions: Vec::new(),

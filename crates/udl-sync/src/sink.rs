@@ -33,7 +33,7 @@ impl Sink {
     }
 
     /// Writes `events`, returning once they are durable; idempotent by event id.
-    pub async fn write(&self, events: &[ChangeEvent]) -> Result<()> {
+    pub async fn write(&self, events: &[&ChangeEvent]) -> Result<()> {
         match self {
             Sink::Scylla(log) => {
                 let rows: Vec<ChangeEventRow> = events

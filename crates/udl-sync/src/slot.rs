@@ -2,10 +2,15 @@
 //! the tables of registered entities, never `FOR ALL TABLES`), the logical slot, the
 //! leader's lease, and the status the relay reports.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 use udl_core::{Error, ErrorKind, Result};
 use udl_postgres::{PgStore, PostgresConfig};
+
+/// How long dropping a slot waits for the relay that streamed it to be gone.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// Where the replication connection goes, read from `postgres.url`.
 #[derive(Clone)]
@@ -171,6 +176,7 @@ pub async fn ensure_slot(pg: &PgStore, slot: &str) -> Result<()> {
 
 /// Drops `slot` and `publication` (once no relay streams): capture stops holding WAL.
 pub async fn drop_capture(pg: &PgStore, slot: &str, publication: &str) -> Result<()> {
+    wait_until_released(pg, slot).await?;
     sqlx::query(
         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
     )
@@ -186,6 +192,30 @@ pub async fn drop_capture(pg: &PgStore, slot: &str, publication: &str) -> Result
     .await
     .map_err(pg_error("cdc.drop"))?;
     Ok(())
+}
+
+/// Waits (a few seconds at most) for a relay that just stopped or died to leave `slot`: its
+/// walsender ends a moment after the client goes, and an active slot cannot be dropped.
+async fn wait_until_released(pg: &PgStore, slot: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT active FROM pg_replication_slots WHERE slot_name = $1")
+                .bind(slot)
+                .fetch_optional(pg.pool())
+                .await
+                .map_err(pg_error("cdc.drop"))?;
+        if active != Some(true) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("replication slot {slot} is still streaming to a relay; stop it first"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The leader's lease on `slot`: a session advisory lock held by a connection of its own,
