@@ -128,21 +128,6 @@ async fn every_phi_access_on_every_store_and_cache_path_leaves_exactly_one_entry
     w.finish().await;
 }
 
-/// Runs `sql` with the append-only triggers off, as a superuser could.
-async fn tamper(w: &World, sql: String) {
-    let mut conn = w.data.postgres().unwrap().pool().acquire().await.unwrap();
-    for step in [
-        "SET session_replication_role = replica".to_owned(),
-        sql,
-        "SET session_replication_role = origin".to_owned(),
-    ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(step))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn concurrent_reads_chain_in_order_and_verify_catches_edits_and_deletions() {
     let w = world(true).await;
@@ -166,11 +151,8 @@ async fn concurrent_reads_chain_in_order_and_verify_catches_edits_and_deletions(
         (68, Some((1, 68)), None)
     );
 
-    tamper(
-        &w,
-        "UPDATE phi_access_log SET actor_id = 'someone-else' WHERE seq = 20".into(),
-    )
-    .await;
+    w.tamper("UPDATE phi_access_log SET actor_id = 'someone-else' WHERE seq = 20".into())
+        .await;
     let report = verify_log(pg, None, None).await.unwrap();
     let broken = report.broken.unwrap();
     assert_eq!((broken.seq, broken.problem), (20, ChainProblem::Altered));
@@ -184,7 +166,8 @@ async fn concurrent_reads_chain_in_order_and_verify_catches_edits_and_deletions(
             .unwrap();
     let report = verify_log(pg, Some(after), None).await.unwrap();
     assert_eq!(report.broken, None, "{report:?}");
-    tamper(&w, "DELETE FROM phi_access_log WHERE seq = 40".into()).await;
+    w.tamper("DELETE FROM phi_access_log WHERE seq = 40".into())
+        .await;
     let broken = verify_log(pg, Some(after), None)
         .await
         .unwrap()
@@ -199,7 +182,8 @@ async fn concurrent_reads_chain_in_order_and_verify_catches_edits_and_deletions(
             .await
             .unwrap();
     assert!(verify_log(pg, Some(from_50), None).await.unwrap().intact());
-    tamper(&w, "DELETE FROM phi_access_log WHERE seq > 60".into()).await;
+    w.tamper("DELETE FROM phi_access_log WHERE seq > 60".into())
+        .await;
     let report = verify_log(pg, Some(from_50), None).await.unwrap();
     assert_eq!((report.broken, report.tail_missing), (None, Some((60, 68))));
     w.finish().await;

@@ -386,6 +386,17 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
         entries[0].actions[1]["key_version"].is_u64(),
         "a sealed field names its key version"
     );
+    // An entry edited around the triggers no longer matches its seal.
+    w.tamper(format!(
+        "UPDATE udl_redaction_ledger SET entries = replace(entries::text, '{token}', 'tok_forged')::jsonb"
+    ))
+    .await;
+    let edited = ledger
+        .read(&auditor, w.data.audit_writer().unwrap(), &of_a[0].id)
+        .await
+        .unwrap();
+    assert_eq!(edited[0].actions[0]["token"], "tok_forged");
+    assert!(!edited[0].intact, "the edit shows");
     let denied = ledger
         .read(&clinician, w.data.audit_writer().unwrap(), &of_a[0].id)
         .await
@@ -393,8 +404,8 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
     assert_eq!(denied.kind(), udl::ErrorKind::PermissionDenied);
     assert_eq!(
         w.entries_of(&auditor).await.len(),
-        1,
-        "the auditor's read is logged"
+        2,
+        "the auditor's reads are logged"
     );
     assert_eq!(
         w.entries_of(&clinician).await.len(),

@@ -203,6 +203,28 @@ pub async fn world_with(
 }
 
 impl World {
+    /// Runs `sql` with the append-only triggers off, as a superuser could.
+    pub async fn tamper(&self, sql: String) {
+        let mut conn = self
+            .data
+            .postgres()
+            .unwrap()
+            .pool()
+            .acquire()
+            .await
+            .unwrap();
+        for step in [
+            "SET session_replication_role = replica".to_owned(),
+            sql,
+            "SET session_replication_role = origin".to_owned(),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(step))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    }
+
     /// Every value of every string, hash, list, set and sorted set under the test's prefix.
     pub async fn redis_contents(&self) -> Vec<u8> {
         let mut redis = self.data.redis().unwrap().connection();
