@@ -155,18 +155,7 @@ impl Capture {
 
     async fn drop_all(&self, w: &World) {
         let pg = w.data.postgres().unwrap();
-        // A killed relay's walsender ends a moment after the relay: the slot is busy until then.
-        wait::until("the slot is released", Duration::from_secs(30), || async {
-            let active: bool = sqlx::query_scalar(
-                "SELECT bool_or(active) FROM pg_replication_slots WHERE slot_name = $1",
-            )
-            .bind(&self.slot)
-            .fetch_one(pg.pool())
-            .await
-            .unwrap_or(true);
-            (!active).then_some(())
-        })
-        .await;
+        // drop_capture waits for a killed relay's walsender to let go of the slot.
         udl::sync::slot::drop_capture(pg, &self.slot, &self.publication)
             .await
             .unwrap();
