@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use udl::postgres::{Migration, Migrator, PgStore};
 use udl::sync::{Relay, RelaySettings, RelayState};
-use udl::{DataLayer, Entity, Error, ErrorKind, Result, UdlConfig};
+use udl::{DataLayer, Entity, Error, ErrorKind, RelaySinks, Result, UdlConfig};
 use udl_testkit::servers;
 use uuid::Uuid;
 
@@ -132,7 +132,12 @@ async fn measure(data: &DataLayer, config: &UdlConfig, plan: &crate::measure::Pl
         let name = format!("commit_to_{sink}_{rate}_per_s");
         if plan.wants(&name) {
             let window = plan.window.max(Duration::from_secs(10));
-            let (p50, p99, seen) = latency(data, config, rate, window, sink == "scylla").await?;
+            let sinks = if sink == "scylla" {
+                RelaySinks::Configured
+            } else {
+                RelaySinks::Null
+            };
+            let (p50, p99, seen) = latency(data, config, rate, window, sinks).await?;
             println!(
                 "{name:<30} p50 {:>8.1} ms  p99 {:>8.1} ms  ({seen} changes)",
                 p50, p99
@@ -208,7 +213,9 @@ async fn throughput_round(
     }
     let raw = CHANGES as f64 / started.elapsed().as_secs_f64();
 
-    let relay = data.change_relay(config, settings.clone(), false).await?;
+    let relay = data
+        .change_relay(config, settings.clone(), RelaySinks::Null)
+        .await?;
     let started = Instant::now();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(async move { relay.run(stopped).await });
@@ -273,13 +280,12 @@ async fn latency(
     config: &UdlConfig,
     rate: u64,
     window: Duration,
-    to_scylla: bool,
+    sinks: RelaySinks,
 ) -> Result<(f64, f64, usize)> {
     let pg = data.postgres()?.clone();
-    let settings = settings(data, &format!("l{rate}{}", u8::from(to_scylla)))?;
-    let relay: Relay = data
-        .change_relay(config, settings.clone(), to_scylla)
-        .await?;
+    let null = u8::from(sinks == RelaySinks::Null);
+    let settings = settings(data, &format!("l{rate}{null}"))?;
+    let relay: Relay = data.change_relay(config, settings.clone(), sinks).await?;
     let mut events = relay.subscribe();
     let mut state = relay.state();
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -7,6 +7,7 @@
 
 mod cdc;
 mod layers;
+mod nats;
 mod pool;
 mod privacy;
 mod problem;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 pub use cdc::CdcConfig;
 pub use layers::ENV_PREFIX;
+pub use nats::NatsConfig;
 pub use pool::{PoolConfig, MAX_POOL_SIZE};
 pub use privacy::PrivacyConfig;
 pub use problem::{ConfigError, Problem};
@@ -49,6 +51,8 @@ pub struct UdlConfig {
     pub privacy: Option<PrivacyConfig>,
     /// `[cdc]`: change data capture, run by `udl serve` when present.
     pub cdc: Option<CdcConfig>,
+    /// `[nats]`: the event bus the change relay publishes to.
+    pub nats: Option<NatsConfig>,
 }
 
 impl PartialEq for UdlConfig {
@@ -59,8 +63,9 @@ impl PartialEq for UdlConfig {
                 .iter()
                 .zip(&other.stores)
                 .all(|(a, b)| a.same_as(b.as_ref()))
-            && (&self.serve, &self.security, &self.privacy, &self.cdc)
-                == (&other.serve, &other.security, &other.privacy, &other.cdc)
+            && (&self.serve, &self.security, &self.privacy)
+                == (&other.serve, &other.security, &other.privacy)
+            && (&self.cdc, &self.nats) == (&other.cdc, &other.nats)
     }
 }
 
@@ -149,6 +154,9 @@ impl UdlConfig {
                 });
             }
         }
+        if let Some(s) = root.section("nats", &mut problems) {
+            config.nats = NatsConfig::read(s, &mut problems);
+        }
         root.finish(&mut problems);
         security::check_transport(&config, &mut problems);
         if problems.is_empty() {
@@ -173,8 +181,11 @@ impl fmt::Display for UdlConfig {
         if let Some(privacy) = &self.privacy {
             write!(f, "\n{privacy}")?;
         }
-        match &self.cdc {
-            Some(cdc) => write!(f, "\n{cdc}"),
+        if let Some(cdc) = &self.cdc {
+            write!(f, "\n{cdc}")?;
+        }
+        match &self.nats {
+            Some(nats) => write!(f, "\n{nats}"),
             None => Ok(()),
         }
     }

@@ -59,6 +59,16 @@ pub(crate) fn check_transport(config: &UdlConfig, problems: &mut Vec<Problem>) {
             problem: format!("security.require_tls refuses a plaintext connection; {how}"),
         })
     }
+    if config
+        .nats
+        .as_ref()
+        .is_some_and(|n| n.url.expose_url().scheme() != "tls")
+    {
+        problems.push(Problem {
+            key: "nats.url".into(),
+            problem: "security.require_tls refuses a plaintext connection; use a tls:// URL".into(),
+        })
+    }
 }
 
 impl fmt::Display for SecurityConfig {

@@ -5,9 +5,11 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::stream::{FuturesOrdered, StreamExt as _};
+use tokio::sync::watch;
 use udl_core::Result;
 
 use crate::ChangeEvent;
@@ -66,6 +68,59 @@ impl<'r> InFlight<'r> {
                 flushed
             }
             None => std::future::pending().await,
+        }
+    }
+}
+
+/// A batch's place in the order batches publish in (a bus delivers in publish order): its
+/// turn comes once every earlier batch of the streaming session has sent its events.
+#[derive(Clone)]
+pub(crate) struct PublishTurn {
+    seq: u64,
+    sent: Arc<watch::Sender<u64>>,
+}
+
+impl PublishTurn {
+    /// Waits for every earlier batch to have sent.
+    pub async fn wait(&self) {
+        let mut sent = self.sent.subscribe();
+        let _ = sent.wait_for(|n| *n >= self.seq).await;
+    }
+
+    /// This batch has sent: the next may.
+    pub fn done(&self) {
+        self.sent.send_if_modified(|n| {
+            let mine = *n == self.seq;
+            if mine {
+                *n += 1;
+            }
+            mine
+        });
+    }
+}
+
+/// Hands out publish turns in the order batches are started.
+pub(crate) struct PublishTurns {
+    next: u64,
+    sent: Arc<watch::Sender<u64>>,
+}
+
+impl Default for PublishTurns {
+    fn default() -> Self {
+        PublishTurns {
+            next: 0,
+            sent: Arc::new(watch::channel(0).0),
+        }
+    }
+}
+
+impl PublishTurns {
+    /// The next batch's turn.
+    pub fn next(&mut self) -> PublishTurn {
+        self.next += 1;
+        PublishTurn {
+            seq: self.next - 1,
+            sent: Arc::clone(&self.sent),
         }
     }
 }

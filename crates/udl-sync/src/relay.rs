@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::try_join_all;
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent};
 use sqlx::postgres::PgConnection;
 use tokio::sync::watch;
@@ -19,7 +20,7 @@ use udl_postgres::PgStore;
 use udl_privacy::tokens::TokenVault;
 
 use crate::event::{ChangeKind, Redaction};
-use crate::in_flight::{Flushed, InFlight};
+use crate::in_flight::{Flushed, InFlight, PublishTurn, PublishTurns};
 use crate::ledger::Ledger;
 use crate::pgoutput::{self, Message, Relation, Tuple};
 use crate::plan::EntityPlan;
@@ -379,6 +380,7 @@ impl Relay {
             received: 0,
             last_commit: None,
             in_flight: InFlight::default(),
+            turns: PublishTurns::default(),
         };
         let end = session.stream(lease, shutdown).await;
         let progress = session.progress();
@@ -428,6 +430,8 @@ struct Session<'r> {
     last_commit: Option<DateTime<Utc>>,
     /// The batches being made durable.
     in_flight: InFlight<'r>,
+    /// The order they publish in.
+    turns: PublishTurns,
 }
 
 fn commit_time(micros_since_2000: i64) -> DateTime<Utc> {
@@ -641,8 +645,11 @@ impl Session<'_> {
             let flushed = self.in_flight.next().await?;
             self.acknowledge(flushed);
         }
-        self.in_flight
-            .push(Box::pin(self.relay.make_durable(batch.committed)), oldest);
+        let turn = self.turns.next();
+        self.in_flight.push(
+            Box::pin(self.relay.make_durable(batch.committed, turn)),
+            oldest,
+        );
         Ok(())
     }
 
@@ -670,8 +677,8 @@ impl Session<'_> {
 
 impl Relay {
     /// Makes committed transactions durable: tokens in the vault and entries in the ledger,
-    /// then the events in every sink.
-    async fn make_durable(&self, committed: Vec<Committed>) -> Result<Flushed> {
+    /// then the events in every sink at once.
+    async fn make_durable(&self, committed: Vec<Committed>, turn: PublishTurn) -> Result<Flushed> {
         let last = committed.last().expect("a batch is never empty");
         let (end_lsn, last_commit) = (last.end_lsn, last.time);
         let changes: Vec<&Sanitized> = committed.iter().flat_map(|c| &c.changes).collect();
@@ -685,9 +692,7 @@ impl Relay {
         tokens?;
         ledger?;
         let events: Vec<&crate::ChangeEvent> = changes.iter().map(|s| &s.event).collect();
-        for sink in &self.sinks {
-            sink.write(&events).await?;
-        }
+        try_join_all(self.sinks.iter().map(|sink| sink.write(&events, &turn))).await?;
         let (mut stripped, mut tokenized) = (0, 0);
         for r in changes.iter().flat_map(|s| &s.redactions) {
             match r {

@@ -7,9 +7,32 @@ use std::sync::Arc;
 use udl_config::UdlConfig;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_postgres::PostgresConfig;
-use udl_sync::{Ledger, Relay, RelaySettings, ReplicationTarget, Sanitizer, Sink};
+use udl_sync::{
+    Ledger, NatsSettings, NatsSink, Relay, RelaySettings, ReplicationTarget, Sanitizer, Sink,
+};
 
 use crate::DataLayer;
+
+/// Where a relay sends its events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelaySinks {
+    /// ScyllaDB's `ce_events` when `[scylla]` is configured, the NATS bus when `[nats]` is
+    /// (at least one of them).
+    Configured,
+    /// Nowhere: the relay alone, for measuring it.
+    Null,
+}
+
+/// The bus settings `[nats]` gives, if it is configured.
+pub fn nats_settings(config: &UdlConfig) -> Option<NatsSettings> {
+    config.nats.as_ref().map(|n| NatsSettings {
+        url: n.url.expose().to_owned(),
+        stream: n.stream.clone(),
+        subject_prefix: n.subject_prefix.clone(),
+        duplicate_window: n.duplicate_window,
+        max_age: n.max_age,
+    })
+}
 
 /// The relay settings `[cdc]` asks for, for the tables of `schema`.
 pub fn relay_settings(config: &UdlConfig, schema: &str) -> RelaySettings {
@@ -28,22 +51,22 @@ pub fn relay_settings(config: &UdlConfig, schema: &str) -> RelaySettings {
 }
 
 impl DataLayer {
-    /// The change relay `[cdc]` configures, into ScyllaDB: what `udl serve` and `udl cdc run`
-    /// run.
+    /// The change relay `[cdc]` configures, into the configured sinks: what `udl serve` and
+    /// `udl cdc run` run.
     pub async fn configured_relay(&self, config: &UdlConfig) -> Result<Relay> {
         let settings = relay_settings(config, self.postgres()?.schema());
-        self.change_relay(config, settings, true).await
+        self.change_relay(config, settings, RelaySinks::Configured)
+            .await
     }
 
-    /// The change relay capturing every registered PostgreSQL entity into ScyllaDB's
-    /// `ce_events` (when `[scylla]` is configured) — or into nothing with `sink_to_scylla`
-    /// false, for measuring. Needs `[postgres]` and `[privacy]`: tokens, the ledger and sealed
-    /// fields use the privacy keys.
+    /// The change relay capturing every registered PostgreSQL entity into `sinks`. Needs
+    /// `[postgres]` and `[privacy]`: tokens, the ledger and sealed fields use the privacy
+    /// keys.
     pub async fn change_relay(
         &self,
         config: &UdlConfig,
         settings: RelaySettings,
-        sink_to_scylla: bool,
+        sinks: RelaySinks,
     ) -> Result<Relay> {
         let pg = self.postgres()?.clone();
         let pg_config = config
@@ -51,12 +74,7 @@ impl DataLayer {
             .ok_or_else(|| Error::new(ErrorKind::Config, "change data capture needs [postgres]"))?;
         let target = ReplicationTarget::from_config(pg_config)?;
         let privacy = self.privacy("change data capture")?;
-        let mut sinks = Vec::new();
-        if sink_to_scylla {
-            sinks.push(Sink::scylla(self.scylla()?).await?);
-        } else {
-            sinks.push(Sink::Null);
-        }
+        let sinks = self.relay_sinks(config, sinks).await?;
         let entities: Vec<_> = self
             .registry()
             .entities()
@@ -81,6 +99,26 @@ impl DataLayer {
             settings,
             Arc::clone(self.metrics()),
         ))
+    }
+
+    async fn relay_sinks(&self, config: &UdlConfig, sinks: RelaySinks) -> Result<Vec<Sink>> {
+        if sinks == RelaySinks::Null {
+            return Ok(vec![Sink::Null]);
+        }
+        let mut chosen = Vec::new();
+        if let Ok(scylla) = self.scylla() {
+            chosen.push(Sink::scylla(scylla).await?);
+        }
+        if let Some(bus) = nats_settings(config) {
+            chosen.push(Sink::Nats(Box::new(NatsSink::connect(&bus).await?)));
+        }
+        if chosen.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "change data capture needs a sink: configure [scylla] or [nats]",
+            ));
+        }
+        Ok(chosen)
     }
 
     /// The redaction ledger, for reading it (auditors and administrators, audited). Needs

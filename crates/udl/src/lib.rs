@@ -113,7 +113,7 @@ mod spool;
 mod transaction;
 
 #[cfg(feature = "cdc")]
-pub use change_capture::relay_settings;
+pub use change_capture::{nats_settings, relay_settings, RelaySinks};
 pub use data_layer::DataLayer;
 #[cfg(feature = "mongo")]
 pub use mongo_transaction::MongoDataTransaction;

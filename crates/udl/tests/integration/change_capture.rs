@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use udl::sync::{Relay, RelaySettings, RelayState};
-use udl::{AccessContext, Changes, DataLayer, Entity, Purpose, Role, UdlConfig};
+use udl::{AccessContext, Changes, DataLayer, Entity, Purpose, RelaySinks, Role, UdlConfig};
 use udl_testkit::wait;
 use uuid::Uuid;
 
@@ -150,6 +150,70 @@ fn config_of(w: &World) -> UdlConfig {
     udl::config::from_sources(None, w.vars.clone()).unwrap()
 }
 
+/// A JetStream stream and subjects of the test's own on the real NATS server.
+struct Bus {
+    stream: String,
+    prefix: String,
+}
+
+impl Bus {
+    fn of(w: &World) -> Bus {
+        let name: String = w
+            .namespace
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        Bus {
+            stream: format!("T_{name}"),
+            prefix: format!("t{name}.ce"),
+        }
+    }
+
+    /// The test's configuration with `[nats]` pointing at this bus.
+    fn config(&self, w: &World) -> UdlConfig {
+        let mut vars = w.vars.clone();
+        vars.extend([
+            (
+                "UDL__NATS__URL".to_owned(),
+                udl_testkit::servers::nats_url(),
+            ),
+            ("UDL__NATS__STREAM".to_owned(), self.stream.clone()),
+            ("UDL__NATS__SUBJECT_PREFIX".to_owned(), self.prefix.clone()),
+        ]);
+        udl::config::from_sources(None, vars).unwrap()
+    }
+
+    async fn jetstream() -> async_nats::jetstream::Context {
+        let client = async_nats::connect(udl_testkit::servers::nats_url())
+            .await
+            .unwrap();
+        async_nats::jetstream::new(client)
+    }
+
+    /// Every message of the stream, read with NATS's own client.
+    async fn messages(&self) -> Vec<async_nats::jetstream::message::StreamMessage> {
+        let mut stream = Bus::jetstream()
+            .await
+            .get_stream(&self.stream)
+            .await
+            .unwrap();
+        let state = stream.info().await.unwrap().state.clone();
+        let mut messages = Vec::new();
+        for seq in state.first_sequence..=state.last_sequence {
+            messages.push(stream.get_raw_message(seq).await.unwrap());
+        }
+        messages
+    }
+
+    async fn delete(&self) {
+        Bus::jetstream()
+            .await
+            .delete_stream(&self.stream)
+            .await
+            .unwrap();
+    }
+}
+
 fn settings(w: &World) -> RelaySettings {
     RelaySettings {
         halt_retry: Duration::from_secs(3600),
@@ -264,9 +328,10 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
     udl_testkit::logs::capture();
     let w = world_with_sessions().await;
     w.data.register::<TherapySession>().unwrap();
+    let bus = Bus::of(&w);
     let relay = w
         .data
-        .change_relay(&config_of(&w), settings(&w), true)
+        .change_relay(&bus.config(&w), settings(&w), RelaySinks::Configured)
         .await
         .unwrap();
     assert_eq!(relay.check().await.unwrap(), Vec::<String>::new());
@@ -430,6 +495,30 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
         scylla.contains("ce.consent_records.created")
             && scylla.contains("ce.user_credentials.created")
     );
+    // The bus holds the same events, each once, as structured CloudEvents keyed by id.
+    let published = bus.messages().await;
+    let mut on_bus = Vec::new();
+    for message in &published {
+        let text = String::from_utf8(message.payload.to_vec()).unwrap();
+        assert!(!text.contains(&canary), "no canary in NATS");
+        let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let id = event["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            message.headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+            Some(id.as_str())
+        );
+        let action = event["type"].as_str().unwrap().trim_start_matches("ce.");
+        assert_eq!(message.subject.as_str(), format!("{}.{action}", bus.prefix));
+        on_bus.push(id);
+    }
+    let in_scylla: Vec<String> = stored_events(&w.data)
+        .await
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(on_bus, in_scylla, "each event once, in commit order");
+    bus.delete().await;
+
     let logs = udl_testkit::logs::captured();
     assert!(!logs.contains(&canary), "no canary in the logs");
     assert!(
@@ -446,7 +535,7 @@ async fn an_undeclared_column_halts_the_relay_until_a_declaring_relay_takes_over
     w.data.register::<TherapySession>().unwrap();
     let mut running = start(
         w.data
-            .change_relay(&config_of(&w), settings(&w), true)
+            .change_relay(&config_of(&w), settings(&w), RelaySinks::Configured)
             .await
             .unwrap(),
     )
@@ -493,7 +582,7 @@ async fn an_undeclared_column_halts_the_relay_until_a_declaring_relay_takes_over
     let declaring = DataLayer::connect(&config_of(&w)).await.unwrap();
     declaring.register::<TherapySessionWithMood>().unwrap();
     let relay = declaring
-        .change_relay(&config_of(&w), settings(&w), true)
+        .change_relay(&config_of(&w), settings(&w), RelaySinks::Configured)
         .await
         .unwrap();
     assert_eq!(relay.check().await.unwrap(), Vec::<String>::new());

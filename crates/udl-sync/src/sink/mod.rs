@@ -1,15 +1,23 @@
-//! Where sanitized events go: ScyllaDB's `ce_events`, or nowhere (benchmarks, dry runs).
-//! A sink returns only once its events are durable: the relay acknowledges the slot after.
+//! Where sanitized events go: ScyllaDB's `ce_events`, the NATS JetStream bus, or nowhere
+//! (benchmarks, dry runs). A sink returns only once its events are durable: the relay
+//! acknowledges the slot after.
+
+mod nats;
+
+pub use nats::{NatsSettings, NatsSink};
 
 use udl_core::Result;
 use udl_scylla::{ChangeEventLog, ChangeEventRow, ScyllaStore};
 
 use crate::event::ChangeEvent;
+use crate::in_flight::PublishTurn;
 
 /// A destination for sanitized events.
 pub enum Sink {
     /// ScyllaDB's analytics keyspace.
     Scylla(Box<ChangeEventLog>),
+    /// A NATS JetStream stream.
+    Nats(Box<NatsSink>),
     /// Discards events (measuring the relay alone).
     Null,
 }
@@ -28,13 +36,16 @@ impl Sink {
     pub fn name(&self) -> &'static str {
         match self {
             Sink::Scylla(_) => "scylla",
+            Sink::Nats(_) => "nats",
             Sink::Null => "null",
         }
     }
 
-    /// Writes `events`, returning once they are durable; idempotent by event id.
-    pub async fn write(&self, events: &[&ChangeEvent]) -> Result<()> {
+    /// Writes `events`, returning once they are durable; idempotent by event id. A bus
+    /// publishes on its `turn` (batches in commit order).
+    pub(crate) async fn write(&self, events: &[&ChangeEvent], turn: &PublishTurn) -> Result<()> {
         match self {
+            Sink::Nats(bus) => bus.write(events, turn).await,
             Sink::Scylla(log) => {
                 let rows: Vec<ChangeEventRow> = events
                     .iter()
