@@ -1,7 +1,9 @@
 //! Change data capture: a therapy session written to PostgreSQL reaches ScyllaDB's
 //! `ce_events` as a sanitized CloudEvent — the public topic and the minutes as they are, the
 //! patient as a vault token, the notes and the room code left out — and the redaction ledger
-//! says what was done to which field. Needs `[postgres]`, `[privacy]` and `[scylla]`.
+//! says what was done to which field. Needs `[postgres]`, `[privacy]` and `[scylla]`; with
+//! `[nats]` the event is on the JetStream bus too (`examples/consumers` read it from Python
+//! and Go).
 
 use udl::postgres::{Migration, Migrator};
 use udl::sync::RelayState;

@@ -24,19 +24,33 @@ fn key_ring() -> String {
 /// left in the servers.
 fn run(name: &str, path: &str, scylla: bool) {
     let namespace = servers::unique_namespace("ex");
+    let extra = if scylla {
+        scylla_vars(&namespace)
+    } else {
+        Vec::new()
+    };
+    run_in(name, path, &namespace, extra);
+}
+
+fn scylla_vars(namespace: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("UDL__SCYLLA__NODES", servers::scylla_node()),
+        ("UDL__SCYLLA__KEYSPACE", namespace.to_owned()),
+        ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
+    ]
+}
+
+/// Runs the example in `namespace` with the stores and `extra`; its standard output.
+fn run_in(name: &str, path: &str, namespace: &str, extra: Vec<(&str, String)>) -> String {
     let mut vars = vec![
         ("UDL__POSTGRES__URL", servers::postgres_url()),
-        ("UDL__POSTGRES__SCHEMA", namespace.clone()),
+        ("UDL__POSTGRES__SCHEMA", namespace.to_owned()),
         ("UDL__MONGO__URL", servers::mongo_url()),
-        ("UDL__MONGO__DATABASE", namespace.clone()),
+        ("UDL__MONGO__DATABASE", namespace.to_owned()),
         ("UDL__REDIS__URL", servers::redis_url()),
         ("UDL__REDIS__KEY_PREFIX", format!("{namespace}:")),
     ];
-    if scylla {
-        vars.push(("UDL__SCYLLA__NODES", servers::scylla_node()));
-        vars.push(("UDL__SCYLLA__KEYSPACE", namespace.clone()));
-        vars.push(("UDL__SCYLLA__CONSISTENCY", "one".to_owned()));
-    }
+    vars.extend(extra);
     // Only this configuration: none of the caller's `UDL__*` variables.
     let output = Command::new(path)
         .env_clear()
@@ -44,7 +58,7 @@ fn run(name: &str, path: &str, scylla: bool) {
         .env("UDL__PRIVACY__KEY_RING", key_ring())
         .output()
         .unwrap_or_else(|e| panic!("example {name} could not start: {e}"));
-    clean_up(&vars, &namespace);
+    clean_up(&vars, namespace);
     assert!(
         output.status.success(),
         "example {name} failed ({}); is every server up (scripts/services up)?\nstdout:\n{}\nstderr:\n{}",
@@ -52,6 +66,7 @@ fn run(name: &str, path: &str, scylla: bool) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Drops the schema, database, keyspace and Redis keys of `namespace`.
@@ -113,5 +128,87 @@ examples! {
     sessions_and_rate_limits,
     analytics with scylla,
     compliance_report,
-    change_capture with scylla,
+}
+
+/// Where `scripts/services up` puts the consumers' toolchains.
+fn local(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.local")
+        .join(path)
+}
+
+/// Runs one of the event consumers against `stream`; the lines it printed.
+fn consume(what: &str, mut command: Command, stream: &str) -> Vec<String> {
+    let output = command
+        .env("UDL_NATS_URL", servers::nats_url())
+        .env("UDL_NATS_STREAM", stream)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("the {what} consumer could not start ({e}); run scripts/services up")
+        });
+    assert!(
+        output.status.success(),
+        "the {what} consumer failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The change-capture example with ScyllaDB and the NATS bus; then the Python and the Go
+/// consumer in `examples/consumers` each read the bus and print every event once.
+#[test]
+fn change_capture() {
+    let namespace = servers::unique_namespace("ex");
+    let name: String = namespace
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let stream = format!("EX_{name}");
+    let mut extra = scylla_vars(&namespace);
+    extra.extend([
+        ("UDL__NATS__URL", servers::nats_url()),
+        ("UDL__NATS__STREAM", stream.clone()),
+        ("UDL__NATS__SUBJECT_PREFIX", format!("ex{name}.ce")),
+    ]);
+    let printed = run_in(
+        "change_capture",
+        env!("CARGO_BIN_EXE_change_capture"),
+        &namespace,
+        extra,
+    );
+    // The example prints the event as a JSON document, then the ledger entry.
+    let json_end = printed.find("\n}").expect("the event is printed") + 2;
+    let event: serde_json::Value = serde_json::from_str(&printed[..json_end]).unwrap();
+    let line = format!(
+        "{} ce.therapy_sessions.created {}",
+        event["id"].as_str().unwrap(),
+        event["subject"].as_str().unwrap()
+    );
+
+    let mut python = Command::new(local("consumers-venv/bin/python"));
+    python.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/consumers/python/ce_consumer.py"
+    ));
+    let from_python = consume("Python", python, &stream);
+    let from_go = consume("Go", Command::new(local("bin/ce-consumer")), &stream);
+    drop_stream(&stream);
+    assert!(from_python.contains(&line), "{from_python:?}");
+    assert_eq!(from_go, from_python, "both see the same events, in order");
+    let ids: std::collections::HashSet<&str> =
+        from_go.iter().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(ids.len(), from_go.len(), "each event once");
+}
+
+fn drop_stream(stream: &str) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(servers::nats_url()).await.unwrap();
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(stream)
+            .await;
+    });
 }
