@@ -19,5 +19,5 @@ pub use ledger::{Ledger, LedgerRecord};
 pub use plan::{EntityPlan, StripReason, Treatment};
 pub use relay::{Relay, RelaySettings, RelayState};
 pub use sanitize::{BoundTable, ChangePlace, Sanitized, Sanitizer, VaultEntry};
-pub use sink::{NatsSettings, NatsSink, Sink};
+pub use sink::{CacheInvalidation, NatsSettings, NatsSink, Sink};
 pub use slot::{CaptureStatus, ReplicationTarget};

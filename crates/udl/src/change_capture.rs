@@ -8,7 +8,8 @@ use udl_config::UdlConfig;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_postgres::PostgresConfig;
 use udl_sync::{
-    Ledger, NatsSettings, NatsSink, Relay, RelaySettings, ReplicationTarget, Sanitizer, Sink,
+    CacheInvalidation, Ledger, NatsSettings, NatsSink, Relay, RelaySettings, ReplicationTarget,
+    Sanitizer, Sink,
 };
 
 use crate::DataLayer;
@@ -74,13 +75,13 @@ impl DataLayer {
             .ok_or_else(|| Error::new(ErrorKind::Config, "change data capture needs [postgres]"))?;
         let target = ReplicationTarget::from_config(pg_config)?;
         let privacy = self.privacy("change data capture")?;
-        let sinks = self.relay_sinks(config, sinks).await?;
         let entities: Vec<_> = self
             .registry()
             .entities()
             .into_iter()
             .filter(|e| e.store == Some(StoreKind::POSTGRES))
             .collect();
+        let sinks = self.relay_sinks(config, sinks, &entities).await?;
         let source = format!("udl/postgres/{}/{}", target.database, pg.schema());
         let sanitizer = Sanitizer::new(
             Arc::clone(&privacy.keys),
@@ -101,7 +102,14 @@ impl DataLayer {
         ))
     }
 
-    async fn relay_sinks(&self, config: &UdlConfig, sinks: RelaySinks) -> Result<Vec<Sink>> {
+    /// The configured sinks, and the invalidation of the caches over PostgreSQL when any of
+    /// `entities` is cached.
+    async fn relay_sinks(
+        &self,
+        config: &UdlConfig,
+        sinks: RelaySinks,
+        entities: &[&'static udl_core::EntityMeta],
+    ) -> Result<Vec<Sink>> {
         if sinks == RelaySinks::Null {
             return Ok(vec![Sink::Null]);
         }
@@ -118,6 +126,10 @@ impl DataLayer {
                 "change data capture needs a sink: configure [scylla] or [nats]",
             ));
         }
+        let invalidation = self
+            .cache_over(StoreKind::POSTGRES)
+            .and_then(|cached| CacheInvalidation::new(Arc::clone(cached), entities));
+        chosen.extend(invalidation.map(|i| Sink::Cache(Box::new(i))));
         Ok(chosen)
     }
 

@@ -338,6 +338,15 @@ impl DataLayer {
         self.registry.register(entity)
     }
 
+    /// The tiered cache over `store`, when Redis is configured.
+    #[cfg(feature = "cache")]
+    pub(crate) fn cache_over(&self, store: StoreKind) -> Option<&Arc<udl_cache::CachedStore>> {
+        self.cached
+            .iter()
+            .find(|(kind, _)| *kind == store)
+            .map(|(_, cached)| cached)
+    }
+
     /// `store` behind its resilience layer, and the cache above it when `entity` declares one
     /// and Redis is configured.
     fn cached_or_layered(
@@ -347,7 +356,7 @@ impl DataLayer {
     ) -> Result<Arc<dyn RecordStore>> {
         #[cfg(feature = "cache")]
         if entity.cache.is_cached() {
-            if let Some((_, cached)) = self.cached.iter().find(|(kind, _)| *kind == store) {
+            if let Some(cached) = self.cache_over(store) {
                 #[cfg(feature = "mongo")]
                 if let (StoreKind::MONGO, Ok(mongo)) = (store, self.mongo()) {
                     self.followers.follow_soon(mongo, cached, entity);

@@ -1,9 +1,11 @@
-//! Where sanitized events go: ScyllaDB's `ce_events`, the NATS JetStream bus, or nowhere
-//! (benchmarks, dry runs). A sink returns only once its events are durable: the relay
-//! acknowledges the slot after.
+//! Where sanitized events go: ScyllaDB's `ce_events`, the NATS JetStream bus, the caches of
+//! every udl process (invalidation), or nowhere (benchmarks, dry runs). A sink returns only
+//! once its events are durable: the relay acknowledges the slot after.
 
+mod cache;
 mod nats;
 
+pub use cache::CacheInvalidation;
 pub use nats::{NatsSettings, NatsSink};
 
 use udl_core::Result;
@@ -18,6 +20,8 @@ pub enum Sink {
     Scylla(Box<ChangeEventLog>),
     /// A NATS JetStream stream.
     Nats(Box<NatsSink>),
+    /// The tiered cache of every udl process: changed records are forgotten.
+    Cache(Box<CacheInvalidation>),
     /// Discards events (measuring the relay alone).
     Null,
 }
@@ -37,6 +41,7 @@ impl Sink {
         match self {
             Sink::Scylla(_) => "scylla",
             Sink::Nats(_) => "nats",
+            Sink::Cache(_) => "cache",
             Sink::Null => "null",
         }
     }
@@ -46,6 +51,10 @@ impl Sink {
     pub(crate) async fn write(&self, events: &[&ChangeEvent], turn: &PublishTurn) -> Result<()> {
         match self {
             Sink::Nats(bus) => bus.write(events, turn).await,
+            Sink::Cache(cache) => {
+                cache.write(events).await;
+                Ok(())
+            }
             Sink::Scylla(log) => {
                 let rows: Vec<ChangeEventRow> = events
                     .iter()

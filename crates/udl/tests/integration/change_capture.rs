@@ -593,3 +593,79 @@ async fn an_undeclared_column_halts_the_relay_until_a_declaring_relay_takes_over
     running.stop().await;
     drop_capture(&w).await;
 }
+
+/// A cached PostgreSQL entity (a user's plan, as the platform caches it).
+#[derive(Entity, Clone, PartialEq)]
+#[udl(table = "cached_plans", store = "postgres", cache = "l1_l2")]
+pub struct CachedPlan {
+    #[udl(id, internal)]
+    pub id: Uuid,
+    #[udl(public)]
+    pub plan: String,
+    #[udl(version, internal)]
+    pub version: i64,
+}
+
+/// Well under the L1 TTL (30 s) and L2 TTL (10 min): a read that is fresh within it came
+/// through the relay's invalidation, not an expiry.
+const INVALIDATED_WITHIN: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn an_update_made_around_udl_evicts_the_record_from_another_processs_cache() {
+    let w = world(true).await;
+    sqlx::raw_sql(
+        "CREATE TABLE cached_plans (id UUID PRIMARY KEY, plan TEXT NOT NULL, version BIGINT NOT NULL)",
+    )
+    .execute(w.data.postgres().unwrap().pool())
+    .await
+    .unwrap();
+    w.data.register::<CachedPlan>().unwrap();
+    let relay = w
+        .data
+        .change_relay(&config_of(&w), settings(&w), RelaySinks::Configured)
+        .await
+        .unwrap();
+    let running = start(relay).await;
+
+    // Another udl instance: its own L1, the shared Redis L2, invalidations over Redis.
+    let other = DataLayer::connect(&config_of(&w)).await.unwrap();
+    other.register::<CachedPlan>().unwrap();
+    let ctx = AccessContext::system("cache-invalidation-test");
+    let plans = other.repository::<CachedPlan>().unwrap();
+    let plan = CachedPlan {
+        id: Uuid::new_v4(),
+        plan: "fake-basic".into(),
+        version: 1,
+    };
+    plans.create(&ctx, plan.clone()).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            plans.get_required(&ctx, &plan.id).await.unwrap().plan,
+            "fake-basic"
+        );
+    }
+    let cached = other.cache_stats(udl::StoreKind::POSTGRES).unwrap();
+    assert!(cached.l1_hits >= 1, "the second read came from L1");
+
+    // As psql would: around udl, straight into PostgreSQL.
+    sqlx::query(
+        "UPDATE cached_plans SET plan = 'fake-premium', version = version + 1 WHERE id = $1",
+    )
+    .bind(plan.id)
+    .execute(w.data.postgres().unwrap().pool())
+    .await
+    .unwrap();
+    wait::until(
+        "the other process to stop serving the old plan",
+        INVALIDATED_WITHIN,
+        || async {
+            let now = plans.get_required(&ctx, &plan.id).await.unwrap().plan;
+            (now == "fake-premium").then_some(())
+        },
+    )
+    .await;
+
+    running.stop().await;
+    other.shutdown(Duration::from_secs(1)).await;
+    drop_capture(&w).await;
+}
