@@ -2,6 +2,7 @@
 //! fixtures it uses, and discovery of the local servers started by `scripts/services up`.
 
 pub mod conformance;
+pub mod consumers;
 pub mod fixtures;
 pub mod http;
 pub mod logs;

@@ -36,9 +36,14 @@ struct RelayProcess {
 
 impl RelayProcess {
     fn start(w: &World) -> Self {
+        Self::start_with(&w.vars)
+    }
+
+    /// A relay configured by `vars` alone.
+    fn start_with(vars: &[(String, String)]) -> Self {
         let mut child = Command::new(child_program())
             .env_clear()
-            .envs(w.vars.iter().map(|(k, v)| (k, v)))
+            .envs(vars.iter().map(|(k, v)| (k, v)))
             .env("UDL__CDC__HEARTBEAT", "1s")
             .env("UDL__CDC__BATCH_DELAY", "10ms")
             .stdout(Stdio::piped())
@@ -288,24 +293,81 @@ async fn write_changes(pg: udl::postgres::PgStore, first: i64, transactions: i64
     }
 }
 
+/// The test's own JetStream stream name.
+fn bus_stream(w: &World) -> String {
+    let name: String = w
+        .namespace
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("K_{name}")
+}
+
+/// The bus holds every implied event once, in commit order, and the Go and Python consumers
+/// each read exactly that; then the stream goes.
+async fn assert_bus_matches(w: &World, capture: &Capture, stream: &str) {
+    use udl_testkit::consumers::{read_stream, Consumer};
+    let expected: Vec<String> = capture.expected_ids(w).await.into_iter().collect();
+    for consumer in [Consumer::Python, Consumer::Go] {
+        let stream = stream.to_owned();
+        let lines = tokio::task::spawn_blocking(move || read_stream(consumer, &stream))
+            .await
+            .unwrap();
+        let ids: Vec<String> = lines
+            .iter()
+            .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(
+            ids.len(),
+            expected.len(),
+            "{consumer:?}: one line per event"
+        );
+        assert!(
+            ids == expected,
+            "{consumer:?}: every event once, in commit order"
+        );
+    }
+    let client = async_nats::connect(udl_testkit::servers::nats_url())
+        .await
+        .unwrap();
+    async_nats::jetstream::new(client)
+        .delete_stream(stream)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_killed_at_random_points_lose_and_duplicate_nothing() {
     let _serial = SERIAL.lock().await;
     let w = world(true).await;
     let capture = capture(&w).await;
+    let stream = bus_stream(&w);
+    let mut vars = w.vars.clone();
+    vars.extend([
+        (
+            "UDL__NATS__URL".to_owned(),
+            udl_testkit::servers::nats_url(),
+        ),
+        ("UDL__NATS__STREAM".to_owned(), stream.clone()),
+        (
+            "UDL__NATS__SUBJECT_PREFIX".to_owned(),
+            format!("{stream}.ce"),
+        ),
+    ]);
     let writer = tokio::spawn(write_changes(w.data.postgres().unwrap().clone(), 1, 1000));
-    let mut relay = RelayProcess::start(&w);
+    let mut relay = RelayProcess::start_with(&vars);
     for _ in 0..20 {
         relay.reaches("running").await;
         let streamed = Duration::from_millis(fastrand::u64(100..700));
         tokio::time::sleep(streamed).await; // a random kill point, not a synchronisation
         relay.kill();
-        relay = RelayProcess::start(&w);
+        relay = RelayProcess::start_with(&vars);
     }
     writer.await.unwrap();
     relay.reaches("running").await;
     assert_sink_matches(&w, &capture).await;
     relay.kill();
+    assert_bus_matches(&w, &capture, &stream).await;
     capture.drop_all(&w).await;
 }
 

@@ -4,6 +4,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use udl::DataLayer;
+use udl_testkit::consumers::{read_stream, Consumer};
 use udl_testkit::servers;
 
 /// A fresh key ring for `[privacy]`: one random 32-byte key-encryption key.
@@ -128,33 +129,6 @@ examples! {
     sessions_and_rate_limits,
     analytics with scylla,
     compliance_report,
-}
-
-/// Where `scripts/services up` puts the consumers' toolchains.
-fn local(path: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.local")
-        .join(path)
-}
-
-/// Runs one of the event consumers against `stream`; the lines it printed.
-fn consume(what: &str, mut command: Command, stream: &str) -> Vec<String> {
-    let output = command
-        .env("UDL_NATS_URL", servers::nats_url())
-        .env("UDL_NATS_STREAM", stream)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("the {what} consumer could not start ({e}); run scripts/services up")
-        });
-    assert!(
-        output.status.success(),
-        "the {what} consumer failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The change-capture example with ScyllaDB and the NATS bus; then the Python and the Go
