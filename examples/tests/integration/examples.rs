@@ -162,13 +162,8 @@ fn change_capture() {
         event["subject"].as_str().unwrap()
     );
 
-    let mut python = Command::new(local("consumers-venv/bin/python"));
-    python.arg(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/consumers/python/ce_consumer.py"
-    ));
-    let from_python = consume("Python", python, &stream);
-    let from_go = consume("Go", Command::new(local("bin/ce-consumer")), &stream);
+    let from_python = read_stream(Consumer::Python, &stream);
+    let from_go = read_stream(Consumer::Go, &stream);
     drop_stream(&stream);
     assert!(from_python.contains(&line), "{from_python:?}");
     assert_eq!(from_go, from_python, "both see the same events, in order");
