@@ -20,7 +20,13 @@ pub struct CdcConfig {
     pub heartbeat: Duration,
     /// After a halt, before the relay looks again; default 30 s.
     pub halt_retry: Duration,
+    /// Read models the relay keeps current (see [`PROJECTIONS`]); default none.
+    pub projections: Vec<String>,
 }
+
+/// The projections udl ships: `user_plans` keeps each user's plan in Redis from
+/// `subscriptions`.
+pub const PROJECTIONS: [&str; 1] = ["user_plans"];
 
 impl Default for CdcConfig {
     fn default() -> Self {
@@ -30,6 +36,7 @@ impl Default for CdcConfig {
             batch_delay: Duration::from_millis(20),
             heartbeat: Duration::from_secs(5),
             halt_retry: Duration::from_secs(30),
+            projections: Vec::new(),
         }
     }
 }
@@ -60,7 +67,21 @@ impl CdcConfig {
             batch_delay: s.duration("batch_delay", problems).unwrap_or(d.batch_delay),
             heartbeat: s.duration("heartbeat", problems).unwrap_or(d.heartbeat),
             halt_retry: s.duration("halt_retry", problems).unwrap_or(d.halt_retry),
+            projections: s.string_list("projections", problems).unwrap_or_default(),
         };
+        for unknown in config
+            .projections
+            .iter()
+            .filter(|p| !PROJECTIONS.contains(&p.as_str()))
+        {
+            problems.push(Problem {
+                key: "cdc.projections".into(),
+                problem: format!(
+                    "unknown projection {unknown:?}; udl ships {}",
+                    PROJECTIONS.join(", ")
+                ),
+            });
+        }
         s.finish(problems);
         config
     }
@@ -76,6 +97,7 @@ impl fmt::Display for CdcConfig {
         writeln!(f, "batch_events = {}", self.batch_events)?;
         writeln!(f, "batch_delay = \"{}\"", human(self.batch_delay))?;
         writeln!(f, "heartbeat = \"{}\"", human(self.heartbeat))?;
-        writeln!(f, "halt_retry = \"{}\"", human(self.halt_retry))
+        writeln!(f, "halt_retry = \"{}\"", human(self.halt_retry))?;
+        writeln!(f, "projections = {:?}", self.projections)
     }
 }

@@ -68,6 +68,12 @@ pub struct Metrics {
     cdc_lag_bytes: Gauge,
     cdc_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     cdc_state: Family<RelayStateLabels, Gauge>,
+    projection_lag_seconds: Family<ProjectionLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectionLabels {
+    projection: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -210,8 +216,15 @@ impl Metrics {
             "1 for the change relay's current state (standby, running, halted, stopped)",
             cdc_state.clone(),
         );
+        let projection_lag_seconds = Family::default();
+        registry.register(
+            "projection_lag_seconds",
+            "Age of the commit behind the last change a projection applied, when it applied it",
+            projection_lag_seconds.clone(),
+        );
         Metrics {
             registry,
+            projection_lag_seconds,
             cdc_events,
             cdc_fields,
             cdc_lag_bytes,
@@ -361,6 +374,13 @@ impl Metrics {
         self.cdc_lag_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         self.cdc_lag_seconds.set(seconds);
+    }
+
+    /// Projection `projection` applied a change committed `seconds` ago.
+    pub fn set_projection_lag(&self, projection: &'static str, seconds: f64) {
+        self.projection_lag_seconds
+            .get_or_create(&ProjectionLabels { projection })
+            .set(seconds);
     }
 
     /// The change relay entered `state` (one of [`RELAY_STATES`]).

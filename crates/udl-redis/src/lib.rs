@@ -3,7 +3,7 @@
 //! [`RedisStore`] holds a self-reconnecting multiplexed connection and the key prefix every
 //! key udl writes carries. On top of it: the [`EmbeddingCache`], the [`GenerationCache`],
 //! [`SessionStore`] (sessions and JWT revocation), [`Counters`] for real-time analytics, and the
-//! atomic GCRA [`RateLimiter`], each with a declared behaviour for when Redis is down.
+//! atomic GCRA [`RateLimiter`], the [`UserPlans`] read model, each with a declared behaviour for when Redis is down.
 
 mod backend;
 mod coalesce;
@@ -16,6 +16,7 @@ mod generation_cache;
 mod rate_limit;
 mod sessions;
 mod store;
+mod user_plans;
 
 pub use coalesce::CoalescedGet;
 pub use config::RedisConfig;
@@ -27,3 +28,4 @@ pub use generation_cache::{GenerationCache, GenerationKey};
 pub use rate_limit::{Decision, OnOutage, RateLimit, RateLimiter, GCRA_SCRIPT};
 pub use sessions::{Session, SessionStore};
 pub use store::RedisStore;
+pub use user_plans::{PlanChange, UserPlan, UserPlans};

@@ -19,5 +19,8 @@ pub use ledger::{Ledger, LedgerRecord};
 pub use plan::{EntityPlan, StripReason, Treatment};
 pub use relay::{Relay, RelaySettings, RelayState};
 pub use sanitize::{BoundTable, ChangePlace, Sanitized, Sanitizer, VaultEntry};
-pub use sink::{CacheInvalidation, NatsSettings, NatsSink, Sink};
+pub use sink::{
+    CacheInvalidation, NatsSettings, NatsSink, Projection, ProjectionSink, Sink,
+    UserPlansProjection,
+};
 pub use slot::{CaptureStatus, ReplicationTarget};

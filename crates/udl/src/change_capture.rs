@@ -7,9 +7,10 @@ use std::sync::Arc;
 use udl_config::UdlConfig;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_postgres::PostgresConfig;
+use udl_redis::UserPlans;
 use udl_sync::{
-    CacheInvalidation, Ledger, NatsSettings, NatsSink, Relay, RelaySettings, ReplicationTarget,
-    Sanitizer, Sink,
+    CacheInvalidation, Ledger, NatsSettings, NatsSink, Projection, ProjectionSink, Relay,
+    RelaySettings, ReplicationTarget, Sanitizer, Sink, UserPlansProjection,
 };
 
 use crate::DataLayer;
@@ -130,7 +131,27 @@ impl DataLayer {
             .cache_over(StoreKind::POSTGRES)
             .and_then(|cached| CacheInvalidation::new(Arc::clone(cached), entities));
         chosen.extend(invalidation.map(|i| Sink::Cache(Box::new(i))));
+        for name in config.cdc.iter().flat_map(|cdc| &cdc.projections) {
+            chosen.push(self.projection(name)?);
+        }
         Ok(chosen)
+    }
+
+    /// The projection `cdc.projections` names.
+    fn projection(&self, name: &str) -> Result<Sink> {
+        let projection: Box<dyn Projection> = match name {
+            "user_plans" => Box::new(UserPlansProjection::new(UserPlans::new(
+                self.redis()?.clone(),
+            ))),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("unknown projection {other:?}"),
+                ))
+            }
+        };
+        let sink = ProjectionSink::new(projection, Arc::clone(self.metrics()));
+        Ok(Sink::Projection(Box::new(sink)))
     }
 
     /// The redaction ledger, for reading it (auditors and administrators, audited). Needs

@@ -1,12 +1,14 @@
 //! Where sanitized events go: ScyllaDB's `ce_events`, the NATS JetStream bus, the caches of
-//! every udl process (invalidation), or nowhere (benchmarks, dry runs). A sink returns only
+//! every udl process (invalidation), read models (projections), or nowhere (benchmarks, dry runs). A sink returns only
 //! once its events are durable: the relay acknowledges the slot after.
 
 mod cache;
 mod nats;
+mod projection;
 
 pub use cache::CacheInvalidation;
 pub use nats::{NatsSettings, NatsSink};
+pub use projection::{Projection, ProjectionSink, UserPlansProjection};
 
 use udl_core::Result;
 use udl_scylla::{ChangeEventLog, ChangeEventRow, ScyllaStore};
@@ -22,6 +24,8 @@ pub enum Sink {
     Nats(Box<NatsSink>),
     /// The tiered cache of every udl process: changed records are forgotten.
     Cache(Box<CacheInvalidation>),
+    /// A read model kept current.
+    Projection(Box<ProjectionSink>),
     /// Discards events (measuring the relay alone).
     Null,
 }
@@ -42,6 +46,7 @@ impl Sink {
             Sink::Scylla(_) => "scylla",
             Sink::Nats(_) => "nats",
             Sink::Cache(_) => "cache",
+            Sink::Projection(_) => "projection",
             Sink::Null => "null",
         }
     }
@@ -55,6 +60,7 @@ impl Sink {
                 cache.write(events).await;
                 Ok(())
             }
+            Sink::Projection(projection) => projection.write(events).await,
             Sink::Scylla(log) => {
                 let rows: Vec<ChangeEventRow> = events
                     .iter()

@@ -669,3 +669,126 @@ async fn an_update_made_around_udl_evicts_the_record_from_another_processs_cache
     other.shutdown(Duration::from_secs(1)).await;
     drop_capture(&w).await;
 }
+
+#[tokio::test]
+async fn the_user_plans_projection_follows_subscriptions_idempotently() {
+    use udl::postgres::models::{Subscription, SubscriptionStatus, User, UserStatus};
+    use udl::redis::{PlanChange, UserPlan, UserPlans};
+    let w = world(true).await;
+    let mut vars = w.vars.clone();
+    vars.push(("UDL__CDC__PROJECTIONS".into(), "user_plans".into()));
+    let config = udl::config::from_sources(None, vars).unwrap();
+    let relay = w
+        .data
+        .change_relay(&config, settings(&w), RelaySinks::Configured)
+        .await
+        .unwrap();
+    let running = start(relay).await;
+
+    let ctx = AccessContext::system("projection-test");
+    let (user, subscription) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = chrono::Utc::now();
+    w.data
+        .repository::<User>()
+        .unwrap()
+        .create(
+            &ctx,
+            User {
+                id: user,
+                email: format!("fake-{user}@example.test"),
+                display_name: "Fake Subscriber".into(),
+                role: Role::Patient,
+                status: UserStatus::Active,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            },
+        )
+        .await
+        .unwrap();
+    w.data
+        .repository::<Subscription>()
+        .unwrap()
+        .create(
+            &ctx,
+            Subscription {
+                id: subscription,
+                user_id: user,
+                plan: "fake-basic".into(),
+                status: SubscriptionStatus::Active,
+                current_period_start: now,
+                current_period_end: now + chrono::Duration::days(30),
+                cancel_at: None,
+                external_ref: None,
+                created_at: now,
+                version: 1,
+            },
+        )
+        .await
+        .unwrap();
+
+    let plans = UserPlans::new(w.data.redis().unwrap().clone());
+    let plan_is = |want: Option<&'static str>| {
+        let plans = plans.clone();
+        async move {
+            let plan = plans.get(&user.to_string()).await.unwrap();
+            (plan.as_ref().map(|p| p.plan.as_str()) == want).then_some(plan)
+        }
+    };
+    let within = Duration::from_secs(30);
+    let basic = wait::until("the new plan in Redis", within, || {
+        plan_is(Some("fake-basic"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(basic.status, "active");
+    assert_eq!(basic.subscription_id, subscription.to_string());
+
+    // Changed around udl, as a billing job with psql would.
+    let pg = w.data.postgres().unwrap().pool();
+    sqlx::query("UPDATE subscriptions SET plan = 'fake-premium' WHERE id = $1")
+        .bind(subscription)
+        .execute(pg)
+        .await
+        .unwrap();
+    wait::until("the changed plan in Redis", within, || {
+        plan_is(Some("fake-premium"))
+    })
+    .await;
+
+    // A replayed (older) change changes nothing.
+    let stale = PlanChange::Set {
+        event_id: "0000000000000001-00000".into(),
+        user_id: user.to_string(),
+        plan: UserPlan {
+            plan: "fake-stale".into(),
+            ..basic
+        },
+    };
+    plans.apply(&[stale]).await.unwrap();
+    let kept = plans.get(&user.to_string()).await.unwrap().unwrap();
+    assert_eq!(kept.plan, "fake-premium", "an older event does not win");
+
+    sqlx::query("DELETE FROM subscriptions WHERE id = $1")
+        .bind(subscription)
+        .execute(pg)
+        .await
+        .unwrap();
+    wait::until("the removed plan gone from Redis", within, || async {
+        plans
+            .get(&user.to_string())
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(w
+        .data
+        .metrics()
+        .render()
+        .contains("udl_projection_lag_seconds{projection=\"user_plans\"}"));
+
+    running.stop().await;
+    drop_capture(&w).await;
+}
