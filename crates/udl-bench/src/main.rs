@@ -1,10 +1,11 @@
-//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc [--seconds N] [--rounds N] [--only SCENARIO]`
+//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus [--seconds N] [--rounds N] [--only SCENARIO]`
 //!
 //! Runs udl and the raw driver doing the same work, with the same pool and concurrency, in
 //! one process against the local servers, and prints one line per scenario:
 //! `scenario udl_ops_per_s raw_ops_per_s ratio`. Absolute figures on shared machines are
 //! noise; the ratio is the figure to keep.
 
+mod bus;
 mod cache;
 mod cdc;
 mod fixture;
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         Some("scylla") => runtime.block_on(scylla::run(&plan)),
         Some("privacy") => privacy::run().and_then(|()| runtime.block_on(privacy_get::run(&plan))),
         Some("cdc") => runtime.block_on(cdc::run(&plan)),
+        Some("bus") => runtime.block_on(bus::run(&plan)),
         Some("follow") => runtime.block_on(follow::run()),
         Some("follow-writer") => runtime.block_on(follow::writer()),
         Some("vector") => {
@@ -91,6 +93,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as Json};
 
 /// What happened to the row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChangeKind {
     /// Inserted.
     Created,
@@ -102,24 +102,54 @@ impl ChangeEvent {
 
     /// The whole event in the CloudEvents JSON format.
     pub fn to_cloudevent(&self) -> Json {
-        let mut ce = Map::new();
-        ce.insert("specversion".into(), "1.0".into());
-        ce.insert("id".into(), self.id.clone().into());
-        ce.insert("type".into(), self.event_type().into());
-        ce.insert("source".into(), self.source.clone().into());
-        if let Some(subject) = &self.subject {
-            ce.insert("subject".into(), subject.clone().into());
-        }
-        ce.insert(
-            "time".into(),
-            self.time
-                .to_rfc3339_opts(SecondsFormat::Micros, true)
-                .into(),
-        );
-        ce.insert("datacontenttype".into(), "application/json".into());
-        ce.insert("data".into(), Json::Object(self.data.clone()));
-        Json::Object(ce)
+        serde_json::to_value(self.envelope()).expect("an event is plain data")
     }
+
+    /// The same as JSON text, written straight from the event (the bus sends this).
+    pub fn to_cloudevent_text(&self) -> String {
+        serde_json::to_string(&self.envelope()).expect("an event is plain data")
+    }
+
+    fn envelope(&self) -> Envelope<'_> {
+        Envelope {
+            specversion: "1.0",
+            id: &self.id,
+            event_type: EventType(self),
+            source: &self.source,
+            subject: self.subject.as_deref(),
+            time: self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+            datacontenttype: "application/json",
+            data: &self.data,
+        }
+    }
+}
+
+/// An event's type, written without building the string first.
+struct EventType<'a>(&'a ChangeEvent);
+
+impl serde::Serialize for EventType<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!(
+            "ce.{}.{}",
+            self.0.entity,
+            self.0.kind.as_str()
+        ))
+    }
+}
+
+/// A structured-mode CloudEvents 1.0 JSON document.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    specversion: &'static str,
+    id: &'a str,
+    #[serde(rename = "type")]
+    event_type: EventType<'a>,
+    source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    time: String,
+    datacontenttype: &'static str,
+    data: &'a Map<String, Json>,
 }
 
 #[cfg(test)]
@@ -154,6 +184,8 @@ mod tests {
                 "data": {"topic": "sleep"},
             })
         );
+        let text: Json = serde_json::from_str(&event.to_cloudevent_text()).unwrap();
+        assert_eq!(text, event.to_cloudevent(), "the text is the same document");
         let no_subject = ChangeEvent {
             subject: None,
             ..event

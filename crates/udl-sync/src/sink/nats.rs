@@ -6,12 +6,16 @@
 use std::future::IntoFuture as _;
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_nats::Subject;
 use futures_util::future::try_join_all;
 use udl_core::{Error, ErrorKind, Result};
 
-use crate::event::ChangeEvent;
-use crate::in_flight::PublishTurn;
+use crate::event::{ChangeEvent, ChangeKind};
+use crate::in_flight::{PublishTurn, PublishTurns};
 
 /// Where and how events are published.
 #[derive(Clone, Debug)]
@@ -32,6 +36,8 @@ pub struct NatsSettings {
 pub struct NatsSink {
     jetstream: jetstream::Context,
     prefix: String,
+    /// Each entity and action's subject, made once (a subject clones by reference count).
+    subjects: Mutex<HashMap<(&'static str, ChangeKind), Subject>>,
 }
 
 fn failed(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Error {
@@ -64,12 +70,30 @@ impl NatsSink {
         Ok(NatsSink {
             jetstream,
             prefix: settings.subject_prefix.clone(),
+            subjects: Mutex::new(HashMap::new()),
         })
     }
 
     /// The subject of `event`.
-    pub fn subject_of(&self, event: &ChangeEvent) -> String {
-        format!("{}.{}.{}", self.prefix, event.entity, event.kind.as_str())
+    pub fn subject_of(&self, event: &ChangeEvent) -> Subject {
+        let mut subjects = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
+        subjects
+            .entry((event.entity, event.kind))
+            .or_insert_with(|| {
+                Subject::from(format!(
+                    "{}.{}.{}",
+                    self.prefix,
+                    event.entity,
+                    event.kind.as_str()
+                ))
+            })
+            .clone()
+    }
+
+    /// Publishes `events` in order and returns when the server has stored each; idempotent by
+    /// event id within the duplicate window (the relay's batches go through `write`).
+    pub async fn publish(&self, events: &[&ChangeEvent]) -> Result<()> {
+        self.write(events, &PublishTurns::default().next()).await
     }
 
     /// Publishes `events` once every earlier batch has (`turn`), and returns when the server
@@ -81,7 +105,7 @@ impl NatsSink {
             let message = PublishMessage::build()
                 .message_id(&event.id)
                 .header("Content-Type", "application/cloudevents+json")
-                .payload(event.to_cloudevent().to_string().into());
+                .payload(event.to_cloudevent_text().into());
             let ack = self
                 .jetstream
                 .send_publish(self.subject_of(event), message)
