@@ -20,3 +20,48 @@ pub async fn connect() -> Result<DataLayer> {
     migrating.shutdown(std::time::Duration::from_secs(1)).await;
     DataLayer::connect(&config).await
 }
+
+/// A patient with an obviously fake address and a monthly subscription to `plan`, written
+/// through `data` as `ctx`; returns (user id, subscription id).
+pub async fn fake_subscriber(
+    data: &DataLayer,
+    ctx: &udl::AccessContext,
+    plan: &str,
+) -> Result<(uuid::Uuid, uuid::Uuid)> {
+    use udl::postgres::models::{Subscription, SubscriptionStatus, User, UserStatus};
+    let (user, subscription) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let now = chrono::Utc::now();
+    data.repository::<User>()?
+        .create(
+            ctx,
+            User {
+                id: user,
+                email: format!("fake-{user}@example.test"),
+                display_name: "Fake Subscriber".into(),
+                role: udl::Role::Patient,
+                status: UserStatus::Active,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            },
+        )
+        .await?;
+    data.repository::<Subscription>()?
+        .create(
+            ctx,
+            Subscription {
+                id: subscription,
+                user_id: user,
+                plan: plan.into(),
+                status: SubscriptionStatus::Active,
+                current_period_start: now,
+                current_period_end: now + chrono::Duration::days(30),
+                cancel_at: None,
+                external_ref: None,
+                created_at: now,
+                version: 1,
+            },
+        )
+        .await?;
+    Ok((user, subscription))
+}

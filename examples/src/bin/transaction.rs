@@ -4,50 +4,17 @@
 //! any other. Needs `[postgres]`, `[mongo]` and `[privacy]`.
 
 use udl::mongo::models::{AiResponse, Conversation, ConversationStatus};
-use udl::postgres::models::{
-    Invoice, InvoiceStatus, Subscription, SubscriptionStatus, User, UserStatus,
-};
-use udl::{AccessContext, Changes, Json, Result, Role};
+use udl::postgres::models::{Invoice, InvoiceStatus, Subscription, SubscriptionStatus};
+use udl::{AccessContext, Changes, Json, Result};
 use uuid::Uuid;
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let data = udl_examples::connect().await?;
     let ctx = AccessContext::system("billing");
-    let (user, subscription) = (Uuid::new_v4(), Uuid::new_v4());
+    let (user, subscription) =
+        udl_examples::fake_subscriber(&data, &ctx, "therapy-monthly").await?;
     let now = chrono::Utc::now();
-    data.repository::<User>()?
-        .create(
-            &ctx,
-            User {
-                id: user,
-                email: format!("fake-{user}@example.test"),
-                display_name: "Fake Payer".into(),
-                role: Role::Patient,
-                status: UserStatus::Active,
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            },
-        )
-        .await?;
-    data.repository::<Subscription>()?
-        .create(
-            &ctx,
-            Subscription {
-                id: subscription,
-                user_id: user,
-                plan: "therapy-monthly".into(),
-                status: SubscriptionStatus::Active,
-                current_period_start: now,
-                current_period_end: now + chrono::Duration::days(30),
-                cancel_at: None,
-                external_ref: None,
-                created_at: now,
-                version: 1,
-            },
-        )
-        .await?;
 
     let final_invoice = Invoice {
         id: Uuid::new_v4(),

@@ -129,6 +129,7 @@ examples! {
     sessions_and_rate_limits,
     analytics with scylla,
     compliance_report,
+    projection with scylla,
 }
 
 /// The change-capture example with ScyllaDB and the NATS bus; then the Python and the Go
