@@ -28,9 +28,41 @@ pub struct ChangeEventRow {
     pub data: String,
 }
 
-/// Rows per unlogged batch: few enough to stay under the server's batch-size warning for
-/// events of a few hundred bytes.
+/// Most rows per unlogged batch.
 const ROWS_PER_BATCH: usize = 10;
+/// Most bytes per unlogged batch: under Cassandra's batch-size warning (5 KiB; ScyllaDB's is
+/// far higher). A larger row goes alone, as a plain insert, which no batch limit applies to.
+const BATCH_BYTES: usize = 4096;
+
+impl ChangeEventRow {
+    fn size(&self) -> usize {
+        self.id.len()
+            + self.event_type.len()
+            + self.source.len()
+            + self.subject.as_ref().map_or(0, String::len)
+            + self.data.len()
+            + 24
+    }
+}
+
+/// `events` in consecutive groups of at most [`ROWS_PER_BATCH`] rows and [`BATCH_BYTES`]
+/// (a row larger than that is a group of its own).
+fn groups(events: &[ChangeEventRow]) -> Vec<&[ChangeEventRow]> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, event) in events.iter().enumerate() {
+        let size = event.size();
+        if i > start && (i - start == ROWS_PER_BATCH || bytes + size > BATCH_BYTES) {
+            groups.push(&events[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < events.len() {
+        groups.push(&events[start..]);
+    }
+    groups
+}
 
 /// Writes change events with a bounded number of requests in flight.
 pub struct ChangeEventLog {
@@ -60,43 +92,78 @@ impl ChangeEventLog {
     /// Writes `events`; returns once every one is acknowledged. Idempotent by event id, so
     /// after an error the whole call can be repeated. Rows go in small unlogged batches (one
     /// round trip for several rows; each row is its own partition, so nothing is atomic
-    /// across them, and nothing needs to be).
-    pub async fn write_many(&self, events: &[ChangeEventRow]) -> Result<u64> {
+    /// across them, and nothing needs to be); a large row goes alone.
+    pub async fn write_many<'a>(&self, events: &'a [ChangeEventRow]) -> Result<u64> {
         let ttl = self.store.analytics_ttl().as_secs() as i32;
         let session = self.store.session().get_session();
-        let chunks: Vec<&[ChangeEventRow]> = events.chunks(ROWS_PER_BATCH).collect();
+        let chunks = groups(events);
         self.store
             .meter()
             .measure("ce_events.write_many", async move {
                 ScyllaStore::bounded(self.in_flight, chunks.len(), |i| {
                     let chunk = chunks[i];
+                    let values = |e: &'a ChangeEventRow| {
+                        (
+                            &e.id,
+                            &e.event_type,
+                            &e.source,
+                            &e.subject,
+                            e.time,
+                            e.position,
+                            &e.data,
+                            ttl,
+                        )
+                    };
                     let mut batch = Batch::new(BatchType::Unlogged);
-                    let values: Vec<_> = chunk
+                    let rows: Vec<_> = chunk
                         .iter()
                         .map(|e| {
                             batch.append_statement(self.insert.clone());
-                            (
-                                &e.id,
-                                &e.event_type,
-                                &e.source,
-                                &e.subject,
-                                e.time,
-                                e.position,
-                                &e.data,
-                                ttl,
-                            )
+                            values(e)
                         })
                         .collect();
                     async move {
-                        session
-                            .batch(&batch, values)
-                            .await
-                            .map(|_| chunk.len() as u64)
+                        let written = match chunk {
+                            [one] => session
+                                .execute_unpaged(&self.insert, values(one))
+                                .await
+                                .map(|_| ()),
+                            _ => session.batch(&batch, rows).await.map(|_| ()),
+                        };
+                        written
+                            .map(|()| chunk.len() as u64)
                             .map_err(|e| classify(&e, "ce_events.write"))
                     }
                 })
                 .await
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(data_len: usize) -> ChangeEventRow {
+        ChangeEventRow {
+            id: "0000000000000001-00000".into(),
+            event_type: "ce.t.created".into(),
+            source: "udl/postgres/udl/public".into(),
+            subject: None,
+            time: chrono::Utc::now(),
+            position: 1,
+            data: "x".repeat(data_len),
+        }
+    }
+
+    #[test]
+    fn rows_group_by_count_and_bytes_and_a_large_row_goes_alone() {
+        let small: Vec<ChangeEventRow> = (0..25).map(|_| row(10)).collect();
+        let sizes: Vec<usize> = groups(&small).iter().map(|g| g.len()).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+        let mixed = vec![row(100), row(100_000), row(100), row(100)];
+        let sizes: Vec<usize> = groups(&mixed).iter().map(|g| g.len()).collect();
+        assert_eq!(sizes, [1, 1, 2], "the large row is a group of its own");
     }
 }

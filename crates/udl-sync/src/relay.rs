@@ -275,7 +275,15 @@ impl Relay {
                 self.enter(RelayState::Stopped);
                 return Ok(());
             };
-            let pause = match self.lead(&mut lease, &mut shutdown).await {
+            let end = match self.lead(&mut lease, &mut shutdown).await {
+                // A sink refuses an event outright (too large for it): replaying would only
+                // meet the same refusal, so it is a halt with the reason, not a reconnect.
+                Err(e) if e.kind() == ErrorKind::InvalidInput => {
+                    Ok(SessionEnd::Halted(format!("a sink refuses an event: {e}")))
+                }
+                end => end,
+            };
+            let pause = match end {
                 Ok(SessionEnd::Shutdown) => {
                     self.enter(RelayState::Stopped);
                     return Ok(());

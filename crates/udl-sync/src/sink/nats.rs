@@ -9,6 +9,7 @@ use std::time::Duration;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use async_nats::Subject;
 use futures_util::future::try_join_all;
@@ -110,7 +111,16 @@ impl NatsSink {
                 .jetstream
                 .send_publish(self.subject_of(event), message)
                 .await
-                .map_err(|e| failed("publish")(&e))?;
+                .map_err(|e| match e.kind() {
+                    PublishErrorKind::MaxPayloadExceeded => Error::new(
+                        ErrorKind::InvalidInput,
+                        format!(
+                            "event {} is larger than the NATS server takes ({e})",
+                            event.id
+                        ),
+                    ),
+                    _ => failed("publish")(&e),
+                })?;
             acks.push(ack.into_future());
         }
         // Sent in order: the next batch may send while these are being stored.

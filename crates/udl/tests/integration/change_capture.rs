@@ -792,3 +792,50 @@ async fn the_user_plans_projection_follows_subscriptions_idempotently() {
     running.stop().await;
     drop_capture(&w).await;
 }
+
+#[tokio::test]
+async fn a_large_event_reaches_the_sinks_and_one_the_bus_cannot_take_halts_the_relay() {
+    let w = world_with_sessions().await;
+    w.data.register::<TherapySession>().unwrap();
+    let bus = Bus::of(&w);
+    let relay = w
+        .data
+        .change_relay(&bus.config(&w), settings(&w), RelaySinks::Configured)
+        .await
+        .unwrap();
+    let mut running = start(relay).await;
+    let sessions = w.data.repository::<TherapySession>().unwrap();
+
+    // 200 KB of public text: past any batch limit of ScyllaDB, within NATS's 1 MB.
+    let mut large = session("fake-large", 1);
+    large.topic = "t".repeat(200_000);
+    sessions.create(&ctx(), large.clone()).await.unwrap();
+    let stored = events_of(&w.data, &large.id.to_string(), 1).await;
+    assert_eq!(
+        stored[0].data["topic"].as_str().map(str::len),
+        Some(200_000)
+    );
+
+    // 1.2 MB: the bus refuses it for good, so the relay halts saying why, before the slot
+    // moves past it.
+    let mut too_large = session("fake-too-large", 2);
+    too_large.topic = "t".repeat(1_200_000);
+    sessions.create(&ctx(), too_large).await.unwrap();
+    let halted = running
+        .reaches("halted", |s| matches!(s, RelayState::Halted(_)))
+        .await;
+    let RelayState::Halted(reason) = halted else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("larger than the NATS server takes"),
+        "{reason}"
+    );
+    assert!(!reason.contains("ttt"), "no value in the reason");
+
+    running.stop().await;
+    let published = bus.messages().await;
+    assert_eq!(published.len(), 1, "only the event the bus could take");
+    bus.delete().await;
+    drop_capture(&w).await;
+}
