@@ -5,7 +5,9 @@
 //! `commit_to_scylla_<rate>`: single-row commits at 1k and 5k per second with the relay writing
 //! to ScyllaDB; latency from the commit (PostgreSQL's commit time) to the event being durable
 //! in ScyllaDB's `ce_events` (and the ledger), p50 and p99; `commit_to_null_sink_5000_per_s` is
-//! the same without ScyllaDB (the relay's own share).
+//! the same without ScyllaDB (the relay's own share). `commit_to_python_consumer_1000_per_s`:
+//! the same commits with ScyllaDB and the NATS bus, from the commit to the Python consumer of
+//! `examples/consumers` receiving the event (pushed, as a live service consumes).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -67,7 +69,7 @@ pub async fn run(plan: &crate::measure::Plan) -> Result<()> {
             "set UDL__PRIVACY__KEY_RING_FILE (eval \"$(scripts/services env)\")",
         ));
     }
-    let config = udl::config::from_sources(None, vars).map_err(|e| failed("config", e))?;
+    let config = udl::config::from_sources(None, vars.clone()).map_err(|e| failed("config", e))?;
     let mut stores_only = config.clone();
     stores_only.privacy = None;
     let migrating = DataLayer::connect(&stores_only).await?;
@@ -83,6 +85,13 @@ pub async fn run(plan: &crate::measure::Plan) -> Result<()> {
     let data = DataLayer::connect(&config).await?;
     data.register::<BenchVisit>()?;
     let outcome = measure(&data, &config, plan).await;
+    let outcome = match outcome {
+        Ok(()) if plan.wants("commit_to_python_consumer_1000_per_s") => {
+            let window = plan.window.max(Duration::from_secs(10));
+            consumer_latency(&data, &vars, &namespace, window).await
+        }
+        other => other,
+    };
     let pg = data.postgres()?;
     let drop = format!("DROP SCHEMA IF EXISTS \"{namespace}\" CASCADE");
     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
@@ -349,4 +358,118 @@ async fn latency(
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     Ok((at(0.5), at(0.99), latencies.len()))
+}
+
+/// Single-row commits at 1k/s for `window` with ScyllaDB and the NATS bus; p50/p99 from each
+/// commit to the Python consumer receiving its event.
+async fn consumer_latency(
+    data: &DataLayer,
+    vars: &[(String, String)],
+    namespace: &str,
+    window: Duration,
+) -> Result<()> {
+    use tokio::io::AsyncBufReadExt as _;
+    const RATE: u64 = 1_000;
+    let count = RATE * window.as_secs();
+    let stream: String = format!("BENCH_{namespace}")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let mut vars = vars.to_vec();
+    vars.extend([
+        ("UDL__NATS__URL".to_owned(), servers::nats_url()),
+        ("UDL__NATS__STREAM".to_owned(), stream.clone()),
+        (
+            "UDL__NATS__SUBJECT_PREFIX".to_owned(),
+            format!("{}.ce", stream.to_lowercase()),
+        ),
+    ]);
+    let config = udl::config::from_sources(None, vars).map_err(|e| failed("config", e))?;
+    let pg = data.postgres()?.clone();
+    let settings = settings(data, "lpy")?;
+    let relay: Relay = data
+        .change_relay(&config, settings.clone(), RelaySinks::Configured)
+        .await?;
+    let mut durable = relay.subscribe();
+    let mut state = relay.state();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move { relay.run(stopped).await });
+    let _ = state.wait_for(|s| *s == RelayState::Running).await;
+
+    let mut consumer = tokio::process::Command::from(udl_testkit::consumers::command(
+        udl_testkit::consumers::Consumer::Python,
+        &stream,
+    ));
+    let mut child = consumer
+        .args(["--follow", &count.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed("python consumer (scripts/services up installs it)", e))?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+
+    let writer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        for n in 0..count {
+            tick.tick().await;
+            let pg = pg.clone();
+            tokio::spawn(async move {
+                let _ = sqlx::query("INSERT INTO bench_visits VALUES ($1, 'fake-patient-1', 'fake note', 'topic', $2)")
+                    .bind(Uuid::new_v4())
+                    .bind(n as i64)
+                    .execute(pg.pool())
+                    .await;
+            });
+        }
+    });
+    let mut committed: std::collections::HashMap<String, i64> = Default::default();
+    let mut received: Vec<(String, i64)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + window + Duration::from_secs(60);
+    while (received.len() as u64) < count {
+        tokio::select! {
+            line = lines.next_line() => {
+                let Some(line) = line.map_err(|e| failed("consumer output", e))? else { break };
+                let mut parts = line.split(' ');
+                let id = parts.next().unwrap_or_default().to_owned();
+                let at: i64 = parts.nth(2).and_then(|t| t.parse().ok()).unwrap_or_default();
+                received.push((id, at));
+            }
+            event = durable.recv() => {
+                if let Ok(event) = event {
+                    committed.insert(event.id.clone(), event.time.timestamp_micros());
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    while let Ok(event) = durable.try_recv() {
+        committed.insert(event.id.clone(), event.time.timestamp_micros());
+    }
+    writer.await.map_err(|e| failed("writer", e))?;
+    let _ = stop.send(true);
+    running.await.map_err(|e| failed("relay task", e))??;
+    let _ = child.kill().await;
+    udl::sync::slot::drop_capture(data.postgres()?, &settings.slot, &settings.publication).await?;
+    if let Ok(client) = async_nats::connect(servers::nats_url()).await {
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&stream)
+            .await;
+    }
+    let mut latencies: Vec<f64> = received
+        .iter()
+        .filter_map(|(id, at)| committed.get(id).map(|c| (at - c).max(0) as f64 / 1000.0))
+        .collect();
+    if latencies.is_empty() {
+        return Err(failed("latency", "no event reached the consumer"));
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    println!(
+        "{:<30} p50 {:>8.1} ms  p99 {:>8.1} ms  ({} events)",
+        "commit_to_python_consumer_1000_per_s",
+        at(0.5),
+        at(0.99),
+        latencies.len()
+    );
+    Ok(())
 }

@@ -20,9 +20,8 @@ fn repository(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// Runs `consumer` over `stream` on the test NATS server; the lines it printed. Panics (the
-/// test fails) when it cannot run or fails.
-pub fn read_stream(consumer: Consumer, stream: &str) -> Vec<String> {
+/// The command running `consumer` over `stream` on the test NATS server.
+pub fn command(consumer: Consumer, stream: &str) -> Command {
     let mut command = match consumer {
         Consumer::Python => {
             let mut c = Command::new(repository(".local/consumers-venv/bin/python"));
@@ -31,13 +30,18 @@ pub fn read_stream(consumer: Consumer, stream: &str) -> Vec<String> {
         }
         Consumer::Go => Command::new(repository(".local/bin/ce-consumer")),
     };
-    let output = command
+    command
         .env("UDL_NATS_URL", crate::servers::nats_url())
-        .env("UDL_NATS_STREAM", stream)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("the {consumer:?} consumer could not start ({e}); run scripts/services up")
-        });
+        .env("UDL_NATS_STREAM", stream);
+    command
+}
+
+/// Runs `consumer` over `stream` on the test NATS server; the lines it printed. Panics (the
+/// test fails) when it cannot run or fails.
+pub fn read_stream(consumer: Consumer, stream: &str) -> Vec<String> {
+    let output = command(consumer, stream).output().unwrap_or_else(|e| {
+        panic!("the {consumer:?} consumer could not start ({e}); run scripts/services up")
+    });
     assert!(
         output.status.success(),
         "the {consumer:?} consumer failed: {}",
