@@ -195,12 +195,15 @@ async fn a_damaged_save_is_not_opened_and_the_index_is_built_instead() {
     let count = many_notes(&repo).await;
     nearest_rank(&repo, &ALONG_Z).await;
     saving.close().await;
-    let saved = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    // The notes' save by name: other entities' indexes may be saved beside it.
+    let saved = dir.join(format!(
+        "{}.conformance_notes.embedding",
+        h.store.database().name()
+    ));
+    assert!(
+        saved.join("meta.json").exists(),
+        "the notes' index was saved"
+    );
     std::fs::write(saved.join("meta.json"), b"{ not json").unwrap();
 
     let reopened = with_save_dir(h.store.database().name(), &dir, udl_mongo::SCAN_LIMIT).await;
