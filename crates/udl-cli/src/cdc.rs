@@ -1,6 +1,7 @@
 //! `udl cdc`: the change relay. `run` streams (or stands by) until SIGTERM, `status` shows the
 //! slot and the leader's report, `check` compares every registered entity's table with its
-//! declaration before anything runs, and `ledger` shows what was done to an event's fields.
+//! declaration before anything runs, `ledger` shows what was done to an event's fields, and
+//! `snapshot` copies a table's existing rows through the relay.
 
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use udl::{AccessContext, DataLayer, Error, ErrorKind, Purpose, Result, Role, UdlConfig};
 
 use crate::commands::closing;
+use crate::progress_bar::ProgressBar;
 
 /// `udl cdc run`: the relay until SIGTERM or SIGINT; it acknowledges only what is durable.
 pub async fn run(config: &UdlConfig) -> Result<ExitCode> {
@@ -130,6 +132,71 @@ pub async fn ledger(config: &UdlConfig, actor: &str, event: &str) -> Result<Exit
         } else {
             ExitCode::FAILURE
         })
+    })
+    .await
+}
+
+/// How often `udl cdc snapshot` looks at its snapshot's progress.
+const SNAPSHOT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `udl cdc snapshot ENTITY`: queues a snapshot for the relay and follows it to its end with
+/// a progress bar; exit 0 when it is done, 1 when it failed.
+pub async fn snapshot(
+    config: &UdlConfig,
+    entity: &str,
+    conditions: &[udl::sync::snapshot::Condition],
+    chunk_rows: u32,
+    no_wait: bool,
+) -> Result<ExitCode> {
+    closing(DataLayer::connect(config).await?, async |data| {
+        let id = data
+            .request_snapshot(config, entity, conditions, chunk_rows)
+            .await?;
+        let queued = data.snapshot_progress(id).await?;
+        println!(
+            "snapshot {id} of {entity}: {} rows to copy",
+            queued.total_rows
+        );
+        if no_wait {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut bar = ProgressBar::new(queued.total_rows.max(0) as u64);
+        let mut told_waiting = false;
+        let progress = loop {
+            let progress = data.snapshot_progress(id).await?;
+            if progress.state == "pending" && !told_waiting {
+                eprintln!("waiting for the change relay (udl serve or udl cdc run, with [cdc]) to take it");
+                told_waiting = true;
+            }
+            bar.show(
+                progress.rows_read.max(0) as u64,
+                &format!("rows, {} chunks", progress.chunks),
+            );
+            if progress.ended() {
+                break progress;
+            }
+            tokio::time::sleep(SNAPSHOT_POLL).await;
+        };
+        bar.finish();
+        if progress.state == "failed" {
+            eprintln!(
+                "snapshot {id} failed: {}",
+                progress.reason.as_deref().unwrap_or("no reason recorded")
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        let seconds = match (progress.started_at, progress.finished_at) {
+            (Some(start), Some(end)) => (end - start).num_milliseconds() as f64 / 1000.0,
+            _ => 0.0,
+        };
+        println!(
+            "snapshot {id} of {entity} done: {} rows read in {} chunks, {} sent as snapshot events ({} changed meanwhile and went by the stream), {seconds:.1} s",
+            progress.rows_read,
+            progress.chunks,
+            progress.rows_sent,
+            progress.rows_read - progress.rows_sent
+        );
+        Ok(ExitCode::SUCCESS)
     })
     .await
 }

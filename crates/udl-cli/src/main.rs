@@ -11,6 +11,7 @@ mod compliance;
 mod exit;
 mod keys;
 mod logging;
+mod progress_bar;
 mod serve;
 
 use std::path::PathBuf;
@@ -88,6 +89,22 @@ enum CdcAction {
         /// Who is reading (recorded in the access log as an auditor).
         #[arg(long, value_parser = args::actor_id)]
         actor: String,
+    },
+    /// Copy an existing table's rows to the sinks through the relay (batch sync) while
+    /// streaming goes on, with a progress bar; resumes after a crash.
+    Snapshot {
+        /// The registered PostgreSQL entity (table) to copy.
+        entity: String,
+        /// Only rows where FIELD=VALUE (or !=, <, <=, >, >=) on a public or internal field;
+        /// repeat to require several.
+        #[arg(long = "where", value_name = "CONDITION")]
+        conditions: Vec<udl::sync::snapshot::Condition>,
+        /// Rows read per chunk.
+        #[arg(long, default_value_t = udl::sync::snapshot::DEFAULT_CHUNK_ROWS)]
+        chunk_rows: u32,
+        /// Queue the snapshot and print its id without waiting for it.
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -224,6 +241,12 @@ fn main() -> ExitCode {
                 CdcAction::Status => cdc::status(&config).await,
                 CdcAction::Check => cdc::check(&config).await,
                 CdcAction::Ledger { event, actor } => cdc::ledger(&config, &actor, &event).await,
+                CdcAction::Snapshot {
+                    entity,
+                    conditions,
+                    chunk_rows,
+                    no_wait,
+                } => cdc::snapshot(&config, &entity, &conditions, chunk_rows, no_wait).await,
             },
             Command::Keys {
                 action: KeysAction::Rotate { resume, batch },

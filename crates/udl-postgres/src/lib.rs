@@ -15,11 +15,11 @@ mod migrate;
 pub mod models;
 mod pool_watch;
 mod records;
-mod sql;
+pub mod sql;
 mod statements;
 mod store;
 mod transaction;
-mod values;
+pub mod values;
 
 pub use config::PostgresConfig;
 pub use error::classify;

@@ -9,7 +9,9 @@ use udl_core::{
 /// A statement under construction: SQL text plus its parameters, in order.
 #[derive(Default)]
 pub struct Sql {
+    /// The statement text, placeholders numbered in order.
     pub text: String,
+    /// Each placeholder's value, with the kind it is bound as.
     pub params: Vec<(ValueKind, Value)>,
 }
 

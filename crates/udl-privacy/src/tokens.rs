@@ -70,6 +70,12 @@ impl TokenVault {
         format!("{PREFIX}{}", hex::encode(&digest[..20]))
     }
 
+    /// Whether `text` has the form of a token (it may not be in the vault).
+    pub fn looks_like_token(text: &str) -> bool {
+        text.strip_prefix(PREFIX)
+            .is_some_and(|hex| hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+
     /// Keeps `(kind, value, token)` entries (tokens from [`TokenVault::token_of`]) in the
     /// vault with one statement; entries already kept are left as they are.
     pub async fn keep_many(&self, entries: &[(&str, &str, &str)]) -> Result<()> {

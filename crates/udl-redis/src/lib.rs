@@ -3,7 +3,8 @@
 //! [`RedisStore`] holds a self-reconnecting multiplexed connection and the key prefix every
 //! key udl writes carries. On top of it: the [`EmbeddingCache`], the [`GenerationCache`],
 //! [`SessionStore`] (sessions and JWT revocation), [`Counters`] for real-time analytics, and the
-//! atomic GCRA [`RateLimiter`], the [`UserPlans`] read model, each with a declared behaviour for when Redis is down.
+//! atomic GCRA [`RateLimiter`], the [`UserPlans`] read model, each with a declared behaviour
+//! for when Redis is down.
 
 mod backend;
 mod coalesce;

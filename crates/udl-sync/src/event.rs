@@ -14,6 +14,10 @@ pub enum ChangeKind {
     Updated,
     /// Deleted.
     Deleted,
+    /// Read by a snapshot (batch sync): the row as it stood at the event's position.
+    Snapshot,
+    /// Emitted through the transactional outbox (the entity is the event's declaration).
+    Emitted,
 }
 
 impl ChangeKind {
@@ -23,6 +27,8 @@ impl ChangeKind {
             ChangeKind::Created => "created",
             ChangeKind::Updated => "updated",
             ChangeKind::Deleted => "deleted",
+            ChangeKind::Snapshot => "snapshot",
+            ChangeKind::Emitted => "emitted",
         }
     }
 }

@@ -25,6 +25,8 @@ pub(crate) struct Flushed {
     pub last_commit: DateTime<Utc>,
     /// Its events, for in-process subscribers (empty when there are none).
     pub events: Vec<ChangeEvent>,
+    /// The snapshot chunks it completes.
+    pub chunks: Vec<crate::snapshot::ChunkDone>,
 }
 
 /// A batch on its way to being durable.

@@ -89,8 +89,27 @@ fn legacy_columns() -> &'static [(&'static str, FieldMeta)] {
     })
 }
 
+/// `Err` naming the fields of `entity` whose sensitivity is not declared: nothing of such an
+/// entity leaves its store.
+pub(crate) fn require_classified(entity: &EntityMeta) -> Result<(), String> {
+    let unclassified: Vec<&str> = entity
+        .fields
+        .iter()
+        .filter(|f| !f.classified)
+        .map(|f| f.name)
+        .collect();
+    if unclassified.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "entity {} has unclassified fields ({}): declare each one's sensitivity before anything of it leaves its store",
+        entity.name,
+        unclassified.join(", ")
+    ))
+}
+
 /// The treatment `field` (as declared) asks for.
-fn treatment_of(field: &FieldMeta) -> Treatment {
+pub(crate) fn treatment_of(field: &FieldMeta) -> Treatment {
     if field.handling.drop_from_export {
         return Treatment::Strip(StripReason::NoExport);
     }
@@ -104,19 +123,7 @@ fn treatment_of(field: &FieldMeta) -> Treatment {
 impl EntityPlan {
     /// The plan for `entity`, or why there cannot be one.
     pub fn new(entity: &'static EntityMeta) -> Result<Self, String> {
-        let unclassified: Vec<&str> = entity
-            .fields
-            .iter()
-            .filter(|f| !f.classified)
-            .map(|f| f.name)
-            .collect();
-        if !unclassified.is_empty() {
-            return Err(format!(
-                "entity {} has unclassified fields ({}): declare each one's sensitivity before its changes leave PostgreSQL",
-                entity.name,
-                unclassified.join(", ")
-            ));
-        }
+        require_classified(entity)?;
         let form = udl_privacy::stored_form(entity).map_err(|e| e.to_string())?;
         let legacy = legacy_columns()
             .iter()

@@ -22,11 +22,13 @@ use udl_privacy::tokens::TokenVault;
 use crate::event::{ChangeKind, Redaction};
 use crate::in_flight::{Flushed, InFlight, PublishTurn, PublishTurns};
 use crate::ledger::Ledger;
+use crate::outbox::{self, EventPlan, OUTBOX_PREFIX, OUTBOX_STORE};
 use crate::pgoutput::{self, Message, Relation, Tuple};
 use crate::plan::EntityPlan;
 use crate::sanitize::{BoundTable, ChangePlace, Sanitized, Sanitizer};
 use crate::sink::Sink;
 use crate::slot::{self, ReplicationTarget};
+use crate::snapshot::{self, Active, Chunk, ChunkDone, Mark, SNAPSHOT_PREFIX};
 
 /// How a relay runs.
 #[derive(Clone, Debug)]
@@ -114,6 +116,8 @@ struct Committed {
     changes: Vec<Sanitized>,
     end_lsn: u64,
     time: DateTime<Utc>,
+    /// The snapshot chunk whose rows it carries, if it is one's high watermark.
+    chunk: Option<ChunkDone>,
 }
 
 /// Transactions waiting to be made durable together.
@@ -135,6 +139,10 @@ pub struct Relay {
     pg: PgStore,
     target: ReplicationTarget,
     plans: HashMap<&'static str, std::result::Result<Arc<EntityPlan>, String>>,
+    /// The outbox events it may send (those whose declaration is sound).
+    events: Vec<Arc<EventPlan>>,
+    /// Why each unsound outbox event declaration is.
+    unsound_events: Vec<String>,
     sanitizer: Sanitizer,
     vault: Arc<TokenVault>,
     ledger: Ledger,
@@ -153,7 +161,8 @@ fn stream_error(e: pgwire_replication::PgWireError) -> Error {
 }
 
 impl Relay {
-    /// A relay capturing `entities` (those in PostgreSQL) of `pg` into `sinks`.
+    /// A relay capturing `entities` (those in PostgreSQL) of `pg`, and sending the outbox
+    /// events among them, into `sinks`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         pg: PgStore,
@@ -168,12 +177,24 @@ impl Relay {
     ) -> Self {
         let plans = entities
             .iter()
+            .filter(|e| e.store == Some(udl_core::StoreKind::POSTGRES))
             .map(|e| (e.name, EntityPlan::new(e).map(Arc::new)))
             .collect();
+        // An event whose declaration is not sound is not sendable: one that arrives halts
+        // the relay, naming it.
+        let (mut events, mut unsound_events) = (Vec::new(), Vec::new());
+        for entity in entities.iter().filter(|e| e.store == Some(OUTBOX_STORE)) {
+            match EventPlan::new(entity) {
+                Ok(plan) => events.push(Arc::new(plan)),
+                Err(why) => unsound_events.push(why),
+            }
+        }
         Relay {
             pg,
             target,
             plans,
+            events,
+            unsound_events,
             sanitizer,
             vault,
             ledger,
@@ -217,7 +238,7 @@ impl Relay {
     /// check` runs before anything streams (declarations, and each table's columns against
     /// them). Empty when everything matches.
     pub async fn check(&self) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
+        let mut problems = self.unsound_events.clone();
         for (table, plan) in &self.plans {
             let plan = match plan {
                 Ok(plan) => plan,
@@ -226,33 +247,9 @@ impl Relay {
                     continue;
                 }
             };
-            let columns: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT a.attname::text, a.atttypid::bigint FROM pg_attribute a
-                 JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
-                 ORDER BY a.attnum",
-            )
-            .bind(self.pg.schema())
-            .bind(*table)
-            .fetch_all(self.pg.pool())
-            .await
-            .map_err(|e| udl_postgres::classify(&e, "cdc.check"))?;
-            if columns.is_empty() {
+            let Some(relation) = slot::table_relation(&self.pg, table).await? else {
                 problems.push(format!("table {}.{table} does not exist", self.pg.schema()));
                 continue;
-            }
-            let relation = Relation {
-                id: 0,
-                namespace: self.pg.schema().to_owned(),
-                name: (*table).to_owned(),
-                columns: columns
-                    .into_iter()
-                    .map(|(name, oid)| pgoutput::RelationColumn {
-                        name,
-                        type_oid: oid as u32,
-                        key: false,
-                    })
-                    .collect(),
             };
             if let Err(why) = plan.bind(&relation) {
                 problems.push(why);
@@ -389,6 +386,9 @@ impl Relay {
             last_commit: None,
             in_flight: InFlight::default(),
             turns: PublishTurns::default(),
+            snapshot: None,
+            chunk: None,
+            finishing: None,
         };
         let end = session.stream(lease, shutdown).await;
         let progress = session.progress();
@@ -422,6 +422,7 @@ struct Open {
     time: DateTime<Utc>,
     changes: Vec<Sanitized>,
     ordinal: u32,
+    chunk: Option<ChunkDone>,
 }
 
 /// One leader's streaming session.
@@ -440,6 +441,12 @@ struct Session<'r> {
     in_flight: InFlight<'r>,
     /// The order they publish in.
     turns: PublishTurns,
+    /// The snapshot being read, if any.
+    snapshot: Option<Active>,
+    /// Its chunk between watermarks.
+    chunk: Option<Chunk>,
+    /// A snapshot whose last chunk is on its way to the sinks (not to be taken up again).
+    finishing: Option<i64>,
 }
 
 fn commit_time(micros_since_2000: i64) -> DateTime<Utc> {
@@ -476,9 +483,15 @@ impl Session<'_> {
                     self.flush().await?;
                 }
                 done = self.in_flight.next(), if flushing => {
-                    self.acknowledge(done?);
+                    self.acknowledge(done?).await?;
+                }
+                _ = std::future::ready(()), if self.snapshot.is_some() && self.chunk.is_none() => {
+                    self.read_chunk().await?;
                 }
                 _ = heartbeat.tick() => {
+                    if self.snapshot.is_none() {
+                        self.snapshot = Active::next(&self.relay.pg, &settings.slot, &self.relay.plans, self.finishing).await?;
+                    }
                     slot::heartbeat(lease).await?;
                     let progress = self.progress();
                     slot::report(lease, &settings.slot, &self.relay.holder, "running", None, progress).await?;
@@ -538,17 +551,31 @@ impl Session<'_> {
                     time: commit_time(commit_time_micros),
                     changes: Vec::new(),
                     ordinal: 0,
+                    chunk: None,
                 });
             }
             ReplicationEvent::XLogData { data, wal_end, .. } => {
                 self.received = self.received.max(wal_end.0);
                 if let Err(reason) = self.on_change(pgoutput::decode(data)?) {
-                    self.open = None;
-                    self.flush().await?;
-                    self.settle().await?;
-                    return Ok(Some(SessionEnd::Halted(reason)));
+                    return self.halt(reason).await;
                 }
             }
+            ReplicationEvent::Message {
+                transactional: true,
+                prefix,
+                content,
+                ..
+            } if prefix == OUTBOX_PREFIX => {
+                if let Err(reason) = self.on_outbox(&content) {
+                    return self.halt(reason).await;
+                }
+            }
+            ReplicationEvent::Message {
+                transactional: true,
+                prefix,
+                content,
+                ..
+            } if prefix == SNAPSHOT_PREFIX => self.on_watermark(&content).await?,
             ReplicationEvent::Commit { end_lsn, .. } => {
                 let open = self.open.take().ok_or_else(|| {
                     Error::new(
@@ -563,6 +590,7 @@ impl Session<'_> {
                     changes: open.changes,
                     end_lsn: end_lsn.0,
                     time: open.time,
+                    chunk: open.chunk,
                 });
                 if batch.events >= self.relay.settings.batch_events {
                     self.flush().await?;
@@ -588,6 +616,37 @@ impl Session<'_> {
         Ok(None)
     }
 
+    /// Stops before the open transaction: what came before it is made durable, nothing of
+    /// it is sent.
+    async fn halt(&mut self, reason: String) -> Result<Option<SessionEnd>> {
+        self.open = None;
+        self.flush().await?;
+        self.settle().await?;
+        Ok(Some(SessionEnd::Halted(reason)))
+    }
+
+    /// Takes one outbox event into the open transaction; `Err` is why the relay must halt.
+    fn on_outbox(&mut self, content: &[u8]) -> std::result::Result<(), String> {
+        let open = self
+            .open
+            .as_mut()
+            .ok_or("an outbox event outside a transaction")?;
+        let place = ChangePlace {
+            position: open.position,
+            ordinal: open.ordinal,
+            time: open.time,
+        };
+        let event = outbox::receive(
+            &self.relay.events,
+            content,
+            place,
+            self.relay.sanitizer.source(),
+        )?;
+        open.ordinal += 1;
+        open.changes.push(event);
+        Ok(())
+    }
+
     /// Sanitizes one change into the open transaction; `Err` is why the relay must halt.
     fn on_change(&mut self, message: Message) -> std::result::Result<(), String> {
         let (relation, kind, tuple): (u32, ChangeKind, Tuple) = match message {
@@ -597,7 +656,15 @@ impl Session<'_> {
                 return Ok(());
             }
             Message::Insert { relation, new } => (relation, ChangeKind::Created, new),
-            Message::Update { relation, new, .. } => (relation, ChangeKind::Updated, new),
+            Message::Update { relation, new, old } => {
+                // A key changed: the old key's row is gone from where a chunk saw it.
+                if let (Some(old), Some(chunk)) = (&old, &mut self.chunk) {
+                    if let Some(Ok(table)) = self.relations.get(&relation).map(|b| b.as_ref()) {
+                        chunk.supersede(table, old);
+                    }
+                }
+                (relation, ChangeKind::Updated, new)
+            }
             Message::Delete { relation, old } => (relation, ChangeKind::Deleted, old),
             Message::Truncate { .. } => {
                 return Err("a TRUNCATE of a captured table arrived; the relay captures row changes only (the publication should not publish truncates)".into());
@@ -618,6 +685,9 @@ impl Session<'_> {
         open.ordinal += 1;
         let sanitized = self.relay.sanitizer.sanitize(table, kind, &tuple, place)?;
         open.changes.push(sanitized);
+        if let Some(chunk) = &mut self.chunk {
+            chunk.supersede(table, &tuple);
+        }
         Ok(())
     }
 
@@ -651,7 +721,7 @@ impl Session<'_> {
         let oldest = first.time;
         while !self.in_flight.has_room() {
             let flushed = self.in_flight.next().await?;
-            self.acknowledge(flushed);
+            self.acknowledge(flushed).await?;
         }
         let turn = self.turns.next();
         self.in_flight.push(
@@ -665,14 +735,14 @@ impl Session<'_> {
     async fn settle(&mut self) -> Result<()> {
         while !self.in_flight.is_empty() {
             let flushed = self.in_flight.next().await?;
-            self.acknowledge(flushed);
+            self.acknowledge(flushed).await?;
         }
         Ok(())
     }
 
-    /// Acknowledges a durable batch (they come in commit order), and hands its events to
-    /// in-process subscribers.
-    fn acknowledge(&mut self, flushed: Flushed) {
+    /// Acknowledges a durable batch (they come in commit order), hands its events to
+    /// in-process subscribers, and records the snapshot chunks it completes.
+    async fn acknowledge(&mut self, flushed: Flushed) -> Result<()> {
         self.acked = self.acked.max(flushed.end_lsn);
         self.client.update_applied_lsn(Lsn(self.acked));
         self.last_commit = Some(flushed.last_commit);
@@ -680,6 +750,75 @@ impl Session<'_> {
         for event in flushed.events {
             let _ = self.relay.durable.send(event);
         }
+        for done in &flushed.chunks {
+            snapshot::record(&self.relay.pg, done).await?;
+            if done.finished && self.finishing == Some(done.snapshot) {
+                self.finishing = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the current snapshot's next chunk between its watermarks.
+    async fn read_chunk(&mut self) -> Result<()> {
+        let Some(active) = &mut self.snapshot else {
+            return Ok(());
+        };
+        self.chunk = Some(active.read_chunk(&self.relay.pg).await?);
+        Ok(())
+    }
+
+    /// A watermark: the low one opens the chunk's window; at the high one the chunk's rows
+    /// left become snapshot events of its transaction.
+    async fn on_watermark(&mut self, content: &[u8]) -> Result<()> {
+        let Some(chunk) = &mut self.chunk else {
+            return Ok(());
+        };
+        if !matches!(chunk.mark(content), Mark::High) {
+            return Ok(());
+        }
+        let (rows, done) = self.chunk.take().expect("a chunk is being read").finish();
+        let Some(active) = self.snapshot.take() else {
+            return Ok(());
+        };
+        let Some(open) = self.open.as_mut() else {
+            return Err(Error::new(
+                ErrorKind::DataCorruption,
+                "a snapshot watermark outside a transaction",
+            ));
+        };
+        for row in &rows {
+            let place = ChangePlace {
+                position: open.position,
+                ordinal: open.ordinal,
+                time: open.time,
+            };
+            match self
+                .relay
+                .sanitizer
+                .sanitize(&active.table, ChangeKind::Snapshot, row, place)
+            {
+                Ok(event) => {
+                    open.ordinal += 1;
+                    open.changes.push(event);
+                }
+                // A row that cannot be sent ends the snapshot, not the stream: nothing of
+                // this chunk goes out.
+                Err(reason) => {
+                    open.changes.clear();
+                    open.ordinal = 0;
+                    snapshot::fail(&self.relay.pg, active.id, &reason).await?;
+                    return Ok(());
+                }
+            }
+        }
+        if done.finished {
+            self.finishing = Some(active.id);
+        } else {
+            self.snapshot = Some(active);
+        }
+        open.chunk = Some(done);
+        Ok(())
     }
 }
 
@@ -689,6 +828,7 @@ impl Relay {
     async fn make_durable(&self, committed: Vec<Committed>, turn: PublishTurn) -> Result<Flushed> {
         let last = committed.last().expect("a batch is never empty");
         let (end_lsn, last_commit) = (last.end_lsn, last.time);
+        let chunks = committed.iter().filter_map(|c| c.chunk.clone()).collect();
         let changes: Vec<&Sanitized> = committed.iter().flat_map(|c| &c.changes).collect();
         let entries: Vec<(&crate::ChangeEvent, &[Redaction])> = changes
             .iter()
@@ -713,6 +853,7 @@ impl Relay {
         Ok(Flushed {
             end_lsn,
             last_commit,
+            chunks,
             events: if self.durable.receiver_count() > 0 {
                 events.into_iter().cloned().collect()
             } else {

@@ -38,6 +38,17 @@ impl BoundTable {
             key: relation.columns.iter().map(|c| c.key).collect(),
         })
     }
+
+    /// The type OID of column `c`.
+    pub fn type_oid(&self, c: usize) -> u32 {
+        self.type_oids[c]
+    }
+
+    /// Which column holds the record's id, if the relation has it.
+    pub fn id_column(&self) -> Option<usize> {
+        let id = self.plan.entity.id_field;
+        (0..self.fields.len()).find(|&c| self.plan.fields[self.fields[c]].stored.name == id)
+    }
 }
 
 /// A value to keep in the vault under its token before the event naming it leaves.
@@ -84,7 +95,7 @@ pub struct Sanitizer {
 }
 
 /// A value as the text its token is made of (and an id as an event's subject).
-fn token_input(value: &Value) -> String {
+pub(crate) fn token_input(value: &Value) -> String {
     match value {
         Value::Text(s) => s.clone(),
         Value::Uuid(u) => u.to_string(),
@@ -101,6 +112,11 @@ impl Sanitizer {
             vault,
             source,
         }
+    }
+
+    /// The `source` its events name.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     fn read(&self, field: &PlannedField, type_oid: u32, column: &Column) -> Result<Value, String> {
@@ -138,8 +154,8 @@ impl Sanitizer {
                 table.fields.len()
             ));
         }
-        let id_column = (0..tuple.len())
-            .find(|&c| plan.fields[table.fields[c]].stored.name == entity.id_field)
+        let id_column = table
+            .id_column()
             .ok_or_else(|| format!("a change to {} carries no id column", entity.name))?;
         let id_field = &plan.fields[table.fields[id_column]];
         let id = self.read(id_field, table.type_oids[id_column], &tuple[id_column])?;

@@ -9,6 +9,8 @@ use sqlx::postgres::PgConnection;
 use udl_core::{Error, ErrorKind, Result};
 use udl_postgres::{PgStore, PostgresConfig};
 
+use crate::pgoutput::{Relation, RelationColumn};
+
 /// How long dropping a slot waits for the relay that streamed it to be gone.
 const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
@@ -102,6 +104,38 @@ pub fn checked_name(name: &str) -> Result<&str> {
 /// `"schema"."table"`.
 fn qualified(schema: &str, table: &str) -> String {
     format!("\"{schema}\".\"{table}\"")
+}
+
+/// The columns of `table` (in the store's schema) as the catalog describes them, in order;
+/// `None` when there is no such table.
+pub async fn table_relation(pg: &PgStore, table: &str) -> Result<Option<Relation>> {
+    let columns: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT a.attname::text, a.atttypid::bigint FROM pg_attribute a
+         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+         ORDER BY a.attnum",
+    )
+    .bind(pg.schema())
+    .bind(table)
+    .fetch_all(pg.pool())
+    .await
+    .map_err(|e| udl_postgres::classify(&e, "cdc.table"))?;
+    if columns.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Relation {
+        id: 0,
+        namespace: pg.schema().to_owned(),
+        name: table.to_owned(),
+        columns: columns
+            .into_iter()
+            .map(|(name, oid)| RelationColumn {
+                name,
+                type_oid: oid as u32,
+                key: false,
+            })
+            .collect(),
+    }))
 }
 
 /// Of `tables`, those that exist in `pg`'s schema.

@@ -8,9 +8,10 @@ use udl_config::UdlConfig;
 use udl_core::{Error, ErrorKind, Result, StoreKind};
 use udl_postgres::PostgresConfig;
 use udl_redis::UserPlans;
+use udl_sync::snapshot::{self, Condition, SnapshotProgress};
 use udl_sync::{
     CacheInvalidation, Ledger, NatsSettings, NatsSink, Projection, ProjectionSink, Relay,
-    RelaySettings, ReplicationTarget, Sanitizer, Sink, UserPlansProjection,
+    RelaySettings, ReplicationTarget, Sanitizer, Sink, UserPlansProjection, OUTBOX_STORE,
 };
 
 use crate::DataLayer;
@@ -61,7 +62,8 @@ impl DataLayer {
             .await
     }
 
-    /// The change relay capturing every registered PostgreSQL entity into `sinks`. Needs
+    /// The change relay capturing every registered PostgreSQL entity, and sending every
+    /// registered outbox event, into `sinks`. Needs
     /// `[postgres]` and `[privacy]`: tokens, the ledger and sealed fields use the privacy
     /// keys.
     pub async fn change_relay(
@@ -80,7 +82,7 @@ impl DataLayer {
             .registry()
             .entities()
             .into_iter()
-            .filter(|e| e.store == Some(StoreKind::POSTGRES))
+            .filter(|e| matches!(e.store, Some(s) if s == StoreKind::POSTGRES || s == OUTBOX_STORE))
             .collect();
         let sinks = self.relay_sinks(config, sinks, &entities).await?;
         let source = format!("udl/postgres/{}/{}", target.database, pg.schema());
@@ -152,6 +154,36 @@ impl DataLayer {
         };
         let sink = ProjectionSink::new(projection, Arc::clone(self.metrics()));
         Ok(Sink::Projection(Box::new(sink)))
+    }
+
+    /// Asks the relay `[cdc]` configures for a snapshot (batch sync) of the registered
+    /// PostgreSQL entity `entity`: its rows that `conditions` select, read `chunk_rows` at a
+    /// time and sent to the sinks as `ce.<entity>.snapshot` events while streaming goes on.
+    /// Returns the snapshot's id, for [`DataLayer::snapshot_progress`].
+    pub async fn request_snapshot(
+        &self,
+        config: &UdlConfig,
+        entity: &str,
+        conditions: &[Condition],
+        chunk_rows: u32,
+    ) -> Result<i64> {
+        let pg = self.postgres()?;
+        let meta = self
+            .registry()
+            .find(StoreKind::POSTGRES, entity)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("no registered PostgreSQL entity is called {entity:?}"),
+                )
+            })?;
+        let slot = relay_settings(config, pg.schema()).slot;
+        snapshot::request(pg, &slot, meta, conditions, chunk_rows).await
+    }
+
+    /// Where snapshot `id` stands.
+    pub async fn snapshot_progress(&self, id: i64) -> Result<SnapshotProgress> {
+        snapshot::progress(self.postgres()?, id).await
     }
 
     /// The redaction ledger, for reading it (auditors and administrators, audited). Needs

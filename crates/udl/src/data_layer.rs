@@ -272,10 +272,7 @@ impl DataLayer {
     /// the privacy layers and is reached through repositories.
     #[cfg(feature = "cache")]
     pub fn cache_stats(&self, store: StoreKind) -> Option<udl_cache::CacheStats> {
-        self.cached
-            .iter()
-            .find(|(kind, _)| *kind == store)
-            .map(|(_, cached)| cached.stats())
+        self.cache_over(store).map(|cached| cached.stats())
     }
 
     /// Where each layered store's circuit breaker stands.

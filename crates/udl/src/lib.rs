@@ -105,6 +105,8 @@ mod data_layer;
 pub mod health;
 #[cfg(feature = "mongo")]
 mod mongo_transaction;
+#[cfg(feature = "cdc")]
+mod outbox;
 #[cfg(feature = "privacy")]
 mod privacy_setup;
 #[cfg(feature = "scylla")]

@@ -13,8 +13,8 @@ use crate::DataLayer;
 /// outside it, before each write is sent, so a rolled-back write is still on record).
 #[derive(Clone)]
 pub struct Transaction {
-    tx: PgTransaction,
-    data: DataLayer,
+    pub(crate) tx: PgTransaction,
+    pub(crate) data: DataLayer,
 }
 
 impl Transaction {

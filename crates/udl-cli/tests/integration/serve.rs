@@ -257,7 +257,7 @@ async fn event_types(keyspace: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn serve_with_cdc_runs_the_change_relay_and_cdc_status_reports_it() {
+async fn serve_with_cdc_runs_the_change_relay_snapshots_a_table_and_cdc_status_reports_it() {
     let schema = servers::unique_namespace("cli_cdc");
     let keyspace = crate::cli::migrated_keyspace();
     let env = [
@@ -308,6 +308,63 @@ async fn serve_with_cdc_runs_the_change_relay_and_cdc_status_reports_it() {
             .then_some(())
     })
     .await;
+
+    // Batch sync: rows already in the table, copied through the running relay in chunks.
+    let rows = format!(
+        "INSERT INTO \"{schema}\".app_config (key, value, updated_at)
+         SELECT 'snap.' || g, to_jsonb(g), now() FROM generate_series(1, 250) g"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(rows))
+        .execute(&pg)
+        .await
+        .unwrap();
+    let snapshot = crate::cli::udl(
+        &[
+            "cdc",
+            "snapshot",
+            "app_config",
+            "--where",
+            "key>=snap.",
+            "--chunk-rows",
+            "100",
+        ],
+        &borrowed,
+    );
+    let (out, err) = crate::cli::text(&snapshot);
+    assert_eq!(snapshot.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("250 rows to copy"), "{out}");
+    assert!(
+        out.contains("done: 250 rows read in 3 chunks"),
+        "the final count: {out}"
+    );
+    assert!(err.contains("100% 250/250"), "the progress bar: {err}");
+    let snapshotted = event_types(&keyspace)
+        .await
+        .iter()
+        .filter(|t| *t == "ce.app_config.snapshot")
+        .count();
+    let sent: usize = out
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" sent as snapshot events"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the count sent: {out}"));
+    assert_eq!(snapshotted, sent, "each event sent is in ScyllaDB");
+    let refused = crate::cli::udl(
+        &[
+            "cdc",
+            "snapshot",
+            "users",
+            "--where",
+            "email=fake@example.test",
+        ],
+        &borrowed,
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "a PII field cannot be selected on"
+    );
+    assert!(crate::cli::text(&refused).1.contains("cannot select on it"));
 
     sigterm(&daemon.child);
     assert_eq!(daemon.child.wait().unwrap().code(), Some(0));

@@ -95,6 +95,11 @@ pub fn migrations() -> Vec<Migration> {
             "change_capture",
             include_str!("../../migrations/0013_change_capture.sql"),
         ),
+        Migration::new(
+            14,
+            "cdc_snapshots",
+            include_str!("../../migrations/0014_cdc_snapshots.sql"),
+        ),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Where sanitized events go: ScyllaDB's `ce_events`, the NATS JetStream bus, the caches of
-//! every udl process (invalidation), read models (projections), or nowhere (benchmarks, dry runs). A sink returns only
-//! once its events are durable: the relay acknowledges the slot after.
+//! every udl process (invalidation), read models (projections), or nowhere (benchmarks, dry
+//! runs). A sink returns only once its events are durable: the relay acknowledges the slot
+//! after.
 
 mod cache;
 mod nats;

@@ -3,11 +3,10 @@
 //! event id, so the stream stores a replayed event once (within its duplicate window). Every
 //! publish is awaited until the server has stored it; batches publish in commit order.
 
-use std::future::IntoFuture as _;
-use std::time::Duration;
-
 use std::collections::HashMap;
+use std::future::IntoFuture as _;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, stream};

@@ -82,7 +82,9 @@ fn plan_change(event: &ChangeEvent) -> Option<PlanChange> {
             event_id: event.id.clone(),
             subscription_id,
         },
-        ChangeKind::Created | ChangeKind::Updated => PlanChange::Set {
+        // An outbox event is no row of the table.
+        ChangeKind::Emitted => return None,
+        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Snapshot => PlanChange::Set {
             event_id: event.id.clone(),
             user_id: text("user_id")?,
             plan: UserPlan {

@@ -7,11 +7,12 @@
 
 use std::time::Duration;
 
-use udl::sync::{Relay, RelaySettings, RelayState};
-use udl::{AccessContext, Changes, DataLayer, Entity, Purpose, RelaySinks, Role, UdlConfig};
+use udl::sync::RelayState;
+use udl::{AccessContext, Changes, DataLayer, Entity, Purpose, RelaySinks, Role};
 use udl_testkit::wait;
 use uuid::Uuid;
 
+use crate::capture_kit::*;
 use crate::common;
 use common::*;
 
@@ -68,7 +69,7 @@ const SESSIONS_DDL: &str = "CREATE TABLE therapy_sessions (
     email BYTEA NOT NULL, email_bidx BYTEA NOT NULL, room_code TEXT NOT NULL,
     minutes BIGINT NOT NULL, version BIGINT NOT NULL)";
 
-fn session(canary: &str, n: i64) -> TherapySession {
+pub(crate) fn session(canary: &str, n: i64) -> TherapySession {
     TherapySession {
         id: Uuid::new_v4(),
         patient_ref: format!("{canary}-patient-{n}"),
@@ -81,190 +82,13 @@ fn session(canary: &str, n: i64) -> TherapySession {
     }
 }
 
-/// One event as `ce_events` holds it.
-#[derive(Debug, Clone)]
-struct Stored {
-    id: String,
-    event_type: String,
-    subject: Option<String>,
-    position: i64,
-    data: serde_json::Value,
-}
-
-async fn stored_events(data: &DataLayer) -> Vec<Stored> {
-    let scylla = data.scylla().unwrap();
-    let cql = format!(
-        "SELECT id, type, subject, position, data FROM \"{}\".ce_events",
-        scylla.keyspace()
-    );
-    let rows = scylla
-        .session()
-        .get_session()
-        .query_unpaged(cql, ())
-        .await
-        .unwrap()
-        .into_rows_result()
-        .unwrap();
-    let mut events: Vec<Stored> = rows
-        .rows::<(String, String, Option<String>, i64, String)>()
-        .unwrap()
-        .map(|r| {
-            let (id, event_type, subject, position, data) = r.unwrap();
-            Stored {
-                id,
-                event_type,
-                subject,
-                position,
-                data: serde_json::from_str(&data).unwrap(),
-            }
-        })
-        .collect();
-    events.sort_by(|a, b| a.id.cmp(&b.id));
-    events
-}
-
-/// The events about `subject`, once there are `count` of them.
-async fn events_of(data: &DataLayer, subject: &str, count: usize) -> Vec<Stored> {
-    wait::until(
-        &format!("{count} events about one session in ScyllaDB"),
-        Duration::from_secs(30),
-        || async {
-            let found: Vec<Stored> = stored_events(data)
-                .await
-                .into_iter()
-                .filter(|e| e.subject.as_deref() == Some(subject))
-                .collect();
-            (found.len() >= count).then_some(found)
-        },
-    )
-    .await
-}
-
-struct Running {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<udl::Result<()>>,
-    state: tokio::sync::watch::Receiver<RelayState>,
-}
-
-fn config_of(w: &World) -> UdlConfig {
-    udl::config::from_sources(None, w.vars.clone()).unwrap()
-}
-
-/// A JetStream stream and subjects of the test's own on the real NATS server.
-struct Bus {
-    stream: String,
-    prefix: String,
-}
-
-impl Bus {
-    fn of(w: &World) -> Bus {
-        let name: String = w
-            .namespace
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
-        Bus {
-            stream: format!("T_{name}"),
-            prefix: format!("t{name}.ce"),
-        }
-    }
-
-    /// The test's configuration with `[nats]` pointing at this bus.
-    fn config(&self, w: &World) -> UdlConfig {
-        let mut vars = w.vars.clone();
-        vars.extend([
-            (
-                "UDL__NATS__URL".to_owned(),
-                udl_testkit::servers::nats_url(),
-            ),
-            ("UDL__NATS__STREAM".to_owned(), self.stream.clone()),
-            ("UDL__NATS__SUBJECT_PREFIX".to_owned(), self.prefix.clone()),
-        ]);
-        udl::config::from_sources(None, vars).unwrap()
-    }
-
-    async fn jetstream() -> async_nats::jetstream::Context {
-        let client = async_nats::connect(udl_testkit::servers::nats_url())
-            .await
-            .unwrap();
-        async_nats::jetstream::new(client)
-    }
-
-    /// Every message of the stream, read with NATS's own client.
-    async fn messages(&self) -> Vec<async_nats::jetstream::message::StreamMessage> {
-        let mut stream = Bus::jetstream()
-            .await
-            .get_stream(&self.stream)
-            .await
-            .unwrap();
-        let state = stream.info().await.unwrap().state.clone();
-        let mut messages = Vec::new();
-        for seq in state.first_sequence..=state.last_sequence {
-            messages.push(stream.get_raw_message(seq).await.unwrap());
-        }
-        messages
-    }
-
-    async fn delete(&self) {
-        Bus::jetstream()
-            .await
-            .delete_stream(&self.stream)
-            .await
-            .unwrap();
-    }
-}
-
-fn settings(w: &World) -> RelaySettings {
-    RelaySettings {
-        halt_retry: Duration::from_secs(3600),
-        ..RelaySettings::for_schema(&w.namespace)
-    }
-}
-
-async fn start(relay: Relay) -> Running {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let state = relay.state();
-    let task = tokio::spawn(async move { relay.run(stopped).await });
-    let mut running = Running { stop, task, state };
-    running
-        .reaches("the relay streams", |s| *s == RelayState::Running)
-        .await;
-    running
-}
-
-impl Running {
-    async fn reaches(&mut self, what: &str, done: impl Fn(&RelayState) -> bool) -> RelayState {
-        let mut state = self.state.clone();
-        let reached = tokio::time::timeout(Duration::from_secs(30), async {
-            state.wait_for(|s| done(s)).await.map(|s| s.clone())
-        })
-        .await;
-        match reached {
-            Ok(reached) => reached.unwrap(),
-            Err(_) => panic!("{what}: still {:?}", *self.state.borrow()),
-        }
-    }
-
-    async fn stop(self) {
-        self.stop.send(true).unwrap();
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-async fn world_with_sessions() -> World {
+pub(crate) async fn world_with_sessions() -> World {
     let w = world(true).await;
     sqlx::query(SESSIONS_DDL)
         .execute(w.data.postgres().unwrap().pool())
         .await
         .unwrap();
     w
-}
-
-async fn drop_capture(w: &World) {
-    let s = settings(w);
-    udl::sync::slot::drop_capture(w.data.postgres().unwrap(), &s.slot, &s.publication)
-        .await
-        .unwrap();
 }
 
 /// A user, their credential and a consent, each holding canaries in its PII and PHI fields,
