@@ -8,6 +8,7 @@
 //! the same without ScyllaDB (the relay's own share). `commit_to_python_consumer_1000_per_s`:
 //! the same commits with ScyllaDB and the NATS bus, from the commit to the Python consumer of
 //! `examples/consumers` receiving the event (pushed, as a live service consumes).
+//! `snapshot_vs_copy`: see `snapshot.rs`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -45,7 +46,7 @@ const DDL: &str = "CREATE TABLE bench_visits (id UUID PRIMARY KEY, patient_ref T
 const CHANGES: i64 = 200_000;
 const PER_TRANSACTION: i64 = 100;
 
-fn failed(what: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn failed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Internal, format!("{what}: {e}"))
 }
 
@@ -131,6 +132,9 @@ async fn measure(data: &DataLayer, config: &UdlConfig, plan: &crate::measure::Pl
             "relay_vs_pg_recvlogical median ratio {:.3}",
             ratios[ratios.len() / 2]
         );
+    }
+    if plan.wants("snapshot_vs_copy") {
+        crate::snapshot::measure(data, config, plan.rounds).await?;
     }
     // The null-sink run tells the relay's own share of the latency from ScyllaDB's.
     for (sink, rate) in [

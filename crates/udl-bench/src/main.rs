@@ -17,6 +17,7 @@ mod privacy;
 mod privacy_get;
 mod redis_ops;
 mod scylla;
+mod snapshot;
 mod vector;
 
 use std::process::ExitCode;

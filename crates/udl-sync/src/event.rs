@@ -96,7 +96,7 @@ pub fn event_id(position: u64, ordinal: u32) -> String {
 }
 
 impl ChangeEvent {
-    /// `ce.<entity>.<created|updated|deleted>`.
+    /// `ce.<entity>.<created|updated|deleted|snapshot|emitted>`.
     pub fn event_type(&self) -> String {
         format!("ce.{}.{}", self.entity, self.kind.as_str())
     }

@@ -130,6 +130,8 @@ examples! {
     analytics with scylla,
     compliance_report,
     projection with scylla,
+    outbox with scylla,
+    snapshot with scylla,
 }
 
 /// The change-capture example with ScyllaDB and the NATS bus; then the Python and the Go

@@ -344,9 +344,8 @@ async fn serve_with_cdc_runs_the_change_relay_snapshots_a_table_and_cdc_status_r
         .filter(|t| *t == "ce.app_config.snapshot")
         .count();
     let sent: usize = out
-        .split(", ")
-        .find_map(|part| part.strip_suffix(" sent as snapshot events"))
-        .and_then(|n| n.parse().ok())
+        .split_once(" sent as snapshot events")
+        .and_then(|(before, _)| before.rsplit(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("the count sent: {out}"));
     assert_eq!(snapshotted, sent, "each event sent is in ScyllaDB");
     let refused = crate::cli::udl(

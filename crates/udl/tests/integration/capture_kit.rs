@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use udl::sync::{Relay, RelaySettings, RelayState};
-use udl::{DataLayer, UdlConfig};
+use udl::{DataLayer, RelaySinks, UdlConfig};
 use udl_testkit::wait;
 
 use crate::common::World;
@@ -149,6 +149,14 @@ pub(crate) fn settings(w: &World) -> RelaySettings {
     }
 }
 
+/// The test's relay (slot and publication of its schema) into the sinks `config` names.
+pub(crate) async fn configured_relay(w: &World, config: &UdlConfig) -> Relay {
+    w.data
+        .change_relay(config, settings(w), RelaySinks::Configured)
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn start(relay: Relay) -> Running {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let state = relay.state();
@@ -188,4 +196,32 @@ pub(crate) async fn drop_capture(w: &World) {
     udl::sync::slot::drop_capture(w.data.postgres().unwrap(), &s.slot, &s.publication)
         .await
         .unwrap();
+}
+
+/// Waits until the test's relay has acknowledged the WAL written so far: it acknowledges only
+/// what every sink holds, so every change committed before the call is in them (batches are
+/// written several at once, so a later event being there says nothing of an earlier one).
+pub(crate) async fn wait_acknowledged(w: &World) {
+    let pg = w.data.postgres().unwrap();
+    let written: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+    let slot = settings(w).slot;
+    wait::until(
+        "the relay acknowledges what was written",
+        Duration::from_secs(120),
+        || async {
+            let acked: Option<bool> = sqlx::query_scalar(
+                "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1",
+            )
+            .bind(&slot)
+            .bind(&written)
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+            acked.unwrap_or(false).then_some(())
+        },
+    )
+    .await;
 }

@@ -153,11 +153,7 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
     let w = world_with_sessions().await;
     w.data.register::<TherapySession>().unwrap();
     let bus = Bus::of(&w);
-    let relay = w
-        .data
-        .change_relay(&bus.config(&w), settings(&w), RelaySinks::Configured)
-        .await
-        .unwrap();
+    let relay = configured_relay(&w, &bus.config(&w)).await;
     assert_eq!(relay.check().await.unwrap(), Vec::<String>::new());
     let running = start(relay).await;
 
@@ -357,13 +353,7 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
 async fn an_undeclared_column_halts_the_relay_until_a_declaring_relay_takes_over() {
     let w = world_with_sessions().await;
     w.data.register::<TherapySession>().unwrap();
-    let mut running = start(
-        w.data
-            .change_relay(&config_of(&w), settings(&w), RelaySinks::Configured)
-            .await
-            .unwrap(),
-    )
-    .await;
+    let mut running = start(configured_relay(&w, &config_of(&w)).await).await;
     let canary = canary();
     let sessions = w.data.repository::<TherapySession>().unwrap();
     let before = session(&canary, 1);
@@ -444,11 +434,7 @@ async fn an_update_made_around_udl_evicts_the_record_from_another_processs_cache
     .await
     .unwrap();
     w.data.register::<CachedPlan>().unwrap();
-    let relay = w
-        .data
-        .change_relay(&config_of(&w), settings(&w), RelaySinks::Configured)
-        .await
-        .unwrap();
+    let relay = configured_relay(&w, &config_of(&w)).await;
     let running = start(relay).await;
 
     // Another udl instance: its own L1, the shared Redis L2, invalidations over Redis.
@@ -502,11 +488,7 @@ async fn the_user_plans_projection_follows_subscriptions_idempotently() {
     let mut vars = w.vars.clone();
     vars.push(("UDL__CDC__PROJECTIONS".into(), "user_plans".into()));
     let config = udl::config::from_sources(None, vars).unwrap();
-    let relay = w
-        .data
-        .change_relay(&config, settings(&w), RelaySinks::Configured)
-        .await
-        .unwrap();
+    let relay = configured_relay(&w, &config).await;
     let running = start(relay).await;
 
     let ctx = AccessContext::system("projection-test");
@@ -622,11 +604,7 @@ async fn a_large_event_reaches_the_sinks_and_one_the_bus_cannot_take_halts_the_r
     let w = world_with_sessions().await;
     w.data.register::<TherapySession>().unwrap();
     let bus = Bus::of(&w);
-    let relay = w
-        .data
-        .change_relay(&bus.config(&w), settings(&w), RelaySinks::Configured)
-        .await
-        .unwrap();
+    let relay = configured_relay(&w, &bus.config(&w)).await;
     let mut running = start(relay).await;
     let sessions = w.data.repository::<TherapySession>().unwrap();
 

@@ -5,7 +5,7 @@
 //! the bus, is refused when emitted.
 
 use udl::postgres::models::AppConfigEntry;
-use udl::{AccessContext, Entity, ErrorKind, Purpose, RelaySinks, Role};
+use udl::{AccessContext, Entity, ErrorKind, Purpose, Role};
 use uuid::Uuid;
 
 use crate::capture_kit::*;
@@ -51,11 +51,7 @@ async fn emitted_events_travel_with_their_transaction_and_rolled_back_ones_never
     let w = world(true).await;
     w.data.register::<AppointmentBooked>().unwrap();
     let bus = Bus::of(&w);
-    let relay = w
-        .data
-        .change_relay(&bus.config(&w), settings(&w), RelaySinks::Configured)
-        .await
-        .unwrap();
+    let relay = configured_relay(&w, &bus.config(&w)).await;
     assert_eq!(relay.check().await.unwrap(), Vec::<String>::new());
     let running = start(relay).await;
     let canary = canary();
@@ -101,8 +97,7 @@ async fn emitted_events_travel_with_their_transaction_and_rolled_back_ones_never
         .await
         .unwrap();
 
-    // The last event is there, so everything committed before it is too (commit order).
-    events_of(&w.data, &last.id.to_string(), 1).await;
+    wait_acknowledged(&w).await;
     running.stop().await;
     let events = stored_events(&w.data).await;
     let about = |id: Uuid| -> Vec<&Stored> {
@@ -112,6 +107,7 @@ async fn emitted_events_travel_with_their_transaction_and_rolled_back_ones_never
             .collect()
     };
     assert!(about(rolled_back.id).is_empty(), "never delivered");
+    assert_eq!(about(last.id).len(), 1, "the next transaction's event");
     let emitted = about(committed.id);
     assert_eq!(emitted.len(), 1);
     let emitted = emitted[0];
@@ -181,11 +177,7 @@ async fn emitted_events_travel_with_their_transaction_and_rolled_back_ones_never
 async fn an_outbox_message_that_breaks_its_declaration_halts_the_relay() {
     let w = world(true).await;
     w.data.register::<AppointmentBooked>().unwrap();
-    let relay = w
-        .data
-        .change_relay(&config_of(&w), settings(&w), RelaySinks::Configured)
-        .await
-        .unwrap();
+    let relay = configured_relay(&w, &config_of(&w)).await;
     let mut running = start(relay).await;
     // Written around udl: a PHI field the declaration keeps back, in the clear.
     let forged = serde_json::json!({

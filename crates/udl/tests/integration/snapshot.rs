@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use udl::sync::snapshot::Condition;
-use udl::{Changes, RelaySinks};
+use udl::Changes;
 use udl_testkit::wait;
 
 use crate::capture_kit::*;
@@ -26,11 +26,7 @@ async fn a_snapshot_under_concurrent_updates_ends_with_every_rows_latest_state()
     sessions.create_many(&ctx(), rows.clone()).await.unwrap();
 
     let config = config_of(&w);
-    let relay = w
-        .data
-        .change_relay(&config, settings(&w), RelaySinks::Configured)
-        .await
-        .unwrap();
+    let relay = configured_relay(&w, &config).await;
     let running = start(relay).await;
     // Sessions of 30 minutes or more (minutes = 30 + n): 1170 of them.
     let conditions = vec!["minutes>=60".parse::<Condition>().unwrap()];
@@ -63,10 +59,7 @@ async fn a_snapshot_under_concurrent_updates_ends_with_every_rows_latest_state()
     assert_eq!(progress.chunks, 12, "1170 rows in chunks of 100");
     assert!(updates > 0, "the snapshot ran under updates");
 
-    // Every update has reached ScyllaDB once a marker written after them has.
-    let marker = session(&canary, 10_000);
-    sessions.create(&ctx(), marker.clone()).await.unwrap();
-    events_of(&w.data, &marker.id.to_string(), 1).await;
+    wait_acknowledged(&w).await;
     running.stop().await;
 
     let stored = stored_events(&w.data).await;
@@ -141,11 +134,7 @@ async fn a_snapshot_that_cannot_be_read_fails_and_says_why_while_streaming_goes_
         .execute(w.data.postgres().unwrap().pool())
         .await
         .unwrap();
-    let relay = w
-        .data
-        .change_relay(&config, settings(&w), RelaySinks::Configured)
-        .await
-        .unwrap();
+    let relay = configured_relay(&w, &config).await;
     let running = start(relay).await;
     let failed = wait::until("the snapshot fails", Duration::from_secs(30), || async {
         let progress = w.data.snapshot_progress(id).await.unwrap();
