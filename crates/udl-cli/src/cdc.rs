@@ -44,7 +44,14 @@ pub async fn status(config: &UdlConfig) -> Result<ExitCode> {
     let pg = crate::audit::postgres_store(config).await?;
     let slot = udl::relay_settings(config, pg.schema()).slot;
     let status = udl::sync::slot::status(&pg, &slot).await?;
+    let snapshots = udl::sync::snapshot::unfinished(&pg, &slot).await?;
     pg.pool().close().await;
+    for s in &snapshots {
+        println!(
+            "snapshot {} of {}: {}, {} of {} rows read",
+            s.id, s.entity, s.state, s.rows_read, s.total_rows
+        );
+    }
     println!("slot: {}", status.slot);
     if !status.exists {
         println!("state: no slot (no relay has run yet)");

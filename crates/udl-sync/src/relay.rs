@@ -787,6 +787,7 @@ impl Session<'_> {
                 "a snapshot watermark outside a transaction",
             ));
         };
+        let (changes_before, ordinal_before) = (open.changes.len(), open.ordinal);
         for row in &rows {
             let place = ChangePlace {
                 position: open.position,
@@ -805,8 +806,8 @@ impl Session<'_> {
                 // A row that cannot be sent ends the snapshot, not the stream: nothing of
                 // this chunk goes out.
                 Err(reason) => {
-                    open.changes.clear();
-                    open.ordinal = 0;
+                    open.changes.truncate(changes_before);
+                    open.ordinal = ordinal_before;
                     snapshot::fail(&self.relay.pg, active.id, &reason).await?;
                     return Ok(());
                 }

@@ -235,42 +235,65 @@ impl SnapshotProgress {
     }
 }
 
-/// Where snapshot `id` stands.
-pub async fn progress(pg: &PgStore, id: i64) -> Result<SnapshotProgress> {
-    type Row = (
-        String,
-        String,
-        Option<String>,
-        i64,
-        i64,
-        i64,
-        i64,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT entity, state, reason, total_rows, rows_read, rows_sent, chunks,
-                started_at, finished_at
-         FROM udl_cdc_snapshots WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pg.pool())
+/// A row of `udl_cdc_snapshots` as [`PROGRESS`] reads it.
+type ProgressRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+/// What [`SnapshotProgress`] is read from.
+const PROGRESS: &str = "SELECT id, entity, state, reason, total_rows, rows_read, rows_sent, chunks,
+    started_at, finished_at FROM udl_cdc_snapshots";
+
+impl From<ProgressRow> for SnapshotProgress {
+    fn from(row: ProgressRow) -> Self {
+        let (id, entity, state, reason, total_rows, rows_read, rows_sent, chunks, started, ended) =
+            row;
+        SnapshotProgress {
+            id,
+            entity,
+            state,
+            reason,
+            total_rows,
+            rows_read,
+            rows_sent,
+            chunks,
+            started_at: started,
+            finished_at: ended,
+        }
+    }
+}
+
+/// The snapshots of `slot` not ended yet, oldest first.
+pub async fn unfinished(pg: &PgStore, slot: &str) -> Result<Vec<SnapshotProgress>> {
+    let rows: Vec<ProgressRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROGRESS} WHERE slot = $1 AND state IN ('pending', 'running') ORDER BY id"
+    )))
+    .bind(slot)
+    .fetch_all(pg.pool())
     .await
     .map_err(store_error)?;
-    let (entity, state, reason, total_rows, rows_read, rows_sent, chunks, started_at, finished_at) =
-        row.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no snapshot {id}")))?;
-    Ok(SnapshotProgress {
-        id,
-        entity,
-        state,
-        reason,
-        total_rows,
-        rows_read,
-        rows_sent,
-        chunks,
-        started_at,
-        finished_at,
-    })
+    Ok(rows.into_iter().map(SnapshotProgress::from).collect())
+}
+
+/// Where snapshot `id` stands.
+pub async fn progress(pg: &PgStore, id: i64) -> Result<SnapshotProgress> {
+    let row: Option<ProgressRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{PROGRESS} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(pg.pool())
+            .await
+            .map_err(store_error)?;
+    row.map(SnapshotProgress::from)
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no snapshot {id}")))
 }
 
 /// A watermark's content.

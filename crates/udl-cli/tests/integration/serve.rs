@@ -373,6 +373,30 @@ async fn serve_with_cdc_runs_the_change_relay_snapshots_a_table_and_cdc_status_r
         out.contains("state: stopped"),
         "the relay stopped cleanly: {out}"
     );
+    // With no relay running, a snapshot waits, and the status says so.
+    let queued = crate::cli::udl(
+        &[
+            "cdc",
+            "snapshot",
+            "app_config",
+            "--where",
+            "key=cdc.serve",
+            "--no-wait",
+        ],
+        &borrowed,
+    );
+    let (out, _) = crate::cli::text(&queued);
+    assert_eq!(queued.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("snapshot 2 of app_config: 1 rows to copy"),
+        "{out}"
+    );
+    let status = crate::cli::udl(&["cdc", "status"], &borrowed);
+    let (out, _) = crate::cli::text(&status);
+    assert!(
+        out.contains("snapshot 2 of app_config: pending, 0 of 1 rows read"),
+        "{out}"
+    );
 
     let slot = format!("udl_{schema}");
     // The daemon's walsender ends a moment after the daemon: the slot is busy until then.
