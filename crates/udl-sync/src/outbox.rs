@@ -22,8 +22,15 @@ use crate::sanitize::{token_input, ChangePlace, Sanitized, VaultEntry};
 /// "outbox")]`. Events are never stored; the name is the event's.
 pub const OUTBOX_STORE: StoreKind = StoreKind::named("outbox");
 
-/// The prefix of the logical decoding messages that carry outbox events.
+/// The prefix of the logical decoding messages that carry outbox events, before the schema.
 pub const OUTBOX_PREFIX: &str = "udl.outbox";
+
+/// The prefix of the outbox messages of the deployment in `schema`. Logical messages are not
+/// filtered by publication: every slot of the database reads every one, so each relay takes
+/// only its own schema's.
+pub fn outbox_prefix(schema: &str) -> String {
+    format!("{OUTBOX_PREFIX}:{schema}")
+}
 
 /// The largest sanitized event the outbox takes: one the bus could not carry would halt the
 /// relay, so it is refused when emitted instead.

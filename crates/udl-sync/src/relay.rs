@@ -22,13 +22,13 @@ use udl_privacy::tokens::TokenVault;
 use crate::event::{ChangeKind, Redaction};
 use crate::in_flight::{Flushed, InFlight, PublishTurn, PublishTurns};
 use crate::ledger::Ledger;
-use crate::outbox::{self, EventPlan, OUTBOX_PREFIX, OUTBOX_STORE};
+use crate::outbox::{self, outbox_prefix, EventPlan, OUTBOX_STORE};
 use crate::pgoutput::{self, Message, Relation, Tuple};
 use crate::plan::EntityPlan;
 use crate::sanitize::{BoundTable, ChangePlace, Sanitized, Sanitizer};
 use crate::sink::Sink;
 use crate::slot::{self, ReplicationTarget};
-use crate::snapshot::{self, Active, Chunk, ChunkDone, Mark, SNAPSHOT_PREFIX};
+use crate::snapshot::{self, snapshot_prefix, Active, Chunk, ChunkDone, Mark};
 
 /// How a relay runs.
 #[derive(Clone, Debug)]
@@ -143,6 +143,9 @@ pub struct Relay {
     events: Vec<Arc<EventPlan>>,
     /// Why each unsound outbox event declaration is.
     unsound_events: Vec<String>,
+    /// The prefixes of this schema's outbox messages and snapshot watermarks.
+    outbox_prefix: String,
+    snapshot_prefix: String,
     sanitizer: Sanitizer,
     vault: Arc<TokenVault>,
     ledger: Ledger,
@@ -189,12 +192,16 @@ impl Relay {
                 Err(why) => unsound_events.push(why),
             }
         }
+        let schema = pg.schema();
+        let (outbox_prefix, snapshot_prefix) = (outbox_prefix(schema), snapshot_prefix(schema));
         Relay {
             pg,
             target,
             plans,
             events,
             unsound_events,
+            outbox_prefix,
+            snapshot_prefix,
             sanitizer,
             vault,
             ledger,
@@ -565,7 +572,7 @@ impl Session<'_> {
                 prefix,
                 content,
                 ..
-            } if prefix == OUTBOX_PREFIX => {
+            } if prefix == self.relay.outbox_prefix => {
                 if let Err(reason) = self.on_outbox(&content) {
                     return self.halt(reason).await;
                 }
@@ -575,7 +582,7 @@ impl Session<'_> {
                 prefix,
                 content,
                 ..
-            } if prefix == SNAPSHOT_PREFIX => self.on_watermark(&content).await?,
+            } if prefix == self.relay.snapshot_prefix => self.on_watermark(&content).await?,
             ReplicationEvent::Commit { end_lsn, .. } => {
                 let open = self.open.take().ok_or_else(|| {
                     Error::new(

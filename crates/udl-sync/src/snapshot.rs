@@ -31,8 +31,14 @@ use crate::plan::{treatment_of, EntityPlan, Treatment};
 use crate::sanitize::BoundTable;
 use crate::slot;
 
-/// The prefix of the watermark messages.
+/// The prefix of the watermark messages, before the schema.
 pub const SNAPSHOT_PREFIX: &str = "udl.snapshot";
+
+/// The prefix of the watermarks of the deployment in `schema` (every slot of the database
+/// reads every logical message; each relay takes only its own schema's).
+pub fn snapshot_prefix(schema: &str) -> String {
+    format!("{SNAPSHOT_PREFIX}:{schema}")
+}
 
 /// Rows read per chunk unless the request says otherwise.
 pub const DEFAULT_CHUNK_ROWS: u32 = 4096;
@@ -400,7 +406,7 @@ async fn watermark(pg: &PgStore, snapshot: i64, read: &str, high: bool) -> Resul
     })
     .expect("a watermark is plain data");
     sqlx::query("SELECT pg_logical_emit_message(true, $1, $2)")
-        .bind(SNAPSHOT_PREFIX)
+        .bind(snapshot_prefix(pg.schema()))
         .bind(content)
         .execute(pg.pool())
         .await
@@ -535,13 +541,7 @@ impl Active {
         sql.filter(entity, &filter)?;
         sql.order_by(entity, &[SortKey::asc(id_field.name)])?;
         sql.push(&format!(" LIMIT {}", self.chunk_rows));
-        let rows = sqlx::query_with(
-            sqlx::AssertSqlSafe(sql.text),
-            udl_postgres::values::arguments(sql.params)?,
-        )
-        .fetch_all(pg.pool())
-        .await
-        .map_err(store_error)?;
+        let rows = read_after_low_watermark(pg, sql).await?;
         watermark(pg, self.id, &read, true).await?;
 
         let id_column = self
@@ -602,6 +602,55 @@ impl Active {
             done,
         })
     }
+}
+
+/// How often a chunk's read is tried again while a transaction committed before it is not
+/// visible to it yet.
+const VISIBILITY_TRIES: u32 = 1000;
+
+/// Runs the chunk's `select` on a snapshot that sees every transaction whose commit the
+/// stream carries before the low watermark. PostgreSQL writes a commit to the WAL a moment
+/// before the transaction becomes visible, so a read begun just after the watermark may miss
+/// one committed before it, whose change would then not supersede the stale row: the read is
+/// taken again (on a new snapshot) while its snapshot holds any committed transaction as
+/// still running.
+async fn read_after_low_watermark(pg: &PgStore, select: Sql) -> Result<Vec<sqlx::postgres::PgRow>> {
+    let mut tries = 0;
+    let mut tx = loop {
+        let mut tx = pg.pool().begin().await.map_err(store_error)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let unseen: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+             WHERE pg_xact_status(x) = 'committed'",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if unseen == 0 {
+            break tx;
+        }
+        tries += 1;
+        if tries == VISIBILITY_TRIES {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "a committed transaction stayed invisible to the snapshot's read",
+            ));
+        }
+        drop(tx);
+        tokio::task::yield_now().await;
+    };
+    let rows = sqlx::query_with(
+        sqlx::AssertSqlSafe(select.text),
+        udl_postgres::values::arguments(select.params)?,
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(rows)
 }
 
 /// Records a chunk whose events are durable; the last one ends the snapshot.

@@ -5,7 +5,7 @@
 use udl_core::{AccessContext, Entity, Error, ErrorKind, Result};
 use udl_postgres::models::AccessOutcome;
 use udl_privacy::audit::new_entry;
-use udl_sync::outbox::{sanitize_event, EventPlan, OUTBOX_PREFIX};
+use udl_sync::outbox::{outbox_prefix, sanitize_event, EventPlan};
 
 use crate::Transaction;
 
@@ -33,8 +33,9 @@ impl Transaction {
             .collect();
         // Kept before the event exists: a token of an event that is rolled back names nothing.
         privacy.vault.keep_many(&tokens).await?;
+        let prefix = outbox_prefix(self.data.postgres()?.schema());
         self.tx
-            .emit_logical_message(OUTBOX_PREFIX, &message.content)
+            .emit_logical_message(&prefix, &message.content)
             .await
     }
 }

@@ -184,11 +184,23 @@ async fn an_outbox_message_that_breaks_its_declaration_halts_the_relay() {
         "event": "appointment_booked",
         "data": {"id": Uuid::new_v4().to_string(), "reason": "fake forged reason"},
     });
-    sqlx::query("SELECT pg_logical_emit_message(true, 'udl.outbox', $1)")
-        .bind(forged.to_string())
-        .execute(w.data.postgres().unwrap().pool())
-        .await
-        .unwrap();
+    let emit = |schema: String| {
+        let pool = w.data.postgres().unwrap().pool().clone();
+        let forged = forged.to_string();
+        async move {
+            sqlx::query("SELECT pg_logical_emit_message(true, $1, $2)")
+                .bind(udl::sync::outbox::outbox_prefix(&schema))
+                .bind(forged)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    // Every slot reads every logical message: another schema's are not this relay's.
+    emit(format!("{}_other", w.namespace)).await;
+    wait_acknowledged(&w).await;
+    assert_eq!(*running.state.borrow(), udl::sync::RelayState::Running);
+    emit(w.namespace.clone()).await;
     let state = running
         .reaches("the relay halts", |s| {
             matches!(s, udl::sync::RelayState::Halted(_))
