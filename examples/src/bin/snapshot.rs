@@ -1,7 +1,7 @@
 //! A snapshot (batch sync): rows that were in PostgreSQL before capture began are copied to
 //! the sinks through the change relay, in primary-key chunks between watermarks, while the
 //! relay goes on streaming; each row becomes a `ce.<entity>.snapshot` event, sanitized like
-//! a captured change. `udl cdc snapshot app_config --where key>=feature.` does the same from
+//! a captured change. `udl cdc snapshot app_config --where 'key>=feature.'` does the same from
 //! the command line, with a progress bar. Needs `[postgres]`, `[privacy]` and a sink.
 
 use udl::postgres::models::AppConfigEntry;
