@@ -509,24 +509,8 @@ async fn a_snapshot_killed_halfway_resumes_and_ends_with_postgres_state() {
         "every row not deleted meanwhile was read: {done:?}"
     );
 
-    // Every change is durable in ScyllaDB once the relay has acknowledged the WAL written by
-    // now (it acknowledges only what every sink holds).
-    let written: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
-        .fetch_one(pg.pool())
-        .await
-        .unwrap();
-    wait::until("the relay acknowledges the churn", Duration::from_secs(300), || async {
-        let acked: Option<bool> = sqlx::query_scalar(
-            "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1",
-        )
-        .bind(&capture.slot)
-        .bind(&written)
-        .fetch_one(pg.pool())
-        .await
-        .unwrap();
-        acked.unwrap_or(false).then_some(())
-    })
-    .await;
+    w.wait_acknowledged(&capture.slot, Duration::from_secs(300))
+        .await;
     let events = sink(&w).await;
     let snapshot_events = events
         .values()

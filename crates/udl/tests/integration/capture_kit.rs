@@ -198,30 +198,8 @@ pub(crate) async fn drop_capture(w: &World) {
         .unwrap();
 }
 
-/// Waits until the test's relay has acknowledged the WAL written so far: it acknowledges only
-/// what every sink holds, so every change committed before the call is in them (batches are
-/// written several at once, so a later event being there says nothing of an earlier one).
+/// Waits until the test's relay has acknowledged the WAL written so far.
 pub(crate) async fn wait_acknowledged(w: &World) {
-    let pg = w.data.postgres().unwrap();
-    let written: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
-        .fetch_one(pg.pool())
-        .await
-        .unwrap();
-    let slot = settings(w).slot;
-    wait::until(
-        "the relay acknowledges what was written",
-        Duration::from_secs(120),
-        || async {
-            let acked: Option<bool> = sqlx::query_scalar(
-                "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1",
-            )
-            .bind(&slot)
-            .bind(&written)
-            .fetch_one(pg.pool())
-            .await
-            .unwrap();
-            acked.unwrap_or(false).then_some(())
-        },
-    )
-    .await;
+    w.wait_acknowledged(&settings(w).slot, Duration::from_secs(120))
+        .await;
 }

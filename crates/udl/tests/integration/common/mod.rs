@@ -501,3 +501,29 @@ pub fn assert_absent(canary: &str, haystack: &[u8], place: &str) {
         );
     }
 }
+
+impl World {
+    /// Waits (up to `within`) until the change relay of `slot` has acknowledged the WAL
+    /// written so far: it acknowledges only what every sink holds, so every change committed
+    /// before the call is in them (batches are written several at once, so a later event
+    /// being there says nothing of an earlier one).
+    pub async fn wait_acknowledged(&self, slot: &str, within: std::time::Duration) {
+        let pg = self.data.postgres().unwrap();
+        let written: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+        udl_testkit::wait::until("the relay acknowledges what was written", within, || async {
+            let acked: Option<bool> = sqlx::query_scalar(
+                "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1",
+            )
+            .bind(slot)
+            .bind(&written)
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+            acked.unwrap_or(false).then_some(())
+        })
+        .await;
+    }
+}
