@@ -42,7 +42,7 @@ pub async fn measure(data: &DataLayer, config: &UdlConfig, rounds: usize) -> Res
         for round in 0..rounds.min(3) {
             let raw = rows / copy_out(data).await?.as_secs_f64();
             let udl = rows
-                / snapshot(data, config, sinks, &format!("s{round}{}", ratios.len()))
+                / snapshot(data, config, sinks, &format!("s{round}"))
                     .await?
                     .as_secs_f64();
             println!(

@@ -167,7 +167,10 @@ pub async fn snapshot(
         if no_wait {
             return Ok(ExitCode::SUCCESS);
         }
-        let mut bar = ProgressBar::new(queued.total_rows.max(0) as u64);
+        let bar = ProgressBar {
+            label: format!("snapshot {id} of {entity}, rows"),
+            total: Some(queued.total_rows.max(0) as u64),
+        };
         let mut told_waiting = false;
         let progress = loop {
             let progress = data.snapshot_progress(id).await?;
@@ -175,16 +178,13 @@ pub async fn snapshot(
                 eprintln!("waiting for the change relay (udl serve or udl cdc run, with [cdc]) to take it");
                 told_waiting = true;
             }
-            bar.show(
-                progress.rows_read.max(0) as u64,
-                &format!("rows, {} chunks", progress.chunks),
-            );
             if progress.ended() {
+                bar.finish(progress.rows_read.max(0) as u64);
                 break progress;
             }
+            bar.show(progress.rows_read.max(0) as u64);
             tokio::time::sleep(SNAPSHOT_POLL).await;
         };
-        bar.finish();
         if progress.state == "failed" {
             eprintln!(
                 "snapshot {id} failed: {}",

@@ -1,7 +1,6 @@
 //! `udl keys rotate`: a new field-encryption key version, then every stored value sealed under
 //! an older version sealed again with it, store by store, with a progress bar and a final count.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use udl::privacy::{reencrypt, resealer, FieldKeys, KeyPurpose, LocalKeyRing, Reencrypted};
@@ -9,40 +8,7 @@ use udl::{
     AccessContext, DataLayer, EntityMeta, Error, ErrorKind, Filter, Result, StoreKind, UdlConfig,
 };
 
-/// A one-line progress bar on standard error, redrawn in place; without a known total (a
-/// ScyllaDB table, which is not counted beforehand) just the count so far.
-struct ProgressBar {
-    label: String,
-    total: Option<u64>,
-}
-
-impl ProgressBar {
-    const WIDTH: u64 = 30;
-
-    fn show(&self, done: u64) {
-        let mut err = std::io::stderr().lock();
-        let _ = match self.total {
-            Some(total) => {
-                let filled = (done.min(total) * Self::WIDTH)
-                    .checked_div(total)
-                    .unwrap_or(Self::WIDTH);
-                let bar = format!(
-                    "{}{}",
-                    "#".repeat(filled as usize),
-                    "-".repeat((Self::WIDTH - filled) as usize)
-                );
-                write!(err, "\r{:<40} [{bar}] {done}/{total}", self.label)
-            }
-            None => write!(err, "\r{:<40} {done} read", self.label),
-        };
-        let _ = err.flush();
-    }
-
-    fn finish(&self, done: u64) {
-        self.show(done);
-        eprintln!();
-    }
-}
+use crate::progress_bar::ProgressBar;
 
 /// Adds a field-encryption key version (unless `resume`: finishing an interrupted run), seals
 /// plaintext left from before encryption (users' e-mails and names, relationship kinds, the

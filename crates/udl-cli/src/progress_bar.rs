@@ -1,60 +1,42 @@
-//! A progress bar on standard error for long commands: redrawn in place on a terminal, one
-//! line per tenth of the way otherwise (logs and CI keep a readable record).
+//! The progress bar of the long commands (`udl keys rotate`, `udl cdc snapshot`): one line on
+//! standard error, redrawn in place; without a known total, just the count so far.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 
-/// Draws the progress of `total` units of work.
+/// A one-line progress bar of `label`'s work.
 pub struct ProgressBar {
-    total: u64,
-    terminal: bool,
-    /// The last tenth printed, off a terminal.
-    last_tenth: Option<u64>,
+    /// What is being done.
+    pub label: String,
+    /// Units to do, when known beforehand.
+    pub total: Option<u64>,
 }
 
-const WIDTH: u64 = 30;
-
 impl ProgressBar {
-    /// A bar for `total` units (0: nothing to do, shown as complete).
-    pub fn new(total: u64) -> Self {
-        ProgressBar {
-            total,
-            terminal: std::io::stderr().is_terminal(),
-            last_tenth: None,
-        }
-    }
+    const WIDTH: u64 = 30;
 
-    /// Shows `done` units done, and what `detail` says.
-    pub fn show(&mut self, done: u64, detail: &str) {
-        let fraction = if self.total == 0 {
-            1.0
-        } else {
-            (done as f64 / self.total as f64).min(1.0)
+    /// Shows `done` units done.
+    pub fn show(&self, done: u64) {
+        let mut err = std::io::stderr().lock();
+        let _ = match self.total {
+            Some(total) => {
+                let filled = (done.min(total) * Self::WIDTH)
+                    .checked_div(total)
+                    .unwrap_or(Self::WIDTH);
+                let bar = format!(
+                    "{}{}",
+                    "#".repeat(filled as usize),
+                    "-".repeat((Self::WIDTH - filled) as usize)
+                );
+                write!(err, "\r{:<40} [{bar}] {done}/{total}", self.label)
+            }
+            None => write!(err, "\r{:<40} {done} read", self.label),
         };
-        let filled = (fraction * WIDTH as f64) as u64;
-        let line = format!(
-            "[{}{}] {:>3}% {done}/{} {detail}",
-            "#".repeat(filled as usize),
-            "-".repeat((WIDTH - filled) as usize),
-            (fraction * 100.0) as u64,
-            self.total
-        );
-        let mut err = std::io::stderr();
-        if self.terminal {
-            let _ = write!(err, "\r{line}\x1b[K");
-            let _ = err.flush();
-            return;
-        }
-        let tenth = (fraction * 10.0) as u64;
-        if self.last_tenth != Some(tenth) {
-            self.last_tenth = Some(tenth);
-            let _ = writeln!(err, "{line}");
-        }
+        let _ = err.flush();
     }
 
-    /// Ends the bar's line.
-    pub fn finish(&self) {
-        if self.terminal {
-            eprintln!();
-        }
+    /// Shows `done` and ends the line.
+    pub fn finish(&self, done: u64) {
+        self.show(done);
+        eprintln!();
     }
 }
