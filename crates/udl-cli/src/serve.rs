@@ -1,26 +1,30 @@
 //! `udl serve`: the long-running daemon. It answers `/health/live` (the process is up),
 //! `/health/ready` (every store's round trip: 200 ready, 200 degraded, 503 down, with the
-//! per-store detail as JSON) and `/metrics` (Prometheus). It also connects the data layer
-//! (again and again until every store answers), which replays the analytics spool when
-//! `scylla.spool_dir` is set, and runs the change relay when `[cdc]` is configured. On SIGTERM or SIGINT it stops accepting, lets requests in flight
-//! finish within `serve.shutdown_grace`, gives the spool a last replay, and closes its
-//! connections.
+//! per-store detail as JSON), `/metrics` (Prometheus) and, with `[gateway]`, the HTTP/JSON API
+//! under `/v1` (see `udl-gateway`), over TLS or mutual TLS when `gateway.tls` says so. It also
+//! connects the data layer (again and again until every store answers), which replays the
+//! analytics spool when `scylla.spool_dir` is set, and runs the change relay when `[cdc]` is
+//! configured. On SIGTERM or SIGINT it stops accepting, lets requests in flight finish within
+//! `serve.shutdown_grace`, gives the spool a last replay, and closes its connections.
 
-use std::convert::Infallible;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
+use tokio_rustls::TlsAcceptor;
 use udl::health::{HealthMonitor, Overall};
 use udl::{DataLayer, Error, ErrorKind, Metrics, Result, UdlConfig};
+use udl_gateway::Gateway;
 
 /// Pause between attempts to connect the data layer while a store is unreachable.
 const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -28,12 +32,15 @@ const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Pause after a failed accept (such as running out of file descriptors).
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// Longest a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What every request handler shares.
 struct Daemon {
     config: UdlConfig,
     monitor: HealthMonitor,
     metrics: Arc<Metrics>,
-    data: tokio::sync::OnceCell<DataLayer>,
+    data: Arc<tokio::sync::OnceCell<DataLayer>>,
 }
 
 impl Daemon {
@@ -72,59 +79,124 @@ impl Daemon {
 const JSON: &str = "application/json";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn answer(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    response
+fn answer(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-impl Daemon {
-    async fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        if request.method() != Method::GET {
-            return answer(
-                StatusCode::METHOD_NOT_ALLOWED,
-                JSON,
-                r#"{"error":"only GET is served"}"#.into(),
-            );
-        }
-        match request.uri().path() {
-            "/health/live" => answer(StatusCode::OK, JSON, r#"{"status":"live"}"#.into()),
-            "/health/ready" => {
-                let mut report = self.monitor.check(self.config.serve.health_timeout).await;
-                if let Some(data) = self.data.get() {
-                    report = report.with_breakers(data);
-                }
-                let status = match report.overall {
-                    Overall::Ready | Overall::Degraded => StatusCode::OK,
-                    Overall::Down => StatusCode::SERVICE_UNAVAILABLE,
-                };
-                answer(status, JSON, report.to_json())
-            }
-            "/metrics" => {
-                // Scrapes are rare (every 15 s or so), so each refreshes store_up and the pools.
-                self.monitor.check(self.config.serve.health_timeout).await;
-                answer(StatusCode::OK, OPENMETRICS, self.metrics.render())
-            }
-            _ => answer(
-                StatusCode::NOT_FOUND,
-                JSON,
-                r#"{"error":"not found; try /health/live, /health/ready or /metrics"}"#.into(),
-            ),
-        }
+async fn live() -> Response {
+    answer(StatusCode::OK, JSON, r#"{"status":"live"}"#.into())
+}
+
+async fn ready(State(daemon): State<Arc<Daemon>>) -> Response {
+    let mut report = daemon
+        .monitor
+        .check(daemon.config.serve.health_timeout)
+        .await;
+    if let Some(data) = daemon.data.get() {
+        report = report.with_breakers(data);
     }
+    let status = match report.overall {
+        Overall::Ready | Overall::Degraded => StatusCode::OK,
+        Overall::Down => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    answer(status, JSON, report.to_json())
+}
+
+async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
+    // Scrapes are rare (every 15 s or so), so each refreshes store_up and the pools.
+    daemon
+        .monitor
+        .check(daemon.config.serve.health_timeout)
+        .await;
+    answer(StatusCode::OK, OPENMETRICS, daemon.metrics.render())
+}
+
+async fn not_found() -> Response {
+    answer(
+        StatusCode::NOT_FOUND,
+        JSON,
+        r#"{"error":"not found; try /health/live, /health/ready, /metrics or /v1/openapi.json"}"#
+            .into(),
+    )
+}
+
+/// Every route: health and metrics, and the gateway when `[gateway]` is configured.
+fn routes(daemon: &Arc<Daemon>) -> Result<Router> {
+    let health = Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(Arc::clone(daemon));
+    let Some(config) = daemon.config.gateway.clone() else {
+        return Ok(health);
+    };
+    let gateway = Gateway::new(config, Arc::clone(&daemon.data))?;
+    Ok(udl_gateway::router(Arc::new(gateway)).merge(health))
 }
 
 fn io_error(message: &'static str, e: &std::io::Error) -> Error {
     Error::new(ErrorKind::Config, format!("{message}: {}", e.kind())).with_operation("serve")
 }
 
+/// Serves one accepted connection (after its TLS handshake, when configured) until it ends or
+/// the daemon drains.
+fn serve_connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    graceful: &GracefulShutdown,
+) {
+    let watcher = graceful.watcher();
+    tokio::spawn(async move {
+        let outcome = match tls {
+            None => {
+                let service = TowerToHyperService::new(app);
+                let connection =
+                    http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                watcher.watch(connection).await
+            }
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                let stream = match handshake {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        // An unknown client certificate ends here, before any HTTP is read.
+                        tracing::info!(error = %e, "TLS handshake refused");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let names = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(udl_gateway::client_names);
+                let app = match names {
+                    Some(names) => app.layer(Extension(names)),
+                    None => app,
+                };
+                let service = TowerToHyperService::new(app);
+                let connection =
+                    http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                watcher.watch(connection).await
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    });
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config: UdlConfig) -> Result<ExitCode> {
     let addr = config.serve.addr;
+    let tls = match config.gateway.as_ref().and_then(|g| g.tls.as_ref()) {
+        Some(tls) => Some(udl_gateway::acceptor(tls)?),
+        None => None,
+    };
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| io_error("cannot listen on serve.addr", &e))?;
@@ -136,8 +208,9 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
         monitor: HealthMonitor::new(config.clone()).with_metrics(Arc::clone(&metrics)),
         config,
         metrics,
-        data: tokio::sync::OnceCell::new(),
+        data: Arc::new(tokio::sync::OnceCell::new()),
     });
+    let app = routes(&daemon)?;
     let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
     let mut connecting = {
         let daemon = Arc::clone(&daemon);
@@ -150,8 +223,9 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
         signal(SignalKind::terminate()).map_err(|e| io_error("cannot listen for SIGTERM", &e))?;
     let mut interrupt =
         signal(SignalKind::interrupt()).map_err(|e| io_error("cannot listen for SIGINT", &e))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and supervisors read the bound address from this line (serve.addr may say port 0).
-    println!("udl serve: listening on http://{bound}");
+    println!("udl serve: listening on {scheme}://{bound}");
     tracing::info!(%bound, "udl serve listening");
 
     let graceful = GracefulShutdown::new();
@@ -161,28 +235,15 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        match accepted {
+            Ok((stream, _peer)) => serve_connection(stream, tls.clone(), app.clone(), &graceful),
             Err(e) => {
                 // Out of file descriptors and the like: keep serving the connections we have,
                 // and pause rather than spin until accepting works again.
                 tracing::warn!(error = %e.kind(), "accept failed");
                 tokio::time::sleep(ACCEPT_RETRY).await;
-                continue;
             }
-        };
-        let daemon = Arc::clone(&daemon);
-        let service = service_fn(move |request| {
-            let daemon = Arc::clone(&daemon);
-            async move { Ok::<_, Infallible>(daemon.route(request).await) }
-        });
-        let connection =
-            graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        }
     }
 
     drop(listener);

@@ -6,6 +6,7 @@
 //! the key and never the secret. `Debug` and `Display` redact credentials.
 
 mod cdc;
+mod gateway;
 mod layers;
 mod nats;
 mod pool;
@@ -24,6 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use cdc::CdcConfig;
+pub use gateway::{GatewayConfig, GatewayTls, JwtConfig, ServiceAccess, GATEWAY_OPERATIONS};
 pub use layers::ENV_PREFIX;
 pub use nats::NatsConfig;
 pub use pool::{PoolConfig, MAX_POOL_SIZE};
@@ -53,6 +55,8 @@ pub struct UdlConfig {
     pub cdc: Option<CdcConfig>,
     /// `[nats]`: the event bus the change relay publishes to.
     pub nats: Option<NatsConfig>,
+    /// `[gateway]`: the HTTP/JSON API `udl serve` offers other services.
+    pub gateway: Option<GatewayConfig>,
 }
 
 impl PartialEq for UdlConfig {
@@ -66,6 +70,7 @@ impl PartialEq for UdlConfig {
             && (&self.serve, &self.security, &self.privacy)
                 == (&other.serve, &other.security, &other.privacy)
             && (&self.cdc, &self.nats) == (&other.cdc, &other.nats)
+            && self.gateway == other.gateway
     }
 }
 
@@ -157,6 +162,23 @@ impl UdlConfig {
         if let Some(s) = root.section("nats", &mut problems) {
             config.nats = NatsConfig::read(s, &mut problems);
         }
+        if let Some(s) = root.section("gateway", &mut problems) {
+            config.gateway = GatewayConfig::read(s, &mut problems);
+            if config.privacy.is_none() {
+                problems.push(Problem {
+                    key: "gateway".into(),
+                    problem: "needs [privacy]: every PII and PHI access through it is audited"
+                        .into(),
+                });
+            }
+            if !config.has_store("redis") {
+                problems.push(Problem {
+                    key: "gateway".into(),
+                    problem: "needs [redis]: the JWT revocation list and rate limits live there"
+                        .into(),
+                });
+            }
+        }
         root.finish(&mut problems);
         security::check_transport(&config, &mut problems);
         if problems.is_empty() {
@@ -184,8 +206,11 @@ impl fmt::Display for UdlConfig {
         if let Some(cdc) = &self.cdc {
             write!(f, "\n{cdc}")?;
         }
-        match &self.nats {
-            Some(nats) => write!(f, "\n{nats}"),
+        if let Some(nats) = &self.nats {
+            write!(f, "\n{nats}")?;
+        }
+        match &self.gateway {
+            Some(gateway) => write!(f, "\n{gateway}"),
             None => Ok(()),
         }
     }

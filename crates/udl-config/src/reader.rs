@@ -13,6 +13,8 @@ pub struct Section<'a> {
     path: String,
     table: &'a Table,
     used: BTreeSet<&'static str>,
+    /// Every key was consumed at once (by [`Section::subsections`]).
+    all_used: bool,
 }
 
 impl<'a> Section<'a> {
@@ -22,6 +24,7 @@ impl<'a> Section<'a> {
             path: path.into(),
             table,
             used: BTreeSet::new(),
+            all_used: false,
         }
     }
 
@@ -63,6 +66,21 @@ impl<'a> Section<'a> {
                 None
             }
         }
+    }
+
+    /// Every key of this section whose value is a table, as named sections (for
+    /// `[parent.<name>]` lists such as `[gateway.services.<name>]`); any other value is a
+    /// problem. Consumes every key.
+    pub fn subsections(&mut self, problems: &mut Vec<Problem>) -> Vec<(String, Section<'a>)> {
+        let mut out = Vec::new();
+        for (name, value) in self.table {
+            match value {
+                Value::Table(t) => out.push((name.clone(), Section::new(self.key(name), t))),
+                _ => self.problem(problems, name, "must be a section"),
+            }
+        }
+        self.all_used = true;
+        out
     }
 
     /// A non-secret string.
@@ -261,6 +279,9 @@ impl<'a> Section<'a> {
 
     /// Reports every key of this section that no read consumed.
     pub fn finish(self, problems: &mut Vec<Problem>) {
+        if self.all_used {
+            return;
+        }
         for key in self.table.keys() {
             if !self.used.contains(key.as_str()) {
                 problems.push(Problem {

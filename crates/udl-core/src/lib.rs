@@ -20,6 +20,7 @@ mod migration;
 pub mod op;
 mod query;
 mod record;
+mod records;
 mod registry;
 mod repository;
 mod store;
@@ -48,6 +49,7 @@ pub use migration::{
 };
 pub use query::{Direction, Page, PageOf, Query, SortKey};
 pub use record::{OrderedValues, Record};
+pub use records::Records;
 pub use registry::Registry;
 pub use repository::Repository;
 pub use store::RecordStore;

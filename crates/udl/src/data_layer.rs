@@ -304,6 +304,19 @@ impl DataLayer {
         self.repository_in(store)
     }
 
+    /// The records of `entity` in the store it declares, with the whole stack
+    /// [`DataLayer::repository`] builds: for generic callers (the HTTP gateway) that work from
+    /// declarations rather than Rust types.
+    pub fn records(&self, entity: &'static EntityMeta) -> Result<udl_core::Records> {
+        let store = entity.store.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                format!("entity {} declares no store", entity.name),
+            )
+        })?;
+        udl_core::Records::new(self.records_for(entity, store)?, entity)
+    }
+
     /// The repository of `T` in `store`, with the same stack as [`DataLayer::repository`]: for
     /// entities that declare no store (generic ones placed by the caller). An entity that
     /// declares another store is refused.
