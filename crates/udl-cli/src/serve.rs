@@ -126,12 +126,12 @@ fn routes(daemon: &Arc<Daemon>) -> Result<Router> {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
         .with_state(Arc::clone(daemon));
     let Some(config) = daemon.config.gateway.clone() else {
-        return Ok(health);
+        return Ok(health.fallback(not_found));
     };
     let gateway = Gateway::new(config, Arc::clone(&daemon.data))?;
+    // The gateway's fallback answers unknown paths (as problem+json).
     Ok(udl_gateway::router(Arc::new(gateway)).merge(health))
 }
 

@@ -228,7 +228,7 @@ impl Gateway {
         if let Some(key) = header(headers, IDEMPOTENCY_KEY) {
             ctx = ctx.with_idempotency_key(key).map_err(Problem::from)?;
         }
-        let refusal = if !claims.roles.iter().any(|r| *r == role_name) {
+        let refusal = if !claims.roles.contains(&role_name) {
             Some("the token does not grant that role".to_owned())
         } else if !service.roles.iter().any(|r| *r == role.as_str()) {
             Some(format!(

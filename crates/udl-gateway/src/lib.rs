@@ -13,6 +13,7 @@
 mod access;
 mod body;
 mod catalog;
+pub mod dev_issuer;
 mod entities;
 mod json_record;
 mod jwt;

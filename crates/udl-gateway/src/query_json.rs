@@ -101,10 +101,12 @@ fn condition(entity: &'static EntityMeta, name: &str, json: &Json) -> Result<Fil
                     .as_str()
                     .ok_or_else(|| Error::invalid("prefix takes a string"))?,
             ),
-            _ => return Err(Error::invalid(format!(
+            _ => {
+                return Err(Error::invalid(format!(
                 "field {}: unknown operator; use eq, ne, lt, lte, gt, gte, in, is_null or prefix",
                 declared.name
-            ))),
+            )))
+            }
         };
         all = all.and(part);
     }

@@ -3,5 +3,7 @@
 
 mod audit_journal;
 mod cli;
+mod gateway;
+mod gateway_client;
 mod keys;
 mod serve;

@@ -12,13 +12,14 @@ use udl_testkit::servers;
 use udl_testkit::toxiproxy::Proxy;
 
 /// A running `udl serve`; killed if the test ends without stopping it.
-struct Daemon {
+pub struct Daemon {
     child: Child,
-    address: String,
+    /// `host:port` the daemon listens on.
+    pub address: String,
 }
 
 impl Daemon {
-    fn start(env: &[(&str, String)]) -> Daemon {
+    pub fn start(env: &[(&str, String)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_udl"));
         cmd.arg("serve").stdout(Stdio::piped());
         for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("UDL")) {
@@ -33,7 +34,9 @@ impl Daemon {
             .unwrap();
         let address = first_line
             .trim()
-            .strip_prefix("udl serve: listening on http://")
+            .strip_prefix("udl serve: listening on ")
+            .and_then(|url| url.split_once("://"))
+            .map(|(_, address)| address)
             .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
             .to_owned();
         Daemon { child, address }
@@ -62,7 +65,7 @@ fn json(answer: &Answer) -> serde_json::Value {
     serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("{e}: {}", answer.body))
 }
 
-fn sigterm(child: &Child) {
+pub fn sigterm(child: &Child) {
     let sent = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
