@@ -15,7 +15,7 @@ use crate::serve::Daemon;
 /// The stand-in auth service's names, as `gateway.jwt` expects them.
 const ISSUER: &str = "fake-auth";
 const AUDIENCE: &str = "udl";
-const CLINIC_TOKEN: &str = "fake-clinic-app-token-000000000000000001";
+pub const CLINIC_TOKEN: &str = "fake-clinic-app-token-000000000000000001";
 const BILLING_TOKEN: &str = "fake-billing-svc-token-00000000000000001";
 /// PHI written through the gateway; it must never show in a store, a log or a metric.
 const CANARY: &str = "FAKE-PHI-CANARY-7f3a9c";
@@ -31,8 +31,11 @@ pub struct Gateway {
     dir: PathBuf,
 }
 
-/// Everything an allowed clinic app can do, for every entity.
-const EVERYTHING: &str = r#"entities = ["*"]
+/// The clinic app: everything, on every entity.
+pub const CLINIC_APP: &str = r#"[gateway]
+[gateway.services.clinic-app]
+token = "fake-clinic-app-token-000000000000000001"
+entities = ["*"]
 operations = ["read", "list", "create", "update", "delete", "search", "sessions", "rate_limit", "cache", "analytics"]
 purposes = ["treatment", "patient_request", "emergency", "operations"]
 roles = ["clinician", "patient"]"#;
@@ -138,7 +141,19 @@ impl Gateway {
         ]
     }
 
-    fn stop(self) {
+    /// Stops the daemon, dropping its MongoDB database and what `stop` drops.
+    pub async fn stop_and_drop_mongo(self) {
+        if let Some(db) = &self.mongo_database {
+            let mongo = mongodb::Client::with_uri_str(servers::mongo_url())
+                .await
+                .unwrap();
+            mongo.database(db).drop().await.unwrap();
+        }
+        self.stop();
+    }
+
+    /// Stops the daemon and drops its schema, keyspace and files.
+    pub fn stop(self) {
         drop(self.daemon);
         let pg_drop = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema);
         std::thread::spawn(move || {
@@ -159,7 +174,6 @@ impl Gateway {
             crate::cli::drop_keyspace(ks);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = self.mongo_database;
     }
 }
 
@@ -217,9 +231,9 @@ async fn denied_gateway_entries(gw: &Gateway) -> i64 {
 #[tokio::test]
 async fn the_gateway_serves_entities_to_authenticated_callers_and_refuses_and_audits_the_rest() {
     let toml = format!(
-        "[gateway]\nmax_body_bytes = 65536\n\n[gateway.services.clinic-app]\ntoken = \"{CLINIC_TOKEN}\"\n{EVERYTHING}\n\n\
-         [gateway.services.billing-svc]\ntoken = \"{BILLING_TOKEN}\"\nentities = [\"invoices\"]\noperations = [\"read\", \"list\"]\n\
-         purposes = [\"payment\"]\nroles = [\"billing\"]\n"
+        "{}\n\n[gateway.services.billing-svc]\ntoken = \"{BILLING_TOKEN}\"\nentities = [\"invoices\"]\noperations = [\"read\", \"list\"]\n\
+         purposes = [\"payment\"]\nroles = [\"billing\"]\n",
+        CLINIC_APP.replace("[gateway]", "[gateway]\nmax_body_bytes = 65536")
     );
     let gw = Gateway::start(&toml, true, Transport::Plain).await;
     let patient = uuid::Uuid::new_v4().to_string();
@@ -759,8 +773,7 @@ async fn the_gateway_serves_entities_to_authenticated_callers_and_refuses_and_au
         raw.iter().all(|d| !d.to_string().contains(CANARY)),
         "PHI at rest in the clear"
     );
-    mongo.database(&gw.schema).drop().await.unwrap();
-    gw.stop();
+    gw.stop_and_drop_mongo().await;
 }
 
 fn openssl(dir: &Path, args: &[&str]) {

@@ -5,5 +5,6 @@ mod audit_journal;
 mod cli;
 mod gateway;
 mod gateway_client;
+mod gateway_clients;
 mod keys;
 mod serve;

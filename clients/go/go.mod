@@ -1,0 +1,3 @@
+module udl.example/client
+
+go 1.22
