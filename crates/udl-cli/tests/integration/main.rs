@@ -3,6 +3,7 @@
 
 mod audit_journal;
 mod cli;
+mod compliance_browser;
 mod gateway;
 mod gateway_client;
 mod gateway_clients;

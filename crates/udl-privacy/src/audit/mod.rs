@@ -7,6 +7,7 @@ mod chain;
 pub mod journal;
 mod layer;
 pub mod report;
+mod report_html;
 mod verify;
 mod writer;
 

@@ -1,7 +1,7 @@
 //! Compliance reports from the PHI access log: the accounting of disclosures for one patient
 //! (every access to their data) and summaries of all accesses by actor, purpose and outcome,
-//! each as JSON and as a readable HTML page. Break-glass accesses (purpose `emergency`) are
-//! flagged.
+//! each as JSON and as a readable HTML page (see `report_html`). Break-glass accesses (purpose
+//! `emergency`) are flagged.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -86,9 +86,22 @@ pub struct Summary {
     pub break_glass: i64,
     /// One row per actor, purpose and outcome, most accesses first.
     pub rows: Vec<SummaryRow>,
+    /// Accesses per day (UTC) of the period, oldest first; days without any are left out.
+    pub by_day: Vec<DayCount>,
     /// The local audit journals heard from in the last day or known to be behind: accesses
     /// they hold may not be in this report yet.
     pub journals: Vec<JournalLag>,
+}
+
+/// Accesses on one day (UTC), by outcome.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DayCount {
+    /// The day.
+    pub day: chrono::NaiveDate,
+    /// Allowed accesses.
+    pub allowed: i64,
+    /// Denied or failed accesses.
+    pub refused: i64,
 }
 
 /// How far one local audit journal is behind the log, as of the last batch it shipped.
@@ -215,9 +228,31 @@ pub async fn summary(
             patients: r.5,
         })
         .collect();
+    let by_day: Vec<(chrono::NaiveDate, i64, i64)> = sqlx::query_as(
+        "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day,
+                count(*) FILTER (WHERE outcome = 'allowed'),
+                count(*) FILTER (WHERE outcome <> 'allowed')
+         FROM phi_access_log
+         WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
+           AND ($2::timestamptz IS NULL OR occurred_at < $2)
+         GROUP BY day ORDER BY day",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pg.pool())
+    .await
+    .map_err(classify)?;
     let emergency = Purpose::Emergency.as_str();
     Ok(Summary {
         journals: journal_lags(pg).await?,
+        by_day: by_day
+            .into_iter()
+            .map(|(day, allowed, refused)| DayCount {
+                day,
+                allowed,
+                refused,
+            })
+            .collect(),
         from,
         to,
         total: rows.iter().map(|r| r.accesses).sum(),
@@ -271,171 +306,4 @@ pub async fn record_reading(
     );
     entry.patient_id = patient.map(str::to_owned);
     audit.append(entry).await
-}
-
-/// `text` safe to place in HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> String {
-    let end = |t: Option<DateTime<Utc>>, open: &str| t.map_or(open.to_owned(), |t| t.to_rfc3339());
-    format!("{} to {}", end(from, "the beginning"), end(to, "now"))
-}
-
-/// A page with `title`, a period line and one table whose rows are `(break-glass, cells)`:
-/// break-glass rows are marked in a first column and highlighted.
-fn page(title: &str, intro: &str, head: &[&str], rows: Vec<(bool, Vec<String>)>) -> String {
-    let mut html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}\
-         tr.flag{{background:#fdd}}</style></head><body>\n<h1>{title}</h1>\n<p>{intro}</p>\n<table>\n<tr>",
-        title = escape(title),
-        intro = escape(intro),
-    );
-    for h in std::iter::once(&"").chain(head) {
-        html.push_str(&format!("<th>{}</th>", escape(h)));
-    }
-    html.push_str("</tr>\n");
-    for (flagged, cells) in rows {
-        let mark = if flagged { "BREAK-GLASS" } else { "" };
-        html.push_str(if flagged {
-            "<tr class=\"flag\">"
-        } else {
-            "<tr>"
-        });
-        for cell in std::iter::once(mark.to_owned()).chain(cells) {
-            html.push_str(&format!("<td>{}</td>", escape(&cell)));
-        }
-        html.push_str("</tr>\n");
-    }
-    html.push_str("</table>\n</body></html>\n");
-    html
-}
-
-impl Accounting {
-    /// A readable HTML page; emergency accesses are highlighted.
-    pub fn to_html(&self) -> String {
-        let rows = self
-            .disclosures
-            .iter()
-            .map(|d| {
-                let cells = vec![
-                    d.occurred_at.to_rfc3339(),
-                    d.actor_id.clone(),
-                    d.actor_role.clone(),
-                    d.purpose.clone(),
-                    d.entity.clone(),
-                    d.operation.clone(),
-                    d.outcome.clone(),
-                    d.record_ids.to_string(),
-                    d.fields.to_string(),
-                ];
-                (d.break_glass, cells)
-            })
-            .collect();
-        page(
-            &format!("Accounting of disclosures: patient {}", self.patient_id),
-            &format!(
-                "{} accesses, {}.",
-                self.disclosures.len(),
-                period(self.from, self.to)
-            ),
-            &[
-                "when",
-                "actor",
-                "role",
-                "purpose",
-                "entity",
-                "operation",
-                "outcome",
-                "records",
-                "fields",
-            ],
-            rows,
-        )
-    }
-}
-
-impl Summary {
-    /// A readable HTML page; emergency rows are highlighted.
-    pub fn to_html(&self) -> String {
-        let emergency = Purpose::Emergency.as_str();
-        let rows = self
-            .rows
-            .iter()
-            .map(|r| {
-                let cells = vec![
-                    r.actor_id.clone(),
-                    r.actor_role.clone(),
-                    r.purpose.clone(),
-                    r.outcome.clone(),
-                    r.accesses.to_string(),
-                    r.patients.to_string(),
-                ];
-                (r.purpose == emergency, cells)
-            })
-            .collect();
-        let behind: i64 = self.journals.iter().map(|j| j.behind).sum();
-        let journals = match self.journals.iter().map(|j| j.last_shipped_at).min() {
-            Some(oldest) => format!(
-                " {} local audit journals; {behind} entries not yet in the log when they last shipped (the least recent at {}).",
-                self.journals.len(),
-                oldest.to_rfc3339()
-            ),
-            None => String::new(),
-        };
-        page(
-            "PHI access summary",
-            &format!(
-                "{} accesses ({} break-glass), {}.{journals}",
-                self.total,
-                self.break_glass,
-                period(self.from, self.to)
-            ),
-            &[
-                "actor", "role", "purpose", "outcome", "accesses", "patients",
-            ],
-            rows,
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_escapes_what_the_log_holds() {
-        let summary = Summary {
-            from: None,
-            to: None,
-            total: 1,
-            break_glass: 0,
-            rows: vec![SummaryRow {
-                actor_id: "<script>alert('x')</script>&".into(),
-                actor_role: "clinician".into(),
-                purpose: "treatment".into(),
-                outcome: "allowed".into(),
-                accesses: 1,
-                patients: 1,
-            }],
-            journals: Vec::new(),
-        };
-        let html = summary.to_html();
-        assert!(!html.contains("<script>"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"));
-    }
 }
