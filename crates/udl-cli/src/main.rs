@@ -8,6 +8,7 @@ mod audit;
 mod cdc;
 mod commands;
 mod compliance;
+mod demo;
 mod exit;
 mod keys;
 mod logging;
@@ -44,8 +45,12 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
     },
-    /// Run the daemon: /health/live, /health/ready and /metrics on serve.addr, until SIGTERM.
+    /// Run the daemon: /health/live, /health/ready, /metrics and, with [gateway], the HTTP/JSON
+    /// API under /v1 on serve.addr, until SIGTERM.
     Serve,
+    /// Walk a fake therapy-platform journey through the gateway in a namespace of its own
+    /// (udl_demo), then print a summary and the path of the patient's compliance report.
+    Demo,
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -188,6 +193,8 @@ fn main() -> ExitCode {
         | Command::Cdc {
             action: CdcAction::Run,
         } => "info",
+        // The demo's own lines tell the story; a break-glass warning would only interrupt it.
+        Command::Demo => "error",
         _ => "warn",
     });
     let config_path = cli
@@ -223,6 +230,7 @@ fn main() -> ExitCode {
             } => commands::migrate_status(&config).await,
             Command::Health { timeout } => commands::health(&config, timeout).await,
             Command::Serve => serve::run(config).await,
+            Command::Demo => demo::run(config_path.as_deref()).await,
             Command::Audit {
                 action: AuditAction::Verify { from, to },
             } => audit::verify(&config, from, to).await,

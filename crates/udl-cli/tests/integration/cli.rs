@@ -702,3 +702,33 @@ fn audit_verify_reports_an_intact_chain_then_the_first_broken_link() {
             .unwrap();
     });
 }
+
+#[test]
+fn udl_demo_walks_the_journey_through_the_gateway_and_writes_the_patients_report() {
+    let env = all_stores();
+    let mut borrowed: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    borrowed.push(("UDL__PRIVACY__KEY_RING", FAKE_KEY_RING));
+    for run in ["first", "second (the namespace is emptied first)"] {
+        let out = udl(&["demo"], &borrowed);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{run} run:\n{stdout}\n{stderr}");
+        assert!(!stdout.contains('✖'), "{stdout}");
+        for step in [
+            "therapy note with PHI written",
+            "retrieval for \"trouble sleeping\": \"Sleep hygiene",
+            "1 from MongoDB, 2 from this process's cache",
+            "without consent, was refused: 403",
+            "break-glass read was allowed",
+            "the PHI is sealed at rest",
+            "1 refused, 1 break-glass",
+        ] {
+            assert!(stdout.contains(step), "{run} run lacks {step:?}:\n{stdout}");
+        }
+        let path = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Compliance report for the patient: "))
+            .expect("the report's path is printed");
+        let html = std::fs::read_to_string(path).unwrap();
+        assert!(html.contains("data-metric=\"break_glass\">1<"), "{html}");
+    }
+}

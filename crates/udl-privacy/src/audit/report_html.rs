@@ -90,7 +90,7 @@ h1{font-size:1.6rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:2rem 0 .75rem}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(240px,1fr));gap:.75rem}\
 table{border-collapse:collapse;width:100%;font-size:.9rem}\
 th{text-align:left;color:#52606d;font-weight:600;border-bottom:2px solid #e4e7eb;padding:.4rem .5rem}\
-td{border-bottom:1px solid #e4e7eb;padding:.4rem .5rem;vertical-align:top}\
+td{border-bottom:1px solid #e4e7eb;padding:.4rem .5rem;vertical-align:top}td.t{white-space:nowrap}\
 tr.flag td{background:#fff5f5}.tag{display:inline-block;border-radius:4px;padding:0 .4rem;font-size:.8rem}\
 .tag.allowed{background:#c6f6d5;color:#22543d}.tag.denied,.tag.error{background:#fed7d7;color:#822727}\
 .tag.glass{background:#feebc8;color:#7b341e}.bar{background:#bcccdc;height:.6rem;border-radius:3px}\
@@ -232,7 +232,7 @@ fn disclosure_rows(disclosures: &[&Disclosure]) -> String {
         let flagged = d.break_glass || d.outcome != "allowed";
         let _ = write!(
             html,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}{glass}</td><td>{} ({})</td>\
+            "<tr{}><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}{glass}</td><td>{} ({})</td>\
              <td>{}</td><td>{}</td><td>{}</td></tr>",
             if flagged { " class=\"flag\"" } else { "" },
             when(d.occurred_at),
