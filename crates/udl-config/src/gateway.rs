@@ -340,3 +340,68 @@ impl fmt::Display for GatewayConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::UdlConfig;
+
+    fn problems(toml: &str) -> Vec<String> {
+        match UdlConfig::from_sources(&[], Some(("udl.toml", toml)), Vec::new()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.key, p.problem))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_gateway_problem_is_reported_by_key_without_the_token() {
+        let found = problems(
+            "[gateway]\nmax_in_flight = 0\n[gateway.services.rag]\ntoken = \"fake-short\"\n\
+             certificate_name = \"rag.fake\"\nentities = [\"*\"]\noperations = [\"read\", \"drop\"]\n\
+             purposes = []\nroles = [\"clinician\"]\n",
+        );
+        let text = found.join("\n");
+        for expected in [
+            "gateway.max_in_flight",
+            "gateway.jwt: required",
+            "gateway.services.rag.token: must be at least 32 characters",
+            "gateway.services.rag.certificate_name: needs gateway.tls.client_ca_file",
+            "gateway.services.rag.operations: unknown operation",
+            "gateway.services.rag.purposes: required",
+            "gateway: needs [privacy]",
+            "gateway: needs [redis]",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from:\n{text}");
+        }
+        assert!(!text.contains("fake-short"), "{text}");
+    }
+
+    #[test]
+    fn a_valid_section_reads_and_prints_with_the_token_redacted() {
+        let toml = "[gateway]\n[gateway.jwt]\nkeys_file = \"/fake/jwks.json\"\nissuer = \"fake\"\n\
+                    audience = \"udl\"\n[gateway.services.rag]\n\
+                    token = \"fake-token-0000000000000000000000000001\"\nentities = [\"*\"]\n\
+                    operations = \"read,list\"\npurposes = [\"treatment\"]\nroles = [\"clinician\"]\n";
+        let config = super::GatewayConfig::read(
+            crate::reader::Section::new(
+                "gateway",
+                toml.parse::<toml::Table>().unwrap()["gateway"]
+                    .as_table()
+                    .unwrap(),
+            ),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(config.services[0].operations, ["read", "list"]);
+        assert!(config.services[0].allows("list", "conversations"));
+        assert!(!config.services[0].allows("delete", "conversations"));
+        let shown = config.to_string();
+        assert!(
+            shown.contains("token = \"<redacted>\"") && !shown.contains("fake-token"),
+            "{shown}"
+        );
+    }
+}

@@ -23,11 +23,17 @@ fn documents() -> Vec<PathBuf> {
 
 /// The ```rust blocks of `markdown`, each as its lines.
 fn rust_blocks(markdown: &str) -> Vec<Vec<String>> {
+    blocks_of(markdown, "rust")
+}
+
+/// The ```<language> blocks of `markdown`, each as its lines.
+fn blocks_of(markdown: &str, language: &str) -> Vec<Vec<String>> {
+    let fence_start = format!("```{language}");
     let mut blocks = Vec::new();
     let mut current: Option<Vec<String>> = None;
     for line in markdown.lines() {
         match (&mut current, line.trim_start()) {
-            (None, fence) if fence.starts_with("```rust") => current = Some(Vec::new()),
+            (None, fence) if fence.starts_with(&fence_start) => current = Some(Vec::new()),
             (Some(_), "```") => blocks.extend(current.take()),
             (Some(block), _) => block.push(line.to_owned()),
             (None, _) => {}
@@ -89,6 +95,54 @@ fn every_rust_block_in_the_docs_is_an_excerpt_of_an_example() {
     assert!(
         checked >= 10,
         "the documentation shows code ({checked} blocks)"
+    );
+}
+
+/// The source files under `examples/clients/<dir>` ending in `extension`, with the client
+/// libraries they use (`clients/<dir>`).
+fn client_sources(dir: &str, extension: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    for folder in [
+        root().join("examples/clients").join(dir),
+        root().join("clients").join(dir),
+    ] {
+        for entry in std::fs::read_dir(&folder).expect("the clients' folders exist") {
+            let path = entry.expect("a readable entry").path();
+            if path.extension().is_some_and(|e| e == extension) {
+                texts.push(std::fs::read_to_string(&path).expect("a readable source"));
+            }
+        }
+    }
+    texts
+}
+
+#[test]
+fn every_python_and_go_block_in_the_docs_is_an_excerpt_of_a_client_or_its_example() {
+    let mut checked = 0;
+    for (language, dir, extension) in [("python", "python", "py"), ("go", "go", "go")] {
+        let sources = client_sources(dir, extension);
+        for document in documents() {
+            let markdown = std::fs::read_to_string(&document).expect("a readable document");
+            for block in blocks_of(&markdown, language) {
+                let wanted = normalized(block.iter().map(String::as_str));
+                let found = sources.iter().any(|text| {
+                    let have = normalized(text.lines());
+                    have.windows(wanted.len()).any(|w| w == wanted.as_slice())
+                });
+                assert!(
+                    found,
+                    "{}: this {language} block is in no file of examples/clients/{dir} or \
+                     clients/{dir}:\n{}",
+                    document.display(),
+                    block.join("\n")
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 2,
+        "the gateway's clients are shown ({checked} blocks)"
     );
 }
 
