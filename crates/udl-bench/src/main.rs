@@ -1,4 +1,4 @@
-//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus [--seconds N] [--rounds N] [--only SCENARIO]`
+//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus|gateway [--seconds N] [--rounds N] [--only SCENARIO]`
 //!
 //! Runs udl and the raw driver doing the same work, with the same pool and concurrency, in
 //! one process against the local servers, and prints one line per scenario:
@@ -10,6 +10,7 @@ mod cache;
 mod cdc;
 mod fixture;
 mod follow;
+mod gateway;
 mod measure;
 mod mongo;
 mod postgres;
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
         Some("privacy") => privacy::run().and_then(|()| runtime.block_on(privacy_get::run(&plan))),
         Some("cdc") => runtime.block_on(cdc::run(&plan)),
         Some("bus") => runtime.block_on(bus::run(&plan)),
+        Some("gateway") => runtime.block_on(gateway::run(&plan)),
         Some("follow") => runtime.block_on(follow::run()),
         Some("follow-writer") => runtime.block_on(follow::writer()),
         Some("vector") => {
@@ -94,6 +96,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus|gateway [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

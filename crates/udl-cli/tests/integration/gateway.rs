@@ -44,6 +44,16 @@ impl Gateway {
     /// `udl serve` over every store, its gateway configured by `gateway_toml` (the JWT section
     /// is added), migrated and connected.
     pub async fn start(gateway_toml: &str, all_stores: bool, transport: Transport) -> Gateway {
+        Self::start_with(gateway_toml, all_stores, transport, &[]).await
+    }
+
+    /// As [`Gateway::start`], with `overrides` replacing variables of the same name.
+    pub async fn start_with(
+        gateway_toml: &str,
+        all_stores: bool,
+        transport: Transport,
+        overrides: &[(&'static str, String)],
+    ) -> Gateway {
         let schema = servers::unique_namespace("gw");
         let dir = std::env::temp_dir().join(&schema);
         std::fs::create_dir_all(dir.join("spool")).unwrap();
@@ -61,6 +71,8 @@ impl Gateway {
             ("UDL__REDIS__URL", servers::redis_url()),
             ("UDL__REDIS__KEY_PREFIX", format!("{schema}:")),
             ("UDL__PRIVACY__KEY_RING", crate::cli::FAKE_KEY_RING.into()),
+            // Everything logged, so that the PHI checks on the logs mean something.
+            ("UDL_LOG", "debug".into()),
         ];
         let (mut keyspace, mut mongo_database) = (None, None);
         if all_stores {
@@ -79,6 +91,8 @@ impl Gateway {
             keyspace = Some(ks);
             mongo_database = Some(schema.clone());
         }
+        env.retain(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
+        env.extend(overrides.iter().cloned());
         let borrowed: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let migrated = crate::cli::udl(&["migrate", "up"], &borrowed);
         assert_eq!(
@@ -204,6 +218,34 @@ fn conversation(id: &str, patient: &str, text: &str) -> Json {
         "status": "active", "started_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z",
         "version": 1,
     })
+}
+
+/// The tables of `schema` with a row whose text holds `needle`.
+async fn tables_holding(schema: &str, needle: &str) -> Vec<String> {
+    let pg = sqlx::PgPool::connect(&servers::postgres_url())
+        .await
+        .unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
+    )
+    .bind(schema)
+    .fetch_all(&pg)
+    .await
+    .unwrap();
+    assert!(tables.len() > 5, "{tables:?}");
+    let mut holding = Vec::new();
+    for table in tables {
+        let sql = format!("SELECT count(*) FROM \"{schema}\".\"{table}\" AS r WHERE r::text LIKE '%' || $1 || '%'");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(needle)
+            .fetch_one(&pg)
+            .await
+            .unwrap();
+        if n > 0 {
+            holding.push(table);
+        }
+    }
+    holding
 }
 
 async fn denied_gateway_entries(gw: &Gateway) -> i64 {
@@ -748,10 +790,22 @@ async fn the_gateway_serves_entities_to_authenticated_callers_and_refuses_and_au
         403
     );
 
-    // Every refusal is in the access log; the canary is nowhere in plaintext.
+    // Every refusal is in the access log; the canary is nowhere in plaintext: not in a
+    // PostgreSQL table, a MongoDB document, a metric or a log line.
     assert!(denied_gateway_entries(&gw).await >= 12);
     let metrics = call(&gw, "GET", "/metrics", &[], None);
+    assert!(metrics.body.contains("udl_"), "{}", metrics.body);
     assert!(!metrics.body.contains(CANARY));
+    let logs = gw.daemon.logs();
+    assert!(
+        logs.contains("gateway refused a request"),
+        "debug logs were written: {logs}"
+    );
+    assert!(!logs.contains(CANARY), "PHI in the logs");
+    assert_eq!(
+        tables_holding(&gw.schema, CANARY).await,
+        Vec::<String>::new()
+    );
     let mongo = mongodb::Client::with_uri_str(servers::mongo_url())
         .await
         .unwrap();
@@ -920,4 +974,78 @@ async fn with_mutual_tls_a_listed_client_certificate_identifies_the_service_and_
     }
     let _ = std::fs::remove_dir_all(&dir);
     gw.stop();
+}
+
+#[tokio::test]
+async fn the_gateway_answers_503_with_retry_after_when_at_capacity_or_a_store_is_down() {
+    let mongo = udl_testkit::toxiproxy::Proxy::to("127.0.0.1:27017");
+    let mongo_url = format!("mongodb://{}/?directConnection=true", mongo.listen());
+    let toml = CLINIC_APP.replace("[gateway]", "[gateway]\nmax_in_flight = 1");
+    // Short store timeouts and an early breaker, so a lost MongoDB shows within seconds.
+    let overrides = [
+        ("UDL__MONGO__URL", mongo_url),
+        ("UDL__MONGO__RESILIENCE__TIMEOUT", "2s".to_owned()),
+        ("UDL__MONGO__RESILIENCE__READ_ATTEMPTS", "1".to_owned()),
+        ("UDL__MONGO__RESILIENCE__BREAKER_FAILURES", "2".to_owned()),
+        ("UDL__MONGO__RESILIENCE__BREAKER_OPEN_FOR", "2s".to_owned()),
+    ];
+    let gw = Gateway::start_with(&toml, true, Transport::Plain, &overrides).await;
+    let patient = uuid::Uuid::new_v4().to_string();
+    let as_patient = with(
+        gw.as_user(CLINIC_TOKEN, &patient, "patient", "patient_request"),
+        "x-udl-patient",
+        patient.clone(),
+    );
+    let note_id = uuid::Uuid::new_v4().to_string();
+    let user = json!({"id": patient, "email": "fake-p@example.test", "display_name": "Fake", "role": "patient",
+        "status": "active", "created_at": "2026-12-01T09:00:00Z", "updated_at": "2026-12-01T09:00:00Z", "version": 1});
+    assert_eq!(
+        call(&gw, "POST", "/v1/users", &as_patient, Some(user)).status,
+        201
+    );
+    let created = call(
+        &gw,
+        "POST",
+        "/v1/conversations",
+        &as_patient,
+        Some(conversation(&note_id, &patient, "fake")),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let note = format!("/v1/conversations/{note_id}");
+
+    // Two reads at once while MongoDB answers slowly: one is served, the other refused.
+    mongo.add_latency(800);
+    let (a, b) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| call(&gw, "GET", &note, &as_patient, None));
+        let second = scope.spawn(|| call(&gw, "GET", &note, &as_patient, None));
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    mongo.remove_latency();
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 503], "{} / {}", a.body, b.body);
+    let busy = if a.status == 503 { &a } else { &b };
+    assert_eq!(busy.header("retry-after"), Some("1"), "{busy:?}");
+
+    // MongoDB gone: timeouts (504) until its breaker opens, then 503 with Retry-After at once;
+    // never a 500.
+    mongo.set_enabled(false);
+    let mut answers = Vec::new();
+    let down = loop {
+        let reply = call(&gw, "GET", &note, &as_patient, None);
+        answers.push(reply.status);
+        if reply.status == 503 || answers.len() == 6 {
+            break reply;
+        }
+        assert_eq!(reply.status, 504, "{}", reply.body);
+    };
+    assert_eq!(down.status, 503, "answers: {answers:?}: {}", down.body);
+    assert!(down.header("retry-after").is_some(), "{down:?}");
+    assert_eq!(down.json()["kind"], "unavailable");
+    mongo.set_enabled(true);
+    udl_testkit::wait::until("MongoDB serves again", Duration::from_secs(60), || async {
+        (call(&gw, "GET", &note, &as_patient, None).status == 200).then_some(())
+    })
+    .await;
+    gw.stop_and_drop_mongo().await;
 }

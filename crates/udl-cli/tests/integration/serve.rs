@@ -16,12 +16,17 @@ pub struct Daemon {
     child: Child,
     /// `host:port` the daemon listens on.
     pub address: String,
+    /// Where its standard error (its logs) goes.
+    log: std::path::PathBuf,
 }
 
 impl Daemon {
     pub fn start(env: &[(&str, String)]) -> Daemon {
+        let log = std::env::temp_dir().join(format!("{}.log", servers::unique_namespace("serve")));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_udl"));
-        cmd.arg("serve").stdout(Stdio::piped());
+        cmd.arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("a log file"));
         for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("UDL")) {
             cmd.env_remove(name);
         }
@@ -39,7 +44,16 @@ impl Daemon {
             .map(|(_, address)| address)
             .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
             .to_owned();
-        Daemon { child, address }
+        Daemon {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// Everything it logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn get(&self, path: &str) -> Answer {
@@ -58,6 +72,10 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("udl serve logged:\n{}", self.logs());
+        }
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
