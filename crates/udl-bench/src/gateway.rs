@@ -1,7 +1,8 @@
-//! The gateway's cost: get-by-id of a configuration entry over HTTP (keep-alive, 64 connections,
+//! The gateway's cost: get-by-id of a configuration entry over HTTP (keep-alive connections,
 //! a load generator in this process) against the same read made in process through
-//! `DataLayer`, same entity, same rows, same concurrency. Prints throughput and its ratio,
-//! p50/p99 of each side, and the gateway's added latency per request (p50 difference).
+//! `DataLayer`, same entity, same rows, same concurrency: 64 connections (throughput and its
+//! ratio, p50/p99 of each side, where queueing on a small machine dominates latency) and one
+//! connection (the gateway's own added latency per request, without queueing).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +17,8 @@ use udl_testkit::servers;
 
 use crate::measure::Plan;
 
-/// Connections of the load generator and tasks of the in-process side.
-const CONNECTIONS: usize = 64;
+/// Connections of the load generator (and tasks of the in-process side) of each measurement.
+const CONCURRENCIES: [usize; 2] = [64, 1];
 const ROWS: usize = 1_000;
 const SERVICE_TOKEN: &str = "bench-service-token-000000000000000000000001";
 
@@ -36,8 +37,13 @@ impl Run {
     }
 }
 
-/// Runs `op` from `CONNECTIONS` tasks for `window`, each with its own state from `state`.
-async fn closed_loop<S, F, Fut>(window: Duration, state: impl Fn(usize) -> S, op: F) -> Run
+/// Runs `op` from `tasks` tasks for `window`, each with its own state from `state`.
+async fn closed_loop<S, F, Fut>(
+    tasks: usize,
+    window: Duration,
+    state: impl Fn(usize) -> S,
+    op: F,
+) -> Run
 where
     S: Send + 'static,
     F: Fn(S, u64) -> Fut + Send + Sync + 'static,
@@ -46,7 +52,7 @@ where
     let op = Arc::new(op);
     let started = Instant::now();
     let deadline = started + window;
-    let tasks: Vec<_> = (0..CONNECTIONS)
+    let handles: Vec<_> = (0..tasks)
         .map(|task| {
             let op = Arc::clone(&op);
             let mut s = state(task);
@@ -57,20 +63,53 @@ where
                     let began = Instant::now();
                     s = op(s, n).await;
                     latencies.push(began.elapsed());
-                    n += CONNECTIONS as u64;
+                    n += tasks as u64;
                 }
                 latencies
             })
         })
         .collect();
     let mut latencies = Vec::new();
-    for t in tasks {
+    for t in handles {
         latencies.extend(t.await.expect("benchmark task"));
     }
     Run {
         ops_per_s: latencies.len() as f64 / started.elapsed().as_secs_f64(),
         latencies,
     }
+}
+
+/// The rounds of one side as one run: mean throughput, every latency.
+fn merge(runs: Vec<Run>) -> Run {
+    Run {
+        ops_per_s: runs.iter().map(|r| r.ops_per_s).sum::<f64>() / runs.len() as f64,
+        latencies: runs.into_iter().flat_map(|r| r.latencies).collect(),
+    }
+}
+
+/// Prints throughput and ratio, each side's p50/p99, and the difference.
+fn report(connections: usize, mut g: Run, mut d: Run) {
+    let (g50, g99) = (g.quantile(0.5), g.quantile(0.99));
+    let (d50, d99) = (d.quantile(0.5), d.quantile(0.99));
+    let us = |x: Duration| x.as_secs_f64() * 1e6;
+    let name = format!("get_by_id_{connections}");
+    println!(
+        "{:<24} {:>12} {:>12} {:>6}",
+        "scenario", "http_ops/s", "direct_ops/s", "ratio"
+    );
+    println!(
+        "{name:<24} {:>12.0} {:>12.0} {:>6.3}",
+        g.ops_per_s,
+        d.ops_per_s,
+        g.ops_per_s / d.ops_per_s
+    );
+    println!("http   p50 {:>8.0} us  p99 {:>8.0} us", us(g50), us(g99));
+    println!("direct p50 {:>8.0} us  p99 {:>8.0} us", us(d50), us(d99));
+    println!(
+        "gateway adds {:.0} us per request at p50 ({:.0} us at p99)",
+        us(g50) - us(d50),
+        us(g99) - us(d99)
+    );
 }
 
 /// One keep-alive connection: sends a request, reads exactly one response.
@@ -233,95 +272,72 @@ pub async fn run(plan: &Plan) -> Result<()> {
             .collect(),
     );
 
-    println!("gateway get-by-id over HTTP (keep-alive, {CONNECTIONS} connections) vs in-process DataLayer");
-    let http = || {
-        let requests = Arc::clone(&requests);
-        let address = address.clone();
-        async move {
-            let mut connections = Vec::with_capacity(CONNECTIONS);
-            for _ in 0..CONNECTIONS {
-                connections.push(Connection::open(&address).await);
+    for connections in CONCURRENCIES {
+        let http = || {
+            let requests = Arc::clone(&requests);
+            let address = address.clone();
+            async move {
+                let mut pool = Vec::with_capacity(connections);
+                for _ in 0..connections {
+                    pool.push(Connection::open(&address).await);
+                }
+                let pool = Arc::new(std::sync::Mutex::new(pool));
+                closed_loop(
+                    connections,
+                    plan.window,
+                    move |_| {
+                        pool.lock()
+                            .expect("pool")
+                            .pop()
+                            .expect("a connection per task")
+                    },
+                    move |mut c: Connection, n| {
+                        let requests = Arc::clone(&requests);
+                        async move {
+                            let status = c.exchange(&requests[(n % ROWS as u64) as usize]).await;
+                            assert_eq!(status, 200, "the gateway answered {status}");
+                            c
+                        }
+                    },
+                )
+                .await
             }
-            let pool = Arc::new(std::sync::Mutex::new(connections));
+        };
+        let in_process = || {
+            let records = records.clone();
+            let ctx = ctx.clone();
             closed_loop(
+                connections,
                 plan.window,
-                move |_| {
-                    pool.lock()
-                        .expect("pool")
-                        .pop()
-                        .expect("a connection per task")
-                },
-                move |mut c: Connection, n| {
-                    let requests = Arc::clone(&requests);
+                |_| (),
+                move |(), n| {
+                    let records = records.clone();
+                    let ctx = ctx.clone();
                     async move {
-                        let status = c.exchange(&requests[(n % ROWS as u64) as usize]).await;
-                        assert_eq!(status, 200, "the gateway answered {status}");
-                        c
+                        let found = records.get(&ctx, &Value::Text(key(n))).await.expect("get");
+                        assert!(found.is_some());
                     }
                 },
             )
-            .await
+        };
+        println!(
+            "gateway get-by-id over HTTP (keep-alive, {connections} connection(s)) vs in-process DataLayer"
+        );
+        // One warm-up each, then alternating rounds.
+        http().await;
+        in_process().await;
+        let (mut over_http, mut direct) = (Vec::new(), Vec::new());
+        for round in 0..plan.rounds {
+            if round % 2 == 0 {
+                over_http.push(http().await);
+                direct.push(in_process().await);
+            } else {
+                direct.push(in_process().await);
+                over_http.push(http().await);
+            }
         }
-    };
-    let in_process = || {
-        let records = records.clone();
-        let ctx = ctx.clone();
-        closed_loop(
-            plan.window,
-            |_| (),
-            move |(), n| {
-                let records = records.clone();
-                let ctx = ctx.clone();
-                async move {
-                    let found = records.get(&ctx, &Value::Text(key(n))).await.expect("get");
-                    assert!(found.is_some());
-                }
-            },
-        )
-    };
-    // One warm-up each, then alternating rounds.
-    http().await;
-    in_process().await;
-    let (mut over_http, mut direct) = (Vec::new(), Vec::new());
-    for round in 0..plan.rounds {
-        if round % 2 == 0 {
-            over_http.push(http().await);
-            direct.push(in_process().await);
-        } else {
-            direct.push(in_process().await);
-            over_http.push(http().await);
-        }
+        report(connections, merge(over_http), merge(direct));
     }
-    let merge = |runs: Vec<Run>| Run {
-        ops_per_s: runs.iter().map(|r| r.ops_per_s).sum::<f64>() / runs.len() as f64,
-        latencies: runs.into_iter().flat_map(|r| r.latencies).collect(),
-    };
-    let (mut g, mut d) = (merge(over_http), merge(direct));
-    let (g50, g99, d50, d99) = (
-        g.quantile(0.5),
-        g.quantile(0.99),
-        d.quantile(0.5),
-        d.quantile(0.99),
-    );
-    let us = |x: Duration| x.as_secs_f64() * 1e6;
-    println!(
-        "{:<24} {:>12} {:>12} {:>6}",
-        "scenario", "http_ops/s", "direct_ops/s", "ratio"
-    );
-    println!(
-        "{:<24} {:>12.0} {:>12.0} {:>6.3}",
-        "get_by_id",
-        g.ops_per_s,
-        d.ops_per_s,
-        g.ops_per_s / d.ops_per_s
-    );
-    println!("http   p50 {:>8.0} us  p99 {:>8.0} us", us(g50), us(g99));
-    println!("direct p50 {:>8.0} us  p99 {:>8.0} us", us(d50), us(d99));
-    println!(
-        "gateway adds {:.0} us per request at p50 ({:.0} us at p99)",
-        us(g50) - us(d50),
-        us(g99) - us(d99)
-    );
 
     server.abort();
     let drop_schema = format!("DROP SCHEMA \"{schema}\" CASCADE");

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use udl::config::ServiceAccess;
 use udl::postgres::models::AccessOutcome;
-use udl::redis::RateLimit;
+use udl::redis::{Admission, RateLimit};
 use udl::{AccessContext, Purpose, Role};
 
 use crate::jwt::Claims;
@@ -157,12 +157,6 @@ impl Gateway {
                 .await);
         };
         let service_actor = format!("service:{}", service.name);
-        self.within_rate(
-            ready,
-            &format!("svc:{}", service.name),
-            service.requests_per_minute,
-        )
-        .await?;
         let token = header(&parts.headers, "authorization")
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim);
@@ -178,19 +172,21 @@ impl Gateway {
                 return Err(self.refuse_unauthenticated(&service_actor, problem).await);
             }
         };
-        // Fail closed: an unreachable revocation list reads as revoked.
-        let revoked = ready.sessions.is_revoked(&claims.jti).await.unwrap_or(true);
-        if revoked {
-            let problem = Problem::unauthenticated("the token is revoked");
-            return Err(self.refuse_unauthenticated(&service_actor, problem).await);
+        match self.admit(ready, &service, &claims).await? {
+            Admission::Admitted => {}
+            Admission::Revoked => {
+                let problem = Problem::unauthenticated("the token is revoked");
+                return Err(self.refuse_unauthenticated(&service_actor, problem).await);
+            }
+            Admission::ServiceLimited(wait) | Admission::ActorLimited(wait) => {
+                return Err(Problem::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests; slow down",
+                )
+                .retry_after(wait));
+            }
         }
-        let actor_key = hex_digest(&claims.sub);
-        self.within_rate(
-            ready,
-            &format!("actor:{actor_key}"),
-            self.config.actor_requests_per_minute,
-        )
-        .await?;
         self.context(parts, service, claims).await
     }
 
@@ -257,30 +253,35 @@ impl Gateway {
         })
     }
 
-    async fn within_rate(
+    /// The service's and the end user's rate limits and the token's revocation, in one
+    /// round trip to Redis. Fail closed: when Redis cannot be asked, the request is refused.
+    async fn admit(
         &self,
         ready: &Ready,
-        subject: &str,
-        per_minute: u32,
-    ) -> Result<(), Problem> {
-        let limit = RateLimit {
-            limit: per_minute,
+        service: &ServiceAccess,
+        claims: &Claims,
+    ) -> Result<Admission, Problem> {
+        let per_minute = |limit: u32| RateLimit {
+            limit,
             period: Duration::from_secs(60),
         };
-        let decision = ready
-            .limiter
-            .check(&format!("gw:{subject}"), limit)
+        ready
+            .admissions
+            .admit(
+                &format!("gw:svc:{}", service.name),
+                per_minute(service.requests_per_minute),
+                &format!("gw:actor:{}", hex_digest(&claims.sub)),
+                per_minute(self.config.actor_requests_per_minute),
+                &claims.jti,
+            )
             .await
-            .map_err(Problem::from)?;
-        if decision.allowed {
-            return Ok(());
-        }
-        Err(Problem::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests; slow down",
-        )
-        .retry_after(decision.retry_after))
+            .map_err(|e| {
+                tracing::warn!(error = %e, "the revocation list cannot be read; refusing");
+                Problem::busy(
+                    "the token cannot be checked right now",
+                    Duration::from_secs(1),
+                )
+            })
     }
 }
 

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ring::signature::{UnparsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED, ED25519};
 use serde::Deserialize;
+use sha2::Digest as _;
 use udl::{Error, ErrorKind, Result};
 
 /// What a valid token says about its holder.
@@ -82,9 +83,15 @@ struct Key {
     public: Vec<u8>,
 }
 
+/// Tokens whose signature was verified, by digest, at most this many.
+const VERIFIED_CAPACITY: u64 = 10_000;
+/// How long a verification is reused (expiry is still checked on each use).
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Checks end-user tokens.
 pub struct JwtVerifier {
     keys: Vec<Key>,
+    verified: moka::sync::Cache<[u8; 32], Claims>,
     issuer: String,
     audience: String,
     leeway: i64,
@@ -123,6 +130,10 @@ impl JwtVerifier {
         }
         Ok(JwtVerifier {
             keys,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_FOR)
+                .build(),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             leeway: seconds(config.leeway),
@@ -132,8 +143,30 @@ impl JwtVerifier {
 
     /// The claims of `token` when its signature, issuer, audience and times hold at `now`
     /// (seconds since the epoch); `PermissionDenied` naming the reason otherwise. Revocation
-    /// is the caller's next check.
+    /// is the caller's next check. A token verified in the last minute is not verified again,
+    /// only its times are.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims> {
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&digest) {
+            self.check_times(&claims, now)?;
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(token, now)?;
+        self.verified.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    fn check_times(&self, claims: &Claims, now: i64) -> Result<()> {
+        if claims.exp + self.leeway <= now {
+            return Err(refused("the token has expired"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf - self.leeway > now) || claims.iat - self.leeway > now {
+            return Err(refused("the token is not valid yet"));
+        }
+        Ok(())
+    }
+
+    fn verify_signed(&self, token: &str, now: i64) -> Result<Claims> {
         let mut parts = token.splitn(3, '.');
         let (Some(header), Some(payload), Some(signature)) =
             (parts.next(), parts.next(), parts.next())

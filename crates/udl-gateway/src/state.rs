@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 use udl::config::{GatewayConfig, ServiceAccess};
-use udl::redis::{EmbeddingCache, GenerationCache, RateLimiter, SessionStore};
+use udl::redis::{Admissions, EmbeddingCache, GenerationCache, RateLimiter, SessionStore};
 use udl::{DataLayer, Result};
 
 use crate::access::token_digest;
@@ -32,8 +32,10 @@ pub struct Gateway {
 pub struct Ready {
     /// The data layer.
     pub data: DataLayer,
-    /// Rate limits (the gateway's own and `/v1/rate-limits/check`).
+    /// Rate limits for `/v1/rate-limits/check`.
     pub limiter: RateLimiter,
+    /// The gateway's own admission: rate limits and token revocation in one round trip.
+    pub admissions: Admissions,
     /// Sessions and the JWT revocation list.
     pub sessions: SessionStore,
     /// Embeddings by model and text.
@@ -81,10 +83,12 @@ impl Gateway {
         let data = self.data.get().ok_or_else(starting)?;
         let redis = data.redis().map_err(Problem::from)?.clone();
         let ttl = self.config.cache_ttl;
+        let sessions = SessionStore::new(redis.clone(), self.config.session_idle);
         Ok(self.ready.get_or_init(|| Ready {
             data: data.clone(),
             limiter: RateLimiter::new(redis.clone()),
-            sessions: SessionStore::new(redis.clone(), self.config.session_idle),
+            admissions: Admissions::new(redis.clone(), sessions.clone()),
+            sessions,
             embeddings: EmbeddingCache::new(redis.clone(), ttl),
             generations: GenerationCache::new(redis, ttl),
         }))

@@ -18,6 +18,11 @@ enum Inner {
 }
 
 impl RedisConnection {
+    /// Whether this is a connection to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.0, Inner::Cluster(_))
+    }
+
     /// Runs every command of `pipeline`, ignoring replies. On a single server that is one
     /// round trip; a cluster cannot take a pipeline whose keys live on several nodes, so there
     /// each command goes to its own node, concurrently: no order between them is kept, and

@@ -6,6 +6,7 @@
 //! atomic GCRA [`RateLimiter`], the [`UserPlans`] read model, each with a declared behaviour
 //! for when Redis is down.
 
+mod admission;
 mod backend;
 mod coalesce;
 mod config;
@@ -19,6 +20,7 @@ mod sessions;
 mod store;
 mod user_plans;
 
+pub use admission::{Admission, Admissions};
 pub use coalesce::CoalescedGet;
 pub use config::RedisConfig;
 pub use connection::RedisConnection;

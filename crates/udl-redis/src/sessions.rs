@@ -45,7 +45,7 @@ impl SessionStore {
             .digest_key("user-sess:", &Sha256::digest(user_id.as_bytes()).into())
     }
 
-    fn revoked_key(&self, jti: &str) -> String {
+    pub(crate) fn revoked_key(&self, jti: &str) -> String {
         self.store
             .digest_key("jwt-revoked:", &Sha256::digest(jti.as_bytes()).into())
     }

@@ -335,6 +335,14 @@ async fn the_gateway_serves_entities_to_authenticated_callers_and_refuses_and_au
         Some(json!({"jti": revoked_jti, "exp": exp})),
     );
     assert_eq!(revocation.status, 204, "{}", revocation.body);
+    let listed = call(
+        &gw,
+        "GET",
+        &format!("/v1/revoked-tokens/{revoked_jti}"),
+        &as_patient,
+        None,
+    );
+    assert_eq!(listed.json()["revoked"], true, "{}", listed.body);
     let bearer = |token: &str| {
         let mut h = no_user.clone();
         h.push(("authorization", format!("Bearer {token}")));
