@@ -33,12 +33,22 @@ impl Records {
     /// [`crate::Repository::new`] refuses: an invalid declaration, PII or PHI over a store
     /// without the access policy and audit, encrypted fields over a store that does not seal.
     pub fn new(store: Arc<dyn RecordStore>, entity: &'static EntityMeta) -> Result<Self> {
+        Self::audited(store, entity, "DataLayer::records")
+    }
+
+    /// As [`Records::new`]; a refusal names `reach_it_through`, the call that gives the
+    /// whole stack.
+    pub(crate) fn audited(
+        store: Arc<dyn RecordStore>,
+        entity: &'static EntityMeta,
+        reach_it_through: &str,
+    ) -> Result<Self> {
         if entity.is_sensitive() && !store.capabilities().supports(Capability::AccessAudit) {
             return Err(Error::new(
                 ErrorKind::Config,
                 format!(
                     "entity {} holds PII or PHI, and this {} store has no access policy or \
-                     audit; take it from the data layer (with [privacy] configured)",
+                     audit; take it from {reach_it_through} (with [privacy] configured)",
                     entity.name,
                     store.kind()
                 ),

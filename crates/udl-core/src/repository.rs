@@ -4,7 +4,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::capability::Capability;
 use crate::changes::Changes;
 use crate::context::AccessContext;
 use crate::entity::Entity;
@@ -39,25 +38,15 @@ impl<T> Clone for Repository<T> {
 impl<T: Entity> Repository<T> {
     /// Repository of `T` over `store`. Fails with `Config` if `T`'s declaration is invalid
     /// (for example a PHI-bearing entity with an unclassified field), if `T` holds PII or PHI
-    /// and `store` lacks the access policy and audit ([`Capability::AccessAudit`]: take it from
+    /// and `store` lacks the access policy and audit ([`crate::Capability::AccessAudit`]: take it from
     /// `DataLayer::repository`), or if `T` has encrypted fields and `store` would keep them in
-    /// the clear (it lacks [`Capability::FieldEncryption`]).
+    /// the clear (it lacks [`crate::Capability::FieldEncryption`]).
     pub fn new(store: Arc<dyn RecordStore>) -> Result<Self> {
-        let meta = T::meta();
-        if meta.is_sensitive() && !store.capabilities().supports(Capability::AccessAudit) {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "entity {} holds PII or PHI, and this {} store has no access policy or \
-                     audit; take its repository from DataLayer::repository::<{}>() (with \
-                     [privacy] configured)",
-                    meta.name,
-                    store.kind(),
-                    short_type_name::<T>()
-                ),
-            ));
-        }
-        Self::unaudited(store)
+        let reach_it_through = format!("DataLayer::repository::<{}>()", short_type_name::<T>());
+        Ok(Repository {
+            records: Records::audited(store, T::meta(), &reach_it_through)?,
+            _entity: PhantomData,
+        })
     }
 
     /// Repository of `T` over `store` even when `T` holds PII or PHI and `store` neither

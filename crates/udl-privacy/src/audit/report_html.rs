@@ -117,6 +117,37 @@ fn card(metric: &str, label: &str, n: i64, class: &str) -> String {
     )
 }
 
+/// The totals a report opens with.
+struct Totals {
+    total: i64,
+    allowed: i64,
+    denied: i64,
+    errors: i64,
+    break_glass: i64,
+    actors: i64,
+}
+
+impl Totals {
+    /// One card per total; denials and break-glass accesses stand out when there are any.
+    fn cards(&self) -> String {
+        let alert = |n: i64| if n > 0 { "alert" } else { "" };
+        [
+            card("total", "accesses", self.total, ""),
+            card("allowed", "allowed", self.allowed, "ok"),
+            card("denied", "denied", self.denied, alert(self.denied)),
+            card("error", "failed", self.errors, ""),
+            card(
+                "break_glass",
+                "break-glass",
+                self.break_glass,
+                alert(self.break_glass),
+            ),
+            card("actors", "people and services", self.actors, ""),
+        ]
+        .concat()
+    }
+}
+
 fn outcome_tag(outcome: &str) -> String {
     format!("<span class=\"tag {0}\">{0}</span>", escape(outcome))
 }
@@ -256,33 +287,16 @@ impl Accounting {
         let all: Vec<&Disclosure> = self.disclosures.iter().collect();
         let count =
             |pred: &dyn Fn(&Disclosure) -> bool| all.iter().filter(|d| pred(d)).count() as i64;
-        let allowed = count(&|d| d.outcome == "allowed");
-        let denied = count(&|d| d.outcome == "denied");
-        let errors = count(&|d| d.outcome == "error");
-        let glass = count(&|d| d.break_glass);
         let actors = count_by(all.iter().map(|d| (d.actor_id.as_str(), 1)));
-        let mut body = String::from("<section class=\"cards\">");
-        body.push_str(&card("total", "accesses", all.len() as i64, ""));
-        body.push_str(&card("allowed", "allowed", allowed, "ok"));
-        body.push_str(&card(
-            "denied",
-            "denied",
-            denied,
-            if denied > 0 { "alert" } else { "" },
-        ));
-        body.push_str(&card("error", "failed", errors, ""));
-        body.push_str(&card(
-            "break_glass",
-            "break-glass",
-            glass,
-            if glass > 0 { "alert" } else { "" },
-        ));
-        body.push_str(&card(
-            "actors",
-            "people and services",
-            actors.len() as i64,
-            "",
-        ));
+        let totals = Totals {
+            total: all.len() as i64,
+            allowed: count(&|d| d.outcome == "allowed"),
+            denied: count(&|d| d.outcome == "denied"),
+            errors: count(&|d| d.outcome == "error"),
+            break_glass: count(&|d| d.break_glass),
+            actors: actors.len() as i64,
+        };
+        let mut body = format!("<section class=\"cards\">{}", totals.cards());
         body.push_str("</section>\n<h2>Needs attention: break-glass accesses and refusals</h2>");
         let attention: Vec<&Disclosure> = all
             .iter()
@@ -356,37 +370,16 @@ impl Summary {
                 .map(|r| r.accesses)
                 .sum()
         };
-        let denied = sum(&|r| r.outcome == "denied");
-        let errors = sum(&|r| r.outcome == "error");
         let actors = count_by(self.rows.iter().map(|r| (r.actor_id.as_str(), r.accesses)));
-        let mut body = String::from("<section class=\"cards\">");
-        body.push_str(&card("total", "accesses", self.total, ""));
-        body.push_str(&card(
-            "allowed",
-            "allowed",
-            sum(&|r| r.outcome == "allowed"),
-            "ok",
-        ));
-        body.push_str(&card(
-            "denied",
-            "denied",
-            denied,
-            if denied > 0 { "alert" } else { "" },
-        ));
-        body.push_str(&card("error", "failed", errors, ""));
-        let glass_class = if self.break_glass > 0 { "alert" } else { "" };
-        body.push_str(&card(
-            "break_glass",
-            "break-glass",
-            self.break_glass,
-            glass_class,
-        ));
-        body.push_str(&card(
-            "actors",
-            "people and services",
-            actors.len() as i64,
-            "",
-        ));
+        let totals = Totals {
+            total: self.total,
+            allowed: sum(&|r| r.outcome == "allowed"),
+            denied: sum(&|r| r.outcome == "denied"),
+            errors: sum(&|r| r.outcome == "error"),
+            break_glass: self.break_glass,
+            actors: actors.len() as i64,
+        };
+        let mut body = format!("<section class=\"cards\">{}", totals.cards());
         body.push_str("</section>");
         let behind: i64 = self.journals.iter().map(|j| j.behind).sum();
         if let Some(oldest) = self.journals.iter().map(|j| j.last_shipped_at).min() {
