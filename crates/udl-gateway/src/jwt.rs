@@ -330,4 +330,36 @@ mod tests {
         );
         assert!(verifier.verify(&none, 1100).is_err());
     }
+
+    #[test]
+    fn es256_tokens_verify_against_their_p256_key() {
+        use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        // Uncompressed point: 0x04, then x and y.
+        let point = pair.public_key().as_ref();
+        let (x, y) = (
+            URL_SAFE_NO_PAD.encode(&point[1..33]),
+            URL_SAFE_NO_PAD.encode(&point[33..]),
+        );
+        let jwks =
+            format!(r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"e1","x":"{x}","y":"{y}"}}]}}"#);
+        let verifier = JwtVerifier::new(&jwks, &config()).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":"e1"}"#);
+        let claims = serde_json::json!({"sub": "fake-patient", "roles": ["patient"], "jti": "j2",
+            "iat": 1000, "exp": 1600, "iss": "fake-auth", "aud": "udl"});
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let signature = pair.sign(&rng, input.as_bytes()).unwrap();
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
+        assert_eq!(verifier.verify(&token, 1100).unwrap().sub, "fake-patient");
+        // The same claims under an EdDSA header find no key: algorithms are not interchangeable.
+        let confused = token.replacen(
+            &header,
+            &URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"e1"}"#),
+            1,
+        );
+        assert!(verifier.verify(&confused, 1100).is_err());
+    }
 }

@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -604,43 +605,70 @@ impl Active {
     }
 }
 
-/// How often a chunk's read is tried again while a transaction committed before it is not
-/// visible to it yet.
-const VISIBILITY_TRIES: u32 = 1000;
+/// Longest a chunk's read waits for the transactions that were running when its low watermark
+/// committed; beyond it, the read is refused (`Unavailable`) and tried again by the relay.
+const VISIBILITY_WAIT: Duration = Duration::from_secs(30);
+/// How long a transaction still marked in progress may hold a read up: one whose commit record
+/// was written just before the watermark is marked committed within the time of a WAL flush.
+const IN_PROGRESS_GRACE: Duration = Duration::from_secs(2);
+/// Pause between two looks at whether those transactions have finished.
+const VISIBILITY_POLL: Duration = Duration::from_millis(1);
+
+/// Every transaction that may have written its commit before the low watermark without being
+/// visible yet: those a snapshot taken now holds as running, and every id assigned since that
+/// snapshot's horizon (a running transaction above it is not listed), up to a fresh one.
+const CANDIDATES: &str = "SELECT ARRAY(
+        SELECT x::text FROM pg_snapshot_xip(s) AS x
+        UNION ALL
+        SELECT g::text FROM generate_series(pg_snapshot_xmax(s)::text::bigint,
+                                            pg_current_xact_id()::text::bigint - 1) AS g)
+    FROM pg_current_snapshot() AS s";
+
+/// Of the candidates, those this transaction's snapshot still holds as running, and those of
+/// them already marked committed or aborted (their commit or abort record is written).
+const STILL_RUNNING: &str =
+    "SELECT count(*), count(*) FILTER (WHERE pg_xact_status(x) <> 'in progress')
+    FROM unnest($1::text[]) AS c, LATERAL (SELECT c::xid8 AS x) AS t
+    WHERE NOT pg_visible_in_snapshot(x, pg_current_snapshot())";
 
 /// Runs the chunk's `select` on a snapshot that sees every transaction whose commit the
 /// stream carries before the low watermark. PostgreSQL writes a commit to the WAL a moment
-/// before the transaction becomes visible, so a read begun just after the watermark may miss
-/// one committed before it, whose change would then not supersede the stale row: the read is
-/// taken again (on a new snapshot) while its snapshot holds any committed transaction as
-/// still running.
+/// before the transaction becomes visible (and marks it committed in between), so a read begun
+/// just after the watermark may miss one committed before it, whose change would then not
+/// supersede the stale row. The transactions running when the watermark committed are taken
+/// (including those above the snapshot's horizon, which its list of running ones leaves out),
+/// and the read waits on a snapshot that sees each of them finished, or, for those still
+/// marked in progress after a grace (their commit comes after the watermark), running.
 async fn read_after_low_watermark(pg: &PgStore, select: Sql) -> Result<Vec<sqlx::postgres::PgRow>> {
-    let mut tries = 0;
+    let candidates: Vec<String> = sqlx::query_scalar(CANDIDATES)
+        .fetch_one(pg.pool())
+        .await
+        .map_err(store_error)?;
+    let started = std::time::Instant::now();
     let mut tx = loop {
         let mut tx = pg.pool().begin().await.map_err(store_error)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        let unseen: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-             WHERE pg_xact_status(x) = 'committed'",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        if unseen == 0 {
+        // The first query takes the snapshot the chunk is then read on.
+        let (running, finishing): (i64, i64) = sqlx::query_as(STILL_RUNNING)
+            .bind(&candidates)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let waited = started.elapsed();
+        if running == 0 || (finishing == 0 && waited >= IN_PROGRESS_GRACE) {
             break tx;
         }
-        tries += 1;
-        if tries == VISIBILITY_TRIES {
+        if waited >= VISIBILITY_WAIT {
             return Err(Error::new(
                 ErrorKind::Unavailable,
-                "a committed transaction stayed invisible to the snapshot's read",
+                "a transaction committed before the low watermark stayed invisible to the read",
             ));
         }
         drop(tx);
-        tokio::task::yield_now().await;
+        tokio::time::sleep(VISIBILITY_POLL).await;
     };
     let rows = sqlx::query_with(
         sqlx::AssertSqlSafe(select.text),

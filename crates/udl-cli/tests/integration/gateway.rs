@@ -1057,3 +1057,44 @@ async fn the_gateway_answers_503_with_retry_after_when_at_capacity_or_a_store_is
     .await;
     gw.stop_and_drop_mongo().await;
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_and_an_unreachable_revocation_list_refuses_every_request() {
+    let mut redis = udl_testkit::private_redis::PrivateRedis::start().await;
+    let toml = CLINIC_APP.replace(
+        "roles = [\"clinician\", \"patient\"]",
+        "roles = [\"clinician\", \"patient\"]\nrequests_per_minute = 3",
+    );
+    let gw = Gateway::start_with(
+        &toml,
+        false,
+        Transport::Plain,
+        &[("UDL__REDIS__URL", redis.url.clone())],
+    )
+    .await;
+    let headers = gw.as_user(CLINIC_TOKEN, "fake-clinician-7", "clinician", "operations");
+    let path = "/v1/app_config/gw.fake.missing";
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| call(&gw, "GET", path, &headers, None).status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [404, 404, 404, 429],
+        "the fourth request of the minute is over the limit"
+    );
+    let limited = call(&gw, "GET", path, &headers, None);
+    assert_eq!(limited.json()["kind"], "rate_limited");
+    let wait: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+
+    // Without Redis the token's revocation cannot be checked: refused, never served.
+    redis.stop();
+    let refused = call(&gw, "GET", path, &headers, None);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.header("retry-after").is_some());
+    gw.stop();
+}
