@@ -12,6 +12,7 @@ mod demo;
 mod exit;
 mod keys;
 mod logging;
+mod media;
 mod progress_bar;
 mod serve;
 
@@ -75,6 +76,50 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// The media_assets rights registry.
+    Media {
+        #[command(subcommand)]
+        action: MediaAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MediaAction {
+    /// Register an asset: its content file is hashed (sha256) and checked against --sha256.
+    Register {
+        /// Where the content lives (unique).
+        #[arg(long)]
+        uri: String,
+        /// Who supplied it.
+        #[arg(long)]
+        source: String,
+        /// The license it is used under.
+        #[arg(long)]
+        license: String,
+        /// When the license ends (a date or an RFC 3339 time); never when absent.
+        #[arg(long, value_parser = audit::parse_time)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// How long it is kept once disabled, e.g. "7d".
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+        /// The content, hashed to register it.
+        #[arg(long)]
+        file: PathBuf,
+        /// The sha256 the content must have (hex).
+        #[arg(long)]
+        sha256: Option<String>,
+    },
+    /// Every asset, by URI; --status keeps one status.
+    List {
+        /// active, disabled or removed.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One asset, by id or URI.
+    Show {
+        /// Its id or its URI.
+        which: String,
     },
 }
 
@@ -259,6 +304,30 @@ fn main() -> ExitCode {
             Command::Keys {
                 action: KeysAction::Rotate { resume, batch },
             } => keys::rotate(&config, resume, batch as usize).await,
+            Command::Media { action } => match action {
+                MediaAction::Register {
+                    uri,
+                    source,
+                    license,
+                    expires_at,
+                    grace,
+                    file,
+                    sha256,
+                } => {
+                    let registration = media::Registration {
+                        uri: &uri,
+                        source: &source,
+                        license: &license,
+                        expires_at,
+                        grace,
+                        file: &file,
+                        sha256: sha256.as_deref(),
+                    };
+                    media::register(&config, registration).await
+                }
+                MediaAction::List { status } => media::list(&config, status.as_deref()).await,
+                MediaAction::Show { which } => media::show(&config, &which).await,
+            },
         }
     });
     match outcome {

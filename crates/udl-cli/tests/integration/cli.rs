@@ -732,3 +732,90 @@ fn udl_demo_walks_the_journey_through_the_gateway_and_writes_the_patients_report
         assert!(html.contains("data-metric=\"break_glass\">1<"), "{html}");
     }
 }
+
+#[test]
+fn udl_media_registers_an_asset_by_its_contents_hash_then_lists_and_shows_it() {
+    let schema = servers::unique_namespace("cli_media");
+    let url = servers::postgres_url();
+    let env = [
+        ("UDL__POSTGRES__URL", url.as_str()),
+        ("UDL__POSTGRES__SCHEMA", schema.as_str()),
+    ];
+    let migrated = udl(&["migrate", "up"], &env);
+    assert_eq!(migrated.status.code(), Some(0), "{:?}", text(&migrated));
+    let file = std::env::temp_dir().join(format!("{schema}.mp4"));
+    std::fs::write(&file, b"fake breathing exercise video").unwrap();
+    let path = file.display().to_string();
+    let sha = udl::postgres::models::content_hash(b"fake breathing exercise video");
+    let uri = "https://media.example.test/fake/box-breathing.mp4";
+    let register = |uri: &str, sha256: &str| {
+        udl(
+            &[
+                "media",
+                "register",
+                "--uri",
+                uri,
+                "--source",
+                "Fake Publisher",
+                "--license",
+                "CC-BY-4.0",
+                "--expires-at",
+                "2027-06-30",
+                "--grace",
+                "14d",
+                "--file",
+                &path,
+                "--sha256",
+                sha256,
+            ],
+            &env,
+        )
+    };
+    let registered = register(uri, &sha);
+    assert_eq!(registered.status.code(), Some(0), "{:?}", text(&registered));
+    let out = text(&registered).0;
+    assert!(out.contains(&format!("sha256:       {sha}")), "{out}");
+    assert!(
+        out.contains("status:       active") && out.contains("grace period: 14days"),
+        "{out}"
+    );
+
+    let wrong = udl::postgres::models::content_hash(b"other content");
+    let mismatch = register("https://media.example.test/fake/other.mp4", &wrong);
+    assert_eq!(mismatch.status.code(), Some(1), "{:?}", text(&mismatch));
+    assert!(
+        text(&mismatch).1.contains("not the expected one"),
+        "{:?}",
+        text(&mismatch)
+    );
+    assert!(!text(&mismatch).1.contains(&wrong));
+    let duplicate = register(uri, &sha);
+    assert_eq!(
+        duplicate.status.code(),
+        Some(1),
+        "the uri is unique: {:?}",
+        text(&duplicate)
+    );
+
+    let listed = udl(&["media", "list", "--status", "active"], &env);
+    let out = text(&listed).0;
+    assert!(out.contains(uri) && out.contains("1 asset(s)"), "{out}");
+    let none = text(&udl(&["media", "list", "--status", "disabled"], &env)).0;
+    assert!(none.contains("0 asset(s)"), "{none}");
+    let shown = udl(&["media", "show", uri], &env);
+    assert_eq!(shown.status.code(), Some(0), "{:?}", text(&shown));
+    assert!(
+        text(&shown)
+            .0
+            .contains("expires at:   2027-06-30T00:00:00+00:00"),
+        "{:?}",
+        text(&shown)
+    );
+    let missing = udl(
+        &["media", "show", "https://media.example.test/fake/none"],
+        &env,
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    drop_schemas(&[schema]);
+    let _ = std::fs::remove_file(file);
+}

@@ -5,6 +5,7 @@ mod access_log;
 mod app_config;
 mod billing;
 mod care;
+mod media;
 mod users;
 
 pub use access_chain::{verify_chain, BrokenLink};
@@ -12,6 +13,7 @@ pub use access_log::{AccessOutcome, PhiAccessLogEntry};
 pub use app_config::AppConfigEntry;
 pub use billing::{Invoice, InvoiceStatus, Subscription, SubscriptionStatus};
 pub use care::{ConsentRecord, PatientRelationship, RelationshipKind};
+pub use media::{content_hash, MediaAsset, MediaStatus, NewMediaAsset};
 pub use users::{User, UserCredential, UserStatus};
 
 use crate::migrate::{Migration, Migrator};
@@ -28,6 +30,7 @@ pub fn entities() -> Vec<&'static udl_core::EntityMeta> {
         PatientRelationship::meta(),
         ConsentRecord::meta(),
         AppConfigEntry::meta(),
+        MediaAsset::meta(),
     ]
 }
 
@@ -99,6 +102,11 @@ pub fn migrations() -> Vec<Migration> {
             14,
             "cdc_snapshots",
             include_str!("../../migrations/0014_cdc_snapshots.sql"),
+        ),
+        Migration::new(
+            15,
+            "media_assets",
+            include_str!("../../migrations/0015_media_assets.sql"),
         ),
     ]
 }
