@@ -299,10 +299,17 @@ async fn changes_reach_scylla_sanitized_with_a_sealed_ledger_and_no_canary_anywh
     );
 
     running.stop().await;
-    let status = udl::sync::slot::status(w.data.postgres().unwrap(), &settings(&w).slot)
-        .await
-        .unwrap();
-    assert!(status.exists && !status.active);
+    // The server's walsender ends a moment after the relay lets go of the slot.
+    let slot = settings(&w).slot;
+    let status =
+        udl_testkit::wait::until("the slot is released", Duration::from_secs(30), || async {
+            let status = udl::sync::slot::status(w.data.postgres().unwrap(), &slot)
+                .await
+                .unwrap();
+            (!status.active).then_some(status)
+        })
+        .await;
+    assert!(status.exists);
     assert_eq!(status.relay.unwrap().state, "stopped");
 
     let scylla = w.scylla_contents().await;
