@@ -11,7 +11,7 @@ use redis::Script;
 use udl_core::Result;
 
 use crate::error::classify;
-use crate::rate_limit::{RateLimit, RateLimiter};
+use crate::rate_limit::{gcra_function, interval_ms, limit_key, RateLimit, RateLimiter};
 use crate::sessions::SessionStore;
 use crate::store::RedisStore;
 
@@ -29,25 +29,17 @@ pub enum Admission {
 }
 
 /// KEYS: service limit, revoked token, actor limit. ARGV: interval and burst of each limit.
-const ADMISSION_SCRIPT: &str = r"
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local function gcra(key, interval, burst)
-  local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
-  local new_tat = tat + interval
-  local allow_at = new_tat - burst * interval
-  if now < allow_at then return allow_at - now end
-  redis.call('SET', key, new_tat, 'PX', math.max(1, new_tat - now))
-  return -1
-end
+const ADMISSION_SCRIPT: &str = concat!(
+    gcra_function!(),
+    r"
 local wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 if wait >= 0 then return {1, wait} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {2, 0} end
 wait = gcra(KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]))
 if wait >= 0 then return {3, wait} end
 return {0, 0}
-";
+"
+);
 
 /// Decides admissions.
 #[derive(Clone)]
@@ -56,10 +48,6 @@ pub struct Admissions {
     script: Script,
     limiter: RateLimiter,
     sessions: SessionStore,
-}
-
-fn interval_ms(limit: RateLimit) -> u64 {
-    (limit.period.as_millis() as u64 / u64::from(limit.limit.max(1))).max(1)
 }
 
 impl Admissions {
@@ -96,9 +84,9 @@ impl Admissions {
                 let mut conn = self.store.connection();
                 let (code, wait): (i64, i64) = self
                     .script
-                    .key(self.store.key(&format!("rl:{service}")))
+                    .key(limit_key(&self.store, service))
                     .key(self.sessions.revoked_key(jti))
-                    .key(self.store.key(&format!("rl:{actor}")))
+                    .key(limit_key(&self.store, actor))
                     .arg(interval_ms(service_limit))
                     .arg(service_limit.limit)
                     .arg(interval_ms(actor_limit))

@@ -39,23 +39,48 @@ pub struct Decision {
     pub degraded: bool,
 }
 
-/// The script: the theoretical arrival time (TAT) per key, in milliseconds of server time.
-/// Arguments: KEYS[1] the subject's key, ARGV[1] the interval in ms, ARGV[2] the burst.
-pub const GCRA_SCRIPT: &str = r"
+/// GCRA as a Lua function: the theoretical arrival time (TAT) per key, in milliseconds of
+/// server time. `gcra(key, interval, burst)` admits and returns -1, or returns how many
+/// milliseconds until a request would be admitted. Shared by every script that limits.
+macro_rules! gcra_function {
+    () => {
+        r"
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - burst * interval
-if now < allow_at then
-  return {0, allow_at - now}
+local function gcra(key, interval, burst)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - burst * interval
+  if now < allow_at then return allow_at - now end
+  redis.call('SET', key, new_tat, 'PX', math.max(1, new_tat - now))
+  return -1
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
+"
+    };
+}
+pub(crate) use gcra_function;
+
+/// The script: KEYS[1] the subject's key, ARGV[1] the interval in ms, ARGV[2] the burst;
+/// `{1, 0}` when admitted, `{0, ms until admitted}` otherwise.
+pub const GCRA_SCRIPT: &str = concat!(
+    gcra_function!(),
+    r"
+local wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+if wait >= 0 then return {0, wait} end
 return {1, 0}
-";
+"
+);
+
+/// Milliseconds between two admitted requests under `limit` (at least 1).
+pub(crate) fn interval_ms(limit: RateLimit) -> u64 {
+    (limit.period.as_millis() as u64 / u64::from(limit.limit.max(1))).max(1)
+}
+
+/// The Redis key of `subject`'s limit.
+pub(crate) fn limit_key(store: &RedisStore, subject: &str) -> String {
+    store.key(&format!("rl:{subject}"))
+}
 
 /// A rate limiter over Redis.
 #[derive(Clone)]
@@ -97,8 +122,8 @@ impl RateLimiter {
                     "rate limit needs a positive limit and period",
                 ));
             }
-            let interval_ms = (limit.period.as_millis() as u64 / u64::from(limit.limit)).max(1);
-            let key = self.store.key(&format!("rl:{subject}"));
+            let interval_ms = interval_ms(limit);
+            let key = limit_key(&self.store, subject);
             let mut conn = self.store.connection();
             let answer: std::result::Result<(i64, i64), _> = self
                 .script
