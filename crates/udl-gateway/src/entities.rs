@@ -37,6 +37,20 @@ impl Gateway {
         caller.allow(self, operation, entity.name).await?;
         ready.data.records(entity).map_err(Problem::from)
     }
+
+    /// The records of entity `name` and the id `segment` names in them, once `caller` may use
+    /// `operation` on it: what every `/v1/{entity}/{id}` route starts with.
+    async fn record_at(
+        &self,
+        caller: &Caller,
+        name: &str,
+        segment: &str,
+        operation: &str,
+    ) -> Result<(Records, Value), Problem> {
+        let records = self.records(caller, name, operation).await?;
+        let id = id_from_path(records.entity(), segment)?;
+        Ok((records, id))
+    }
 }
 
 fn json_answer(status: StatusCode, body: Json) -> Response {
@@ -65,9 +79,8 @@ pub async fn get(
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Answer {
-    let records = gw.records(&caller, &name, "read").await?;
+    let (records, id) = gw.record_at(&caller, &name, &id, "read").await?;
     let entity = records.entity();
-    let id = id_from_path(entity, &id)?;
     let record = records.get(&caller.ctx, &id).await?.ok_or_else(|| {
         Problem::from(udl::Error::new(
             udl::ErrorKind::NotFound,
@@ -86,9 +99,8 @@ pub async fn put(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let records = gw.records(&caller, &name, "update").await?;
+    let (records, id) = gw.record_at(&caller, &name, &id, "update").await?;
     let entity = records.entity();
-    let id = id_from_path(entity, &id)?;
     let mut record = record_from_json(entity, &json_body(&body)?)?;
     if record.get(entity.id_field).is_some_and(|sent| *sent != id) {
         return Err(Problem::bad_request(
@@ -113,9 +125,8 @@ pub async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    let records = gw.records(&caller, &name, "update").await?;
+    let (records, id) = gw.record_at(&caller, &name, &id, "update").await?;
     let entity = records.entity();
-    let id = id_from_path(entity, &id)?;
     let changes = changes_from_json(entity, &json_body(&body)?, if_match(&headers)?)?;
     updated(records.update(&caller.ctx, &id, changes).await?, entity)
 }
@@ -138,8 +149,7 @@ pub async fn delete(
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Answer {
-    let records = gw.records(&caller, &name, "delete").await?;
-    let id = id_from_path(records.entity(), &id)?;
+    let (records, id) = gw.record_at(&caller, &name, &id, "delete").await?;
     updated(records.delete(&caller.ctx, &id).await?, records.entity())
 }
 
