@@ -10,10 +10,12 @@ mod commands;
 mod compliance;
 mod demo;
 mod exit;
+mod jobs;
 mod keys;
 mod logging;
 mod media;
 mod progress_bar;
+mod retention;
 mod serve;
 
 use std::path::PathBuf;
@@ -81,6 +83,78 @@ enum Command {
     Media {
         #[command(subcommand)]
         action: MediaAction,
+    },
+    /// Maintenance jobs (retention purges): list them, run one now.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+    /// Legal holds: what they cover is never deleted by retention while they stand.
+    Hold {
+        #[command(subcommand)]
+        action: HoldAction,
+    },
+    /// Retention: the deletion receipts of every purge.
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    /// Every job, its schedule and its last run.
+    List,
+    /// Run a job now (refused while another process runs it).
+    Run {
+        /// The job (retention_purge).
+        name: String,
+        /// Report what it would do; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum HoldAction {
+    /// Place a hold on a patient's data, a data class, or a patient within a class.
+    Place {
+        /// The patient (subject) whose data is held.
+        #[arg(long, value_parser = args::patient_id)]
+        patient: Option<String>,
+        /// The data class held (phi_access_log, phi_change_history).
+        #[arg(long, value_parser = retention::data_class)]
+        class: Option<udl::jobs::retention::DataClass>,
+        /// Why: a case or matter reference, never patient data.
+        #[arg(long)]
+        reason: String,
+        /// Who places it.
+        #[arg(long, value_parser = args::actor_id)]
+        actor: String,
+    },
+    /// Release a hold.
+    Release {
+        /// The hold's id.
+        id: uuid::Uuid,
+        /// Who releases it.
+        #[arg(long, value_parser = args::actor_id)]
+        actor: String,
+    },
+    /// The holds in force (--all: also released ones).
+    List {
+        /// Include released holds.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionAction {
+    /// What each purge deleted or held back, oldest first.
+    Receipts {
+        /// Only receipts recorded at or after this time (a date or an RFC 3339 time).
+        #[arg(long, value_parser = audit::parse_time)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -328,6 +402,23 @@ fn main() -> ExitCode {
                 MediaAction::List { status } => media::list(&config, status.as_deref()).await,
                 MediaAction::Show { which } => media::show(&config, &which).await,
             },
+            Command::Jobs { action } => match action {
+                JobsAction::List => jobs::list(&config).await,
+                JobsAction::Run { name, dry_run } => jobs::run(&config, &name, dry_run).await,
+            },
+            Command::Hold { action } => match action {
+                HoldAction::Place {
+                    patient,
+                    class,
+                    reason,
+                    actor,
+                } => retention::place(&config, patient, class, &reason, &actor).await,
+                HoldAction::Release { id, actor } => retention::release(&config, id, &actor).await,
+                HoldAction::List { all } => retention::list(&config, all).await,
+            },
+            Command::Retention {
+                action: RetentionAction::Receipts { since },
+            } => retention::receipts(&config, since).await,
         }
     });
     match outcome {

@@ -3,9 +3,10 @@
 //! per-store detail as JSON), `/metrics` (Prometheus) and, with `[gateway]`, the HTTP/JSON API
 //! under `/v1` (see `udl-gateway`), over TLS or mutual TLS when `gateway.tls` says so. It also
 //! connects the data layer (again and again until every store answers), which replays the
-//! analytics spool when `scylla.spool_dir` is set, and runs the change relay when `[cdc]` is
-//! configured. On SIGTERM or SIGINT it stops accepting, lets requests in flight finish within
-//! `serve.shutdown_grace`, gives the spool a last replay, and closes its connections.
+//! analytics spool when `scylla.spool_dir` is set, runs the change relay when `[cdc]` is
+//! configured, and runs the scheduled jobs (`[jobs]`) when PostgreSQL is. On SIGTERM or SIGINT
+//! it stops accepting, lets requests in flight finish within `serve.shutdown_grace`, gives the
+//! spool a last replay, and closes its connections.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_rustls::TlsAcceptor;
 use udl::health::{HealthMonitor, Overall};
+use udl::jobs::{JobRunner, Scheduler, SystemClock};
 use udl::{DataLayer, Error, ErrorKind, Metrics, Result, UdlConfig};
 use udl_gateway::Gateway;
 
@@ -55,6 +57,25 @@ impl Daemon {
         };
         if let Err(e) = outcome {
             tracing::error!(error = %e, "the change relay stopped");
+        }
+    }
+
+    /// With PostgreSQL configured and `jobs.scheduler` on, runs the scheduled jobs until
+    /// `stop` (each slot once across every `udl serve`).
+    async fn run_jobs(&self, stop: tokio::sync::watch::Receiver<bool>) {
+        let (true, Some(data)) = (self.config.jobs.scheduler, self.data.get()) else {
+            return;
+        };
+        let Ok(pg) = data.postgres() else { return };
+        let runner = JobRunner::new(pg.clone(), Arc::new(SystemClock))
+            .reporting_to(Arc::clone(&self.metrics));
+        let jobs = crate::jobs::available(&self.config, pg);
+        match Scheduler::new(Arc::new(runner), &self.config.jobs, jobs) {
+            Ok(scheduler) => {
+                tracing::info!(jobs = ?scheduler.job_names(), "job scheduler running");
+                scheduler.run(stop).await;
+            }
+            Err(e) => tracing::error!(error = %e, "the job scheduler did not start"),
         }
     }
 
@@ -216,7 +237,11 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
         let daemon = Arc::clone(&daemon);
         tokio::spawn(async move {
             daemon.connect().await;
-            daemon.run_relay(relay_stopped).await;
+            let jobs_stopped = relay_stopped.clone();
+            tokio::join!(
+                daemon.run_relay(relay_stopped),
+                daemon.run_jobs(jobs_stopped)
+            );
         })
     };
     let mut terminate =
@@ -258,7 +283,8 @@ pub async fn run(config: UdlConfig) -> Result<ExitCode> {
             "requests still in flight after the shutdown grace period"
         );
     }
-    // The relay makes what it holds durable and acknowledges it before stopping.
+    // The relay makes what it holds durable and acknowledges it before stopping; a job run in
+    // progress finishes.
     let _ = stop_relay.send(true);
     if daemon.data.get().is_none() || tokio::time::timeout(grace, &mut connecting).await.is_err() {
         connecting.abort();

@@ -7,6 +7,7 @@
 
 mod cdc;
 mod gateway;
+mod jobs;
 mod layers;
 mod nats;
 mod pool;
@@ -14,6 +15,7 @@ mod privacy;
 mod problem;
 mod reader;
 mod resilience;
+mod retention;
 mod secret;
 mod security;
 mod serve;
@@ -26,6 +28,7 @@ use std::sync::Arc;
 
 pub use cdc::CdcConfig;
 pub use gateway::{GatewayConfig, GatewayTls, JwtConfig, ServiceAccess, GATEWAY_OPERATIONS};
+pub use jobs::{JobSchedule, JobsConfig, KNOWN_JOBS};
 pub use layers::ENV_PREFIX;
 pub use nats::NatsConfig;
 pub use pool::{PoolConfig, MAX_POOL_SIZE};
@@ -33,6 +36,7 @@ pub use privacy::PrivacyConfig;
 pub use problem::{ConfigError, Problem};
 pub use reader::Section;
 pub use resilience::ResilienceSettings;
+pub use retention::{RetentionConfig, SIX_YEARS};
 pub use secret::{Secret, SecretUrl};
 pub use security::SecurityConfig;
 pub use serve::ServeConfig;
@@ -57,6 +61,10 @@ pub struct UdlConfig {
     pub nats: Option<NatsConfig>,
     /// `[gateway]`: the HTTP/JSON API `udl serve` offers other services.
     pub gateway: Option<GatewayConfig>,
+    /// `[retention]`: how long each data class is kept (defaults when absent).
+    pub retention: RetentionConfig,
+    /// `[jobs]`: the scheduler and each job's schedule (defaults when absent).
+    pub jobs: JobsConfig,
 }
 
 impl PartialEq for UdlConfig {
@@ -71,6 +79,7 @@ impl PartialEq for UdlConfig {
                 == (&other.serve, &other.security, &other.privacy)
             && (&self.cdc, &self.nats) == (&other.cdc, &other.nats)
             && self.gateway == other.gateway
+            && (&self.retention, &self.jobs) == (&other.retention, &other.jobs)
     }
 }
 
@@ -179,6 +188,12 @@ impl UdlConfig {
                 });
             }
         }
+        if let Some(s) = root.section("retention", &mut problems) {
+            config.retention = RetentionConfig::read(s, &mut problems);
+        }
+        if let Some(s) = root.section("jobs", &mut problems) {
+            config.jobs = JobsConfig::read(s, &mut problems);
+        }
         root.finish(&mut problems);
         security::check_transport(&config, &mut problems);
         if problems.is_empty() {
@@ -209,9 +224,9 @@ impl fmt::Display for UdlConfig {
         if let Some(nats) = &self.nats {
             write!(f, "\n{nats}")?;
         }
-        match &self.gateway {
-            Some(gateway) => write!(f, "\n{gateway}"),
-            None => Ok(()),
+        if let Some(gateway) = &self.gateway {
+            write!(f, "\n{gateway}")?;
         }
+        write!(f, "\n{}\n{}", self.retention, self.jobs)
     }
 }

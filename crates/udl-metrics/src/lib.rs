@@ -69,6 +69,24 @@ pub struct Metrics {
     cdc_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     cdc_state: Family<RelayStateLabels, Gauge>,
     projection_lag_seconds: Family<ProjectionLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    job_runs: Family<JobLabels, Counter>,
+    job_duration: Family<JobNameLabels, Histogram, fn() -> Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobNameLabels {
+    job: &'static str,
+}
+
+/// Job runs last from milliseconds (nothing to do) to hours (a first purge of years).
+fn job_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 4.0, 10))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -222,8 +240,23 @@ impl Metrics {
             "Age of the commit behind the last change a projection applied, when it applied it",
             projection_lag_seconds.clone(),
         );
+        let job_runs = Family::default();
+        registry.register(
+            "job_runs",
+            "Job runs by job and outcome (succeeded, failed, skipped)",
+            job_runs.clone(),
+        );
+        let job_duration: Family<JobNameLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(job_histogram);
+        registry.register(
+            "job_duration_seconds",
+            "How long each job's runs took",
+            job_duration.clone(),
+        );
         Metrics {
             registry,
+            job_runs,
+            job_duration,
             projection_lag_seconds,
             cdc_events,
             cdc_fields,
@@ -381,6 +414,16 @@ impl Metrics {
         self.projection_lag_seconds
             .get_or_create(&ProjectionLabels { projection })
             .set(seconds);
+    }
+
+    /// Job `job` ran (outcome `succeeded`, `failed` or `skipped`) for `seconds`.
+    pub fn observe_job_run(&self, job: &'static str, outcome: &'static str, seconds: f64) {
+        self.job_runs
+            .get_or_create(&JobLabels { job, outcome })
+            .inc();
+        self.job_duration
+            .get_or_create(&JobNameLabels { job })
+            .observe(seconds);
     }
 
     /// The change relay entered `state` (one of [`RELAY_STATES`]).

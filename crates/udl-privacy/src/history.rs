@@ -5,9 +5,10 @@
 //! `error` entry for the same request says so. Reading the history back is a PHI access like any
 //! other: put to the access policy and audited.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use udl_core::{
     AccessContext, EntityMeta, Error, ErrorKind, Record, Result, Sensitivity, StoreKind, Value,
 };
@@ -63,6 +64,8 @@ pub struct ChangeHistory {
     keys: Arc<FieldKeys>,
     /// Who may read the history back, and where reading it is recorded.
     guard: Option<(Arc<AuditWriter>, Arc<ConsentPolicy>)>,
+    /// The months whose partition this process has made sure of.
+    months: Mutex<HashSet<NaiveDate>>,
 }
 
 /// The PHI fields of `entity`.
@@ -117,6 +120,7 @@ impl ChangeHistory {
             pg,
             keys,
             guard: None,
+            months: Mutex::default(),
         }
     }
 
@@ -149,6 +153,23 @@ impl ChangeHistory {
             .map(Some)
     }
 
+    /// Makes sure the month of `now` has its partition (once per month per process).
+    async fn ensure_partition(&self, now: DateTime<Utc>) -> Result<()> {
+        let month = now.date_naive().with_day(1).unwrap_or(now.date_naive());
+        if self.months.lock().is_ok_and(|m| m.contains(&month)) {
+            return Ok(());
+        }
+        sqlx::query("SELECT udl_change_history_partition($1)")
+            .bind(month)
+            .execute(self.pg.pool())
+            .await
+            .map_err(|e| udl_postgres::classify(&e, "change history"))?;
+        if let Ok(mut months) = self.months.lock() {
+            months.insert(month);
+        }
+        Ok(())
+    }
+
     /// Records `changes`, made by `ctx` through `operation` on `entity` in `store`.
     pub async fn record(
         &self,
@@ -162,6 +183,7 @@ impl ChangeHistory {
             return Ok(());
         }
         let now = Utc::now();
+        self.ensure_partition(now).await?;
         let (mut ids, mut record_ids, mut fields, mut befores, mut afters) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for change in &changes {
@@ -174,8 +196,9 @@ impl ChangeHistory {
         }
         sqlx::query(
             "INSERT INTO phi_change_history (id, occurred_at, actor_id, actor_role, purpose,
-                 request_id, store, entity, record_id, field, operation, before, after)
-             SELECT id, $2, $3, $4, $5, $6, $7, $8, record_id, field, $9, before, after
+                 request_id, store, entity, record_id, field, operation, before, after,
+                 patient_id)
+             SELECT id, $2, $3, $4, $5, $6, $7, $8, record_id, field, $9, before, after, $14
              FROM unnest($1::uuid[], $10::text[], $11::text[], $12::bytea[], $13::bytea[])
                   AS c(id, record_id, field, before, after)",
         )
@@ -192,6 +215,7 @@ impl ChangeHistory {
         .bind(&fields)
         .bind(&befores)
         .bind(&afters)
+        .bind(ctx.patient())
         .execute(self.pg.pool())
         .await
         .map_err(|e| udl_postgres::classify(&e, "change history"))?;

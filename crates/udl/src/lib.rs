@@ -126,6 +126,8 @@ pub use udl_cache as cache;
 pub use udl_config::UdlConfig;
 pub use udl_core::*;
 pub use udl_derive::Entity;
+#[cfg(feature = "jobs")]
+pub use udl_jobs as jobs;
 pub use udl_metrics as metrics;
 pub use udl_metrics::Metrics;
 #[cfg(feature = "mongo")]

@@ -108,6 +108,11 @@ pub fn migrations() -> Vec<Migration> {
             "media_assets",
             include_str!("../../migrations/0015_media_assets.sql"),
         ),
+        Migration::new(
+            16,
+            "retention",
+            include_str!("../../migrations/0016_retention.sql"),
+        ),
     ]
 }
 

@@ -1,6 +1,8 @@
 //! Walking the PHI access log's hash chain, in `seq` order and in pages, to find the first entry
 //! that was edited, or that follows a deleted one.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use udl_core::{field, AccessContext, Page, Result, SortKey};
 use udl_postgres::models::{verify_chain, BrokenLink, PhiAccessLogEntry};
@@ -43,6 +45,9 @@ pub struct ChainReport {
     /// When the newest entries are gone: the last `seq` present and the one the chain's tip
     /// records (checked when the walk is open-ended).
     pub tail_missing: Option<(i64, i64)>,
+    /// Entries of the walked range that retention removed with their month, crossed by the
+    /// anchors it left (`phi_access_log_retired`).
+    pub retired: u64,
 }
 
 impl ChainReport {
@@ -75,8 +80,11 @@ pub async fn verify_log(
 ) -> Result<ChainReport> {
     let mut report = walk(pg, from, to).await?;
     if to.is_none() && report.broken.is_none() {
+        // Entries retention removed count as reached: the anchors vouch for them.
         let (tip, last): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT seq FROM phi_access_log_head), (SELECT max(seq) FROM phi_access_log)",
+            "SELECT (SELECT seq FROM phi_access_log_head),
+                    GREATEST((SELECT max(seq) FROM phi_access_log),
+                             (SELECT max(to_seq) FROM phi_access_log_retired))",
         )
         .fetch_one(pg.pool())
         .await
@@ -87,6 +95,38 @@ pub async fn verify_log(
         }
     }
     Ok(report)
+}
+
+/// The runs of chain positions retention removed, with the hash of each run's last entry.
+struct Retired(BTreeMap<i64, (i64, Vec<u8>)>);
+
+impl Retired {
+    async fn load(pg: &PgStore) -> Result<Self> {
+        let rows: Vec<(i64, i64, Vec<u8>)> =
+            sqlx::query_as("SELECT from_seq, to_seq, last_hash FROM phi_access_log_retired")
+                .fetch_all(pg.pool())
+                .await
+                .map_err(classify)?;
+        Ok(Retired(
+            rows.into_iter()
+                .map(|(from, to, hash)| (from, (to, hash)))
+                .collect(),
+        ))
+    }
+
+    /// The run starting at `seq`: its last position and hash.
+    fn starting_at(&self, seq: i64) -> Option<(i64, &[u8])> {
+        self.0.get(&seq).map(|(to, hash)| (*to, hash.as_slice()))
+    }
+
+    /// The hash of the run ending at `seq`.
+    fn ending_at(&self, seq: i64) -> Option<&[u8]> {
+        self.0
+            .range(..=seq)
+            .next_back()
+            .filter(|(_, (to, _))| *to == seq)
+            .map(|(_, (_, hash))| hash.as_slice())
+    }
 }
 
 async fn walk(
@@ -111,13 +151,18 @@ async fn walk(
         range: Some((first, last)),
         ..ChainReport::default()
     };
-    // The chain before the range is trusted only as far as the entry right before it.
+    let retired = Retired::load(pg).await?;
+    // The chain before the range is trusted only as far as the entry right before it (or the
+    // anchor of the run retention removed right before it).
     let mut prev: Option<Vec<u8>> =
         sqlx::query_scalar("SELECT hash FROM phi_access_log WHERE seq = $1")
             .bind(first - 1)
             .fetch_optional(pg.pool())
             .await
             .map_err(classify)?;
+    if prev.is_none() {
+        prev = retired.ending_at(first - 1).map(<[u8]>::to_vec);
+    }
     // Without the entry before the range (and not at the chain's start), the first entry is
     // expected one earlier than it is, so it is reported as unlinked.
     let mut expected_seq = if prev.is_some() || first == 1 {
@@ -137,6 +182,15 @@ async fn walk(
         let Some(tail) = page.last() else { break };
         after = tail.seq;
         for (i, entry) in page.iter().enumerate() {
+            // Runs retention removed are crossed by their anchors, run after run.
+            while let Some((to_seq, last_hash)) = retired.starting_at(expected_seq) {
+                if to_seq >= entry.seq {
+                    break;
+                }
+                report.retired += u64::try_from(to_seq - expected_seq + 1).unwrap_or_default();
+                expected_seq = to_seq + 1;
+                prev = Some(last_hash.to_vec());
+            }
             if entry.seq != expected_seq {
                 report.broken = broken(entry, ChainProblem::Unlinked);
                 return Ok(report);

@@ -1,0 +1,54 @@
+//! `retention_purge`: every data class's purge, in one job.
+
+use udl_config::RetentionConfig;
+use udl_core::Result;
+use udl_postgres::PgStore;
+
+use super::holds::LegalHolds;
+use super::partitions::{MonthPartitions, ACCESS_LOG, CHANGE_HISTORY};
+use super::RetentionPolicy;
+use crate::job::{Counts, Job, JobRun};
+
+/// Removes what every data class's retention has passed, unless a legal hold covers it.
+pub struct RetentionPurge {
+    pg: PgStore,
+    config: RetentionConfig,
+}
+
+impl RetentionPurge {
+    /// The purge of the classes kept in `pg`, under `config`.
+    pub fn new(pg: PgStore, config: RetentionConfig) -> Self {
+        RetentionPurge { pg, config }
+    }
+}
+
+#[async_trait::async_trait]
+impl Job for RetentionPurge {
+    fn name(&self) -> &'static str {
+        "retention_purge"
+    }
+
+    fn description(&self) -> &'static str {
+        "drops the months of the PHI access log and change history past retention, unless held"
+    }
+
+    async fn run(&self, run: &JobRun) -> Result<Counts> {
+        let holds = LegalHolds::new(self.pg.clone()).list(false).await?;
+        let mut counts = Counts::new();
+        let tables: [MonthPartitions; 2] = [ACCESS_LOG, CHANGE_HISTORY];
+        for table in tables {
+            let policy = RetentionPolicy::of(&self.config, table.class);
+            let purged = table.purge(&self.pg, &policy, run, &holds).await?;
+            let class = table.class.as_str();
+            for (what, n) in [
+                ("months_dropped", purged.dropped.len() as u64),
+                ("records_deleted", purged.deleted),
+                ("months_held", purged.held.len() as u64),
+                ("records_held_back", purged.held_back),
+            ] {
+                counts.insert(format!("{class}.{what}"), n);
+            }
+        }
+        Ok(counts)
+    }
+}
