@@ -30,7 +30,11 @@ pub async fn list(config: &UdlConfig) -> Result<ExitCode> {
     );
     for job in available(config, &pg) {
         let schedule = config.jobs.job(job.name());
-        let last = runner.history(Some(job.name()), 1).await?.into_iter().next();
+        let last = runner
+            .history(Some(job.name()), 1)
+            .await?
+            .into_iter()
+            .next();
         let (started, outcome, seconds, counts) = match &last {
             Some(run) => (
                 run.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -78,7 +82,11 @@ pub async fn run(config: &UdlConfig, name: &str, dry_run: bool) -> Result<ExitCo
     let runner = JobRunner::new(pg, Arc::new(SystemClock));
     let progress = Arc::new(Bars::default());
     let record = runner
-        .run(job.as_ref(), dry_run, Arc::clone(&progress) as Arc<dyn Progress>)
+        .run(
+            job.as_ref(),
+            dry_run,
+            Arc::clone(&progress) as Arc<dyn Progress>,
+        )
         .await;
     progress.end();
     let record = record?;

@@ -10,9 +10,8 @@ use udl::{Error, ErrorKind, Result, UdlConfig};
 
 /// A `--class` argument.
 pub fn data_class(text: &str) -> std::result::Result<DataClass, String> {
-    DataClass::from_text(text).ok_or_else(|| {
-        "expected a data class: phi_access_log or phi_change_history".to_owned()
-    })
+    DataClass::from_text(text)
+        .ok_or_else(|| "expected a data class: phi_access_log or phi_change_history".to_owned())
 }
 
 /// `udl hold place`.
@@ -82,11 +81,9 @@ pub async fn receipts(config: &UdlConfig, since: Option<DateTime<Utc>>) -> Resul
     }
     for r in receipts {
         let range = match (r.range_from, r.range_to) {
-            (Some(from), Some(to)) => format!(
-                "{} .. {}",
-                from.format("%Y-%m-%d"),
-                to.format("%Y-%m-%d")
-            ),
+            (Some(from), Some(to)) => {
+                format!("{} .. {}", from.format("%Y-%m-%d"), to.format("%Y-%m-%d"))
+            }
             _ => "-".to_owned(),
         };
         let holds = if r.holds.is_empty() {

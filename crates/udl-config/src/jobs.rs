@@ -52,8 +52,10 @@ impl JobsConfig {
     }
 
     pub(crate) fn read(mut s: Section<'_>, problems: &mut Vec<Problem>) -> Self {
-        let mut config = JobsConfig::default();
-        config.scheduler = s.bool("scheduler", problems).unwrap_or(true);
+        let mut config = JobsConfig {
+            scheduler: s.bool("scheduler", problems).unwrap_or(true),
+            ..JobsConfig::default()
+        };
         for (name, mut section) in s.subsections(problems) {
             let Some(job) = config.jobs.iter_mut().find(|j| j.name == name) else {
                 let known: Vec<&str> = KNOWN_JOBS.iter().map(|(n, _)| *n).collect();
@@ -110,11 +112,14 @@ mod tests {
 
     #[test]
     fn schedules_default_and_can_be_changed_or_disabled() {
-        let (config, problems) = read("[retention_purge]\nschedule = \"0 4 * * 1\"\nenabled = false");
+        let (config, problems) =
+            read("[retention_purge]\nschedule = \"0 4 * * 1\"\nenabled = false");
         assert!(problems.is_empty(), "{problems:?}");
         let job = config.job("retention_purge").expect("known job");
         assert_eq!((job.schedule.as_str(), job.enabled), ("0 4 * * 1", false));
-        assert!(JobsConfig::default().job("retention_purge").is_some_and(|j| j.enabled));
+        assert!(JobsConfig::default()
+            .job("retention_purge")
+            .is_some_and(|j| j.enabled));
     }
 
     #[test]
@@ -123,7 +128,10 @@ mod tests {
             "[nightly_magic]\nschedule = \"0 3 * * *\"\n[retention_purge]\nschedule = \"every night\"",
         );
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["jobs.nightly_magic", "jobs.retention_purge.schedule"]);
+        assert_eq!(
+            keys,
+            ["jobs.nightly_magic", "jobs.retention_purge.schedule"]
+        );
         let (_, problems) = read("[retention_purge]\nschedule = \"0 0 3 * * * 2027\"");
         assert_eq!(problems.len(), 1, "seven fields (a year) are refused");
     }

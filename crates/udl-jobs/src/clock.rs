@@ -41,6 +41,9 @@ impl ManualClock {
 
 impl WallClock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0.lock().map(|now| *now).unwrap_or_else(|e| *e.into_inner())
+        self.0
+            .lock()
+            .map(|now| *now)
+            .unwrap_or_else(|e| *e.into_inner())
     }
 }

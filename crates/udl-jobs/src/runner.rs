@@ -79,9 +79,10 @@ fn classify(e: sqlx::Error) -> Error {
     udl_postgres::classify(&e, "jobs")
 }
 
-/// The advisory lock key of job `name` (one key space with every other udl lock: prefixed).
-fn lock_key(name: &str) -> i64 {
-    let digest = Sha256::digest(format!("udl.job:{name}").as_bytes());
+/// The advisory lock key of job `name` in `schema` (advisory locks are per database, and one
+/// database may hold several deployments' schemas; prefixed apart from every other udl lock).
+fn lock_key(schema: &str, name: &str) -> i64 {
+    let digest = Sha256::digest(format!("udl.job:{schema}:{name}").as_bytes());
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(bytes)
@@ -112,7 +113,10 @@ fn run_record(row: RunRow) -> Result<RunRecord> {
         started_at: row.6,
         finished_at: row.7,
         outcome: RunOutcome::from_text(&row.8).ok_or_else(|| {
-            Error::new(ErrorKind::DataCorruption, "a job run has an unknown outcome")
+            Error::new(
+                ErrorKind::DataCorruption,
+                "a job run has an unknown outcome",
+            )
         })?,
         counts: serde_json::from_value(row.9).unwrap_or_default(),
         error: row.10,
@@ -153,7 +157,7 @@ impl JobRunner {
         progress: Arc<dyn Progress>,
     ) -> Result<RunRecord> {
         let mut lock = self.lock_connection().await?;
-        if !try_lock(&mut lock, job.name()).await? {
+        if !try_lock(&mut lock, self.pg.schema(), job.name()).await? {
             lock.close().await.ok();
             return Err(Error::new(
                 ErrorKind::Conflict,
@@ -178,14 +182,24 @@ impl JobRunner {
         slot: DateTime<Utc>,
         progress: Arc<dyn Progress>,
     ) -> Result<Option<RunRecord>> {
-        let Some(id) = self.start(job.name(), Trigger::Schedule(slot), false).await? else {
+        let Some(id) = self
+            .start(job.name(), Trigger::Schedule(slot), false)
+            .await?
+        else {
             return Ok(None);
         };
         let mut lock = self.lock_connection().await?;
-        if !try_lock(&mut lock, job.name()).await? {
+        if !try_lock(&mut lock, self.pg.schema(), job.name()).await? {
             lock.close().await.ok();
             return self
-                .finish(id, job.name(), RunOutcome::Skipped, &Counts::new(), None, 0.0)
+                .finish(
+                    id,
+                    job.name(),
+                    RunOutcome::Skipped,
+                    &Counts::new(),
+                    None,
+                    0.0,
+                )
                 .await
                 .map(Some);
         }
@@ -255,15 +269,28 @@ impl JobRunner {
         let took = started.elapsed().as_secs_f64();
         match outcome {
             Ok(counts) => {
-                tracing::info!(job = job.name(), dry_run, seconds = took, ?counts, "job ran");
+                tracing::info!(
+                    job = job.name(),
+                    dry_run,
+                    seconds = took,
+                    ?counts,
+                    "job ran"
+                );
                 self.finish(id, job.name(), RunOutcome::Succeeded, &counts, None, took)
                     .await
             }
             Err(e) => {
                 tracing::error!(job = job.name(), error = %e, "job failed");
                 let error = e.to_string();
-                self.finish(id, job.name(), RunOutcome::Failed, &Counts::new(), Some(&error), took)
-                    .await?;
+                self.finish(
+                    id,
+                    job.name(),
+                    RunOutcome::Failed,
+                    &Counts::new(),
+                    Some(&error),
+                    took,
+                )
+                .await?;
                 Err(e)
             }
         }
@@ -297,9 +324,9 @@ impl JobRunner {
     }
 }
 
-async fn try_lock(conn: &mut PgConnection, job: &str) -> Result<bool> {
+async fn try_lock(conn: &mut PgConnection, schema: &str, job: &str) -> Result<bool> {
     sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(lock_key(job))
+        .bind(lock_key(schema, job))
         .fetch_one(conn)
         .await
         .map_err(classify)
@@ -317,8 +344,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_job_has_its_own_lock_key() {
-        assert_ne!(lock_key("retention_purge"), lock_key("media_rights_prune"));
-        assert_eq!(lock_key("retention_purge"), lock_key("retention_purge"));
+    fn each_job_of_each_schema_has_its_own_lock_key() {
+        assert_ne!(
+            lock_key("udl", "retention_purge"),
+            lock_key("udl", "media_rights_prune")
+        );
+        assert_ne!(
+            lock_key("udl", "retention_purge"),
+            lock_key("udl2", "retention_purge")
+        );
+        assert_eq!(
+            lock_key("udl", "retention_purge"),
+            lock_key("udl", "retention_purge")
+        );
     }
 }

@@ -54,12 +54,7 @@ impl Scheduler {
             .jobs
             .into_iter()
             .map(|(job, cron)| {
-                tokio::spawn(run_job(
-                    Arc::clone(&self.runner),
-                    job,
-                    cron,
-                    stop.clone(),
-                ))
+                tokio::spawn(run_job(Arc::clone(&self.runner), job, cron, stop.clone()))
             })
             .collect();
         for task in tasks {
@@ -77,7 +72,10 @@ async fn run_job(
     loop {
         let now = runner.clock().now();
         let Ok(slot) = cron.find_next_occurrence(&now, false) else {
-            tracing::warn!(job = job.name(), "its schedule has no next slot; not scheduled");
+            tracing::warn!(
+                job = job.name(),
+                "its schedule has no next slot; not scheduled"
+            );
             return;
         };
         let wait = (slot - now).to_std().unwrap_or_default();
@@ -86,8 +84,13 @@ async fn run_job(
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
         // The clock may stand behind the timer by a moment: the slot is due either way.
-        match runner.run_slot(job.as_ref(), slot, Arc::new(NoProgress)).await {
-            Ok(Some(run)) => tracing::debug!(job = job.name(), outcome = %run.outcome.as_str(), "scheduled run done"),
+        match runner
+            .run_slot(job.as_ref(), slot, Arc::new(NoProgress))
+            .await
+        {
+            Ok(Some(run)) => {
+                tracing::debug!(job = job.name(), outcome = %run.outcome.as_str(), "scheduled run done")
+            }
             Ok(None) => tracing::debug!(job = job.name(), %slot, "slot claimed by another process"),
             Err(e) => tracing::error!(job = job.name(), error = %e, "scheduled run failed"),
         }

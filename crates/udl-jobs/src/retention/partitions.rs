@@ -186,7 +186,8 @@ impl MonthPartitions {
                 outcome.receipts.push(receipt);
             }
         }
-        run.progress.advanced(self.class.as_str(), total, Some(total));
+        run.progress
+            .advanced(self.class.as_str(), total, Some(total));
         Ok(outcome)
     }
 

@@ -68,10 +68,7 @@ impl Receipts {
     }
 
     /// Records `receipt` within `tx` (with the deletion it describes).
-    pub async fn record(
-        tx: &mut sqlx::PgConnection,
-        receipt: &DeletionReceipt,
-    ) -> Result<()> {
+    pub async fn record(tx: &mut sqlx::PgConnection, receipt: &DeletionReceipt) -> Result<()> {
         let holds: Vec<String> = receipt.holds.iter().map(Uuid::to_string).collect();
         sqlx::query(
             "INSERT INTO deletion_receipts (id, recorded_at, job, data_class, store, policy,

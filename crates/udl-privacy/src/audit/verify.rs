@@ -45,8 +45,8 @@ pub struct ChainReport {
     /// When the newest entries are gone: the last `seq` present and the one the chain's tip
     /// records (checked when the walk is open-ended).
     pub tail_missing: Option<(i64, i64)>,
-    /// Entries of the walked range that retention removed with their month, crossed by the
-    /// anchors it left (`phi_access_log_retired`).
+    /// Entries retention removed with their month before the walked range's last entry, each
+    /// vouched for by the anchors it left (`phi_access_log_retired`).
     pub retired: u64,
 }
 
@@ -127,6 +127,14 @@ impl Retired {
             .filter(|(_, (to, _))| *to == seq)
             .map(|(_, (_, hash))| hash.as_slice())
     }
+
+    /// How many entries the runs before position `seq` held.
+    fn before(&self, seq: i64) -> u64 {
+        self.0
+            .range(..seq)
+            .map(|(from, (to, _))| u64::try_from(to.min(&(seq - 1)) - from + 1).unwrap_or(0))
+            .sum()
+    }
 }
 
 async fn walk(
@@ -163,6 +171,7 @@ async fn walk(
     if prev.is_none() {
         prev = retired.ending_at(first - 1).map(<[u8]>::to_vec);
     }
+    report.retired = retired.before(last);
     // Without the entry before the range (and not at the chain's start), the first entry is
     // expected one earlier than it is, so it is reported as unlinked.
     let mut expected_seq = if prev.is_some() || first == 1 {
@@ -187,7 +196,6 @@ async fn walk(
                 if to_seq >= entry.seq {
                     break;
                 }
-                report.retired += u64::try_from(to_seq - expected_seq + 1).unwrap_or_default();
                 expected_seq = to_seq + 1;
                 prev = Some(last_hash.to_vec());
             }
