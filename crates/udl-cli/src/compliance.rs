@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
+use udl::jobs::retention::{DataClass, RetentionPolicy};
 use udl::privacy::audit::{report, AuditWriter};
 use udl::{AccessContext, Error, ErrorKind, Purpose, Result, Role, UdlConfig};
 
@@ -24,8 +25,9 @@ fn json(value: &impl serde::Serialize) -> Result<String> {
 /// How long the report's own audit entry may take to become durable.
 const AUDIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Prints the report for `patient` (or the summary when `None`) over `[from, to)`, read by
-/// `actor` as an auditor; the reading is itself audited before anything is printed.
+/// Prints the report for `patient` (or the summary when `None`) over `[from, to)` (within
+/// retention), read by `actor` as an auditor; the reading is itself audited before anything is
+/// printed.
 pub async fn report(
     config: &UdlConfig,
     actor: &str,
@@ -36,6 +38,10 @@ pub async fn report(
 ) -> Result<ExitCode> {
     let ctx = AccessContext::new(actor, Role::Auditor, Purpose::Operations)?;
     let pg = crate::audit::postgres_store(config).await?;
+    // Entries past retention are left out even before their month is dropped.
+    let kept_since =
+        RetentionPolicy::of(&config.retention, DataClass::PhiAccessLog).kept_since(Utc::now());
+    let from = Some(from.map_or(kept_since, |from| from.max(kept_since)));
     let text = match patient {
         Some(patient) => {
             let accounting = report::accounting(&pg, patient, from, to).await?;

@@ -66,6 +66,9 @@ pub struct ChangeHistory {
     guard: Option<(Arc<AuditWriter>, Arc<ConsentPolicy>)>,
     /// The months whose partition this process has made sure of.
     months: Mutex<HashSet<NaiveDate>>,
+    /// How long changes are kept: reads leave out older ones, even before their month is
+    /// dropped.
+    kept: Option<std::time::Duration>,
 }
 
 /// The PHI fields of `entity`.
@@ -121,6 +124,7 @@ impl ChangeHistory {
             keys,
             guard: None,
             months: Mutex::default(),
+            kept: None,
         }
     }
 
@@ -151,6 +155,12 @@ impl ChangeHistory {
             .cipher()
             .encrypt(&place, &plain::to_bytes(value)?)
             .map(Some)
+    }
+
+    /// The same history, its reads leaving out changes older than `kept`.
+    pub fn keeping(mut self, kept: std::time::Duration) -> Self {
+        self.kept = Some(kept);
+        self
     }
 
     /// Makes sure the month of `now` has its partition (once per month per process).
@@ -248,6 +258,12 @@ impl ChangeHistory {
         Ok(changes)
     }
 
+    /// The oldest change still kept, now.
+    fn kept_since(&self) -> Option<DateTime<Utc>> {
+        let kept = chrono::Duration::from_std(self.kept?).ok()?;
+        Utc::now().checked_sub_signed(kept)
+    }
+
     async fn read(&self, entity: &'static EntityMeta, record_id: &Value) -> Result<Vec<Change>> {
         type Row = (
             Uuid,
@@ -265,10 +281,12 @@ impl ChangeHistory {
             "SELECT id, occurred_at, actor_id, actor_role, purpose, request_id, operation, field,
                     before, after
              FROM phi_change_history WHERE entity = $1 AND record_id = $2
+               AND ($3::timestamptz IS NULL OR occurred_at >= $3)
              ORDER BY occurred_at",
         )
         .bind(entity.name)
         .bind(id_text(record_id))
+        .bind(self.kept_since())
         .fetch_all(self.pg.pool())
         .await
         .map_err(|e| udl_postgres::classify(&e, "change history"))?;

@@ -138,8 +138,15 @@ impl DataLayer {
         if let (Ok(store), Some(privacy)) = (self.postgres(), &config.privacy) {
             let layered = Arc::clone(self.resilient(StoreKind::POSTGRES)?);
             let metrics = Arc::clone(&self.metrics);
-            let started =
-                crate::privacy_setup::Privacy::start(store, layered, privacy, metrics).await?;
+            let history_kept = config.retention.phi_change_history;
+            let started = crate::privacy_setup::Privacy::start(
+                store,
+                layered,
+                privacy,
+                history_kept,
+                metrics,
+            )
+            .await?;
             self.privacy = Some(started);
         }
         #[cfg(feature = "cache")]

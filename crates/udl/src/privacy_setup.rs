@@ -47,11 +47,12 @@ impl Privacy {
     /// Loads the field keys kept in `pg` (unwrapped by the configured key ring), starts the
     /// audit writer on `pg` (with a local journal when one is configured, reporting to
     /// `metrics`), reads the access policy from it (through `postgres`, its resilience layer)
-    /// and keeps the history there.
+    /// and keeps the history there (its reads within `history_kept`).
     pub async fn start(
         pg: &PgStore,
         postgres: Arc<ResilientStore>,
         config: &PrivacyConfig,
+        history_kept: std::time::Duration,
         metrics: Arc<udl_metrics::Metrics>,
     ) -> Result<Self> {
         let ring = Arc::new(LocalKeyRing::parse(config.key_ring.expose())?);
@@ -81,7 +82,8 @@ impl Privacy {
             )),
             history: Arc::new(
                 ChangeHistory::new(pg.clone(), Arc::clone(&keys))
-                    .guarded(Arc::clone(&audit), Arc::clone(&policy)),
+                    .guarded(Arc::clone(&audit), Arc::clone(&policy))
+                    .keeping(history_kept),
             ),
             audit,
             policy,

@@ -62,6 +62,28 @@ pub async fn tamper(pg: &udl::postgres::PgStore, sql: &str) {
     }
 }
 
+/// A store on `schema` of the local PostgreSQL.
+pub async fn store_on(schema: &str) -> udl::postgres::PgStore {
+    let env = [
+        ("UDL__POSTGRES__URL".to_owned(), servers::postgres_url()),
+        ("UDL__POSTGRES__SCHEMA".to_owned(), schema.to_owned()),
+    ];
+    let config = udl::config::from_sources(None, env).expect("test config is valid");
+    udl::postgres::PgStore::connect(config.store::<udl::postgres::PostgresConfig>().unwrap())
+        .await
+        .expect("PostgreSQL answers")
+}
+
+/// Drops `pg`'s schema and closes its pool.
+pub async fn drop_schema(pg: &udl::postgres::PgStore) {
+    let sql = format!("DROP SCHEMA \"{}\" CASCADE", pg.schema());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pg.pool())
+        .await
+        .expect("drop test schema");
+    pg.pool().close().await;
+}
+
 pub fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -7,5 +7,6 @@ mod compliance_browser;
 mod gateway;
 mod gateway_client;
 mod gateway_clients;
+mod jobs;
 mod keys;
 mod serve;

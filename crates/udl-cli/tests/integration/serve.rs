@@ -51,6 +51,11 @@ impl Daemon {
         }
     }
 
+    /// Its process.
+    pub fn child(&self) -> &Child {
+        &self.child
+    }
+
     /// Everything it logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
