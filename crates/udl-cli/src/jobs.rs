@@ -1,4 +1,5 @@
-//! `udl jobs`: the maintenance jobs `udl serve`'s scheduler runs. `list` shows each job, its
+//! `udl jobs`: the maintenance jobs `udl serve`'s scheduler runs (`retention_purge`,
+//! `media_rights_prune`). `list` shows each job, its
 //! schedule and its last run; `run NAME [--dry-run]` runs one now, with a progress bar per step,
 //! once across every process (refused while another process runs it), recorded in the history.
 
@@ -6,29 +7,48 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use udl::jobs::retention::RetentionPurge;
-use udl::jobs::{Job, JobRunner, Progress, SystemClock};
+use udl::jobs::{Job, JobRunner, MediaRightsPrune, Progress, SystemClock};
+use udl::mongo::{MongoConfig, MongoStore};
 use udl::postgres::PgStore;
 use udl::{Error, ErrorKind, Result, UdlConfig};
 
 use crate::progress_bar::ProgressBar;
 
-/// Every job udl can run with `config`'s stores.
-pub fn available(config: &UdlConfig, pg: &PgStore) -> Vec<Arc<dyn Job>> {
-    vec![Arc::new(RetentionPurge::new(
+/// Every job udl can run with `config`'s stores (the media-rights prune needs MongoDB).
+pub fn available(
+    config: &UdlConfig,
+    pg: &PgStore,
+    mongo: Option<&MongoStore>,
+) -> Vec<Arc<dyn Job>> {
+    let mut jobs: Vec<Arc<dyn Job>> = vec![Arc::new(RetentionPurge::new(
         pg.clone(),
         config.retention.clone(),
-    ))]
+    ))];
+    if let Some(mongo) = mongo {
+        jobs.push(Arc::new(MediaRightsPrune::new(pg.clone(), mongo.clone())));
+    }
+    jobs
+}
+
+/// PostgreSQL, and MongoDB when it is configured.
+async fn stores(config: &UdlConfig) -> Result<(PgStore, Option<MongoStore>)> {
+    let pg = crate::audit::postgres_store(config).await?;
+    let mongo = match config.store::<MongoConfig>() {
+        Some(mongo) => Some(MongoStore::connect(mongo).await?),
+        None => None,
+    };
+    Ok((pg, mongo))
 }
 
 /// `udl jobs list`.
 pub async fn list(config: &UdlConfig) -> Result<ExitCode> {
-    let pg = crate::audit::postgres_store(config).await?;
+    let (pg, mongo) = stores(config).await?;
     let runner = JobRunner::new(pg.clone(), Arc::new(SystemClock));
     println!(
         "{:<18} {:<16} {:<8} {:<25} {:<10} {:>9}  counts",
         "JOB", "SCHEDULE", "ENABLED", "LAST RUN", "OUTCOME", "SECONDS"
     );
-    for job in available(config, &pg) {
+    for job in available(config, &pg, mongo.as_ref()) {
         let schedule = config.jobs.job(job.name());
         let last = runner
             .history(Some(job.name()), 1)
@@ -70,8 +90,8 @@ fn counts_text(counts: &udl::jobs::Counts) -> String {
 
 /// `udl jobs run NAME [--dry-run]`.
 pub async fn run(config: &UdlConfig, name: &str, dry_run: bool) -> Result<ExitCode> {
-    let pg = crate::audit::postgres_store(config).await?;
-    let jobs = available(config, &pg);
+    let (pg, mongo) = stores(config).await?;
+    let jobs = available(config, &pg, mongo.as_ref());
     let job = jobs.iter().find(|j| j.name() == name).ok_or_else(|| {
         let known: Vec<&str> = jobs.iter().map(|j| j.name()).collect();
         Error::new(

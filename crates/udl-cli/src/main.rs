@@ -84,7 +84,7 @@ enum Command {
         #[command(subcommand)]
         action: MediaAction,
     },
-    /// Maintenance jobs (retention purges): list them, run one now.
+    /// Maintenance jobs (retention_purge, media_rights_prune): list them, run one now.
     Jobs {
         #[command(subcommand)]
         action: JobsAction,
@@ -107,7 +107,7 @@ enum JobsAction {
     List,
     /// Run a job now (refused while another process runs it).
     Run {
-        /// The job (retention_purge).
+        /// The job (retention_purge, media_rights_prune).
         name: String,
         /// Report what it would do; change nothing.
         #[arg(long)]

@@ -69,7 +69,7 @@ impl Daemon {
         let Ok(pg) = data.postgres() else { return };
         let runner = JobRunner::new(pg.clone(), Arc::new(SystemClock))
             .reporting_to(Arc::clone(&self.metrics));
-        let jobs = crate::jobs::available(&self.config, pg);
+        let jobs = crate::jobs::available(&self.config, pg, data.mongo().ok());
         match Scheduler::new(Arc::new(runner), &self.config.jobs, jobs) {
             Ok(scheduler) => {
                 tracing::info!(jobs = ?scheduler.job_names(), "job scheduler running");

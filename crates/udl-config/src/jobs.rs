@@ -7,7 +7,10 @@ use crate::problem::Problem;
 use crate::reader::Section;
 
 /// The jobs udl knows, with their default schedules (cron, UTC).
-pub const KNOWN_JOBS: [(&str, &str); 1] = [("retention_purge", "15 3 * * *")];
+pub const KNOWN_JOBS: [(&str, &str); 2] = [
+    ("retention_purge", "15 3 * * *"),
+    ("media_rights_prune", "45 3 * * *"),
+];
 
 /// One job's schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use crate::convert::{self, doc_key, to_bson};
 use crate::error::{classify, DUPLICATE_KEY};
 use crate::expiry::{self, Expiry, EXPIRES_AT};
 use crate::filter;
+use crate::hidden;
 use crate::session::{exec, TxSession, VectorChange};
 use crate::vector::{self, VectorIndexes};
 
@@ -95,9 +96,11 @@ impl MongoRecords {
         }
     }
 
-    /// `filter`, leaving out expired records where records can expire (servers with TTL
-    /// indexes; FerretDB refuses `create_with_ttl`, so nothing there ever carries an expiry).
+    /// `filter`, leaving out hidden records, and expired ones where records can expire
+    /// (servers with TTL indexes; FerretDB refuses `create_with_ttl`, so nothing there ever
+    /// carries an expiry).
     fn live(&self, filter: Document) -> Document {
+        let filter = hidden::visible(filter);
         if self.caps.supports(Capability::Ttl) {
             expiry::alive(filter)
         } else {
@@ -304,7 +307,7 @@ impl RecordStore for MongoRecords {
         let coll = self.raw_collection(entity);
         let found = exec!(self, coll.find_one(filter)).map_err(|e| self.classify(&e, "get"))?;
         found
-            .filter(|d| !expiry::has_expired(d))
+            .filter(|d| !expiry::has_expired(d) && !hidden::is_hidden(d))
             .map(|d| convert::raw_record(entity, &d).map_err(refused("get")))
             .transpose()
     }
@@ -445,20 +448,21 @@ impl RecordStore for MongoRecords {
         id: &Value,
     ) -> Result<bool> {
         if !self.caps.supports(Capability::Ttl) {
-            let filter = Self::by_id(entity, id).map_err(refused("exists"))?;
+            let filter = self.live(Self::by_id(entity, id).map_err(refused("exists"))?);
             let coll = self.collection(entity);
             let n = exec!(self, coll.count_documents(filter).limit(1))
                 .map_err(|e| self.classify(&e, "exists"))?;
             return Ok(n > 0);
         }
-        // By `_id` alone (the server's fastest path), reading only the expiry.
+        // By `_id` alone (the server's fastest path), reading only the expiry and the mark.
         let coll = self.raw_collection(entity);
         let by_id = Self::by_id(entity, id).map_err(refused("exists"))?;
         let found = exec!(
             self,
-            coll.find_one(by_id).projection(doc! { EXPIRES_AT: 1 })
+            coll.find_one(by_id)
+                .projection(doc! { EXPIRES_AT: 1, hidden::HIDDEN_BY: 1 })
         )
         .map_err(|e| self.classify(&e, "exists"))?;
-        Ok(found.is_some_and(|d| !expiry::has_expired(&d)))
+        Ok(found.is_some_and(|d| !expiry::has_expired(&d) && !hidden::is_hidden(&d)))
     }
 }

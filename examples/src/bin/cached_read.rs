@@ -19,6 +19,7 @@ async fn main() -> Result<()> {
         body: "Breathe in for four counts.".into(),
         steps: Json(vec![]),
         tags: Json(vec!["anxiety".into()]),
+        media_asset_id: None,
         content_version: 1,
         published: true,
         updated_at: chrono::Utc::now(),

@@ -10,6 +10,7 @@ use uuid::Uuid;
 #[udl(crate = "udl_core", table = "document_chunks", store = "mongo")]
 #[udl(index(name = "by_document", fields = "document_id, chunk_index", unique))]
 #[udl(index(name = "by_content_type", fields = "content_type"))]
+#[udl(index(name = "by_media_asset", fields = "source_media_asset_id"))]
 pub struct DocumentChunk {
     /// Id.
     #[udl(id, internal)]
@@ -38,7 +39,8 @@ pub struct DocumentChunk {
     /// Free metadata (page, section, language).
     #[udl(internal)]
     pub metadata: serde_json::Value,
-    /// The media asset (in PostgreSQL) the document came from, if any.
+    /// The media asset (in PostgreSQL's rights registry) the document came from, if any: once
+    /// the asset's license ends, the media-rights prune hides the chunk, then removes it.
     #[udl(internal)]
     pub source_media_asset_id: Option<Uuid>,
     /// Creation time.

@@ -33,6 +33,7 @@ pub struct PlaybookStep {
     cache_ttl = "10m"
 )]
 #[udl(index(name = "by_slug", fields = "slug", unique))]
+#[udl(index(name = "by_media_asset", fields = "media_asset_id"))]
 pub struct TherapeuticContent {
     /// Id.
     #[udl(id, internal)]
@@ -55,6 +56,10 @@ pub struct TherapeuticContent {
     /// Tags for retrieval.
     #[udl(public)]
     pub tags: Json<Vec<String>>,
+    /// The media asset (in PostgreSQL's rights registry) it shows or cites, if any: once the
+    /// asset's license ends, the media-rights prune hides it, then removes it.
+    #[udl(internal)]
+    pub media_asset_id: Option<Uuid>,
     /// Editorial revision.
     #[udl(internal)]
     pub content_version: i64,

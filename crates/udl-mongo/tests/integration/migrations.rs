@@ -36,6 +36,7 @@ fn content(slug: &str) -> TherapeuticContent {
         body: "Name five things you can see.".into(),
         steps: udl_core::Json(vec![]),
         tags: udl_core::Json(vec!["grounding".into()]),
+        media_asset_id: None,
         content_version: 1,
         published: true,
         updated_at: chrono::Utc::now(),

@@ -40,6 +40,7 @@ async fn every_model_round_trips_on(h: common::MongoHarness) {
                 instruction: "Count to four".into(),
             }]),
             tags: Json(vec!["anxiety".into(), "breathing".into()]),
+            media_asset_id: None,
             content_version: 3,
             published: true,
             updated_at: at(0),

@@ -30,6 +30,7 @@ async fn a_write_made_around_udl_reaches_the_cached_reads_through_the_change_fee
         body: "fake body".into(),
         steps: Json(vec![]),
         tags: Json(vec![]),
+        media_asset_id: None,
         content_version: 1,
         published: true,
         updated_at: chrono::Utc::now(),

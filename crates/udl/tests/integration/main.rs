@@ -16,6 +16,7 @@ mod data_layer;
 mod field_encryption;
 mod key_rotation;
 mod masking;
+mod media_prune;
 mod outbox;
 mod shipped_models;
 mod snapshot;

@@ -183,6 +183,7 @@ async fn every_shipped_model_keeps_its_canaries_sealed_on_every_store() {
         body: "Breathe in for four counts.".into(),
         steps: Json(vec![]),
         tags: Json(vec!["breathing".into()]),
+        media_asset_id: None,
         content_version: 1,
         published: true,
         updated_at: at(0),
