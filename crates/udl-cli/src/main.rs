@@ -122,7 +122,7 @@ enum HoldAction {
         /// The patient (subject) whose data is held.
         #[arg(long, value_parser = args::patient_id)]
         patient: Option<String>,
-        /// The data class held (phi_access_log, phi_change_history).
+        /// The data class held (phi_access_log, phi_change_history, redaction_ledger).
         #[arg(long, value_parser = retention::data_class)]
         class: Option<udl::jobs::retention::DataClass>,
         /// Why: a case or matter reference, never patient data.

@@ -36,7 +36,7 @@ pub use privacy::PrivacyConfig;
 pub use problem::{ConfigError, Problem};
 pub use reader::Section;
 pub use resilience::ResilienceSettings;
-pub use retention::{RetentionConfig, SIX_YEARS};
+pub use retention::{RetentionConfig, SIX_YEARS, THIRTEEN_MONTHS};
 pub use secret::{Secret, SecretUrl};
 pub use security::SecurityConfig;
 pub use serve::ServeConfig;

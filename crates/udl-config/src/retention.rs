@@ -1,6 +1,7 @@
-//! `[retention]`: how long each data class is kept. Each class compiles to its store's own
-//! mechanism (for PostgreSQL, month partitions detached and dropped once wholly expired) and
-//! reads leave out what is past it.
+//! `[retention]`: how long each data class is kept, declared once here. Each class compiles to
+//! its store's own mechanism: PostgreSQL month partitions detached and dropped once wholly
+//! expired (access log, change history, redaction ledger), ScyllaDB per-write TTLs (analytics,
+//! chat archive); reads leave out what is past it.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,6 +13,12 @@ use crate::reader::Section;
 /// log may be kept.
 pub const SIX_YEARS: Duration = Duration::from_secs(6 * 31_557_600);
 
+/// Thirteen months (396 days): the analytics retention of the brief.
+pub const THIRTEEN_MONTHS: Duration = Duration::from_secs(396 * 86_400);
+
+/// The longest TTL ScyllaDB (CQL) takes: 20 years.
+const MAX_CQL_TTL: Duration = Duration::from_secs(630_720_000);
+
 /// `[retention]`: time kept per data class.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetentionConfig {
@@ -19,6 +26,14 @@ pub struct RetentionConfig {
     pub phi_access_log: Duration,
     /// The PHI change history (`retention.phi_change_history`); default 6 years.
     pub phi_change_history: Duration,
+    /// The redaction ledger of change events (`retention.redaction_ledger`); default 6 years.
+    pub redaction_ledger: Duration,
+    /// Analytics rows in ScyllaDB: metrics, usage and log events, change events
+    /// (`retention.analytics`, a per-write TTL); default 13 months, at most 20 years.
+    pub analytics: Duration,
+    /// Archived chat messages in ScyllaDB (`retention.chat_archive`, a per-write TTL); unset
+    /// keeps them until deleted; at most 20 years.
+    pub chat_archive: Option<Duration>,
 }
 
 impl Default for RetentionConfig {
@@ -26,6 +41,9 @@ impl Default for RetentionConfig {
         RetentionConfig {
             phi_access_log: SIX_YEARS,
             phi_change_history: SIX_YEARS,
+            redaction_ledger: SIX_YEARS,
+            analytics: THIRTEEN_MONTHS,
+            chat_archive: None,
         }
     }
 }
@@ -43,19 +61,40 @@ impl RetentionConfig {
                     .into(),
             });
         }
-        let phi_change_history = s
-            .duration("phi_change_history", problems)
-            .unwrap_or(defaults.phi_change_history);
-        if phi_change_history < Duration::from_secs(86_400) {
-            problems.push(Problem {
-                key: "retention.phi_change_history".into(),
-                problem: "must be at least one day".into(),
-            });
+        let mut at_least_a_day = |key: &'static str, default: Duration| {
+            let keep = s.duration(key, problems).unwrap_or(default);
+            if keep < Duration::from_secs(86_400) {
+                problems.push(Problem {
+                    key: format!("retention.{key}"),
+                    problem: "must be at least one day".into(),
+                });
+            }
+            keep
+        };
+        let phi_change_history = at_least_a_day("phi_change_history", defaults.phi_change_history);
+        let redaction_ledger = at_least_a_day("redaction_ledger", defaults.redaction_ledger);
+        let analytics = s
+            .duration("analytics", problems)
+            .unwrap_or(defaults.analytics);
+        let chat_archive = s.duration("chat_archive", problems);
+        for (key, keep) in [
+            ("analytics", Some(analytics)),
+            ("chat_archive", chat_archive),
+        ] {
+            if keep.is_some_and(|k| k > MAX_CQL_TTL || k.subsec_nanos() != 0) {
+                problems.push(Problem {
+                    key: format!("retention.{key}"),
+                    problem: "must be whole seconds, at most 20 years (a ScyllaDB TTL)".into(),
+                });
+            }
         }
         s.finish(problems);
         RetentionConfig {
             phi_access_log,
             phi_change_history,
+            redaction_ledger,
+            analytics,
+            chat_archive,
         }
     }
 }
@@ -63,11 +102,18 @@ impl RetentionConfig {
 impl fmt::Display for RetentionConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "[retention]")?;
-        for (key, keep) in [
-            ("phi_access_log", self.phi_access_log),
-            ("phi_change_history", self.phi_change_history),
-        ] {
-            writeln!(f, "{key} = \"{}\"", humantime::format_duration(keep))?;
+        let kept = [
+            ("phi_access_log", Some(self.phi_access_log)),
+            ("phi_change_history", Some(self.phi_change_history)),
+            ("redaction_ledger", Some(self.redaction_ledger)),
+            ("analytics", Some(self.analytics)),
+            ("chat_archive", self.chat_archive),
+        ];
+        for (key, keep) in kept {
+            match keep {
+                Some(keep) => writeln!(f, "{key} = \"{}\"", humantime::format_duration(keep))?,
+                None => writeln!(f, "# {key}: kept until deleted")?,
+            }
         }
         Ok(())
     }

@@ -29,10 +29,6 @@ pub struct ScyllaConfig {
     /// Time span of one time-series partition, default one day. Fixed for the life of the
     /// data: reads compute partitions from it.
     pub time_bucket: std::time::Duration,
-    /// Lifetime of analytics rows (metrics, events), default 13 months (396 days).
-    pub analytics_ttl: std::time::Duration,
-    /// How long archived chat messages are kept; unset keeps them until deleted.
-    pub chat_archive_retention: Option<std::time::Duration>,
     /// Where analytics writes wait while ScyllaDB is unreachable (one directory per
     /// process); unset, such writes fail with `Unavailable` instead.
     pub spool_dir: Option<std::path::PathBuf>,
@@ -122,19 +118,17 @@ impl StoreConfig for ScyllaConfig {
         let time_bucket = s
             .duration("time_bucket", problems)
             .unwrap_or(std::time::Duration::from_secs(86_400));
-        let analytics_ttl = s
-            .duration("analytics_ttl", problems)
-            .unwrap_or(std::time::Duration::from_secs(396 * 86_400));
-        let chat_archive_retention = s.duration("chat_archive_retention", problems);
-        // CQL TTLs are whole seconds up to 20 years.
-        for (key, ttl) in [
-            ("analytics_ttl", Some(analytics_ttl)),
-            ("chat_archive_retention", chat_archive_retention),
+        // Retention is declared once per data class, under [retention].
+        for (key, moved_to) in [
+            ("analytics_ttl", "retention.analytics"),
+            ("chat_archive_retention", "retention.chat_archive"),
         ] {
-            if ttl.is_some_and(|t| !(1..=630_720_000).contains(&t.as_secs())) {
+            if s.duration(key, problems).is_some() {
                 problems.push(Problem {
                     key: format!("{}.{key}", s.path()),
-                    problem: "must be between 1s and 20 years".into(),
+                    problem: format!(
+                        "moved: set {moved_to} (retention is declared per data class)"
+                    ),
                 });
             }
         }
@@ -171,8 +165,6 @@ impl StoreConfig for ScyllaConfig {
             replication,
             request_timeout,
             time_bucket,
-            analytics_ttl,
-            chat_archive_retention,
             tls,
             tls_ca_cert,
             pool,
@@ -282,16 +274,8 @@ impl fmt::Display for ScyllaConfig {
         for (key, value) in [
             ("request_timeout", self.request_timeout),
             ("time_bucket", self.time_bucket),
-            ("analytics_ttl", self.analytics_ttl),
         ] {
             writeln!(f, "{key} = \"{}\"", humantime::format_duration(value))?;
-        }
-        if let Some(retention) = self.chat_archive_retention {
-            writeln!(
-                f,
-                "chat_archive_retention = \"{}\"",
-                humantime::format_duration(retention)
-            )?;
         }
         if self.tls {
             writeln!(f, "tls = true")?;

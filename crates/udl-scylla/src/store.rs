@@ -67,6 +67,9 @@ impl AddressTranslator for AddressMap {
     }
 }
 
+/// The longest TTL CQL takes: 20 years.
+const MAX_TTL: Duration = Duration::from_secs(630_720_000);
+
 /// A connected ScyllaDB store.
 #[derive(Clone)]
 pub struct ScyllaStore {
@@ -155,10 +158,20 @@ impl ScyllaStore {
             handle: ScyllaSession::new(Arc::new(session), config.keyspace.clone()),
             replication: config.replication.clone(),
             time_bucket: config.time_bucket,
-            analytics_ttl: config.analytics_ttl,
-            chat_archive_retention: config.chat_archive_retention,
+            analytics_ttl: udl_config::THIRTEEN_MONTHS,
+            chat_archive_retention: None,
             meter: udl_metrics::StoreMeter::new(StoreKind::SCYLLA),
         })
+    }
+
+    /// The same store, keeping analytics rows `analytics` (per-write TTL) and archived chat
+    /// messages `chat_archive` (until deleted when `None`): `[retention]`'s classes. CQL TTLs
+    /// are whole seconds up to 20 years; longer is kept 20 years.
+    pub fn keeping(mut self, analytics: Duration, chat_archive: Option<Duration>) -> Self {
+        self.analytics_ttl = analytics.clamp(Duration::from_secs(1), MAX_TTL);
+        self.chat_archive_retention =
+            chat_archive.map(|d| d.clamp(Duration::from_secs(1), MAX_TTL));
+        self
     }
 
     /// The same store, its typed APIs' calls measured in `metrics` (build those after this).

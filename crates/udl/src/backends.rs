@@ -91,7 +91,9 @@ pub(crate) fn registrations() -> Vec<Registration> {
             reader: udl_scylla::ScyllaConfig::READER,
             connect: |c, metrics| {
                 Box::pin(async move {
-                    let store = udl_scylla::ScyllaStore::connect(section(c)?).await?;
+                    let store = udl_scylla::ScyllaStore::connect(section(c)?)
+                        .await?
+                        .keeping(c.retention.analytics, c.retention.chat_archive);
                     Ok(backend(store.with_metrics(metrics)))
                 })
             },

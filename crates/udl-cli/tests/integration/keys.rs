@@ -135,7 +135,7 @@ fn rotate_reencrypts_every_value_and_seals_leftover_plaintext_then_resumes_to_no
         ("UDL__SCYLLA__NODES", servers::scylla_node()),
         ("UDL__SCYLLA__KEYSPACE", namespace.clone()),
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
-        ("UDL__SCYLLA__CHAT_ARCHIVE_RETENTION", "30d".to_owned()),
+        ("UDL__RETENTION__CHAT_ARCHIVE", "30d".to_owned()),
         (
             "UDL__PRIVACY__KEY_RING",
             crate::cli::FAKE_KEY_RING.to_owned(),

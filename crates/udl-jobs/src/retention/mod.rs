@@ -14,7 +14,9 @@ use udl_config::RetentionConfig;
 use udl_core::text_enum;
 
 pub use holds::{HoldScope, LegalHold, LegalHolds};
-pub use partitions::{MonthPartitions, PartitionPurge, ACCESS_LOG, CHANGE_HISTORY};
+pub use partitions::{
+    MonthPartitions, PartitionPurge, ACCESS_LOG, CHANGE_HISTORY, REDACTION_LEDGER,
+};
 pub use purge::RetentionPurge;
 pub use receipts::{DeletionReceipt, Receipts};
 
@@ -25,6 +27,8 @@ text_enum! {
         PhiAccessLog => "phi_access_log",
         /// The PHI change history (PostgreSQL, month partitions).
         PhiChangeHistory => "phi_change_history",
+        /// The redaction ledger of change events (PostgreSQL, month partitions).
+        RedactionLedger => "redaction_ledger",
     }
 }
 
@@ -48,6 +52,10 @@ impl RetentionPolicy {
             RetentionPolicy {
                 class: DataClass::PhiChangeHistory,
                 keep: config.phi_change_history,
+            },
+            RetentionPolicy {
+                class: DataClass::RedactionLedger,
+                keep: config.redaction_ledger,
             },
         ]
     }

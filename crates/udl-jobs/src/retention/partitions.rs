@@ -28,8 +28,8 @@ pub struct MonthPartitions {
     pub table: &'static str,
     /// Its data class.
     pub class: DataClass,
-    /// The column naming whose data a row is (legal holds on a subject).
-    pub subject_column: &'static str,
+    /// The column naming whose data a row is (legal holds on a subject), if rows have one.
+    pub subject_column: Option<&'static str>,
     /// Whether its rows form the access log's hash chain (anchored before a month goes).
     pub chained: bool,
 }
@@ -38,7 +38,7 @@ pub struct MonthPartitions {
 pub const ACCESS_LOG: MonthPartitions = MonthPartitions {
     table: "phi_access_log",
     class: DataClass::PhiAccessLog,
-    subject_column: "patient_id",
+    subject_column: Some("patient_id"),
     chained: true,
 };
 
@@ -46,7 +46,15 @@ pub const ACCESS_LOG: MonthPartitions = MonthPartitions {
 pub const CHANGE_HISTORY: MonthPartitions = MonthPartitions {
     table: "phi_change_history",
     class: DataClass::PhiChangeHistory,
-    subject_column: "patient_id",
+    subject_column: Some("patient_id"),
+    chained: false,
+};
+
+/// The redaction ledger of change events (no subject: it holds field names, never values).
+pub const REDACTION_LEDGER: MonthPartitions = MonthPartitions {
+    table: "udl_redaction_ledger",
+    class: DataClass::RedactionLedger,
+    subject_column: None,
     chained: false,
 };
 
@@ -193,12 +201,12 @@ impl MonthPartitions {
 
     /// Rows of month table `name` (only those of `subjects`, when given).
     async fn count(&self, pg: &PgStore, name: &str, subjects: Option<&[&str]>) -> Result<u64> {
-        let sql = match subjects {
-            None => format!("SELECT count(*) FROM \"{name}\""),
-            Some(_) => format!(
-                "SELECT count(*) FROM \"{name}\" WHERE {} = ANY($1)",
-                self.subject_column
-            ),
+        let sql = match (subjects, self.subject_column) {
+            (Some(_), Some(column)) => {
+                format!("SELECT count(*) FROM \"{name}\" WHERE {column} = ANY($1)")
+            }
+            (Some(_), None) => return Ok(0),
+            (None, _) => format!("SELECT count(*) FROM \"{name}\""),
         };
         let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(subjects.unwrap_or_default())

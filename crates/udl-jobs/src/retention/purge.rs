@@ -5,7 +5,7 @@ use udl_core::Result;
 use udl_postgres::PgStore;
 
 use super::holds::LegalHolds;
-use super::partitions::{MonthPartitions, ACCESS_LOG, CHANGE_HISTORY};
+use super::partitions::{MonthPartitions, ACCESS_LOG, CHANGE_HISTORY, REDACTION_LEDGER};
 use super::RetentionPolicy;
 use crate::job::{Counts, Job, JobRun};
 
@@ -29,13 +29,13 @@ impl Job for RetentionPurge {
     }
 
     fn description(&self) -> &'static str {
-        "drops the months of the PHI access log and change history past retention, unless held"
+        "drops the months of the PHI access log, change history and redaction ledger past retention, unless held"
     }
 
     async fn run(&self, run: &JobRun) -> Result<Counts> {
         let holds = LegalHolds::new(self.pg.clone()).list(false).await?;
         let mut counts = Counts::new();
-        let tables: [MonthPartitions; 2] = [ACCESS_LOG, CHANGE_HISTORY];
+        let tables: [MonthPartitions; 3] = [ACCESS_LOG, CHANGE_HISTORY, REDACTION_LEDGER];
         for table in tables {
             let policy = RetentionPolicy::of(&self.config, table.class);
             let purged = table.purge(&self.pg, &policy, run, &holds).await?;

@@ -175,12 +175,17 @@ async fn access_log_months_go_exactly_at_retention_unless_held_and_the_chain_sti
 }
 
 #[tokio::test]
-async fn change_history_months_go_at_retention_and_a_class_hold_keeps_them() {
+async fn change_history_and_ledger_months_go_at_retention_and_a_class_hold_keeps_its_class() {
     let store = migrated_store().await;
-    sqlx::query("SELECT udl_change_history_partition('2019-03-01')")
-        .execute(store.pool())
-        .await
-        .expect("partition");
+    for partition in [
+        "SELECT udl_change_history_partition('2019-03-01')",
+        "SELECT udl_redaction_ledger_partition('2019-03-01')",
+    ] {
+        sqlx::query(partition)
+            .execute(store.pool())
+            .await
+            .expect("partition");
+    }
     sqlx::query(
         "INSERT INTO phi_change_history (id, occurred_at, actor_id, actor_role, purpose,
              request_id, store, entity, record_id, field, operation, before, after, patient_id)
@@ -209,6 +214,9 @@ async fn change_history_months_go_at_retention_and_a_class_hold_keeps_them() {
     assert_eq!(count(&counts, "phi_change_history.months_held"), 1);
     assert_eq!(count(&counts, "phi_change_history.records_held_back"), 1);
     assert!(table_exists(&store, table).await);
+    // The hold is on the change history alone: the redaction ledger's month went.
+    assert_eq!(count(&counts, "redaction_ledger.months_dropped"), 1);
+    assert!(!table_exists(&store, "udl_redaction_ledger_y2019m03").await);
 
     holds.release(hold, "test-counsel").await.expect("released");
     let counts = purge(&store, gone_at - second, false).await;
@@ -224,7 +232,11 @@ async fn change_history_months_go_at_retention_and_a_class_hold_keeps_them() {
             .iter()
             .map(|r| (r.data_class.as_str(), r.deleted, r.held_back))
             .collect::<Vec<_>>(),
-        [("phi_change_history", 0, 1), ("phi_change_history", 1, 0)]
+        [
+            ("phi_change_history", 0, 1),
+            ("redaction_ledger", 0, 0),
+            ("phi_change_history", 1, 0)
+        ]
     );
     drop_schema(&store).await;
 }

@@ -66,7 +66,9 @@ async fn events_append_and_read_back_in_order_across_buckets() {
 
 #[tokio::test]
 async fn event_rows_expire_with_the_analytics_ttl() {
-    let store = common::store_with(&[("UDL__SCYLLA__ANALYTICS_TTL", "7d")]).await;
+    let store = common::store()
+        .await
+        .keeping(std::time::Duration::from_secs(7 * 86_400), None);
     models::migrator().up(&store).await.unwrap();
     let logs = EventLog::new(&store, EventTable::Logs, 8).await.unwrap();
     let at = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();

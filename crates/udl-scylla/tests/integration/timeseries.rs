@@ -10,7 +10,10 @@ use udl_core::ErrorKind;
 use udl_scylla::{models, Point, Resolution, ScyllaStore, TimeSeries};
 
 async fn series_store(extra: &[(&str, &str)]) -> (ScyllaStore, TimeSeries) {
-    let store = common::store_with(extra).await;
+    series_on(common::store_with(extra).await).await
+}
+
+async fn series_on(store: ScyllaStore) -> (ScyllaStore, TimeSeries) {
     models::migrator().up(&store).await.unwrap();
     let series = TimeSeries::new(&store, 16).await.unwrap();
     (store, series)
@@ -85,11 +88,11 @@ async fn pages_cover_the_range_once_in_order() {
 
 #[tokio::test]
 async fn analytics_rows_carry_the_configured_ttl() {
-    let (store, ts) = series_store(&[("UDL__SCYLLA__ANALYTICS_TTL", "30d")]).await;
+    let thirty_days = Duration::from_secs(30 * 86_400);
+    let (store, ts) = series_on(common::store().await.keeping(thirty_days, None)).await;
     let point = minutes(1)[0];
     ts.write("fake.sessions", point).await.unwrap();
     let ttl = ts.ttl_of("fake.sessions", point.at).await.unwrap().unwrap();
-    let thirty_days = Duration::from_secs(30 * 86_400);
     assert!(
         ttl <= thirty_days && ttl > thirty_days - Duration::from_secs(600),
         "{ttl:?}"

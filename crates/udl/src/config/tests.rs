@@ -472,3 +472,48 @@ fn the_vector_scan_limit_defaults_to_the_scan_limit_and_is_bounded() {
         "a negative limit is refused"
     );
 }
+
+#[test]
+fn retention_is_declared_once_per_class_with_the_briefs_defaults() {
+    let c = from_sources(None, env(&[("UDL__RETENTION__CHAT_ARCHIVE", "30d")])).unwrap();
+    assert_eq!(c.retention.phi_access_log, SIX_YEARS);
+    assert_eq!(c.retention.analytics, THIRTEEN_MONTHS);
+    assert_eq!(
+        c.retention.chat_archive,
+        Some(Duration::from_secs(30 * 86_400))
+    );
+    assert!(c.to_string().contains("chat_archive = \"30days\""));
+    let problems = problems_of(
+        Some("[scylla]\nnodes = [\"h:9042\"]\nanalytics_ttl = \"7d\"\n[retention]\nphi_access_log = \"1y\"\nanalytics = \"30y\"\nsurprise = \"1d\"\n"),
+        &[],
+    );
+    let joined = problems.join("\n");
+    for expected in [
+        "scylla.analytics_ttl: moved: set retention.analytics",
+        "retention.phi_access_log: must be at least 6 years",
+        "retention.analytics: must be whole seconds, at most 20 years",
+        "retention.surprise: unknown key",
+    ] {
+        assert!(joined.contains(expected), "{expected} not in:\n{joined}");
+    }
+}
+
+#[test]
+fn job_schedules_are_read_from_jobs_sections() {
+    let c = from_sources(
+        None,
+        env(&[("UDL__JOBS__MEDIA_RIGHTS_PRUNE__SCHEDULE", "0 2 * * *")]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.jobs.job("media_rights_prune").unwrap().schedule,
+        "0 2 * * *"
+    );
+    assert_eq!(
+        c.jobs.job("retention_purge").unwrap().schedule,
+        "15 3 * * *"
+    );
+    assert!(problems_of(None, &[("UDL__JOBS__SCHEDULER", "sometimes")])
+        .join("\n")
+        .contains("jobs.scheduler"));
+}

@@ -168,7 +168,7 @@ pub async fn world_with(
         ("UDL__SCYLLA__NODES", servers::scylla_node()),
         ("UDL__SCYLLA__KEYSPACE", namespace.clone()),
         ("UDL__SCYLLA__CONSISTENCY", "one".to_owned()),
-        ("UDL__SCYLLA__CHAT_ARCHIVE_RETENTION", "30d".to_owned()),
+        ("UDL__RETENTION__CHAT_ARCHIVE", "30d".to_owned()),
     ];
     if with_privacy {
         vars.push(("UDL__PRIVACY__KEY_RING", ring.clone()));
