@@ -1,4 +1,4 @@
-//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus|gateway [--seconds N] [--rounds N] [--only SCENARIO]`
+//! `cargo run --release -p udl-bench -- postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus|gateway|retention [--seconds N] [--rounds N] [--only SCENARIO]`
 //!
 //! Runs udl and the raw driver doing the same work, with the same pool and concurrency, in
 //! one process against the local servers, and prints one line per scenario:
@@ -17,6 +17,7 @@ mod postgres;
 mod privacy;
 mod privacy_get;
 mod redis_ops;
+mod retention;
 mod scylla;
 mod snapshot;
 mod vector;
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
         Some("cdc") => runtime.block_on(cdc::run(&plan)),
         Some("bus") => runtime.block_on(bus::run(&plan)),
         Some("gateway") => runtime.block_on(gateway::run(&plan)),
+        Some("retention") => runtime.block_on(retention::run(plan.rounds)),
         Some("follow") => runtime.block_on(follow::run()),
         Some("follow-writer") => runtime.block_on(follow::writer()),
         Some("vector") => {
@@ -96,6 +98,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus|gateway [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
+    eprintln!("usage: udl-bench postgres|mongo|redis|cache|scylla|vector|privacy|follow|cdc|bus|gateway|retention [--seconds N] [--rounds N] [--only SCENARIO]   (start servers with scripts/services up)");
     ExitCode::from(2)
 }

@@ -129,6 +129,7 @@ examples! {
     sessions_and_rate_limits,
     analytics with scylla,
     compliance_report,
+    retention_and_jobs,
     projection with scylla,
     outbox with scylla,
     snapshot with scylla,
