@@ -24,7 +24,7 @@ pub struct GatewayConfig {
     pub max_in_flight: usize,
     /// Requests per minute one end user (JWT `sub`) may make across services; default 600.
     pub actor_requests_per_minute: u32,
-    /// How long a session lives without use (`/v1/sessions`); default 30 min.
+    /// How long a session lives without use (`/v1/sessions`): `retention.sessions`.
     pub session_idle: Duration,
     /// How long `/v1/embedding-cache` and `/v1/generation-cache` keep an entry; default 1 day.
     pub cache_ttl: Duration,
@@ -111,9 +111,15 @@ impl GatewayConfig {
         let actor_requests_per_minute = s
             .int("actor_requests_per_minute", 1, 1_000_000, problems)
             .unwrap_or(600) as u32;
-        let session_idle = s
-            .duration("session_idle", problems)
-            .unwrap_or(Duration::from_secs(30 * 60));
+        if s.duration("session_idle", problems).is_some() {
+            problems.push(Problem {
+                key: "gateway.session_idle".into(),
+                problem: "moved: set retention.sessions (retention is declared per data class)"
+                    .into(),
+            });
+        }
+        // Filled in from `retention.sessions` once both sections are read.
+        let session_idle = crate::retention::RetentionConfig::default().sessions;
         let cache_ttl = s
             .duration("cache_ttl", problems)
             .unwrap_or(Duration::from_secs(24 * 60 * 60));
@@ -300,8 +306,6 @@ impl fmt::Display for GatewayConfig {
             "actor_requests_per_minute = {}",
             self.actor_requests_per_minute
         )?;
-        let idle = humantime::format_duration(self.session_idle);
-        writeln!(f, "session_idle = \"{idle}\"")?;
         let ttl = humantime::format_duration(self.cache_ttl);
         writeln!(f, "cache_ttl = \"{ttl}\"")?;
         writeln!(f, "\n[gateway.jwt]")?;

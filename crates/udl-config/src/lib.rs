@@ -191,6 +191,9 @@ impl UdlConfig {
         if let Some(s) = root.section("retention", &mut problems) {
             config.retention = RetentionConfig::read(s, &mut problems);
         }
+        if let Some(gateway) = &mut config.gateway {
+            gateway.session_idle = config.retention.sessions;
+        }
         if let Some(s) = root.section("jobs", &mut problems) {
             config.jobs = JobsConfig::read(s, &mut problems);
         }

@@ -1,7 +1,7 @@
 //! `[retention]`: how long each data class is kept, declared once here. Each class compiles to
 //! its store's own mechanism: PostgreSQL month partitions detached and dropped once wholly
 //! expired (access log, change history, redaction ledger), ScyllaDB per-write TTLs (analytics,
-//! chat archive); reads leave out what is past it.
+//! chat archive), Redis `EXPIRE` (sessions); reads leave out what is past it.
 
 use std::fmt;
 use std::time::Duration;
@@ -34,6 +34,9 @@ pub struct RetentionConfig {
     /// Archived chat messages in ScyllaDB (`retention.chat_archive`, a per-write TTL); unset
     /// keeps them until deleted; at most 20 years.
     pub chat_archive: Option<Duration>,
+    /// Sessions in Redis: how long one lives unused (`retention.sessions`, its `EXPIRE`,
+    /// renewed on use); default 30 min.
+    pub sessions: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -44,6 +47,7 @@ impl Default for RetentionConfig {
             redaction_ledger: SIX_YEARS,
             analytics: THIRTEEN_MONTHS,
             chat_archive: None,
+            sessions: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -77,6 +81,9 @@ impl RetentionConfig {
             .duration("analytics", problems)
             .unwrap_or(defaults.analytics);
         let chat_archive = s.duration("chat_archive", problems);
+        let sessions = s
+            .duration("sessions", problems)
+            .unwrap_or(defaults.sessions);
         for (key, keep) in [
             ("analytics", Some(analytics)),
             ("chat_archive", chat_archive),
@@ -95,6 +102,7 @@ impl RetentionConfig {
             redaction_ledger,
             analytics,
             chat_archive,
+            sessions,
         }
     }
 }
@@ -108,6 +116,7 @@ impl fmt::Display for RetentionConfig {
             ("redaction_ledger", Some(self.redaction_ledger)),
             ("analytics", Some(self.analytics)),
             ("chat_archive", self.chat_archive),
+            ("sessions", Some(self.sessions)),
         ];
         for (key, keep) in kept {
             match keep {

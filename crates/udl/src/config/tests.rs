@@ -517,3 +517,26 @@ fn job_schedules_are_read_from_jobs_sections() {
         .join("\n")
         .contains("jobs.scheduler"));
 }
+
+#[test]
+fn the_gateways_sessions_live_as_long_as_retention_sessions_says() {
+    let toml = "[postgres]\nurl = \"postgres://u@h/db\"\n[redis]\nurl = \"redis://h\"\n\
+                [privacy]\nkey_ring = \"1:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=\"\n\
+                [retention]\nsessions = \"5m\"\n\
+                [gateway]\n[gateway.jwt]\nkeys_file = \"/fake/jwks.json\"\nissuer = \"fake\"\n\
+                audience = \"udl\"\n[gateway.services.rag]\n\
+                token = \"fake-token-0000000000000000000000000001\"\nentities = [\"*\"]\n\
+                operations = \"read\"\npurposes = [\"treatment\"]\nroles = [\"clinician\"]\n";
+    let c = from_sources(Some(("udl.toml", toml)), vec![]).unwrap();
+    assert_eq!(c.gateway.unwrap().session_idle, Duration::from_secs(5 * 60));
+    let moved = problems_of(
+        Some(&toml.replace("[gateway]\n", "[gateway]\nsession_idle = \"1h\"\n")),
+        &[],
+    );
+    assert!(
+        moved
+            .join("\n")
+            .contains("gateway.session_idle: moved: set retention.sessions"),
+        "{moved:?}"
+    );
+}
