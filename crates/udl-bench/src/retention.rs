@@ -52,7 +52,7 @@ fn fill(table: &str, first_seq: i64) -> String {
     format!(
         "INSERT INTO {table} (seq, id, occurred_at, actor_id, actor_role, purpose, patient_id,
              entity, record_ids, fields, operation, outcome, request_id, prev_hash, hash)
-         SELECT {first_seq} + g, gen_random_uuid(),
+         SELECT {first_seq} + g + 1, gen_random_uuid(),
                 '2015-01-01T00:00:00Z'::timestamptz + g * INTERVAL '2 seconds',
                 'fake-clinician', 'clinician', 'treatment', 'fake-patient-' || (g % 1000),
                 'session_notes', '[]', '[\"body\"]', 'get', 'allowed', 'fake-req-' || g,

@@ -20,18 +20,18 @@ pub fn available(
     pg: &PgStore,
     mongo: Option<&MongoStore>,
 ) -> Vec<Arc<dyn Job>> {
-    let mut jobs: Vec<Arc<dyn Job>> = vec![Arc::new(RetentionPurge::new(
-        pg.clone(),
-        config.retention.clone(),
-    ))];
-    if let Some(mongo) = mongo {
-        jobs.push(Arc::new(MediaRightsPrune::new(pg.clone(), mongo.clone())));
+    let purge = RetentionPurge::new(pg.clone(), config.retention.clone());
+    match mongo {
+        Some(mongo) => vec![
+            Arc::new(purge.with_mongo(mongo.clone())),
+            Arc::new(MediaRightsPrune::new(pg.clone(), mongo.clone())),
+        ],
+        None => vec![Arc::new(purge)],
     }
-    jobs
 }
 
 /// PostgreSQL, and MongoDB when it is configured.
-async fn stores(config: &UdlConfig) -> Result<(PgStore, Option<MongoStore>)> {
+pub async fn stores(config: &UdlConfig) -> Result<(PgStore, Option<MongoStore>)> {
     let pg = crate::audit::postgres_store(config).await?;
     let mongo = match config.store::<MongoConfig>() {
         Some(mongo) => Some(MongoStore::connect(mongo).await?),

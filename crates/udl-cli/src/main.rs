@@ -122,7 +122,8 @@ enum HoldAction {
         /// The patient (subject) whose data is held.
         #[arg(long, value_parser = args::patient_id)]
         patient: Option<String>,
-        /// The data class held (phi_access_log, phi_change_history, redaction_ledger).
+        /// The data class held (phi_access_log, phi_change_history, redaction_ledger,
+        /// interaction_logs).
         #[arg(long, value_parser = retention::data_class)]
         class: Option<udl::jobs::retention::DataClass>,
         /// Why: a case or matter reference, never patient data.

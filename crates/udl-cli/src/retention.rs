@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use udl::jobs::retention::{DataClass, HoldScope, LegalHolds, Receipts};
+use udl::jobs::retention::{interaction_logs, DataClass, HoldScope, LegalHolds, Receipts};
 use udl::{Error, ErrorKind, Result, UdlConfig};
 
 /// A `--class` argument.
@@ -33,9 +33,17 @@ pub async fn place(
             ))
         }
     };
-    let pg = crate::audit::postgres_store(config).await?;
-    let id = LegalHolds::new(pg).place(scope, reason, actor).await?;
+    let (pg, mongo) = crate::jobs::stores(config).await?;
+    let holds = LegalHolds::new(pg);
+    let id = holds.place(scope, reason, actor).await?;
     println!("legal hold {id} placed");
+    // MongoDB's TTL monitor would not wait for the next purge: the hold applies there now.
+    if let Some(mongo) = mongo {
+        let (suspended, _) = interaction_logs()
+            .apply_holds(&mongo, &holds.list(false).await?)
+            .await?;
+        println!("{suspended} interaction logs kept past their retention while it stands");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

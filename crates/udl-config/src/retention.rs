@@ -1,7 +1,8 @@
 //! `[retention]`: how long each data class is kept, declared once here. Each class compiles to
 //! its store's own mechanism: PostgreSQL month partitions detached and dropped once wholly
-//! expired (access log, change history, redaction ledger), ScyllaDB per-write TTLs (analytics,
-//! chat archive), Redis `EXPIRE` (sessions); reads leave out what is past it.
+//! expired (access log, change history, redaction ledger), MongoDB TTL indexes (interaction
+//! logs), ScyllaDB per-write TTLs (analytics, chat archive), Redis `EXPIRE` (sessions); reads
+//! leave out what is past it.
 
 use std::fmt;
 use std::time::Duration;
@@ -28,6 +29,9 @@ pub struct RetentionConfig {
     pub phi_change_history: Duration,
     /// The redaction ledger of change events (`retention.redaction_ledger`); default 6 years.
     pub redaction_ledger: Duration,
+    /// Patients' interaction logs in MongoDB, from their `occurred_at`
+    /// (`retention.interaction_logs`, a TTL index); default 6 years.
+    pub interaction_logs: Duration,
     /// Analytics rows in ScyllaDB: metrics, usage and log events, change events
     /// (`retention.analytics`, a per-write TTL); default 13 months, at most 20 years.
     pub analytics: Duration,
@@ -45,6 +49,7 @@ impl Default for RetentionConfig {
             phi_access_log: SIX_YEARS,
             phi_change_history: SIX_YEARS,
             redaction_ledger: SIX_YEARS,
+            interaction_logs: SIX_YEARS,
             analytics: THIRTEEN_MONTHS,
             chat_archive: None,
             sessions: Duration::from_secs(30 * 60),
@@ -77,6 +82,7 @@ impl RetentionConfig {
         };
         let phi_change_history = at_least_a_day("phi_change_history", defaults.phi_change_history);
         let redaction_ledger = at_least_a_day("redaction_ledger", defaults.redaction_ledger);
+        let interaction_logs = at_least_a_day("interaction_logs", defaults.interaction_logs);
         let analytics = s
             .duration("analytics", problems)
             .unwrap_or(defaults.analytics);
@@ -100,6 +106,7 @@ impl RetentionConfig {
             phi_access_log,
             phi_change_history,
             redaction_ledger,
+            interaction_logs,
             analytics,
             chat_archive,
             sessions,
@@ -114,6 +121,7 @@ impl fmt::Display for RetentionConfig {
             ("phi_access_log", Some(self.phi_access_log)),
             ("phi_change_history", Some(self.phi_change_history)),
             ("redaction_ledger", Some(self.redaction_ledger)),
+            ("interaction_logs", Some(self.interaction_logs)),
             ("analytics", Some(self.analytics)),
             ("chat_archive", self.chat_archive),
             ("sessions", Some(self.sessions)),

@@ -17,6 +17,7 @@ use crate::error::{classify, DUPLICATE_KEY};
 use crate::expiry::{self, Expiry, EXPIRES_AT};
 use crate::filter;
 use crate::hidden;
+use crate::retained::Retained;
 use crate::session::{exec, TxSession, VectorChange};
 use crate::vector::{self, VectorIndexes};
 
@@ -26,6 +27,8 @@ pub struct MongoRecords {
     caps: Capabilities,
     vectors: Arc<VectorIndexes>,
     expiry: Arc<Expiry>,
+    /// Entities kept for a retention period from a time field of theirs.
+    retained: Arc<Retained>,
     /// The transaction every operation runs in, if any.
     session: Option<Arc<TxSession>>,
 }
@@ -37,6 +40,7 @@ impl MongoRecords {
             caps,
             vectors: Arc::new(vectors),
             expiry: Arc::default(),
+            retained: Arc::default(),
             session: None,
         }
     }
@@ -48,8 +52,28 @@ impl MongoRecords {
             caps: self.caps,
             vectors: Arc::clone(&self.vectors),
             expiry: Arc::clone(&self.expiry),
+            retained: Arc::clone(&self.retained),
             session: Some(session),
         }
+    }
+
+    /// The entities kept for a retention period.
+    pub(crate) fn retained(&self) -> &Retained {
+        &self.retained
+    }
+
+    /// `doc` of `entity`, with its retention expiry when `entity` has one; makes sure of the
+    /// TTL index first (outside transactions, which cannot make one).
+    async fn stamped(&self, entity: &'static EntityMeta, mut doc: Document) -> Result<Document> {
+        if self.retained.covers(entity) {
+            if self.caps.supports(Capability::Ttl) && self.session.is_none() {
+                self.expiry
+                    .ensure_index(entity.name, &self.collection(entity))
+                    .await?;
+            }
+            self.retained.stamp(entity, &mut doc);
+        }
+        Ok(doc)
     }
 
     /// The vector indexes this process keeps.
@@ -96,12 +120,12 @@ impl MongoRecords {
         }
     }
 
-    /// `filter`, leaving out hidden records, and expired ones where records can expire
-    /// (servers with TTL indexes; FerretDB refuses `create_with_ttl`, so nothing there ever
-    /// carries an expiry).
-    fn live(&self, filter: Document) -> Document {
+    /// `filter` on `entity`, leaving out hidden records, and expired ones where records can
+    /// expire (servers with TTL indexes, and entities kept for a retention period; FerretDB
+    /// refuses `create_with_ttl`, so nothing else there ever carries an expiry).
+    fn live(&self, entity: &EntityMeta, filter: Document) -> Document {
         let filter = hidden::visible(filter);
-        if self.caps.supports(Capability::Ttl) {
+        if self.caps.supports(Capability::Ttl) || self.retained.covers(entity) {
             expiry::alive(filter)
         } else {
             filter
@@ -185,6 +209,7 @@ impl RecordStore for MongoRecords {
     ) -> Result<()> {
         let indexed = self.vectors.tracks(entity).then(|| record.clone());
         let doc = convert::document(entity, record).map_err(refused(op::CREATE))?;
+        let doc = self.stamped(entity, doc).await?;
         self.insert_doc(entity, doc, op::CREATE).await?;
         if let Some(record) = indexed {
             self.index_upsert(entity, &record);
@@ -235,11 +260,16 @@ impl RecordStore for MongoRecords {
         } else {
             Vec::new()
         };
-        let docs = records
+        let mut docs = records
             .into_iter()
             .map(|r| convert::document(entity, r))
             .collect::<Result<Vec<_>>>()
             .map_err(refused(op))?;
+        if self.retained.covers(entity) {
+            for doc in &mut docs {
+                *doc = self.stamped(entity, std::mem::take(doc)).await?;
+            }
+        }
         let ids: Vec<Bson> = docs
             .iter()
             .map(|d| d.get("_id").cloned().unwrap_or(Bson::Null))
@@ -320,7 +350,7 @@ impl RecordStore for MongoRecords {
         changes: &ValidChanges,
     ) -> Result<bool> {
         let op = "update";
-        let mut filter = self.live(Self::by_id(entity, id).map_err(refused(op))?);
+        let mut filter = self.live(entity, Self::by_id(entity, id).map_err(refused(op))?);
         let mut set = Document::new();
         for (name, value) in &changes.sets {
             let field = entity.require_field(name)?;
@@ -359,7 +389,7 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         id: &Value,
     ) -> Result<bool> {
-        let filter = self.live(Self::by_id(entity, id).map_err(refused("delete"))?);
+        let filter = self.live(entity, Self::by_id(entity, id).map_err(refused("delete"))?);
         let coll = self.collection(entity);
         let done = exec!(self, coll.delete_one(filter)).map_err(|e| self.classify(&e, "delete"))?;
         if done.deleted_count > 0 && self.vectors.tracks(entity) {
@@ -376,7 +406,10 @@ impl RecordStore for MongoRecords {
         query: &Query,
     ) -> Result<Vec<Record>> {
         let op = "list";
-        let filter = self.live(filter::query(entity, &query.filter).map_err(refused(op))?);
+        let filter = self.live(
+            entity,
+            filter::query(entity, &query.filter).map_err(refused(op))?,
+        );
         let sort = filter::sort(entity, &query.sort).map_err(refused(op))?;
         let coll = self.raw_collection(entity);
         let find = coll
@@ -413,7 +446,10 @@ impl RecordStore for MongoRecords {
         entity: &'static EntityMeta,
         filter: &Filter,
     ) -> Result<u64> {
-        let query = self.live(filter::query(entity, filter).map_err(refused("count"))?);
+        let query = self.live(
+            entity,
+            filter::query(entity, filter).map_err(refused("count"))?,
+        );
         let coll = self.collection(entity);
         exec!(self, coll.count_documents(query)).map_err(|e| self.classify(&e, "count"))
     }
@@ -436,7 +472,10 @@ impl RecordStore for MongoRecords {
             field,
             vector,
             k,
-            self.live(filter::query(entity, prefilter).map_err(refused(op::NEAREST))?),
+            self.live(
+                entity,
+                filter::query(entity, prefilter).map_err(refused(op::NEAREST))?,
+            ),
         )
         .await
     }
@@ -448,7 +487,7 @@ impl RecordStore for MongoRecords {
         id: &Value,
     ) -> Result<bool> {
         if !self.caps.supports(Capability::Ttl) {
-            let filter = self.live(Self::by_id(entity, id).map_err(refused("exists"))?);
+            let filter = self.live(entity, Self::by_id(entity, id).map_err(refused("exists"))?);
             let coll = self.collection(entity);
             let n = exec!(self, coll.count_documents(filter).limit(1))
                 .map_err(|e| self.classify(&e, "exists"))?;

@@ -110,6 +110,11 @@ impl MongoStore {
         Repository::unaudited(self.records())
     }
 
+    /// The entities kept for a retention period.
+    pub(crate) fn retained(&self) -> &crate::retained::Retained {
+        self.records.retained()
+    }
+
     /// The vector indexes this process keeps, with how many vectors each holds.
     pub fn vector_indexes(&self) -> Vec<VectorIndexStatus> {
         self.records.vectors().status()

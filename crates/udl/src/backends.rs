@@ -71,9 +71,17 @@ pub(crate) fn registrations() -> Vec<Registration> {
         Registration {
             reader: udl_mongo::MongoConfig::READER,
             connect: |c, _| {
-                Box::pin(
-                    async move { Ok(backend(udl_mongo::MongoStore::connect(section(c)?).await?)) },
-                )
+                Box::pin(async move {
+                    use udl_core::Entity as _;
+                    // Interaction logs are kept `retention.interaction_logs` from when they
+                    // happened.
+                    let store = udl_mongo::MongoStore::connect(section(c)?).await?.keeping(
+                        udl_mongo::models::PatientInteractionLog::meta(),
+                        "occurred_at",
+                        c.retention.interaction_logs,
+                    );
+                    Ok(backend(store))
+                })
             },
         },
         #[cfg(feature = "redis")]

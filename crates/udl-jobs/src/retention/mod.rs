@@ -2,6 +2,7 @@
 //! the purge that removes what has wholly expired with the store's own mechanism, unless a legal
 //! hold covers it, leaving a deletion receipt for every step.
 
+mod documents;
 mod holds;
 mod partitions;
 mod purge;
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 use udl_config::RetentionConfig;
 use udl_core::text_enum;
 
+pub use documents::{interaction_logs, CollectionPurge, RetainedCollection};
 pub use holds::{HoldScope, LegalHold, LegalHolds};
 pub use partitions::{
     MonthPartitions, PartitionPurge, ACCESS_LOG, CHANGE_HISTORY, REDACTION_LEDGER,
@@ -29,6 +31,8 @@ text_enum! {
         PhiChangeHistory => "phi_change_history",
         /// The redaction ledger of change events (PostgreSQL, month partitions).
         RedactionLedger => "redaction_ledger",
+        /// Patients' interaction logs (MongoDB, a TTL index).
+        InteractionLogs => "interaction_logs",
     }
 }
 
@@ -56,6 +60,10 @@ impl RetentionPolicy {
             RetentionPolicy {
                 class: DataClass::RedactionLedger,
                 keep: config.redaction_ledger,
+            },
+            RetentionPolicy {
+                class: DataClass::InteractionLogs,
+                keep: config.interaction_logs,
             },
         ]
     }

@@ -348,10 +348,15 @@ impl MonthPartitions {
 
 /// Records the runs of consecutive chain positions month table `name` holds, with the hash of
 /// each run's last entry; the receipt id they name (an earlier, cut-off run's, if it anchored
-/// this month already).
+/// this month without dropping it).
 async fn anchor_chain(pg: &PgStore, name: &str, receipt: Uuid) -> Result<Uuid> {
+    // A month dropped before may come back (an entry of it logged late): only anchors whose
+    // drop was never recorded belong to this one.
     let earlier: Option<Uuid> = sqlx::query_scalar(
-        "SELECT receipt_id FROM phi_access_log_retired WHERE partition_name = $1 LIMIT 1",
+        "SELECT r.receipt_id FROM phi_access_log_retired r
+         WHERE r.partition_name = $1
+           AND NOT EXISTS (SELECT 1 FROM deletion_receipts d WHERE d.id = r.receipt_id)
+         LIMIT 1",
     )
     .bind(name)
     .fetch_optional(pg.pool())

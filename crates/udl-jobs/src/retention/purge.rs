@@ -2,8 +2,10 @@
 
 use udl_config::RetentionConfig;
 use udl_core::Result;
+use udl_mongo::MongoStore;
 use udl_postgres::PgStore;
 
+use super::documents::interaction_logs;
 use super::holds::LegalHolds;
 use super::partitions::{MonthPartitions, ACCESS_LOG, CHANGE_HISTORY, REDACTION_LEDGER};
 use super::RetentionPolicy;
@@ -12,13 +14,24 @@ use crate::job::{Counts, Job, JobRun};
 /// Removes what every data class's retention has passed, unless a legal hold covers it.
 pub struct RetentionPurge {
     pg: PgStore,
+    mongo: Option<MongoStore>,
     config: RetentionConfig,
 }
 
 impl RetentionPurge {
     /// The purge of the classes kept in `pg`, under `config`.
     pub fn new(pg: PgStore, config: RetentionConfig) -> Self {
-        RetentionPurge { pg, config }
+        RetentionPurge {
+            pg,
+            mongo: None,
+            config,
+        }
+    }
+
+    /// The same purge, also over the classes kept in `mongo`.
+    pub fn with_mongo(mut self, mongo: MongoStore) -> Self {
+        self.mongo = Some(mongo);
+        self
     }
 }
 
@@ -29,7 +42,7 @@ impl Job for RetentionPurge {
     }
 
     fn description(&self) -> &'static str {
-        "drops the months of the PHI access log, change history and redaction ledger past retention, unless held"
+        "drops the months of the access log, change history and redaction ledger past retention, and expired interaction logs, unless held"
     }
 
     async fn run(&self, run: &JobRun) -> Result<Counts> {
@@ -45,6 +58,20 @@ impl Job for RetentionPurge {
                 ("records_deleted", purged.deleted),
                 ("months_held", purged.held.len() as u64),
                 ("records_held_back", purged.held_back),
+            ] {
+                counts.insert(format!("{class}.{what}"), n);
+            }
+        }
+        if let Some(mongo) = &self.mongo {
+            let logs = interaction_logs();
+            let policy = RetentionPolicy::of(&self.config, logs.class);
+            let purged = logs.purge(mongo, &self.pg, &policy, run, &holds).await?;
+            let class = logs.class.as_str();
+            for (what, n) in [
+                ("records_deleted", purged.deleted),
+                ("records_held_back", purged.held_back),
+                ("holds_applied", purged.holds_applied),
+                ("holds_released", purged.holds_released),
             ] {
                 counts.insert(format!("{class}.{what}"), n);
             }

@@ -14,6 +14,7 @@ mod common;
 mod conformance_stacks;
 mod data_layer;
 mod field_encryption;
+mod interaction_retention;
 mod key_rotation;
 mod masking;
 mod media_prune;
