@@ -112,13 +112,7 @@ impl MongoStore {
         entity: &'static EntityMeta,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64> {
-        self.database()
-            .collection::<Document>(entity.name)
-            .count_documents(
-                doc! { EXPIRES_AT: { "$lte": DateTime::from_millis(now.timestamp_millis()) } },
-            )
-            .await
-            .map_err(|e| classify(&e, "retention purge"))
+        self.count_due(entity, EXPIRES_AT, now).await
     }
 
     /// How many documents of `entity` a hold keeps although their retention ended by `now`.
@@ -127,10 +121,20 @@ impl MongoStore {
         entity: &'static EntityMeta,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64> {
+        self.count_due(entity, HELD_EXPIRES_AT, now).await
+    }
+
+    /// How many documents of `entity` hold in `field` an instant at or before `now`.
+    async fn count_due(
+        &self,
+        entity: &'static EntityMeta,
+        field: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
         self.database()
             .collection::<Document>(entity.name)
             .count_documents(
-                doc! { HELD_EXPIRES_AT: { "$lte": DateTime::from_millis(now.timestamp_millis()) } },
+                doc! { field: { "$lte": DateTime::from_millis(now.timestamp_millis()) } },
             )
             .await
             .map_err(|e| classify(&e, "retention purge"))

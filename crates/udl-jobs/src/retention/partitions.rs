@@ -365,12 +365,29 @@ async fn anchor_chain(pg: &PgStore, name: &str, receipt: Uuid) -> Result<Uuid> {
     if let Some(earlier) = earlier {
         return Ok(earlier);
     }
+    // Usually the month is one run of positions (min, max and count say so from the index);
+    // otherwise the runs are found by numbering its positions.
+    let (first, last, rows): (Option<i64>, Option<i64>, i64) = sqlx::query_as(sqlx::AssertSqlSafe(
+        format!("SELECT min(seq), max(seq), count(*) FROM \"{name}\""),
+    ))
+    .fetch_one(pg.pool())
+    .await
+    .map_err(classify)?;
+    let runs = match (first, last) {
+        (Some(first), Some(last)) if last - first + 1 == rows => {
+            format!("SELECT {first}::bigint AS from_seq, {last}::bigint AS to_seq")
+        }
+        (Some(_), Some(_)) => format!(
+            "SELECT min(seq) AS from_seq, max(seq) AS to_seq
+             FROM (SELECT seq, seq - row_number() OVER (ORDER BY seq) AS run FROM \"{name}\") s
+             GROUP BY run"
+        ),
+        _ => return Ok(receipt),
+    };
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO phi_access_log_retired (from_seq, to_seq, last_hash, partition_name, receipt_id, retired_at)
          SELECT r.from_seq, r.to_seq, l.hash, $1, $2, $3
-         FROM (SELECT min(seq) AS from_seq, max(seq) AS to_seq
-               FROM (SELECT seq, seq - row_number() OVER (ORDER BY seq) AS run FROM \"{name}\") s
-               GROUP BY run) r
+         FROM ({runs}) r
          JOIN \"{name}\" l ON l.seq = r.to_seq
          ON CONFLICT (from_seq) DO NOTHING"
     )))

@@ -96,10 +96,7 @@ async fn event_rows_expire_with_the_analytics_ttl() {
     let week = Duration::from_secs(7 * 86_400).as_secs() as i32;
     let ttls = ttls.unwrap_or_default();
     assert_eq!(ttls.len(), 2);
-    assert!(
-        ttls.iter().all(|&t| t <= week && t > week - 600),
-        "{ttls:?}"
-    );
+    assert!(ttls.iter().all(|&t| t <= week && t >= week - 2), "{ttls:?}");
     common::drop_keyspace(&store).await;
 }
 

@@ -94,7 +94,8 @@ async fn analytics_rows_carry_the_configured_ttl() {
     ts.write("fake.sessions", point).await.unwrap();
     let ttl = ts.ttl_of("fake.sessions", point.at).await.unwrap().unwrap();
     assert!(
-        ttl <= thirty_days && ttl > thirty_days - Duration::from_secs(600),
+        // The class's retention, to within the seconds the write and this read took.
+        ttl <= thirty_days && ttl >= thirty_days - Duration::from_secs(2),
         "{ttl:?}"
     );
     common::drop_keyspace(&store).await;
