@@ -102,3 +102,68 @@ async fn every_change_to_a_phi_field_keeps_who_when_before_and_after() {
     assert!(err.to_string().contains("append-only"), "{err}");
     w.finish().await;
 }
+
+/// Changes older than `retention.phi_change_history` are left out of the history's reads, to the
+/// second, before their month is dropped.
+#[tokio::test]
+async fn changes_past_their_retention_are_left_out_of_the_history() {
+    let w = world_with(
+        true,
+        udl_testkit::servers::postgres_url(),
+        vec![("UDL__RETENTION__PHI_CHANGE_HISTORY", "1d".to_owned())],
+    )
+    .await;
+    let canary = canary();
+    let care = w.care().await;
+    let p = PatientProfile {
+        patient_id: care.patient,
+        ..profile(&canary, 1)
+    };
+    w.repo(StoreKind::POSTGRES)
+        .create(&care.treating(), p.clone())
+        .await
+        .unwrap();
+    // Two changes written around the boundary: a day and a second ago, a day less 30 s ago.
+    let pg = w.data.postgres().unwrap();
+    for (age, request) in [
+        ("1 day 1 second", "req-old"),
+        ("1 day -30 seconds", "req-kept"),
+    ] {
+        sqlx::query("SELECT udl_change_history_partition((now() - $1::interval)::date)")
+            .bind(age)
+            .execute(pg.pool())
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO phi_change_history (id, occurred_at, actor_id, actor_role, purpose,
+                 request_id, store, entity, record_id, field, operation, before, after)
+             VALUES (gen_random_uuid(), now() - $1::interval, 'clinician-fake-9', 'clinician',
+                     'treatment', $2, 'postgres', $3, $4, 'diagnosis', 'update', NULL, NULL)",
+        )
+        .bind(age)
+        .bind(request)
+        .bind(PatientProfile::meta().name)
+        .bind(p.id.to_string())
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    }
+    let changes = w
+        .data
+        .change_history()
+        .unwrap()
+        .of(&care.treating(), PatientProfile::meta(), &Value::Uuid(p.id))
+        .await
+        .unwrap();
+    let requests: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.operation == "update")
+        .map(|c| c.request_id.as_str())
+        .collect();
+    assert_eq!(requests, ["req-kept"]);
+    assert_eq!(
+        changes.iter().filter(|c| c.operation == "insert").count(),
+        2
+    );
+    w.finish().await;
+}
