@@ -2,10 +2,10 @@
 //! all of it is past retention, detached with `DETACH PARTITION ... CONCURRENTLY` under a
 //! bounded `lock_timeout` (writers and readers of the table carry on) and dropped in the same
 //! transaction that records its receipt. A month holding anything a legal hold covers stays.
-//! For the access log, the runs of chain positions a month held are anchored first (see
-//! `phi_access_log_retired`) so the chain still verifies without them. Each step can be cut off
-//! and is finished by the next run: an anchored month keeps its receipt id, a detach left
-//! pending is finalized, a detached month is dropped.
+//! For the access log, the runs of chain positions a detached month holds are anchored before
+//! it is dropped (see `phi_access_log_retired`) so the chain still verifies without them. Each
+//! step can be cut off and is finished by the next run: a detach left pending is finalized, a
+//! detached month is anchored (keeping the receipt id of anchors already made) and dropped.
 
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
 use sqlx::{Connection as _, PgConnection};
@@ -188,9 +188,11 @@ impl MonthPartitions {
                 continue;
             }
             outcome.dropped.push(month.name.clone());
-            outcome.deleted += rows;
-            if !run.dry_run {
-                let receipt = self.drop_month(pg, policy, run, &month, rows).await?;
+            if run.dry_run {
+                outcome.deleted += rows;
+            } else {
+                let (receipt, dropped) = self.drop_month(pg, policy, run, &month).await?;
+                outcome.deleted += dropped;
                 outcome.receipts.push(receipt);
             }
         }
@@ -267,21 +269,23 @@ impl MonthPartitions {
         }
     }
 
-    /// Anchors (for the access log), detaches and drops `month`; the receipt's id.
+    /// Detaches `month`, anchors its chain positions (for the access log) and drops it; the
+    /// receipt's id and the rows dropped. Counting and anchoring come after the detach, when no
+    /// entry logged late can join the month any more.
     async fn drop_month(
         &self,
         pg: &PgStore,
         policy: &RetentionPolicy,
         run: &JobRun,
         month: &Month,
-        rows: u64,
-    ) -> Result<Uuid> {
+    ) -> Result<(Uuid, u64)> {
+        if month.attached {
+            self.detach(pg, month).await?;
+        }
+        let rows = self.count(pg, &month.name, None).await?;
         let mut receipt = self.receipt(policy, run, month, rows, 0, Vec::new());
         if self.chained {
             receipt.id = anchor_chain(pg, &month.name, receipt.id).await?;
-        }
-        if month.attached {
-            self.detach(pg, month).await?;
         }
         let mut tx = pg.pool().begin().await.map_err(classify)?;
         Receipts::record(&mut tx, &receipt).await?;
@@ -299,7 +303,7 @@ impl MonthPartitions {
             rows,
             "retention dropped a month"
         );
-        Ok(receipt.id)
+        Ok((receipt.id, rows))
     }
 
     /// Detaches `month` concurrently (or finalizes a detach left pending), on a connection of
