@@ -219,8 +219,7 @@ impl MediaRightsPrune {
                 holds: Vec::new(),
                 detail: serde_json::json!({ "assets": removed, "deleted_by_entity": deleted }),
             };
-            let mut conn = self.pg.pool().acquire().await.map_err(classify)?;
-            Receipts::record(&mut conn, &receipt).await?;
+            Receipts::write(&self.pg, &receipt).await?;
         }
         Ok(())
     }

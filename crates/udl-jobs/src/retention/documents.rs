@@ -145,12 +145,7 @@ impl RetainedCollection {
             holds: holding,
             detail: serde_json::json!({ "collection": self.entity.name }),
         };
-        let mut conn = pg
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| udl_postgres::classify(&e, "retention"))?;
-        Receipts::record(&mut conn, &receipt).await?;
+        Receipts::write(pg, &receipt).await?;
         Ok(outcome)
     }
 }

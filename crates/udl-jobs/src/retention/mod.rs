@@ -46,37 +46,15 @@ pub struct RetentionPolicy {
 }
 
 impl RetentionPolicy {
-    /// Every class's policy from `config`.
-    pub fn all(config: &RetentionConfig) -> Vec<RetentionPolicy> {
-        vec![
-            RetentionPolicy {
-                class: DataClass::PhiAccessLog,
-                keep: config.phi_access_log,
-            },
-            RetentionPolicy {
-                class: DataClass::PhiChangeHistory,
-                keep: config.phi_change_history,
-            },
-            RetentionPolicy {
-                class: DataClass::RedactionLedger,
-                keep: config.redaction_ledger,
-            },
-            RetentionPolicy {
-                class: DataClass::InteractionLogs,
-                keep: config.interaction_logs,
-            },
-        ]
-    }
-
     /// Class `class`'s policy from `config`.
     pub fn of(config: &RetentionConfig, class: DataClass) -> RetentionPolicy {
-        let all = Self::all(config);
-        all.into_iter()
-            .find(|p| p.class == class)
-            .unwrap_or(RetentionPolicy {
-                class,
-                keep: udl_config::SIX_YEARS,
-            })
+        let keep = match class {
+            DataClass::PhiAccessLog => config.phi_access_log,
+            DataClass::PhiChangeHistory => config.phi_change_history,
+            DataClass::RedactionLedger => config.redaction_ledger,
+            DataClass::InteractionLogs => config.interaction_logs,
+        };
+        RetentionPolicy { class, keep }
     }
 
     /// The oldest instant still kept at `now`: records written before it are past retention

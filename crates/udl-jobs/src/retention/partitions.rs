@@ -170,26 +170,25 @@ impl MonthPartitions {
         for (done, month) in expired.into_iter().enumerate() {
             run.progress
                 .advanced(self.class.as_str(), done as u64, Some(total));
-            let rows = self.count(pg, &month.name, None).await?;
             let holding = if class_holds.is_empty() {
                 self.subject_holds_on(pg, &month.name, holds).await?
             } else {
                 class_holds.clone()
             };
             if !holding.is_empty() {
+                let rows = self.count(pg, &month.name, None).await?;
                 outcome.held.push(month.name.clone());
                 outcome.held_back += rows;
                 if !run.dry_run {
                     let receipt = self.receipt(policy, run, &month, 0, rows, holding);
-                    let mut conn = pg.pool().acquire().await.map_err(classify)?;
-                    Receipts::record(&mut conn, &receipt).await?;
+                    Receipts::write(pg, &receipt).await?;
                     outcome.receipts.push(receipt.id);
                 }
                 continue;
             }
             outcome.dropped.push(month.name.clone());
             if run.dry_run {
-                outcome.deleted += rows;
+                outcome.deleted += self.count(pg, &month.name, None).await?;
             } else {
                 let (receipt, dropped) = self.drop_month(pg, policy, run, &month).await?;
                 outcome.deleted += dropped;

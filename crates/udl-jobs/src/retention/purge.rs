@@ -8,7 +8,7 @@ use udl_postgres::PgStore;
 use super::documents::interaction_logs;
 use super::holds::LegalHolds;
 use super::partitions::{MonthPartitions, ACCESS_LOG, CHANGE_HISTORY, REDACTION_LEDGER};
-use super::RetentionPolicy;
+use super::{DataClass, RetentionPolicy};
 use crate::job::{Counts, Job, JobRun};
 
 /// Removes what every data class's retention has passed, unless a legal hold covers it.
@@ -52,30 +52,39 @@ impl Job for RetentionPurge {
         for table in tables {
             let policy = RetentionPolicy::of(&self.config, table.class);
             let purged = table.purge(&self.pg, &policy, run, &holds).await?;
-            let class = table.class.as_str();
-            for (what, n) in [
-                ("months_dropped", purged.dropped.len() as u64),
-                ("records_deleted", purged.deleted),
-                ("months_held", purged.held.len() as u64),
-                ("records_held_back", purged.held_back),
-            ] {
-                counts.insert(format!("{class}.{what}"), n);
-            }
+            count(
+                &mut counts,
+                table.class,
+                [
+                    ("months_dropped", purged.dropped.len() as u64),
+                    ("records_deleted", purged.deleted),
+                    ("months_held", purged.held.len() as u64),
+                    ("records_held_back", purged.held_back),
+                ],
+            );
         }
         if let Some(mongo) = &self.mongo {
             let logs = interaction_logs();
             let policy = RetentionPolicy::of(&self.config, logs.class);
             let purged = logs.purge(mongo, &self.pg, &policy, run, &holds).await?;
-            let class = logs.class.as_str();
-            for (what, n) in [
-                ("records_deleted", purged.deleted),
-                ("records_held_back", purged.held_back),
-                ("holds_applied", purged.holds_applied),
-                ("holds_released", purged.holds_released),
-            ] {
-                counts.insert(format!("{class}.{what}"), n);
-            }
+            count(
+                &mut counts,
+                logs.class,
+                [
+                    ("records_deleted", purged.deleted),
+                    ("records_held_back", purged.held_back),
+                    ("holds_applied", purged.holds_applied),
+                    ("holds_released", purged.holds_released),
+                ],
+            );
         }
         Ok(counts)
+    }
+}
+
+/// Adds `figures` to `counts` as `<class>.<name>`.
+fn count(counts: &mut Counts, class: DataClass, figures: [(&str, u64); 4]) {
+    for (what, n) in figures {
+        counts.insert(format!("{}.{what}", class.as_str()), n);
     }
 }

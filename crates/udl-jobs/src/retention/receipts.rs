@@ -93,6 +93,12 @@ impl Receipts {
         Ok(())
     }
 
+    /// Records `receipt` on a connection of `pg`'s pool, on its own.
+    pub async fn write(pg: &PgStore, receipt: &DeletionReceipt) -> Result<()> {
+        let mut conn = pg.pool().acquire().await.map_err(classify)?;
+        Self::record(&mut conn, receipt).await
+    }
+
     /// The receipts recorded since `since` (all without it), oldest first.
     pub async fn since(&self, since: Option<DateTime<Utc>>) -> Result<Vec<DeletionReceipt>> {
         let rows: Vec<ReceiptRow> = sqlx::query_as(
