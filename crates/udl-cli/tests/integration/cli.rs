@@ -62,6 +62,19 @@ pub async fn tamper(pg: &udl::postgres::PgStore, sql: &str) {
     }
 }
 
+/// A fresh schema named after `prefix`, migrated by `udl migrate up` (which must succeed).
+pub fn migrated_schema(prefix: &str) -> String {
+    let schema = servers::unique_namespace(prefix);
+    let url = servers::postgres_url();
+    let env = [
+        ("UDL__POSTGRES__URL", url.as_str()),
+        ("UDL__POSTGRES__SCHEMA", schema.as_str()),
+    ];
+    let migrated = udl(&["migrate", "up"], &env);
+    assert_eq!(migrated.status.code(), Some(0), "{:?}", text(&migrated));
+    schema
+}
+
 /// A store on `schema` of the local PostgreSQL.
 pub async fn store_on(schema: &str) -> udl::postgres::PgStore {
     let env = [
@@ -757,14 +770,12 @@ fn udl_demo_walks_the_journey_through_the_gateway_and_writes_the_patients_report
 
 #[test]
 fn udl_media_registers_an_asset_by_its_contents_hash_then_lists_and_shows_it() {
-    let schema = servers::unique_namespace("cli_media");
+    let schema = migrated_schema("cli_media");
     let url = servers::postgres_url();
     let env = [
         ("UDL__POSTGRES__URL", url.as_str()),
         ("UDL__POSTGRES__SCHEMA", schema.as_str()),
     ];
-    let migrated = udl(&["migrate", "up"], &env);
-    assert_eq!(migrated.status.code(), Some(0), "{:?}", text(&migrated));
     let file = std::env::temp_dir().join(format!("{schema}.mp4"));
     std::fs::write(&file, b"fake breathing exercise video").unwrap();
     let path = file.display().to_string();

@@ -10,14 +10,7 @@ use crate::serve::{sigterm, Daemon};
 
 /// A migrated schema with an empty access-log month from long before retention (2015).
 async fn schema_with_an_expired_month() -> (String, udl::postgres::PgStore) {
-    let schema = servers::unique_namespace("cli_jobs");
-    let url = servers::postgres_url();
-    let env = [
-        ("UDL__POSTGRES__URL", url.as_str()),
-        ("UDL__POSTGRES__SCHEMA", schema.as_str()),
-    ];
-    let migrated = udl(&["migrate", "up"], &env);
-    assert_eq!(migrated.status.code(), Some(0), "{:?}", text(&migrated));
+    let schema = crate::cli::migrated_schema("cli_jobs");
     let pg = crate::cli::store_on(&schema).await;
     sqlx::query("SELECT udl_access_log_partition('2015-01-01')")
         .execute(pg.pool())
